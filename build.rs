@@ -1,0 +1,34 @@
+//! Bundles `queries/*.rq` into the binary so saved queries work wherever kgrec runs.
+use std::fmt::Write;
+
+fn main() {
+    println!("cargo:rerun-if-changed=queries");
+    let mut files: Vec<_> = std::fs::read_dir("queries")
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|e| e == "rq"));
+    files.sort();
+    let mut out = String::from("&[\n");
+    for f in files {
+        let name = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let abs = std::fs::canonicalize(&f).expect("query path");
+        println!("cargo:rerun-if-changed={}", abs.display());
+        writeln!(out, "    ({name:?}, include_str!({:?})),", abs.display().to_string()).unwrap();
+    }
+    out.push_str("]\n");
+    let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("bundled_queries.rs");
+    std::fs::write(dest, out).unwrap();
+
+    // The bundled default KG, loaded into an empty store on first run. A checkout without it
+    // (before `scripts/make-kg-data.sh` has run) still builds and says so at run time.
+    println!("cargo:rerun-if-changed=kg-data");
+    let kg = std::path::Path::new("kg-data/amazon-beauty-sample.nq.gz");
+    let code = if kg.is_file() {
+        let abs = std::fs::canonicalize(kg).expect("kg-data path");
+        format!("Some(include_bytes!({:?}))", abs.display().to_string())
+    } else {
+        "None".to_owned()
+    };
+    let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("default_kg.rs");
+    std::fs::write(dest, code).unwrap();
+}

@@ -1,0 +1,326 @@
+//! One function per subcommand.
+
+use std::convert::Infallible;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use kgrec::default_kg;
+use kgrec::ingest::{self, ImportOutput, IngestError, RdfFile, RdfFileFormat};
+use kgrec::kg::saved::{parse_value, split_param};
+use kgrec::kg::vocab::{graph, GraphPart};
+use kgrec::kg::{results, ImportRecord, KgStore, ResultFormat, SavedQuery};
+use oxigraph::model::NamedNode;
+
+use super::args::{Cli, Command, ExportArgs, ImportCommand, ImportCommon, LoadArgs, QueryArgs, UpdateArgs};
+use super::config::Config;
+use super::progress::{rate, LoadProgress};
+
+/// Resolved global settings.
+struct Context_ {
+    store_path: PathBuf,
+    queries_dir: PathBuf,
+    no_default_kg: bool,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    let ctx = Context_ {
+        store_path: cli.store.or(config.store).unwrap_or_else(|| PathBuf::from("data/store")),
+        queries_dir: cli.queries_dir.or(config.queries).unwrap_or_else(|| PathBuf::from("queries")),
+        no_default_kg: cli.no_default_kg,
+    };
+    match cli.command {
+        Command::Start => start(&ctx),
+        Command::Load(a) => load(&ctx, a),
+        Command::Import(c) => import(&ctx, c),
+        Command::Export(a) => export(&ctx, a),
+        Command::Query(a) => query(&ctx, a),
+        Command::Update(a) => update(&ctx, a),
+        Command::Queries => list_queries(&ctx),
+        Command::Stats => stats(&open_for_reading(&ctx)?),
+    }
+}
+
+/// Opens the store for writing commands: never loads the default KG.
+fn open(ctx: &Context_) -> Result<KgStore> {
+    let store = KgStore::open(&ctx.store_path)?;
+    if store.was_created() {
+        eprintln!("created a new store at {}", ctx.store_path.display());
+    }
+    Ok(store)
+}
+
+/// Opens the store for reading commands: a new, empty store first receives the default KG.
+fn open_for_reading(ctx: &Context_) -> Result<KgStore> {
+    let store = KgStore::open(&ctx.store_path)?;
+    if store.was_created() && store.is_empty()? && !ctx.no_default_kg {
+        eprintln!(
+            "new store at {}: loading the bundled default KG ({})…",
+            ctx.store_path.display(),
+            default_kg::FILE_NAME
+        );
+        let t = Instant::now();
+        let n = default_kg::load(&store)?;
+        eprintln!("loaded {n} quads in {:.1}s", t.elapsed().as_secs_f64());
+    }
+    Ok(store)
+}
+
+fn start(ctx: &Context_) -> Result<()> {
+    let store = open_for_reading(ctx)?;
+    stats(&store)?;
+    let mut out = std::io::stdout().lock();
+    for name in ["store-overview", "category-tree"] {
+        if let Ok(q) = SavedQuery::find(name, &ctx.queries_dir) {
+            writeln!(out, "\n== {} (kgrec query --saved {name})", q.title)?;
+            let outcome = store.query(&q.text, &[], true)?;
+            let mut buf = Vec::new();
+            results::write_outcome(outcome, ResultFormat::Table, &mut buf)?;
+            let text = String::from_utf8_lossy(&buf);
+            let lines: Vec<&str> = text.lines().collect();
+            for l in lines.iter().take(15) {
+                writeln!(out, "{l}")?;
+            }
+            if lines.len() > 15 {
+                writeln!(out, "… ({} rows in all)", lines.len().saturating_sub(3))?;
+            }
+        }
+    }
+    writeln!(out, "\nNext: `kgrec queries` lists the saved queries; `kgrec query --saved NAME` runs one.")?;
+    Ok(())
+}
+
+fn stats(store: &KgStore) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "store: {}", store.location().map(|p| p.display().to_string()).unwrap_or_else(|| "in memory".into()))?;
+    writeln!(out, "quads: {}", store.len()?)?;
+    if let Some(bytes) = store.size_on_disk() {
+        writeln!(out, "size on disk: {:.1} MB", bytes as f64 / 1e6)?;
+    }
+    for (g, n) in store.graphs()? {
+        writeln!(out, "  {n:>10}  <{g}>")?;
+    }
+    Ok(())
+}
+
+fn named_node(iri: &str) -> Result<NamedNode> {
+    let iri = iri.trim().trim_start_matches('<').trim_end_matches('>');
+    NamedNode::new(iri).with_context(|| format!("'{iri}' is not a valid absolute IRI"))
+}
+
+fn refuse_duplicate(store: &KgStore, hash: &str, force: bool) -> Result<()> {
+    if let Some(prev) = store.find_import(hash)? {
+        if !force {
+            bail!(
+                "this exact input was already imported (source '{}', {} quads, at {}); nothing was changed. \
+                 Re-importing cannot duplicate anything; pass --force to do it anyway",
+                prev.source,
+                prev.quad_count,
+                prev.imported_at
+            );
+        }
+    }
+    Ok(())
+}
+
+fn record(store: &KgStore, hash: &str, source: &str, quads: u64) -> Result<()> {
+    store.record_import(&ImportRecord {
+        content_hash: hash.to_owned(),
+        source: source.to_owned(),
+        imported_at: now_datetime(),
+        quad_count: quads,
+    })?;
+    Ok(())
+}
+
+fn now_datetime() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    ingest::builder::unix_to_datetime(secs)
+}
+
+fn load(ctx: &Context_, a: LoadArgs) -> Result<()> {
+    let target = a.graph.as_deref().map(named_node).transpose()?;
+    let files = a
+        .files
+        .iter()
+        .map(|p| RdfFile::new(p, a.format))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut hash = ingest::source::ContentHash::default();
+    for f in &files {
+        hash.add_file(&f.path)?;
+    }
+    hash.add_setting(a.graph.as_deref().unwrap_or(""));
+    let hash = hash.finish();
+    let store = open(ctx)?;
+    refuse_duplicate(&store, &hash, a.force || a.replace)?;
+    // Validate every file before touching the store, so that --replace never empties a graph
+    // whose new content turns out to be malformed.
+    if a.replace {
+        for f in &files {
+            for q in f.quads(target.as_ref())? {
+                q?;
+            }
+        }
+    }
+    if let (true, Some(g)) = (a.replace, &target) {
+        store.clear_graph(g)?;
+    }
+    let progress = LoadProgress::start("loading", None);
+    let mut iters = Vec::new();
+    for f in &files {
+        iters.push(f.quads(target.as_ref())?);
+    }
+    let result = store.bulk_load(iters.into_iter().flatten(), Some(progress.counter()));
+    let elapsed = progress.finish();
+    let n = result?;
+    let names: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+    record(&store, &hash, &names.join(" "), n)?;
+    eprintln!("loaded {n} quads from {} file(s) in {:.2}s ({} triples/s)", files.len(), elapsed.as_secs_f64(), rate(n, elapsed));
+    Ok(())
+}
+
+fn import(ctx: &Context_, c: ImportCommand) -> Result<()> {
+    let t = Instant::now();
+    let (output, common): (Result<ImportOutput, IngestError>, ImportCommon) = match c {
+        ImportCommand::Beauty { dir, sample_users, common } => (
+            ingest::beauty::import(&dir, &ingest::beauty::BeautyOptions { sample_users, source: common.source.clone() }),
+            common,
+        ),
+        ImportCommand::Amazon { reviews, meta, common } => (
+            ingest::amazon::import(&ingest::amazon::AmazonOptions { reviews, meta, source: common.source.clone() }),
+            common,
+        ),
+        ImportCommand::Recbole { dir, dataset, namespace, common } => (
+            ingest::recbole::import(&dir, &ingest::recbole::RecboleOptions { dataset, namespace, source: common.source.clone() }),
+            common,
+        ),
+        ImportCommand::Kgcn { dir, common } => (ingest::kgcn::import(&dir, common.source.as_deref()), common),
+        ImportCommand::Kgat { dir, common } => (ingest::kgat::import(&dir, common.source.as_deref()), common),
+    };
+    let output = output.map_err(|e| anyhow::anyhow!("{e}\nnothing was imported: the store is unchanged"))?;
+    let read_time = t.elapsed();
+    let store = open(ctx)?;
+    refuse_duplicate(&store, &output.content_hash, common.force || common.replace)?;
+    if common.replace {
+        for part in [GraphPart::Catalogue, GraphPart::Interactions, GraphPart::External] {
+            store.clear_graph(&graph(&output.source, part))?;
+        }
+    }
+    let ImportOutput { source, quads, counts, content_hash } = output;
+    let total = quads.len() as u64;
+    let progress = LoadProgress::start("loading", Some(total));
+    let n = store.bulk_load(quads.into_iter().map(Ok::<_, Infallible>), Some(progress.counter()))?;
+    let elapsed = progress.finish();
+    record(&store, &content_hash, &source, n)?;
+    eprintln!(
+        "imported '{source}': {n} quads (read {:.2}s, load {:.2}s, {} quads/s)",
+        read_time.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        rate(n, elapsed)
+    );
+    println!("{}", serde_json::to_string_pretty(&counts)?);
+    Ok(())
+}
+
+fn export(ctx: &Context_, a: ExportArgs) -> Result<()> {
+    let store = open_for_reading(ctx)?;
+    let g = a.graph.as_deref().map(named_node).transpose()?;
+    let format = a
+        .format
+        .or_else(|| a.output.as_deref().and_then(RdfFileFormat::from_path))
+        .unwrap_or(if g.is_some() { RdfFileFormat::Ntriples } else { RdfFileFormat::Nquads });
+    match &a.output {
+        Some(path) => {
+            let tmp = path.with_extension("partial");
+            let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+            if path.extension().is_some_and(|e| e == "gz") {
+                let mut gz = flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::best());
+                store.export(g.as_ref(), format.rdf_format(), &mut gz)?;
+                gz.finish()?.flush()?;
+            } else {
+                let mut w = BufWriter::new(file);
+                store.export(g.as_ref(), format.rdf_format(), &mut w)?;
+                w.flush()?;
+            }
+            std::fs::rename(&tmp, path)?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => {
+            let mut w = BufWriter::new(std::io::stdout().lock());
+            store.export(g.as_ref(), format.rdf_format(), &mut w)?;
+            w.flush()?;
+        }
+    }
+    Ok(())
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn query(ctx: &Context_, a: QueryArgs) -> Result<()> {
+    let pairs = a.params.iter().map(|p| split_param(p)).collect::<Result<Vec<_>, _>>()?;
+    let (text, bindings) = if let Some(name) = &a.saved {
+        let q = SavedQuery::find(name, &ctx.queries_dir)?;
+        let b = q.bind(&pairs)?;
+        (q.text, b)
+    } else {
+        let text = match (&a.query, &a.file) {
+            (Some(q), _) => q.clone(),
+            (None, Some(f)) => read_text(f)?,
+            (None, None) => bail!("give a query, -f FILE or --saved NAME"),
+        };
+        let mut b = Vec::new();
+        for (n, v) in &pairs {
+            b.push((oxigraph::model::Variable::new_unchecked(n.clone()), parse_value(n, v, None)?));
+        }
+        (text, b)
+    };
+    let store = open_for_reading(ctx)?;
+    let outcome = store.query(&text, &bindings, true)?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    results::write_outcome(outcome, a.format, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn update(ctx: &Context_, a: UpdateArgs) -> Result<()> {
+    let text = match (&a.update, &a.file) {
+        (Some(u), _) => u.clone(),
+        (None, Some(f)) => read_text(f)?,
+        (None, None) => bail!("give an update or -f FILE"),
+    };
+    let store = open(ctx)?;
+    let before = store.len()?;
+    store.update(&text)?;
+    let after = store.len()?;
+    eprintln!("update applied: {before} → {after} quads");
+    Ok(())
+}
+
+fn list_queries(ctx: &Context_) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for q in SavedQuery::list(&ctx.queries_dir)? {
+        writeln!(out, "{:<28} {}", q.name, q.title)?;
+        writeln!(out, "{:<28} {}", "", q.purpose)?;
+        for p in &q.params {
+            writeln!(
+                out,
+                "{:<28}   --param {}=…  ({:?}{}) {}",
+                "",
+                p.name,
+                p.kind,
+                if p.optional { ", optional" } else { "" },
+                p.description
+            )?;
+        }
+    }
+    Ok(())
+}

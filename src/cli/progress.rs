@@ -1,0 +1,80 @@
+//! Progress bars on standard error (hidden when it is not a terminal).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A live triples counter with rate, ticking from a background thread while a load runs.
+pub struct LoadProgress {
+    counter: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    started: Instant,
+}
+
+impl LoadProgress {
+    /// Starts a bar; `total` is known for imports, unknown (a spinner) for files.
+    pub fn start(what: &str, total: Option<u64>) -> Self {
+        let counter = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let bar = match total {
+            Some(t) => ProgressBar::new(t).with_style(
+                ProgressStyle::with_template("{msg} [{bar:30}] {human_pos}/{human_len} quads, {per_sec}, eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            ),
+            None => ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{spinner} {msg} {human_pos} quads, {per_sec}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ),
+        };
+        bar.set_message(what.to_owned());
+        let (c, d) = (Arc::clone(&counter), Arc::clone(&done));
+        let thread = std::thread::spawn(move || {
+            while !d.load(Ordering::Relaxed) {
+                bar.set_position(c.load(Ordering::Relaxed));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            bar.finish_and_clear();
+        });
+        Self { counter, done, thread: Some(thread), started: Instant::now() }
+    }
+
+    /// The counter to hand to the store.
+    pub fn counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.counter)
+    }
+
+    /// Stops the bar and returns the elapsed time.
+    pub fn finish(mut self) -> Duration {
+        self.stop();
+        self.started.elapsed()
+    }
+
+    fn stop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for LoadProgress {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `n` items over `d` as "1.2M/s"-style text.
+pub fn rate(n: u64, d: Duration) -> String {
+    let r = n as f64 / d.as_secs_f64().max(1e-9);
+    if r >= 1e6 {
+        format!("{:.2}M", r / 1e6)
+    } else if r >= 1e3 {
+        format!("{:.1}k", r / 1e3)
+    } else {
+        format!("{r:.0}")
+    }
+}

@@ -1,0 +1,13 @@
+//! The knowledge-graph store: vocabulary, the persistent oxigraph store behind a narrow
+//! interface, SPARQL evaluation with safe parameter binding, result formats and saved queries.
+
+pub mod error;
+pub mod results;
+pub mod saved;
+pub mod store;
+pub mod vocab;
+
+pub use error::KgError;
+pub use results::ResultFormat;
+pub use saved::{ParamType, SavedQuery, SavedQueryParam};
+pub use store::{ImportRecord, KgStore, QueryOutcome};

@@ -1,0 +1,412 @@
+//! [`KgStore`]: kgrec's narrow interface to the RDF store.
+//!
+//! Everything kgrec does with the store goes through the few methods here (bulk load, clear a
+//! graph, query, update, export, import records), so that a remote SPARQL 1.1 store can later
+//! stand behind the same interface.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use oxigraph::io::{RdfFormat, RdfSerializer};
+use oxigraph::model::vocab::xsd;
+use oxigraph::model::{GraphNameRef, Literal, NamedNode, NamedOrBlankNode, Quad, Term, Variable};
+use oxigraph::sparql::{QueryResults, SparqlEvaluator};
+use oxigraph::store::Store;
+
+use super::error::KgError;
+use super::vocab::{kgr, meta_graph, rdf_type, ID};
+
+/// A kgrec knowledge-graph store: persistent (RocksDB) or in memory.
+#[derive(Clone)]
+pub struct KgStore {
+    store: Store,
+    location: Option<PathBuf>,
+    created: bool,
+}
+
+/// The outcome of a SPARQL query, ready to be written in any [`super::ResultFormat`].
+pub enum QueryOutcome {
+    /// SELECT: the variables and the rows (unbound cells are `None`).
+    Solutions {
+        /// Projected variables, in order.
+        variables: Vec<Variable>,
+        /// Rows, one cell per variable.
+        rows: Vec<Vec<Option<Term>>>,
+    },
+    /// ASK.
+    Boolean(bool),
+    /// CONSTRUCT or DESCRIBE.
+    Graph(Vec<oxigraph::model::Triple>),
+}
+
+/// What kgrec recorded about an earlier import (meta graph).
+#[derive(Clone, Debug)]
+pub struct ImportRecord {
+    /// Content hash of the imported input.
+    pub content_hash: String,
+    /// Source name (dataset or file).
+    pub source: String,
+    /// When it was imported (xsd:dateTime lexical form).
+    pub imported_at: String,
+    /// Number of quads the import produced.
+    pub quad_count: u64,
+}
+
+/// Shared counter of quads handed to the bulk loader, for progress reporting.
+pub type LoadCounter = Arc<AtomicU64>;
+
+impl KgStore {
+    /// Opens the persistent store in `path`, creating it if needed.
+    ///
+    /// Errors say plainly when the directory is unwritable, is not a store, or is locked by
+    /// another process.
+    pub fn open(path: &Path) -> Result<Self, KgError> {
+        let existed = path.join("CURRENT").exists();
+        if path.exists() && !path.is_dir() {
+            return Err(KgError::StoreUnusable {
+                path: path.to_owned(),
+                reason: "it exists and is not a directory".into(),
+            });
+        }
+        if !existed && path.is_dir() && std::fs::read_dir(path)?.next().is_some() {
+            return Err(KgError::StoreUnusable {
+                path: path.to_owned(),
+                reason: "the directory is not empty and holds no kgrec store".into(),
+            });
+        }
+        std::fs::create_dir_all(path).map_err(|e| KgError::StoreUnusable {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let probe = path.join(".kgrec-write-probe");
+        std::fs::write(&probe, b"").map_err(|e| KgError::StoreUnusable {
+            path: path.to_owned(),
+            reason: format!("not writable ({e})"),
+        })?;
+        let _ = std::fs::remove_file(&probe);
+        let store = Store::open(path).map_err(|e| {
+            let text = e.to_string();
+            if text.contains("lock") || text.contains("Resource temporarily unavailable") {
+                KgError::StoreLocked {
+                    path: path.to_owned(),
+                }
+            } else {
+                KgError::StoreOpen {
+                    path: path.to_owned(),
+                    source: e,
+                }
+            }
+        })?;
+        Ok(Self {
+            store,
+            location: Some(path.to_owned()),
+            created: !existed,
+        })
+    }
+
+    /// A fresh in-memory store, for tests and one-off work.
+    pub fn in_memory() -> Result<Self, KgError> {
+        Ok(Self {
+            store: Store::new()?,
+            location: None,
+            created: true,
+        })
+    }
+
+    /// Where the store lives on disk, if it is persistent.
+    pub fn location(&self) -> Option<&Path> {
+        self.location.as_deref()
+    }
+
+    /// Whether this handle created the store (it did not exist before).
+    pub fn was_created(&self) -> bool {
+        self.created
+    }
+
+    /// Number of quads in the store.
+    pub fn len(&self) -> Result<usize, KgError> {
+        Ok(self.store.len()?)
+    }
+
+    /// Whether the store holds no quad at all.
+    pub fn is_empty(&self) -> Result<bool, KgError> {
+        Ok(self.store.is_empty()?)
+    }
+
+    /// Bulk-loads quads atomically: either every quad lands or, if the iterator yields an
+    /// error, nothing does and the store is exactly as it was.
+    ///
+    /// `counter`, when given, is advanced as quads are handed over (for progress bars).
+    pub fn bulk_load<E: std::fmt::Display>(
+        &self,
+        quads: impl IntoIterator<Item = Result<Quad, E>>,
+        counter: Option<LoadCounter>,
+    ) -> Result<u64, KgError> {
+        let mut loaded = 0u64;
+        let mut failure: Option<String> = None;
+        {
+            let mut loader = self.store.bulk_loader();
+            let iter = quads.into_iter().map_while(|q| match q {
+                Ok(q) => {
+                    loaded += 1;
+                    if let Some(c) = &counter {
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(q)
+                }
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    None
+                }
+            });
+            loader
+                .load_quads(iter)
+                .map_err(|e| KgError::Storage(e.into()))?;
+            if failure.is_none() {
+                loader.commit()?;
+            }
+            // On failure the loader is dropped uncommitted: its files are discarded.
+        }
+        match failure {
+            Some(msg) => Err(KgError::InvalidInput(msg)),
+            None => Ok(loaded),
+        }
+    }
+
+    /// Removes every quad of a named graph (used to reload one part of the KG alone).
+    pub fn clear_graph(&self, graph: &NamedNode) -> Result<(), KgError> {
+        Ok(self.store.clear_graph(graph)?)
+    }
+
+    /// The named graphs with their sizes, largest first.
+    pub fn graphs(&self) -> Result<Vec<(String, u64)>, KgError> {
+        let q = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g ORDER BY DESC(?n) ?g";
+        let mut out = Vec::new();
+        if let QueryOutcome::Solutions { rows, .. } = self.query(q, &[], false)? {
+            for row in rows {
+                if let (Some(Term::NamedNode(g)), Some(Term::Literal(n))) = (&row[0], &row[1]) {
+                    out.push((g.as_str().to_owned(), n.value().parse().unwrap_or(0)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Evaluates a SPARQL query. `bindings` give variables a value before evaluation, as RDF
+    /// terms (never by editing the query text); a bound variable must be one of the query's
+    /// SELECT columns. With `union_default_graph` the default graph is the union of all named
+    /// graphs.
+    pub fn query(
+        &self,
+        text: &str,
+        bindings: &[(Variable, Term)],
+        union_default_graph: bool,
+    ) -> Result<QueryOutcome, KgError> {
+        let mut prepared = SparqlEvaluator::new().parse_query(text)?;
+        if union_default_graph {
+            prepared.dataset_mut().set_default_graph_as_union();
+        }
+        for (var, term) in bindings {
+            prepared = prepared.substitute_variable(var.clone(), term.clone());
+        }
+        let results = prepared.on_store(&self.store).execute().map_err(|e| match e {
+            oxigraph::sparql::QueryEvaluationError::NotExistingSubstitutedVariable(v) => KgError::Parameter(format!(
+                "{v} is not one of the query's SELECT columns; a parameter can only bind a selected variable"
+            )),
+            e => KgError::Evaluation(e),
+        })?;
+        Ok(match results {
+            QueryResults::Solutions(solutions) => {
+                let variables = solutions.variables().to_vec();
+                let mut rows = Vec::new();
+                for s in solutions {
+                    let s = s?;
+                    rows.push(variables.iter().map(|v| s.get(v).cloned()).collect());
+                }
+                QueryOutcome::Solutions { variables, rows }
+            }
+            QueryResults::Boolean(b) => QueryOutcome::Boolean(b),
+            QueryResults::Graph(triples) => {
+                QueryOutcome::Graph(triples.collect::<Result<Vec<_>, _>>()?)
+            }
+        })
+    }
+
+    /// Applies a SPARQL 1.1 Update atomically.
+    pub fn update(&self, text: &str) -> Result<(), KgError> {
+        SparqlEvaluator::new()
+            .parse_update(text)?
+            .on_store(&self.store)
+            .execute()?;
+        Ok(())
+    }
+
+    /// Writes one graph (`Some`) or the whole store (`None`) in `format`. Whole-store exports
+    /// need a dataset format (N-Quads or TriG).
+    pub fn export(
+        &self,
+        graph: Option<&NamedNode>,
+        format: RdfFormat,
+        writer: impl Write,
+    ) -> Result<(), KgError> {
+        let serializer = RdfSerializer::from_format(format);
+        match graph {
+            Some(g) => {
+                self.store
+                    .dump_graph_to_writer(GraphNameRef::NamedNode(g.as_ref()), serializer, writer)?;
+            }
+            None => {
+                if !format.supports_datasets() {
+                    return Err(KgError::Format(format!(
+                        "{} cannot hold named graphs: export the whole store as N-Quads or TriG, or pick one --graph",
+                        format.name()
+                    )));
+                }
+                self.store.dump_to_writer(serializer, writer)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The earlier import with this content hash, if any.
+    pub fn find_import(&self, content_hash: &str) -> Result<Option<ImportRecord>, KgError> {
+        let node = import_node(content_hash);
+        let q = "PREFIX kgr: <https://w3id.org/kgrec/ns#>\n\
+                 SELECT ?source ?at ?n ?imp ?meta WHERE { GRAPH ?meta { ?imp a kgr:Import ; kgr:source ?source ; kgr:importedAt ?at ; kgr:quadCount ?n } }";
+        let bindings = [
+            (Variable::new_unchecked("imp"), Term::from(node)),
+            (Variable::new_unchecked("meta"), Term::from(meta_graph())),
+        ];
+        if let QueryOutcome::Solutions { rows, .. } = self.query(q, &bindings, false)? {
+            if let Some(row) = rows.first() {
+                let text = |i: usize| match &row[i] {
+                    Some(Term::Literal(l)) => l.value().to_owned(),
+                    _ => String::new(),
+                };
+                return Ok(Some(ImportRecord {
+                    content_hash: content_hash.to_owned(),
+                    source: text(0),
+                    imported_at: text(1),
+                    quad_count: text(2).parse().unwrap_or(0),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records an import in the meta graph, replacing an earlier record of the same content.
+    pub fn record_import(&self, record: &ImportRecord) -> Result<(), KgError> {
+        let node = import_node(&record.content_hash);
+        let g = meta_graph();
+        let subject = NamedOrBlankNode::from(node.clone());
+        for q in self
+            .store
+            .quads_for_pattern(Some(subject.as_ref()), None, None, Some(g.as_ref().into()))
+            .collect::<Result<Vec<_>, _>>()?
+        {
+            self.store.remove(&q)?;
+        }
+        let quads = [
+            Quad::new(node.clone(), rdf_type(), kgr("Import"), g.clone()),
+            Quad::new(node.clone(), kgr("source"), Literal::new_simple_literal(&record.source), g.clone()),
+            Quad::new(
+                node.clone(),
+                kgr("contentHash"),
+                Literal::new_simple_literal(&record.content_hash),
+                g.clone(),
+            ),
+            Quad::new(
+                node.clone(),
+                kgr("importedAt"),
+                Literal::new_typed_literal(&record.imported_at, xsd::DATE_TIME),
+                g.clone(),
+            ),
+            Quad::new(
+                node,
+                kgr("quadCount"),
+                Literal::new_typed_literal(record.quad_count.to_string(), xsd::INTEGER),
+                g,
+            ),
+        ];
+        self.store.extend(quads)?;
+        Ok(())
+    }
+
+    /// Flushes and compacts nothing: RocksDB persists every commit. Exposed so that the CLI can
+    /// report the store's size on disk.
+    pub fn size_on_disk(&self) -> Option<u64> {
+        self.location.as_deref().map(dir_size)
+    }
+}
+
+fn import_node(content_hash: &str) -> NamedNode {
+    NamedNode::new_unchecked(format!("{ID}import/{content_hash}"))
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_size(&e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxigraph::model::NamedNode;
+
+    fn quad(i: u32) -> Quad {
+        let n = NamedNode::new_unchecked(format!("http://example.com/{i}"));
+        Quad::new(n.clone(), n.clone(), n, NamedNode::new_unchecked("http://example.com/g"))
+    }
+
+    #[test]
+    fn failed_bulk_load_leaves_store_unchanged() {
+        let store = KgStore::in_memory().unwrap();
+        store.bulk_load((0..10).map(|i| Ok::<_, String>(quad(i))), None).unwrap();
+        assert_eq!(store.len().unwrap(), 10);
+        let bad = (10..20).map(|i| if i == 15 { Err("bad line 6".to_owned()) } else { Ok(quad(i)) });
+        let err = store.bulk_load(bad, None).unwrap_err();
+        assert!(err.to_string().contains("bad line 6"));
+        assert_eq!(store.len().unwrap(), 10);
+    }
+
+    #[test]
+    fn bindings_are_terms_not_text() {
+        let store = KgStore::in_memory().unwrap();
+        store.bulk_load((0..3).map(|i| Ok::<_, String>(quad(i))), None).unwrap();
+        let q = "SELECT ?s ?o WHERE { ?s ?p ?o }";
+        let b = [(Variable::new_unchecked("s"), Term::from(NamedNode::new_unchecked("http://example.com/1")))];
+        match store.query(q, &b, true).unwrap() {
+            QueryOutcome::Solutions { rows, .. } => assert_eq!(rows.len(), 1),
+            _ => panic!("expected solutions"),
+        }
+    }
+
+    #[test]
+    fn import_records_round_trip() {
+        let store = KgStore::in_memory().unwrap();
+        assert!(store.find_import("abc").unwrap().is_none());
+        let rec = ImportRecord {
+            content_hash: "abc".into(),
+            source: "fixture".into(),
+            imported_at: "2026-01-01T00:00:00Z".into(),
+            quad_count: 7,
+        };
+        store.record_import(&rec).unwrap();
+        store.record_import(&rec).unwrap();
+        let found = store.find_import("abc").unwrap().unwrap();
+        assert_eq!(found.quad_count, 7);
+        assert_eq!(found.source, "fixture");
+        assert_eq!(store.len().unwrap(), 5);
+    }
+}
