@@ -13,7 +13,12 @@ fn main() {
         let name = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
         let abs = std::fs::canonicalize(&f).expect("query path");
         println!("cargo:rerun-if-changed={}", abs.display());
-        writeln!(out, "    ({name:?}, include_str!({:?})),", abs.display().to_string()).unwrap();
+        writeln!(
+            out,
+            "    ({name:?}, include_str!({:?})),",
+            abs.display().to_string()
+        )
+        .unwrap();
     }
     out.push_str("]\n");
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("bundled_queries.rs");

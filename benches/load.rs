@@ -21,30 +21,55 @@ use oxigraph::store::Store;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let users = args.iter().position(|a| a == "--users").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok());
+    let users = args
+        .iter()
+        .position(|a| a == "--users")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("../shared/datasets/amazon-beauty/derived");
     let tmp = tempfile::tempdir().expect("tempdir");
 
     // The dataset as quads, then as one N-Triples file.
     let t = Instant::now();
-    let output = beauty::import(&dir, &beauty::BeautyOptions { sample_users: users, source: None }).expect("import");
+    let output = beauty::import(
+        &dir,
+        &beauty::BeautyOptions {
+            sample_users: users,
+            source: None,
+        },
+    )
+    .expect("import");
     let read_time = t.elapsed();
     let nt = tmp.path().join("beauty.nt");
     {
-        let mut w = RdfSerializer::from_format(RdfFormat::NTriples).for_writer(BufWriter::new(std::fs::File::create(&nt).unwrap()));
+        let mut w = RdfSerializer::from_format(RdfFormat::NTriples)
+            .for_writer(BufWriter::new(std::fs::File::create(&nt).unwrap()));
         for q in &output.quads {
-            w.serialize_triple(oxigraph::model::TripleRef::new(&q.subject, &q.predicate, &q.object)).unwrap();
+            w.serialize_triple(oxigraph::model::TripleRef::new(
+                &q.subject,
+                &q.predicate,
+                &q.object,
+            ))
+            .unwrap();
         }
         w.finish().unwrap().flush().unwrap();
     }
     let triples = output.quads.len() as u64;
-    println!("Beauty: {triples} triples ({:.0} MB of N-Triples)", std::fs::metadata(&nt).unwrap().len() as f64 / 1e6);
+    println!(
+        "Beauty: {triples} triples ({:.0} MB of N-Triples)",
+        std::fs::metadata(&nt).unwrap().len() as f64 / 1e6
+    );
 
     let raw = time(|| {
         let store = Store::open(tmp.path().join("raw")).unwrap();
         let mut loader = store.bulk_loader();
-        loader.load_from_reader(RdfParser::from_format(RdfFormat::NTriples), std::fs::File::open(&nt).unwrap()).unwrap();
+        loader
+            .load_from_reader(
+                RdfParser::from_format(RdfFormat::NTriples),
+                std::fs::File::open(&nt).unwrap(),
+            )
+            .unwrap();
         loader.commit().unwrap();
         assert_eq!(store.len().unwrap() as u64, triples);
     });
@@ -56,20 +81,44 @@ fn main() {
     });
     let import_store = tmp.path().join("import");
     let kgrec_import = time(|| {
-        let output = beauty::import(&dir, &beauty::BeautyOptions { sample_users: users, source: None }).unwrap();
+        let output = beauty::import(
+            &dir,
+            &beauty::BeautyOptions {
+                sample_users: users,
+                source: None,
+            },
+        )
+        .unwrap();
         let store = KgStore::open(&import_store).unwrap();
-        store.bulk_load(output.quads.into_iter().map(Ok::<_, Infallible>), None).unwrap();
+        store
+            .bulk_load(output.quads.into_iter().map(Ok::<_, Infallible>), None)
+            .unwrap();
     });
 
     let rate = |d: Duration| triples as f64 / d.as_secs_f64();
     println!("\n| loader | seconds | triples/s | ratio to raw |\n|---|---|---|---|");
-    for (name, d) in [("oxigraph bulk loader (raw)", raw), ("kgrec load (N-Triples file)", kgrec_load), ("kgrec import beauty (TSV → ontology → store)", kgrec_import)] {
-        println!("| {name} | {:.2} | {:.0} | {:.2} |", d.as_secs_f64(), rate(d), raw.as_secs_f64() / d.as_secs_f64());
+    for (name, d) in [
+        ("oxigraph bulk loader (raw)", raw),
+        ("kgrec load (N-Triples file)", kgrec_load),
+        ("kgrec import beauty (TSV → ontology → store)", kgrec_import),
+    ] {
+        println!(
+            "| {name} | {:.2} | {:.0} | {:.2} |",
+            d.as_secs_f64(),
+            rate(d),
+            raw.as_secs_f64() / d.as_secs_f64()
+        );
     }
-    println!("(importer's TSV reading and mapping alone: {:.2}s)", read_time.as_secs_f64());
+    println!(
+        "(importer's TSV reading and mapping alone: {:.2}s)",
+        read_time.as_secs_f64()
+    );
 
     let store = KgStore::open(&import_store).unwrap();
-    println!("\nstore size on disk after import: {:.0} MB", store.size_on_disk().unwrap_or(0) as f64 / 1e6);
+    println!(
+        "\nstore size on disk after import: {:.0} MB",
+        store.size_on_disk().unwrap_or(0) as f64 / 1e6
+    );
     drop(store);
     println!("\n| saved query | median of 5 (ms) |\n|---|---|");
     let store = KgStore::open(&import_store).unwrap();
@@ -82,9 +131,11 @@ fn main() {
         let q = SavedQuery::find(name, &root.join("queries")).expect("saved query");
         let bindings = q.bind(&params).expect("bind");
         let mut times: Vec<Duration> = (0..5)
-            .map(|_| time(|| {
-                store.query(&q.text, &bindings, true).expect("query");
-            }))
+            .map(|_| {
+                time(|| {
+                    store.query(&q.text, &bindings, true).expect("query");
+                })
+            })
             .collect();
         times.sort();
         println!("| {name} | {:.1} |", times[2].as_secs_f64() * 1e3);
@@ -104,4 +155,3 @@ fn time(f: impl FnOnce()) -> Duration {
     f();
     t.elapsed()
 }
-

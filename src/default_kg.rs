@@ -23,8 +23,8 @@ pub fn load(store: &KgStore) -> Result<u64, KgError> {
     let mut text = Vec::new();
     flate2::read::GzDecoder::new(bytes).read_to_end(&mut text)?;
     let parser = oxigraph::io::RdfParser::from_format(oxigraph::io::RdfFormat::NQuads);
-    let quads = parser.for_slice(&text).map(|q| {
-        q.map_err(|e| IngestError::Input(format!("{FILE_NAME}: {e}")))
-    });
+    let quads = parser
+        .for_slice(&text)
+        .map(|q| q.map_err(|e| IngestError::Input(format!("{FILE_NAME}: {e}"))));
     store.bulk_load(quads, None)
 }

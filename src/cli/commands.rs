@@ -14,7 +14,9 @@ use kgrec::kg::vocab::{graph, GraphPart};
 use kgrec::kg::{results, ImportRecord, KgStore, ResultFormat, SavedQuery};
 use oxigraph::model::NamedNode;
 
-use super::args::{Cli, Command, ExportArgs, ImportCommand, ImportCommon, LoadArgs, QueryArgs, UpdateArgs};
+use super::args::{
+    Cli, Command, ExportArgs, ImportCommand, ImportCommon, LoadArgs, QueryArgs, UpdateArgs,
+};
 use super::config::Config;
 use super::progress::{rate, LoadProgress};
 
@@ -29,8 +31,14 @@ struct Context_ {
 pub fn run(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     let ctx = Context_ {
-        store_path: cli.store.or(config.store).unwrap_or_else(|| PathBuf::from("data/store")),
-        queries_dir: cli.queries_dir.or(config.queries).unwrap_or_else(|| PathBuf::from("queries")),
+        store_path: cli
+            .store
+            .or(config.store)
+            .unwrap_or_else(|| PathBuf::from("data/store")),
+        queries_dir: cli
+            .queries_dir
+            .or(config.queries)
+            .unwrap_or_else(|| PathBuf::from("queries")),
         no_default_kg: cli.no_default_kg,
     };
     match cli.command {
@@ -90,13 +98,23 @@ fn start(ctx: &Context_) -> Result<()> {
             }
         }
     }
-    writeln!(out, "\nNext: `kgrec queries` lists the saved queries; `kgrec query --saved NAME` runs one.")?;
+    writeln!(
+        out,
+        "\nNext: `kgrec queries` lists the saved queries; `kgrec query --saved NAME` runs one."
+    )?;
     Ok(())
 }
 
 fn stats(store: &KgStore) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "store: {}", store.location().map(|p| p.display().to_string()).unwrap_or_else(|| "in memory".into()))?;
+    writeln!(
+        out,
+        "store: {}",
+        store
+            .location()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "in memory".into())
+    )?;
     writeln!(out, "quads: {}", store.len()?)?;
     if let Some(bytes) = store.size_on_disk() {
         writeln!(out, "size on disk: {:.1} MB", bytes as f64 / 1e6)?;
@@ -182,41 +200,93 @@ fn load(ctx: &Context_, a: LoadArgs) -> Result<()> {
     let n = result?;
     let names: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
     record(&store, &hash, &names.join(" "), n)?;
-    eprintln!("loaded {n} quads from {} file(s) in {:.2}s ({} triples/s)", files.len(), elapsed.as_secs_f64(), rate(n, elapsed));
+    eprintln!(
+        "loaded {n} quads from {} file(s) in {:.2}s ({} triples/s)",
+        files.len(),
+        elapsed.as_secs_f64(),
+        rate(n, elapsed)
+    );
     Ok(())
 }
 
 fn import(ctx: &Context_, c: ImportCommand) -> Result<()> {
     let t = Instant::now();
     let (output, common): (Result<ImportOutput, IngestError>, ImportCommon) = match c {
-        ImportCommand::Beauty { dir, sample_users, common } => (
-            ingest::beauty::import(&dir, &ingest::beauty::BeautyOptions { sample_users, source: common.source.clone() }),
+        ImportCommand::Beauty {
+            dir,
+            sample_users,
+            common,
+        } => (
+            ingest::beauty::import(
+                &dir,
+                &ingest::beauty::BeautyOptions {
+                    sample_users,
+                    source: common.source.clone(),
+                },
+            ),
             common,
         ),
-        ImportCommand::Amazon { reviews, meta, common } => (
-            ingest::amazon::import(&ingest::amazon::AmazonOptions { reviews, meta, source: common.source.clone() }),
+        ImportCommand::Amazon {
+            reviews,
+            meta,
+            common,
+        } => (
+            ingest::amazon::import(&ingest::amazon::AmazonOptions {
+                reviews,
+                meta,
+                source: common.source.clone(),
+            }),
             common,
         ),
-        ImportCommand::Recbole { dir, dataset, namespace, common } => (
-            ingest::recbole::import(&dir, &ingest::recbole::RecboleOptions { dataset, namespace, source: common.source.clone() }),
+        ImportCommand::Recbole {
+            dir,
+            dataset,
+            namespace,
+            common,
+        } => (
+            ingest::recbole::import(
+                &dir,
+                &ingest::recbole::RecboleOptions {
+                    dataset,
+                    namespace,
+                    source: common.source.clone(),
+                },
+            ),
             common,
         ),
-        ImportCommand::Kgcn { dir, common } => (ingest::kgcn::import(&dir, common.source.as_deref()), common),
-        ImportCommand::Kgat { dir, common } => (ingest::kgat::import(&dir, common.source.as_deref()), common),
+        ImportCommand::Kgcn { dir, common } => {
+            (ingest::kgcn::import(&dir, common.source.as_deref()), common)
+        }
+        ImportCommand::Kgat { dir, common } => {
+            (ingest::kgat::import(&dir, common.source.as_deref()), common)
+        }
     };
-    let output = output.map_err(|e| anyhow::anyhow!("{e}\nnothing was imported: the store is unchanged"))?;
+    let output =
+        output.map_err(|e| anyhow::anyhow!("{e}\nnothing was imported: the store is unchanged"))?;
     let read_time = t.elapsed();
     let store = open(ctx)?;
     refuse_duplicate(&store, &output.content_hash, common.force || common.replace)?;
     if common.replace {
-        for part in [GraphPart::Catalogue, GraphPart::Interactions, GraphPart::External] {
+        for part in [
+            GraphPart::Catalogue,
+            GraphPart::Interactions,
+            GraphPart::External,
+        ] {
             store.clear_graph(&graph(&output.source, part))?;
         }
     }
-    let ImportOutput { source, quads, counts, content_hash } = output;
+    let ImportOutput {
+        source,
+        quads,
+        counts,
+        content_hash,
+    } = output;
     let total = quads.len() as u64;
     let progress = LoadProgress::start("loading", Some(total));
-    let n = store.bulk_load(quads.into_iter().map(Ok::<_, Infallible>), Some(progress.counter()))?;
+    let n = store.bulk_load(
+        quads.into_iter().map(Ok::<_, Infallible>),
+        Some(progress.counter()),
+    )?;
     let elapsed = progress.finish();
     record(&store, &content_hash, &source, n)?;
     eprintln!(
@@ -235,13 +305,21 @@ fn export(ctx: &Context_, a: ExportArgs) -> Result<()> {
     let format = a
         .format
         .or_else(|| a.output.as_deref().and_then(RdfFileFormat::from_path))
-        .unwrap_or(if g.is_some() { RdfFileFormat::Ntriples } else { RdfFileFormat::Nquads });
+        .unwrap_or(if g.is_some() {
+            RdfFileFormat::Ntriples
+        } else {
+            RdfFileFormat::Nquads
+        });
     match &a.output {
         Some(path) => {
             let tmp = path.with_extension("partial");
-            let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+            let file =
+                File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
             if path.extension().is_some_and(|e| e == "gz") {
-                let mut gz = flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::best());
+                let mut gz = flate2::write::GzEncoder::new(
+                    BufWriter::new(file),
+                    flate2::Compression::best(),
+                );
                 store.export(g.as_ref(), format.rdf_format(), &mut gz)?;
                 gz.finish()?.flush()?;
             } else {
@@ -266,7 +344,11 @@ fn read_text(path: &Path) -> Result<String> {
 }
 
 fn query(ctx: &Context_, a: QueryArgs) -> Result<()> {
-    let pairs = a.params.iter().map(|p| split_param(p)).collect::<Result<Vec<_>, _>>()?;
+    let pairs = a
+        .params
+        .iter()
+        .map(|p| split_param(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let (text, bindings) = if let Some(name) = &a.saved {
         let q = SavedQuery::find(name, &ctx.queries_dir)?;
         let b = q.bind(&pairs)?;
@@ -279,7 +361,10 @@ fn query(ctx: &Context_, a: QueryArgs) -> Result<()> {
         };
         let mut b = Vec::new();
         for (n, v) in &pairs {
-            b.push((oxigraph::model::Variable::new_unchecked(n.clone()), parse_value(n, v, None)?));
+            b.push((
+                oxigraph::model::Variable::new_unchecked(n.clone()),
+                parse_value(n, v, None)?,
+            ));
         }
         (text, b)
     };

@@ -23,7 +23,8 @@ impl Config {
             None if Path::new("kgrec.toml").is_file() => PathBuf::from("kgrec.toml"),
             None => return Ok(Self::default()),
         };
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
     }
 }

@@ -21,9 +21,11 @@ impl LoadProgress {
         let done = Arc::new(AtomicBool::new(false));
         let bar = match total {
             Some(t) => ProgressBar::new(t).with_style(
-                ProgressStyle::with_template("{msg} [{bar:30}] {human_pos}/{human_len} quads, {per_sec}, eta {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {human_pos}/{human_len} quads, {per_sec}, eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             ),
             None => ProgressBar::new_spinner().with_style(
                 ProgressStyle::with_template("{spinner} {msg} {human_pos} quads, {per_sec}")
@@ -39,7 +41,12 @@ impl LoadProgress {
             }
             bar.finish_and_clear();
         });
-        Self { counter, done, thread: Some(thread), started: Instant::now() }
+        Self {
+            counter,
+            done,
+            thread: Some(thread),
+            started: Instant::now(),
+        }
     }
 
     /// The counter to hand to the store.

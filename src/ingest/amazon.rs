@@ -55,15 +55,25 @@ pub struct AmazonOptions {
 /// Imports Amazon reviews and metadata.
 pub fn import(opts: &AmazonOptions) -> Result<ImportOutput, IngestError> {
     if opts.reviews.is_empty() && opts.meta.is_empty() {
-        return Err(IngestError::Input("give at least one --reviews or --meta file".into()));
+        return Err(IngestError::Input(
+            "give at least one --reviews or --meta file".into(),
+        ));
     }
     let mut hash = ContentHash::default();
     for p in opts.reviews.iter().chain(&opts.meta) {
         hash.add_file(p)?;
     }
     let source = opts.source.clone().unwrap_or_else(|| {
-        let first = opts.reviews.first().or(opts.meta.first()).map(|p| name_without_gz(p)).unwrap_or_default();
-        let stem = first.trim_end_matches(".json").trim_start_matches("meta_").trim_end_matches("_5");
+        let first = opts
+            .reviews
+            .first()
+            .or(opts.meta.first())
+            .map(|p| name_without_gz(p))
+            .unwrap_or_default();
+        let stem = first
+            .trim_end_matches(".json")
+            .trim_start_matches("meta_")
+            .trim_end_matches("_5");
         format!("amazon-{}", stem.to_lowercase().replace('_', "-"))
     });
     let mut b = KgBuilder::new(&source, "amazon");
@@ -80,8 +90,17 @@ pub fn import(opts: &AmazonOptions) -> Result<ImportOutput, IngestError> {
             any = true;
             // Identical (user, item, time) lines are distinct reviews in the published counts;
             // the n-th repeat gets a stable suffix so re-imports map to the same IRIs.
-            let n = seen.entry((r.reviewer_id.clone(), r.asin.clone(), r.unix_review_time)).or_insert(0);
-            let mut key = format!("{}-{}-{}", r.reviewer_id, r.asin, r.unix_review_time.map(|t| t.to_string()).unwrap_or_default());
+            let n = seen
+                .entry((r.reviewer_id.clone(), r.asin.clone(), r.unix_review_time))
+                .or_insert(0);
+            let mut key = format!(
+                "{}-{}-{}",
+                r.reviewer_id,
+                r.asin,
+                r.unix_review_time
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
+            );
             if *n > 0 {
                 key.push_str(&format!("-{n}"));
             }
@@ -98,7 +117,10 @@ pub fn import(opts: &AmazonOptions) -> Result<ImportOutput, IngestError> {
             });
         }
         if !any {
-            return Err(IngestError::Input(format!("{}: the file is empty", path.display())));
+            return Err(IngestError::Input(format!(
+                "{}: the file is empty",
+                path.display()
+            )));
         }
     }
 
@@ -122,7 +144,10 @@ pub fn import(opts: &AmazonOptions) -> Result<ImportOutput, IngestError> {
             add_meta(&mut b, &m);
         }
         if !any {
-            return Err(IngestError::Input(format!("{}: the file is empty", path.display())));
+            return Err(IngestError::Input(format!(
+                "{}: the file is empty",
+                path.display()
+            )));
         }
     }
     Ok(b.finish(hash.finish()))
@@ -136,9 +161,13 @@ fn add_meta(b: &mut KgBuilder, m: &Meta) {
     }
     let description = match &m.description {
         Some(serde_json::Value::String(s)) => clean_text(s),
-        Some(serde_json::Value::Array(parts)) => {
-            clean_text(&parts.iter().filter_map(|p| p.as_str()).collect::<Vec<_>>().join(" "))
-        }
+        Some(serde_json::Value::Array(parts)) => clean_text(
+            &parts
+                .iter()
+                .filter_map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
         _ => None,
     };
     if let Some(d) = description {
@@ -168,12 +197,19 @@ fn add_meta(b: &mut KgBuilder, m: &Meta) {
         b.price(id, p);
     }
     let related = |name: &str| -> Vec<String> {
-        m.related.as_ref().and_then(|r| r.get(name).cloned()).unwrap_or_default()
+        m.related
+            .as_ref()
+            .and_then(|r| r.get(name).cloned())
+            .unwrap_or_default()
     };
     for t in m.also_buy.clone().unwrap_or_else(|| related("also_bought")) {
         b.related(id, ProductRelation::AlsoBought, &t);
     }
-    for t in m.also_view.clone().unwrap_or_else(|| related("also_viewed")) {
+    for t in m
+        .also_view
+        .clone()
+        .unwrap_or_else(|| related("also_viewed"))
+    {
         b.related(id, ProductRelation::AlsoViewed, &t);
     }
     for t in related("bought_together") {
@@ -228,9 +264,18 @@ mod tests {
 
     #[test]
     fn text_is_cleaned() {
-        assert_eq!(clean_text("Tom &amp; Jerry&#39;s").as_deref(), Some("Tom & Jerry's"));
-        assert_eq!(clean_text("<span class=\"a-size-medium a-color-secondary\""), None);
-        assert_eq!(clean_text("<b>Bold</b>  text\n").as_deref(), Some("Bold text"));
+        assert_eq!(
+            clean_text("Tom &amp; Jerry&#39;s").as_deref(),
+            Some("Tom & Jerry's")
+        );
+        assert_eq!(
+            clean_text("<span class=\"a-size-medium a-color-secondary\""),
+            None
+        );
+        assert_eq!(
+            clean_text("<b>Bold</b>  text\n").as_deref(),
+            Some("Bold text")
+        );
     }
 
     #[test]

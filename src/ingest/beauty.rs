@@ -40,7 +40,11 @@ pub fn import(dir: &Path, opts: &BeautyOptions) -> Result<ImportOutput, IngestEr
     }
     hash.add_setting(&format!("beauty sample={:?}", opts.sample_users));
     let source = opts.source.clone().unwrap_or_else(|| {
-        if opts.sample_users.is_some() { "amazon-beauty-sample".into() } else { "amazon-beauty".into() }
+        if opts.sample_users.is_some() {
+            "amazon-beauty-sample".into()
+        } else {
+            "amazon-beauty".into()
+        }
     });
     let mut b = KgBuilder::new(&source, "amazon");
 
@@ -55,10 +59,18 @@ pub fn import(dir: &Path, opts: &BeautyOptions) -> Result<ImportOutput, IngestEr
         rows.push((f[c_user].to_owned(), f[c_asin].to_owned(), pos));
     }
     if rows.is_empty() {
-        return Err(IngestError::Input(format!("{}: no interactions", inter_path.display())));
+        return Err(IngestError::Input(format!(
+            "{}: no interactions",
+            inter_path.display()
+        )));
     }
     let kept_users: Option<HashSet<String>> = opts.sample_users.map(|n| {
-        let mut users: Vec<&String> = rows.iter().map(|r| &r.0).collect::<BTreeSet<_>>().into_iter().collect();
+        let mut users: Vec<&String> = rows
+            .iter()
+            .map(|r| &r.0)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         users.sort_by_key(|u| (stable_hash(u), (*u).clone()));
         users.into_iter().take(n).cloned().collect()
     });
@@ -141,7 +153,9 @@ pub fn import(dir: &Path, opts: &BeautyOptions) -> Result<ImportOutput, IngestEr
 }
 
 /// For each category, the smallest other category containing at least 95% of its items.
-pub fn infer_category_tree(item_categories: &BTreeMap<String, Vec<String>>) -> HashMap<String, String> {
+pub fn infer_category_tree(
+    item_categories: &BTreeMap<String, Vec<String>>,
+) -> HashMap<String, String> {
     let mut members: BTreeMap<&str, HashSet<&str>> = BTreeMap::new();
     for (item, cats) in item_categories {
         for c in cats {
@@ -169,7 +183,9 @@ pub fn infer_category_tree(item_categories: &BTreeMap<String, Vec<String>>) -> H
 
 /// FNV-1a, for deterministic sampling independent of the platform.
 fn stable_hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -179,8 +195,14 @@ mod tests {
     #[test]
     fn tree_is_inferred_from_containment() {
         let mut m = BTreeMap::new();
-        m.insert("a".to_owned(), vec!["Beauty".into(), "Makeup".into(), "Nails".into()]);
-        m.insert("b".to_owned(), vec!["Beauty".into(), "Makeup".into(), "Eyes".into()]);
+        m.insert(
+            "a".to_owned(),
+            vec!["Beauty".into(), "Makeup".into(), "Nails".into()],
+        );
+        m.insert(
+            "b".to_owned(),
+            vec!["Beauty".into(), "Makeup".into(), "Eyes".into()],
+        );
         m.insert("c".to_owned(), vec!["Beauty".into(), "Skin".into()]);
         let t = infer_category_tree(&m);
         assert_eq!(t["Nails"], "Makeup");

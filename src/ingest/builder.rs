@@ -131,7 +131,12 @@ impl KgBuilder {
         if self.products.insert(id.to_owned()) {
             let g = self.catalogue.clone();
             self.push(iri.clone(), rdf_type(), schema("Product"), &g);
-            self.push(iri.clone(), kgr("sourceId"), Literal::new_simple_literal(id), &g);
+            self.push(
+                iri.clone(),
+                kgr("sourceId"),
+                Literal::new_simple_literal(id),
+                &g,
+            );
             self.counts.products += 1;
         }
         iri
@@ -153,7 +158,12 @@ impl KgBuilder {
     pub fn description(&mut self, id: &str, text: &str) {
         let p = self.product(id);
         let g = self.catalogue.clone();
-        self.push(p, schema("description"), Literal::new_simple_literal(text), &g);
+        self.push(
+            p,
+            schema("description"),
+            Literal::new_simple_literal(text),
+            &g,
+        );
     }
 
     /// Links a product to its brand, declaring the brand once.
@@ -163,10 +173,18 @@ impl KgBuilder {
         let g = self.catalogue.clone();
         if self.brands.insert(brand.to_owned()) {
             self.push(b.clone(), rdf_type(), schema("Brand"), &g);
-            self.push(b.clone(), schema("name"), Literal::new_simple_literal(brand), &g);
+            self.push(
+                b.clone(),
+                schema("name"),
+                Literal::new_simple_literal(brand),
+                &g,
+            );
             self.counts.brands += 1;
         }
-        if self.kg_edges.insert((id.to_owned(), "brand".into(), brand.to_owned())) {
+        if self
+            .kg_edges
+            .insert((id.to_owned(), "brand".into(), brand.to_owned()))
+        {
             self.push(p, schema("brand"), b, &g);
             self.counts.kg_triples += 1;
         }
@@ -178,7 +196,12 @@ impl KgBuilder {
         if self.categories.insert(key.to_owned()) {
             let g = self.catalogue.clone();
             self.push(c.clone(), rdf_type(), kgr("Category"), &g);
-            self.push(c.clone(), skos("prefLabel"), Literal::new_simple_literal(label), &g);
+            self.push(
+                c.clone(),
+                skos("prefLabel"),
+                Literal::new_simple_literal(label),
+                &g,
+            );
             if let Some(b) = broader {
                 let b = self.minter.category(b);
                 self.push(c.clone(), skos("broader"), b, &g);
@@ -190,7 +213,10 @@ impl KgBuilder {
 
     /// Puts a product in a category declared with [`KgBuilder::category`].
     pub fn in_category(&mut self, id: &str, key: &str) {
-        if self.kg_edges.insert((id.to_owned(), "category".into(), key.to_owned())) {
+        if self
+            .kg_edges
+            .insert((id.to_owned(), "category".into(), key.to_owned()))
+        {
             let p = self.product(id);
             let c = self.minter.category(key);
             let g = self.catalogue.clone();
@@ -206,13 +232,26 @@ impl KgBuilder {
         let g = self.catalogue.clone();
         self.push(p, schema("offers"), o.clone(), &g);
         self.push(o.clone(), rdf_type(), schema("Offer"), &g);
-        self.push(o.clone(), schema("price"), Literal::new_typed_literal(format!("{price:.2}"), xsd::DECIMAL), &g);
-        self.push(o, schema("priceCurrency"), Literal::new_simple_literal("USD"), &g);
+        self.push(
+            o.clone(),
+            schema("price"),
+            Literal::new_typed_literal(format!("{price:.2}"), xsd::DECIMAL),
+            &g,
+        );
+        self.push(
+            o,
+            schema("priceCurrency"),
+            Literal::new_simple_literal("USD"),
+            &g,
+        );
     }
 
     /// Adds a product-to-product relation, declaring both products.
     pub fn related(&mut self, head: &str, relation: ProductRelation, tail: &str) {
-        if self.kg_edges.insert((head.to_owned(), format!("{relation:?}"), tail.to_owned())) {
+        if self
+            .kg_edges
+            .insert((head.to_owned(), format!("{relation:?}"), tail.to_owned()))
+        {
             let h = self.product(head);
             let t = self.product(tail);
             let g = self.catalogue.clone();
@@ -227,7 +266,12 @@ impl KgBuilder {
         if self.users.insert(id.to_owned()) {
             let g = self.interactions.clone();
             self.push(iri.clone(), rdf_type(), kgr("User"), &g);
-            self.push(iri.clone(), kgr("sourceId"), Literal::new_simple_literal(id), &g);
+            self.push(
+                iri.clone(),
+                kgr("sourceId"),
+                Literal::new_simple_literal(id),
+                &g,
+            );
         }
         iri
     }
@@ -247,13 +291,28 @@ impl KgBuilder {
         self.push(e.clone(), kgr("item"), i.clone(), &g);
         self.push(e.clone(), kgr("kind"), r.kind.iri(), &g);
         if let Some(rating) = r.rating {
-            self.push(e.clone(), kgr("rating"), Literal::new_typed_literal(decimal(rating), xsd::DECIMAL), &g);
+            self.push(
+                e.clone(),
+                kgr("rating"),
+                Literal::new_typed_literal(decimal(rating), xsd::DECIMAL),
+                &g,
+            );
         }
         if let Some(ts) = r.timestamp {
-            self.push(e.clone(), kgr("timestamp"), Literal::new_typed_literal(unix_to_datetime(ts), xsd::DATE_TIME), &g);
+            self.push(
+                e.clone(),
+                kgr("timestamp"),
+                Literal::new_typed_literal(unix_to_datetime(ts), xsd::DATE_TIME),
+                &g,
+            );
         }
         if let Some(pos) = r.position {
-            self.push(e.clone(), kgr("position"), Literal::new_typed_literal(pos.to_string(), xsd::INTEGER), &g);
+            self.push(
+                e.clone(),
+                kgr("position"),
+                Literal::new_typed_literal(pos.to_string(), xsd::INTEGER),
+                &g,
+            );
         }
         if let Some(split) = r.split {
             self.push(e, kgr("split"), split.iri(), &g);
@@ -304,20 +363,41 @@ impl KgBuilder {
     pub fn external(&mut self, head: &str, relation: &str, relation_iri: NamedNode, tail: &str) {
         if let Some(rel) = ProductRelation::from_name(relation) {
             // Product relations connect products, linked to an item or not.
-            let h = self.links.get(head).cloned().unwrap_or_else(|| head.to_owned());
-            let t = self.links.get(tail).cloned().unwrap_or_else(|| tail.to_owned());
+            let h = self
+                .links
+                .get(head)
+                .cloned()
+                .unwrap_or_else(|| head.to_owned());
+            let t = self
+                .links
+                .get(tail)
+                .cloned()
+                .unwrap_or_else(|| tail.to_owned());
             self.related(&h, rel, &t);
             return;
         }
-        if !self.kg_edges.insert((head.to_owned(), relation.to_owned(), tail.to_owned())) {
+        if !self
+            .kg_edges
+            .insert((head.to_owned(), relation.to_owned(), tail.to_owned()))
+        {
             return;
         }
         let h = self.entity(head);
         let t = self.entity(tail);
         let g = self.external.clone();
         if self.relations.insert(relation.to_owned()) {
-            self.push(relation_iri.clone(), rdf_type(), kgr("ExternalRelation"), &g);
-            self.push(relation_iri.clone(), rdfs("label"), Literal::new_simple_literal(relation), &g);
+            self.push(
+                relation_iri.clone(),
+                rdf_type(),
+                kgr("ExternalRelation"),
+                &g,
+            );
+            self.push(
+                relation_iri.clone(),
+                rdfs("label"),
+                Literal::new_simple_literal(relation),
+                &g,
+            );
         }
         self.push(h, relation_iri, t, &g);
         self.counts.kg_triples += 1;
@@ -370,7 +450,12 @@ pub fn unix_to_datetime(ts: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 #[cfg(test)]

@@ -19,7 +19,10 @@ pub fn import(dir: &Path, source: Option<&str>) -> Result<ImportOutput, IngestEr
     let kg = dir.join("kg_final.txt");
     for p in [&train, &kg] {
         if !p.is_file() {
-            return Err(IngestError::Input(format!("{} is missing (KGAT format needs train.txt, test.txt and kg_final.txt)", p.display())));
+            return Err(IngestError::Input(format!(
+                "{} is missing (KGAT format needs train.txt, test.txt and kg_final.txt)",
+                p.display()
+            )));
         }
     }
     let relation_list = dir.join("relation_list.txt");
@@ -30,7 +33,9 @@ pub fn import(dir: &Path, source: Option<&str>) -> Result<ImportOutput, IngestEr
             hash.add_file(p)?;
         }
     }
-    let source = source.map(str::to_owned).unwrap_or_else(|| folder_name(dir));
+    let source = source
+        .map(str::to_owned)
+        .unwrap_or_else(|| folder_name(dir));
     let mut b = KgBuilder::new(&source, &source);
 
     let mut max_item = 0u64;
@@ -61,12 +66,20 @@ pub fn import(dir: &Path, source: Option<&str>) -> Result<ImportOutput, IngestEr
         }
     }
     if !any {
-        return Err(IngestError::Input(format!("{}: no interactions", train.display())));
+        return Err(IngestError::Input(format!(
+            "{}: no interactions",
+            train.display()
+        )));
     }
 
     let relations = read_list(&relation_list)?;
     let entities = read_list(&entity_list)?;
-    let entity_name = |id: u64| entities.get(&id).cloned().unwrap_or_else(|| format!("e{id}"));
+    let entity_name = |id: u64| {
+        entities
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("e{id}"))
+    };
     for i in 0..=max_item {
         let name = entity_name(i);
         let iri = entity_iri(&b, &name);
@@ -78,7 +91,11 @@ pub fn import(dir: &Path, source: Option<&str>) -> Result<ImportOutput, IngestEr
         let r = f.id(1, "relation id")?;
         let tl = f.id(2, "tail id")?;
         let rel_name = if relation_list.is_file() {
-            relations.get(&r).cloned().ok_or_else(|| f.error(format!("unknown relation id {r}: relation_list.txt does not list it")))?
+            relations.get(&r).cloned().ok_or_else(|| {
+                f.error(format!(
+                    "unknown relation id {r}: relation_list.txt does not list it"
+                ))
+            })?
         } else {
             format!("r{r}")
         };
@@ -115,7 +132,10 @@ fn read_list(path: &Path) -> Result<HashMap<u64, String>, IngestError> {
             }
         }
         if f.len() < 2 {
-            return Err(f.error(format!("expected at least 2 columns (org_id remap_id), found {}", f.len())));
+            return Err(f.error(format!(
+                "expected at least 2 columns (org_id remap_id), found {}",
+                f.len()
+            )));
         }
         let id = f.id(1, "remap id")?;
         out.insert(id, f[0].to_owned());

@@ -17,7 +17,10 @@ pub fn import(dir: &Path, source: Option<&str>) -> Result<ImportOutput, IngestEr
     let kg = dir.join("kg_final.txt");
     for p in [&ratings, &kg] {
         if !p.is_file() {
-            return Err(IngestError::Input(format!("{} is missing (KGCN format needs ratings_final.txt and kg_final.txt)", p.display())));
+            return Err(IngestError::Input(format!(
+                "{} is missing (KGCN format needs ratings_final.txt and kg_final.txt)",
+                p.display()
+            )));
         }
     }
     let names_file = dir.join("kg.txt");
@@ -27,7 +30,9 @@ pub fn import(dir: &Path, source: Option<&str>) -> Result<ImportOutput, IngestEr
     if names_file.is_file() {
         hash.add_file(&names_file)?;
     }
-    let source = source.map(str::to_owned).unwrap_or_else(|| folder_name(dir));
+    let source = source
+        .map(str::to_owned)
+        .unwrap_or_else(|| folder_name(dir));
     let mut b = KgBuilder::new(&source, &source);
 
     let mut t = Table::whitespace(&ratings)?;
@@ -45,7 +50,10 @@ pub fn import(dir: &Path, source: Option<&str>) -> Result<ImportOutput, IngestEr
         rows.push((user, item, label));
     }
     if rows.is_empty() {
-        return Err(IngestError::Input(format!("{}: the file is empty", ratings.display())));
+        return Err(IngestError::Input(format!(
+            "{}: the file is empty",
+            ratings.display()
+        )));
     }
     for (user, item, label) in rows {
         let (u, i) = (user.to_string(), item.to_string());
@@ -66,7 +74,11 @@ pub fn import(dir: &Path, source: Option<&str>) -> Result<ImportOutput, IngestEr
         }
     }
 
-    let relation_names = if names_file.is_file() { read_relation_names(&kg, &names_file)? } else { HashMap::new() };
+    let relation_names = if names_file.is_file() {
+        read_relation_names(&kg, &names_file)?
+    } else {
+        HashMap::new()
+    };
     let n_items = max_item + 1;
     for i in 0..n_items {
         let iri = b.minter().entity(&format!("e{i}"));
@@ -82,32 +94,45 @@ pub fn import(dir: &Path, source: Option<&str>) -> Result<ImportOutput, IngestEr
         let name = if relation_names.is_empty() {
             format!("r{r}")
         } else {
-            relation_names.get(&r).cloned().ok_or_else(|| f.error(format!("unknown relation id {r}: kg.txt names no such relation")))?
+            relation_names.get(&r).cloned().ok_or_else(|| {
+                f.error(format!(
+                    "unknown relation id {r}: kg.txt names no such relation"
+                ))
+            })?
         };
         let rel = b.minter().relation(&name, false);
         b.external(&format!("e{h}"), &name, rel, &format!("e{tl}"));
     }
     if !any {
-        return Err(IngestError::Input(format!("{}: the file is empty", kg.display())));
+        return Err(IngestError::Input(format!(
+            "{}: the file is empty",
+            kg.display()
+        )));
     }
     Ok(b.finish(hash.finish()))
 }
 
 /// Reads relation names by pairing `kg_final.txt` with `kg.txt`, row by row.
-fn read_relation_names(kg_final: &Path, kg_names: &Path) -> Result<HashMap<u64, String>, IngestError> {
+fn read_relation_names(
+    kg_final: &Path,
+    kg_names: &Path,
+) -> Result<HashMap<u64, String>, IngestError> {
     let mut ids = Table::whitespace(kg_final)?;
     let mut names = Table::whitespace(kg_names)?;
     let mut out = HashMap::new();
-    loop {
-        let id = match ids.next_row(Some(3))? {
-            Some(row) => row.id(1, "relation id")?,
-            None => break,
+    while let Some(row) = ids.next_row(Some(3))? {
+        let id = row.id(1, "relation id")?;
+        let head = row[0].to_owned();
+        let Some(named) = names.next_row(Some(3))? else {
+            break;
         };
-        let name = match names.next_row(Some(3))? {
-            Some(row) => row[1].to_owned(),
-            None => break,
-        };
-        out.entry(id).or_insert(name);
+        if named[0] != head {
+            return Err(named.error(format!(
+                "kg.txt does not line up with kg_final.txt (head '{}' here, '{head}' there); relation names cannot be read from it",
+                named[0]
+            )));
+        }
+        out.entry(id).or_insert_with(|| named[1].to_owned());
     }
     Ok(out)
 }

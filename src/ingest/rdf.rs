@@ -71,7 +71,10 @@ impl RdfFile {
         })?;
         let meta = std::fs::metadata(path).map_err(|e| IngestError::read(path, &e))?;
         if meta.len() == 0 {
-            return Err(IngestError::Input(format!("{}: the file is empty; nothing to load", path.display())));
+            return Err(IngestError::Input(format!(
+                "{}: the file is empty; nothing to load",
+                path.display()
+            )));
         }
         Ok(Self {
             path: path.to_owned(),
@@ -82,7 +85,10 @@ impl RdfFile {
     /// Parses the file into quads. Triples land in `graph` (or the default graph); quads of
     /// dataset formats keep their graph unless `graph` is given, which then receives the
     /// file's default graph and is the only graph allowed.
-    pub fn quads(&self, graph: Option<&NamedNode>) -> Result<impl Iterator<Item = Result<Quad, IngestError>> + use<>, IngestError> {
+    pub fn quads(
+        &self,
+        graph: Option<&NamedNode>,
+    ) -> Result<impl Iterator<Item = Result<Quad, IngestError>> + use<>, IngestError> {
         let reader = open(&self.path)?;
         let mut parser = RdfParser::from_format(self.format.rdf_format()).rename_blank_nodes();
         if let Some(g) = graph {
@@ -133,9 +139,18 @@ mod tests {
 
     #[test]
     fn formats_from_names() {
-        assert_eq!(RdfFileFormat::from_path(Path::new("a.nq.gz")), Some(RdfFileFormat::Nquads));
-        assert_eq!(RdfFileFormat::from_path(Path::new("a.TTL")), Some(RdfFileFormat::Turtle));
-        assert_eq!(RdfFileFormat::from_path(Path::new("a.owl")), Some(RdfFileFormat::Rdfxml));
+        assert_eq!(
+            RdfFileFormat::from_path(Path::new("a.nq.gz")),
+            Some(RdfFileFormat::Nquads)
+        );
+        assert_eq!(
+            RdfFileFormat::from_path(Path::new("a.TTL")),
+            Some(RdfFileFormat::Turtle)
+        );
+        assert_eq!(
+            RdfFileFormat::from_path(Path::new("a.owl")),
+            Some(RdfFileFormat::Rdfxml)
+        );
         assert_eq!(RdfFileFormat::from_path(Path::new("a.json")), None);
     }
 
@@ -143,7 +158,11 @@ mod tests {
     fn syntax_errors_have_line_and_column() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("bad.nt");
-        std::fs::write(&p, "<http://a> <http://b> <http://c> .\n<http://a> <http://b> \"x .\n").unwrap();
+        std::fs::write(
+            &p,
+            "<http://a> <http://b> <http://c> .\n<http://a> <http://b> \"x .\n",
+        )
+        .unwrap();
         let f = RdfFile::new(&p, None).unwrap();
         let err = f.quads(None).unwrap().find_map(Result::err).unwrap();
         let msg = err.to_string();

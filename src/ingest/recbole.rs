@@ -31,7 +31,11 @@ pub fn import(dir: &Path, opts: &RecboleOptions) -> Result<ImportOutput, IngestE
     if file("inter").is_file() {
         inter_files.push((file("inter"), None));
     } else {
-        for (ext, split) in [("train.inter", Split::Train), ("valid.inter", Split::Valid), ("test.inter", Split::Test)] {
+        for (ext, split) in [
+            ("train.inter", Split::Train),
+            ("valid.inter", Split::Valid),
+            ("test.inter", Split::Test),
+        ] {
             if file(ext).is_file() {
                 inter_files.push((file(ext), Some(split)));
             }
@@ -46,7 +50,11 @@ pub fn import(dir: &Path, opts: &RecboleOptions) -> Result<ImportOutput, IngestE
     let optional = ["item", "user", "link", "kg"].map(|e| Some(file(e)).filter(|p| p.is_file()));
     let [item_file, user_file, link_file, kg_file] = optional;
     let mut hash = ContentHash::default();
-    for p in inter_files.iter().map(|(p, _)| p).chain([&item_file, &user_file, &link_file, &kg_file].into_iter().flatten()) {
+    for p in inter_files.iter().map(|(p, _)| p).chain(
+        [&item_file, &user_file, &link_file, &kg_file]
+            .into_iter()
+            .flatten(),
+    ) {
         hash.add_file(p)?;
     }
     let namespace = opts.namespace.clone().unwrap_or_else(|| name.clone());
@@ -63,20 +71,31 @@ pub fn import(dir: &Path, opts: &RecboleOptions) -> Result<ImportOutput, IngestE
         while let Some(f) = t.next_row(None)? {
             any = true;
             let rating = match cr {
-                Some(c) => Some(f[c].parse::<f64>().map_err(|_| f.error(format!("rating '{}' is not a number", f[c])))?),
+                Some(c) => Some(
+                    f[c].parse::<f64>()
+                        .map_err(|_| f.error(format!("rating '{}' is not a number", f[c])))?,
+                ),
                 None => None,
             };
             let timestamp = match ct {
                 Some(c) => Some(
-                    f[c].parse::<f64>().map_err(|_| f.error(format!("timestamp '{}' is not a number", f[c])))? as i64,
+                    f[c].parse::<f64>()
+                        .map_err(|_| f.error(format!("timestamp '{}' is not a number", f[c])))?
+                        as i64,
                 ),
                 None => None,
             };
-            let when = timestamp.map(|t| t.to_string()).unwrap_or_else(|| format!("r{}", f.line));
+            let when = timestamp
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| format!("r{}", f.line));
             b.interaction(&InteractionRecord {
                 user: f[cu],
                 item: f[ci],
-                kind: if rating.is_some() { InteractionKind::Rating } else { InteractionKind::Click },
+                kind: if rating.is_some() {
+                    InteractionKind::Rating
+                } else {
+                    InteractionKind::Click
+                },
                 rating,
                 timestamp,
                 position: None,
@@ -85,7 +104,10 @@ pub fn import(dir: &Path, opts: &RecboleOptions) -> Result<ImportOutput, IngestE
             });
         }
         if !any {
-            return Err(IngestError::Input(format!("{}: the file has a header but no rows", path.display())));
+            return Err(IngestError::Input(format!(
+                "{}: the file has a header but no rows",
+                path.display()
+            )));
         }
     }
 
@@ -174,7 +196,10 @@ fn detect_dataset(dir: &Path) -> Result<String, IngestError> {
     names.dedup();
     match names.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(IngestError::Input(format!("no RecBole .inter file in {}", dir.display()))),
+        [] => Err(IngestError::Input(format!(
+            "no RecBole .inter file in {}",
+            dir.display()
+        ))),
         many => Err(IngestError::Input(format!(
             "{} holds several datasets ({}); pick one with --dataset",
             dir.display(),

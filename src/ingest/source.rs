@@ -14,10 +14,15 @@ use super::error::IngestError;
 pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, IngestError> {
     let mut file = File::open(path).map_err(|e| IngestError::read(path, &e))?;
     let mut magic = [0u8; 2];
-    let n = file.read(&mut magic).map_err(|e| IngestError::read(path, &e))?;
+    let n = file
+        .read(&mut magic)
+        .map_err(|e| IngestError::read(path, &e))?;
     let file = File::open(path).map_err(|e| IngestError::read(path, &e))?;
     if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(BufReader::new(file)))))
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 16,
+            MultiGzDecoder::new(BufReader::new(file)),
+        )))
     } else {
         Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
     }
@@ -25,7 +30,10 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, IngestError> {
 
 /// The file name without a trailing `.gz`, used for format detection.
 pub fn name_without_gz(path: &Path) -> String {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     name.strip_suffix(".gz").unwrap_or(name).to_owned()
 }
 
@@ -50,7 +58,11 @@ impl ContentHash {
 
     /// The hex digest.
     pub fn finish(self) -> String {
-        self.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        self.0
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -135,15 +147,32 @@ impl Table {
     pub fn with_header(path: &Path) -> Result<Self, IngestError> {
         let mut lines = Lines::open(path)?;
         let header = match lines.next_line()? {
-            Some((_, h)) if !h.trim().is_empty() => h.split('\t').map(|s| s.trim().to_owned()).collect(),
-            _ => return Err(IngestError::Input(format!("{}: the file is empty (expected a header line)", path.display()))),
+            Some((_, h)) if !h.trim().is_empty() => {
+                h.split('\t').map(|s| s.trim().to_owned()).collect()
+            }
+            _ => {
+                return Err(IngestError::Input(format!(
+                    "{}: the file is empty (expected a header line)",
+                    path.display()
+                )))
+            }
         };
-        Ok(Self { lines, header, whitespace: false, rows: 0 })
+        Ok(Self {
+            lines,
+            header,
+            whitespace: false,
+            rows: 0,
+        })
     }
 
     /// A headerless file split on runs of whitespace (KGCN/KGAT style).
     pub fn whitespace(path: &Path) -> Result<Self, IngestError> {
-        Ok(Self { lines: Lines::open(path)?, header: Vec::new(), whitespace: true, rows: 0 })
+        Ok(Self {
+            lines: Lines::open(path)?,
+            header: Vec::new(),
+            whitespace: true,
+            rows: 0,
+        })
     }
 
     /// Index of the header column whose name (before any `:type`) is one of `names`.
@@ -156,7 +185,15 @@ impl Table {
     /// Like [`Table::column`] but an error naming the file when missing.
     pub fn require_column(&self, names: &[&str]) -> Result<usize, IngestError> {
         self.column(names).ok_or_else(|| {
-            IngestError::at(self.lines.path(), 1, format!("the header has no column {} (found: {})", names.join(" or "), self.header.join(", ")))
+            IngestError::at(
+                self.lines.path(),
+                1,
+                format!(
+                    "the header has no column {} (found: {})",
+                    names.join(" or "),
+                    self.header.join(", ")
+                ),
+            )
         })
     }
 
@@ -178,7 +215,11 @@ impl Table {
         } else {
             text.split('\t').collect()
         };
-        let want = expected.or(if self.header.is_empty() { None } else { Some(self.header.len()) });
+        let want = expected.or(if self.header.is_empty() {
+            None
+        } else {
+            Some(self.header.len())
+        });
         if let Some(n) = want {
             if fields.len() != n {
                 return Err(IngestError::at(
@@ -189,7 +230,11 @@ impl Table {
             }
         }
         self.rows += 1;
-        Ok(Some(Row { line, fields, path: self.lines.path() }))
+        Ok(Some(Row {
+            line,
+            fields,
+            path: self.lines.path(),
+        }))
     }
 
     /// The file being read.

@@ -58,19 +58,25 @@ pub fn display_term(term: &Term) -> String {
 }
 
 /// Writes `outcome` to `out` in `format`.
-pub fn write_outcome(outcome: QueryOutcome, format: ResultFormat, mut out: impl Write) -> Result<(), KgError> {
+pub fn write_outcome(
+    outcome: QueryOutcome,
+    format: ResultFormat,
+    mut out: impl Write,
+) -> Result<(), KgError> {
     match outcome {
         QueryOutcome::Solutions { variables, rows } => {
-            let results_format = match format {
-                ResultFormat::Table => return write_table(&variables, &rows, out),
-                ResultFormat::Json => QueryResultsFormat::Json,
-                ResultFormat::Xml => QueryResultsFormat::Xml,
-                ResultFormat::Csv => QueryResultsFormat::Csv,
-                ResultFormat::Tsv => QueryResultsFormat::Tsv,
-                ResultFormat::Turtle | ResultFormat::Ntriples => {
-                    return Err(KgError::Format("SELECT results cannot be written as RDF; use table, json, xml, csv or tsv".into()))
-                }
-            };
+            let results_format =
+                match format {
+                    ResultFormat::Table => return write_table(&variables, &rows, out),
+                    ResultFormat::Json => QueryResultsFormat::Json,
+                    ResultFormat::Xml => QueryResultsFormat::Xml,
+                    ResultFormat::Csv => QueryResultsFormat::Csv,
+                    ResultFormat::Tsv => QueryResultsFormat::Tsv,
+                    ResultFormat::Turtle | ResultFormat::Ntriples => return Err(KgError::Format(
+                        "SELECT results cannot be written as RDF; use table, json, xml, csv or tsv"
+                            .into(),
+                    )),
+                };
             let mut ser = QueryResultsSerializer::from_format(results_format)
                 .serialize_solutions_to_writer(&mut out, variables.clone())?;
             for row in rows {
@@ -93,13 +99,21 @@ pub fn write_outcome(outcome: QueryOutcome, format: ResultFormat, mut out: impl 
                 };
                 QueryResultsSerializer::from_format(f).serialize_boolean_to_writer(&mut out, b)?;
             }
-            _ => return Err(KgError::Format("ASK results cannot be written as RDF".into())),
+            _ => {
+                return Err(KgError::Format(
+                    "ASK results cannot be written as RDF".into(),
+                ))
+            }
         },
         QueryOutcome::Graph(triples) => {
             let rdf = match format {
                 ResultFormat::Ntriples => RdfFormat::NTriples,
                 ResultFormat::Turtle | ResultFormat::Table => RdfFormat::Turtle,
-                _ => return Err(KgError::Format("CONSTRUCT/DESCRIBE results are RDF: use turtle or ntriples".into())),
+                _ => {
+                    return Err(KgError::Format(
+                        "CONSTRUCT/DESCRIBE results are RDF: use turtle or ntriples".into(),
+                    ))
+                }
             };
             let mut ser = RdfSerializer::from_format(rdf);
             if rdf == RdfFormat::Turtle {
@@ -130,7 +144,11 @@ fn write_table(
         .map(|r| {
             r.iter()
                 .map(|t| {
-                    let s = t.as_ref().map(display_term).unwrap_or_default().replace(['\n', '\t'], " ");
+                    let s = t
+                        .as_ref()
+                        .map(display_term)
+                        .unwrap_or_default()
+                        .replace(['\n', '\t'], " ");
                     if s.chars().count() > MAX {
                         format!("{}…", s.chars().take(MAX - 1).collect::<String>())
                     } else {
@@ -140,7 +158,10 @@ fn write_table(
                 .collect()
         })
         .collect();
-    let mut widths: Vec<usize> = variables.iter().map(|v| v.as_str().chars().count()).collect();
+    let mut widths: Vec<usize> = variables
+        .iter()
+        .map(|v| v.as_str().chars().count())
+        .collect();
     for r in &cells {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
@@ -155,12 +176,29 @@ fn write_table(
             .trim_end()
             .to_owned()
     };
-    writeln!(out, "{}", line(variables.iter().map(|v| v.as_str()).collect()))?;
-    writeln!(out, "{}", widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>().join("─┼─"))?;
+    writeln!(
+        out,
+        "{}",
+        line(variables.iter().map(|v| v.as_str()).collect())
+    )?;
+    writeln!(
+        out,
+        "{}",
+        widths
+            .iter()
+            .map(|w| "─".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("─┼─")
+    )?;
     for r in &cells {
         writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
     }
-    writeln!(out, "({} row{})", rows.len(), if rows.len() == 1 { "" } else { "s" })?;
+    writeln!(
+        out,
+        "({} row{})",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
+    )?;
     Ok(())
 }
 
@@ -185,6 +223,9 @@ mod tests {
         assert!(text.contains("(1 row)"));
         let mut buf = Vec::new();
         write_outcome(outcome(), ResultFormat::Csv, &mut buf).unwrap();
-        assert_eq!(String::from_utf8(buf).unwrap(), "p,n\r\nhttp://schema.org/Product,3\r\n");
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "p,n\r\nhttp://schema.org/Product,3\r\n"
+        );
     }
 }

@@ -63,7 +63,11 @@ impl SavedQuery {
         let mut title = None;
         let mut purpose = None;
         let mut params = Vec::new();
-        for line in text.lines().map(str::trim).take_while(|l| l.starts_with('#') || l.is_empty()) {
+        for line in text
+            .lines()
+            .map(str::trim)
+            .take_while(|l| l.starts_with('#') || l.is_empty())
+        {
             let body = line.trim_start_matches('#').trim();
             if let Some(v) = body.strip_prefix("title:") {
                 title = Some(v.trim().to_owned());
@@ -73,7 +77,8 @@ impl SavedQuery {
                 params.push(parse_param(name, v.trim())?);
             }
         }
-        let missing = |what: &str| KgError::SavedQuery(format!("{name}.rq has no `# {what}:` header line"));
+        let missing =
+            |what: &str| KgError::SavedQuery(format!("{name}.rq has no `# {what}:` header line"));
         Ok(Self {
             name: name.to_owned(),
             title: title.ok_or_else(|| missing("title"))?,
@@ -109,7 +114,11 @@ impl SavedQuery {
                 .collect();
             files.sort();
             for f in files {
-                let name = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+                let name = f
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_owned();
                 out.push(Self::parse(&name, &std::fs::read_to_string(&f)?)?);
             }
         }
@@ -127,14 +136,21 @@ impl SavedQuery {
     pub fn bind(&self, pairs: &[(String, String)]) -> Result<Vec<(Variable, Term)>, KgError> {
         let mut out = Vec::new();
         for (name, value) in pairs {
-            let param = self.params.iter().find(|p| &p.name == name).ok_or_else(|| {
-                KgError::Parameter(format!(
-                    "'{}' takes no parameter '{name}'; it takes: {}",
-                    self.name,
-                    self.param_names()
-                ))
-            })?;
-            out.push((Variable::new_unchecked(name.clone()), parse_value(name, value, Some(param.kind))?));
+            let param = self
+                .params
+                .iter()
+                .find(|p| &p.name == name)
+                .ok_or_else(|| {
+                    KgError::Parameter(format!(
+                        "'{}' takes no parameter '{name}'; it takes: {}",
+                        self.name,
+                        self.param_names()
+                    ))
+                })?;
+            out.push((
+                Variable::new_unchecked(name.clone()),
+                parse_value(name, value, Some(param.kind))?,
+            ));
         }
         for p in &self.params {
             if !p.optional && !pairs.iter().any(|(n, _)| n == &p.name) {
@@ -151,13 +167,19 @@ impl SavedQuery {
         if self.params.is_empty() {
             "none".into()
         } else {
-            self.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+            self.params
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     }
 }
 
 fn parse_param(query: &str, spec: &str) -> Result<SavedQueryParam, KgError> {
-    let bad = || KgError::SavedQuery(format!("{query}.rq: bad `# param:` line '{spec}'; expected `NAME (TYPE[, optional]) — description`"));
+    let bad = || {
+        KgError::SavedQuery(format!("{query}.rq: bad `# param:` line '{spec}'; expected `NAME (TYPE[, optional]) — description`"))
+    };
     let (name, rest) = spec.split_once('(').ok_or_else(bad)?;
     let (types, description) = rest.split_once(')').ok_or_else(bad)?;
     let mut parts = types.split(',').map(str::trim);
@@ -177,7 +199,11 @@ fn parse_param(query: &str, spec: &str) -> Result<SavedQueryParam, KgError> {
         name,
         kind,
         optional,
-        description: description.trim().trim_start_matches(['—', '-', ':']).trim().to_owned(),
+        description: description
+            .trim()
+            .trim_start_matches(['—', '-', ':'])
+            .trim()
+            .to_owned(),
     })
 }
 
@@ -190,21 +216,35 @@ pub fn parse_value(name: &str, value: &str, kind: Option<ParamType>) -> Result<T
         Term::from_str(value).map_err(|e| bad(e.to_string()))?
     } else {
         match kind {
-            Some(ParamType::Iri) => Term::from(NamedNode::new(value).map_err(|e| bad(format!("not an absolute IRI ({e}); write it as <https://…>")))?),
+            Some(ParamType::Iri) => Term::from(NamedNode::new(value).map_err(|e| {
+                bad(format!(
+                    "not an absolute IRI ({e}); write it as <https://…>"
+                ))
+            })?),
             Some(ParamType::Integer) => {
-                value.parse::<i64>().map_err(|_| bad("not an integer".into()))?;
+                value
+                    .parse::<i64>()
+                    .map_err(|_| bad("not an integer".into()))?;
                 Literal::new_typed_literal(value, xsd::INTEGER).into()
             }
             Some(ParamType::Decimal) => {
-                value.parse::<f64>().map_err(|_| bad("not a number".into()))?;
+                value
+                    .parse::<f64>()
+                    .map_err(|_| bad("not a number".into()))?;
                 Literal::new_typed_literal(value, xsd::DECIMAL).into()
             }
             Some(ParamType::String) | None => Literal::new_simple_literal(value).into(),
         }
     };
     match (kind, &term) {
-        (Some(ParamType::Iri), Term::NamedNode(_)) | (Some(ParamType::String), Term::Literal(_)) | (None, _) => Ok(term),
-        (Some(ParamType::Integer | ParamType::Decimal), Term::Literal(l)) if l.datatype() != xsd::STRING => Ok(term),
+        (Some(ParamType::Iri), Term::NamedNode(_))
+        | (Some(ParamType::String), Term::Literal(_))
+        | (None, _) => Ok(term),
+        (Some(ParamType::Integer | ParamType::Decimal), Term::Literal(l))
+            if l.datatype() != xsd::STRING =>
+        {
+            Ok(term)
+        }
         (Some(k), _) => Err(bad(format!("expected a value of type {k:?}"))),
     }
 }
@@ -215,7 +255,8 @@ pub fn split_param(arg: &str) -> Result<(String, String), KgError> {
         .split_once('=')
         .ok_or_else(|| KgError::Parameter(format!("'{arg}' is not NAME=VALUE")))?;
     let n = n.trim().trim_start_matches('?');
-    Variable::new(n).map_err(|_| KgError::Parameter(format!("'{n}' is not a valid variable name")))?;
+    Variable::new(n)
+        .map_err(|_| KgError::Parameter(format!("'{n}' is not a valid variable name")))?;
     Ok((n.to_owned(), v.to_owned()))
 }
 
@@ -239,12 +280,26 @@ mod tests {
     #[test]
     fn binding_checks_names_types_and_required() {
         let q = SavedQuery::parse("also-bought", Q).unwrap();
-        let ok = q.bind(&[("product".into(), "<http://example.com/p>".into())]).unwrap();
-        assert_eq!(ok[0].1, Term::from(NamedNode::new_unchecked("http://example.com/p")));
-        assert!(q.bind(&[]).unwrap_err().to_string().contains("needs --param product"));
+        let ok = q
+            .bind(&[("product".into(), "<http://example.com/p>".into())])
+            .unwrap();
+        assert_eq!(
+            ok[0].1,
+            Term::from(NamedNode::new_unchecked("http://example.com/p"))
+        );
+        assert!(q
+            .bind(&[])
+            .unwrap_err()
+            .to_string()
+            .contains("needs --param product"));
         assert!(q.bind(&[("nope".into(), "1".into())]).is_err());
         assert!(q.bind(&[("product".into(), "\"text\"".into())]).is_err());
-        assert!(q.bind(&[("product".into(), "<http://x> } ; DROP ALL ; SELECT * { ?s ?p ?o".into())]).is_err());
+        assert!(q
+            .bind(&[(
+                "product".into(),
+                "<http://x> } ; DROP ALL ; SELECT * { ?s ?p ?o".into()
+            )])
+            .is_err());
     }
 
     #[test]

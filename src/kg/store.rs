@@ -161,9 +161,7 @@ impl KgStore {
                     None
                 }
             });
-            loader
-                .load_quads(iter)
-                .map_err(|e| KgError::Storage(e.into()))?;
+            loader.load_quads(iter)?;
             if failure.is_none() {
                 loader.commit()?;
             }
@@ -254,8 +252,11 @@ impl KgStore {
         let serializer = RdfSerializer::from_format(format);
         match graph {
             Some(g) => {
-                self.store
-                    .dump_graph_to_writer(GraphNameRef::NamedNode(g.as_ref()), serializer, writer)?;
+                self.store.dump_graph_to_writer(
+                    GraphNameRef::NamedNode(g.as_ref()),
+                    serializer,
+                    writer,
+                )?;
             }
             None => {
                 if !format.supports_datasets() {
@@ -310,7 +311,12 @@ impl KgStore {
         }
         let quads = [
             Quad::new(node.clone(), rdf_type(), kgr("Import"), g.clone()),
-            Quad::new(node.clone(), kgr("source"), Literal::new_simple_literal(&record.source), g.clone()),
+            Quad::new(
+                node.clone(),
+                kgr("source"),
+                Literal::new_simple_literal(&record.source),
+                g.clone(),
+            ),
             Quad::new(
                 node.clone(),
                 kgr("contentHash"),
@@ -366,15 +372,28 @@ mod tests {
 
     fn quad(i: u32) -> Quad {
         let n = NamedNode::new_unchecked(format!("http://example.com/{i}"));
-        Quad::new(n.clone(), n.clone(), n, NamedNode::new_unchecked("http://example.com/g"))
+        Quad::new(
+            n.clone(),
+            n.clone(),
+            n,
+            NamedNode::new_unchecked("http://example.com/g"),
+        )
     }
 
     #[test]
     fn failed_bulk_load_leaves_store_unchanged() {
         let store = KgStore::in_memory().unwrap();
-        store.bulk_load((0..10).map(|i| Ok::<_, String>(quad(i))), None).unwrap();
+        store
+            .bulk_load((0..10).map(|i| Ok::<_, String>(quad(i))), None)
+            .unwrap();
         assert_eq!(store.len().unwrap(), 10);
-        let bad = (10..20).map(|i| if i == 15 { Err("bad line 6".to_owned()) } else { Ok(quad(i)) });
+        let bad = (10..20).map(|i| {
+            if i == 15 {
+                Err("bad line 6".to_owned())
+            } else {
+                Ok(quad(i))
+            }
+        });
         let err = store.bulk_load(bad, None).unwrap_err();
         assert!(err.to_string().contains("bad line 6"));
         assert_eq!(store.len().unwrap(), 10);
@@ -383,9 +402,14 @@ mod tests {
     #[test]
     fn bindings_are_terms_not_text() {
         let store = KgStore::in_memory().unwrap();
-        store.bulk_load((0..3).map(|i| Ok::<_, String>(quad(i))), None).unwrap();
+        store
+            .bulk_load((0..3).map(|i| Ok::<_, String>(quad(i))), None)
+            .unwrap();
         let q = "SELECT ?s ?o WHERE { ?s ?p ?o }";
-        let b = [(Variable::new_unchecked("s"), Term::from(NamedNode::new_unchecked("http://example.com/1")))];
+        let b = [(
+            Variable::new_unchecked("s"),
+            Term::from(NamedNode::new_unchecked("http://example.com/1")),
+        )];
         match store.query(q, &b, true).unwrap() {
             QueryOutcome::Solutions { rows, .. } => assert_eq!(rows.len(), 1),
             _ => panic!("expected solutions"),

@@ -84,7 +84,11 @@ impl GraphPart {
 /// The named graph holding one part of one source, e.g.
 /// `https://w3id.org/kgrec/graph/amazon-beauty/catalogue`.
 pub fn graph(source: &str, part: GraphPart) -> NamedNode {
-    NamedNode::new_unchecked(format!("{GRAPH}{}/{}", encode_segment(source), part.as_str()))
+    NamedNode::new_unchecked(format!(
+        "{GRAPH}{}/{}",
+        encode_segment(source),
+        part.as_str()
+    ))
 }
 
 /// The named graph where kgrec records what it imported (file hashes, counts, time).
@@ -269,7 +273,9 @@ impl IriMinter {
 pub fn is_freebase_id(id: &str) -> bool {
     (id.starts_with("m.") || id.starts_with("g."))
         && id.len() > 2
-        && id[2..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && id[2..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]
@@ -292,7 +298,10 @@ mod tests {
     #[test]
     fn freebase_ids_get_freebase_iris() {
         let m = IriMinter::new("ml-100k");
-        assert_eq!(m.entity("m.04ctbw8").as_str(), "http://rdf.freebase.com/ns/m.04ctbw8");
+        assert_eq!(
+            m.entity("m.04ctbw8").as_str(),
+            "http://rdf.freebase.com/ns/m.04ctbw8"
+        );
         assert_eq!(
             m.relation("film.film.actor", true).as_str(),
             "http://rdf.freebase.com/ns/film.film.actor"
@@ -303,7 +312,10 @@ mod tests {
 
     #[test]
     fn product_relation_names() {
-        assert_eq!(ProductRelation::from_name("also_buy"), Some(ProductRelation::AlsoBought));
+        assert_eq!(
+            ProductRelation::from_name("also_buy"),
+            Some(ProductRelation::AlsoBought)
+        );
         assert_eq!(ProductRelation::from_name("produced_by"), None);
     }
 }

@@ -15,7 +15,8 @@ fn seeded() -> (TempStore, u64) {
 }
 
 fn total(s: &TempStore) -> u64 {
-    s.count("GRAPH ?g { ?s ?p ?o }") + s.count("?s ?p ?o FILTER NOT EXISTS { GRAPH ?g { ?s ?p ?o } }")
+    s.count("GRAPH ?g { ?s ?p ?o }")
+        + s.count("?s ?p ?o FILTER NOT EXISTS { GRAPH ?g { ?s ?p ?o } }")
 }
 
 fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
@@ -32,7 +33,9 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// Many valid triples, so that a failure comes after the loader has already seen data.
 fn many_triples(n: usize) -> String {
-    (0..n).map(|i| format!("<http://example.com/s{i}> <http://example.com/p> \"{i}\" .\n")).collect()
+    (0..n)
+        .map(|i| format!("<http://example.com/s{i}> <http://example.com/p> \"{i}\" .\n"))
+        .collect()
 }
 
 #[test]
@@ -42,7 +45,10 @@ fn truncated_gzip() {
     let gz = gzip(many_triples(50_000).as_bytes());
     let p = write(tmp.path(), "cut.nt.gz", &gz[..gz.len() / 2]);
     let err = s.err(&["load", p.to_str().unwrap()]);
-    assert!(err.contains("cut.nt.gz") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("cut.nt.gz") && err.contains("truncated"),
+        "{err}"
+    );
     assert!(err.contains("store is unchanged"), "{err}");
     assert_eq!(total(&s), before);
 }
@@ -57,7 +63,11 @@ fn malformed_file_is_all_or_nothing_with_line_and_column() {
     let err = s.err(&["load", p.to_str().unwrap()]);
     assert!(err.contains("bad.nt:300001:"), "{err}");
     assert_eq!(total(&s), before);
-    assert_eq!(s.count("?s <http://example.com/p> ?o"), 0, "no partial load");
+    assert_eq!(
+        s.count("?s <http://example.com/p> ?o"),
+        0,
+        "no partial load"
+    );
 }
 
 #[test]
@@ -76,9 +86,16 @@ fn invalid_iri() {
 fn wrong_column_count_in_atomic_file() {
     let (s, before) = seeded();
     let tmp = tempfile::tempdir().unwrap();
-    write(tmp.path(), "d.inter", b"user_id:token\titem_id:token\trating:float\n1\t2\t5\n3\t4\n");
+    write(
+        tmp.path(),
+        "d.inter",
+        b"user_id:token\titem_id:token\trating:float\n1\t2\t5\n3\t4\n",
+    );
     let err = s.err(&["import", "recbole", tmp.path().to_str().unwrap()]);
-    assert!(err.contains("d.inter:3") && err.contains("expected 3 columns, found 2"), "{err}");
+    assert!(
+        err.contains("d.inter:3") && err.contains("expected 3 columns, found 2"),
+        "{err}"
+    );
     assert_eq!(total(&s), before);
 }
 
@@ -89,15 +106,25 @@ fn wrong_column_count_in_kgcn_file() {
     write(tmp.path(), "ratings_final.txt", b"0\t1\t1\n0\t2\n");
     write(tmp.path(), "kg_final.txt", b"1\t0\t5\n");
     let err = s.err(&["import", "kgcn", tmp.path().to_str().unwrap()]);
-    assert!(err.contains("ratings_final.txt:2") && err.contains("expected 3 columns, found 2"), "{err}");
+    assert!(
+        err.contains("ratings_final.txt:2") && err.contains("expected 3 columns, found 2"),
+        "{err}"
+    );
     assert_eq!(total(&s), before);
 }
 
 #[test]
 fn unknown_relation_id() {
     let (s, before) = seeded();
-    let err = s.err(&["import", "kgat", fixture("kgat-bad-relation").to_str().unwrap()]);
-    assert!(err.contains("kg_final.txt:2") && err.contains("unknown relation id 7"), "{err}");
+    let err = s.err(&[
+        "import",
+        "kgat",
+        fixture("kgat-bad-relation").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("kg_final.txt:2") && err.contains("unknown relation id 7"),
+        "{err}"
+    );
     assert_eq!(total(&s), before);
 }
 
@@ -106,11 +133,26 @@ fn unknown_relation_name_in_beauty_triples() {
     let (s, before) = seeded();
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    std::fs::write(d.join("items.tsv.gz"), gzip(b"item_id\tasin\ttitle\tbrand\tcategories\n1\tA1\tThing\tX\tBeauty\n")).unwrap();
-    std::fs::write(d.join("interactions_ordered.tsv.gz"), gzip(b"user_id\treviewerID\titem_id\tasin\tposition\n1\tU1\t1\tA1\t0\n")).unwrap();
-    std::fs::write(d.join("kg_triples.tsv.gz"), gzip(b"head_asin\trelation\ttail\nA1\tproduced_by\tbrand:X\nA1\tsimilar_to\tA2\n")).unwrap();
+    std::fs::write(
+        d.join("items.tsv.gz"),
+        gzip(b"item_id\tasin\ttitle\tbrand\tcategories\n1\tA1\tThing\tX\tBeauty\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("interactions_ordered.tsv.gz"),
+        gzip(b"user_id\treviewerID\titem_id\tasin\tposition\n1\tU1\t1\tA1\t0\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("kg_triples.tsv.gz"),
+        gzip(b"head_asin\trelation\ttail\nA1\tproduced_by\tbrand:X\nA1\tsimilar_to\tA2\n"),
+    )
+    .unwrap();
     let err = s.err(&["import", "beauty", d.to_str().unwrap()]);
-    assert!(err.contains("kg_triples.tsv.gz:3") && err.contains("unknown relation 'similar_to'"), "{err}");
+    assert!(
+        err.contains("kg_triples.tsv.gz:3") && err.contains("unknown relation 'similar_to'"),
+        "{err}"
+    );
     assert_eq!(total(&s), before);
 }
 
@@ -128,10 +170,16 @@ fn duplicate_load_is_refused_without_change() {
 fn unwritable_store_path() {
     let tmp = tempfile::tempdir().unwrap();
     let file = write(tmp.path(), "plain-file", b"x");
-    let out = run_in(&file.join("store"), &["load", fixture("shop.trig").to_str().unwrap()]);
+    let out = run_in(
+        &file.join("store"),
+        &["load", fixture("shop.trig").to_str().unwrap()],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot use") && err.contains("plain-file"), "{err}");
+    assert!(
+        err.contains("cannot use") && err.contains("plain-file"),
+        "{err}"
+    );
     // A directory that is not a store is not taken over either.
     let dir = tmp.path().join("photos");
     std::fs::create_dir(&dir).unwrap();

@@ -8,15 +8,24 @@ fn g(source: &str, part: &str) -> String {
 }
 
 fn users(s: &TempStore, source: &str) -> u64 {
-    s.count(&format!("SELECT DISTINCT ?u WHERE {{ GRAPH {} {{ ?e a kgr:Interaction ; kgr:user ?u }} }}", g(source, "interactions")))
+    s.count(&format!(
+        "SELECT DISTINCT ?u WHERE {{ GRAPH {} {{ ?e a kgr:Interaction ; kgr:user ?u }} }}",
+        g(source, "interactions")
+    ))
 }
 
 fn items(s: &TempStore, source: &str) -> u64 {
-    s.count(&format!("SELECT DISTINCT ?i WHERE {{ GRAPH {} {{ ?e a kgr:Interaction ; kgr:item ?i }} }}", g(source, "interactions")))
+    s.count(&format!(
+        "SELECT DISTINCT ?i WHERE {{ GRAPH {} {{ ?e a kgr:Interaction ; kgr:item ?i }} }}",
+        g(source, "interactions")
+    ))
 }
 
 fn interactions(s: &TempStore, source: &str) -> u64 {
-    s.count(&format!("GRAPH {} {{ ?e a kgr:Interaction }}", g(source, "interactions")))
+    s.count(&format!(
+        "GRAPH {} {{ ?e a kgr:Interaction }}",
+        g(source, "interactions")
+    ))
 }
 
 fn predicate_count(s: &TempStore, predicate: &str) -> u64 {
@@ -47,9 +56,15 @@ fn beauty_counts_match_readme() {
     assert_eq!(s.count("?b a schema:Brand"), 2_077);
     assert_eq!(s.count("?c a kgr:Category"), 248);
     // 12,094 of the items have a title.
-    assert_eq!(s.count("SELECT DISTINCT ?i WHERE { ?e kgr:item ?i . ?i schema:name ?n }"), 12_094);
+    assert_eq!(
+        s.count("SELECT DISTINCT ?i WHERE { ?e kgr:item ?i . ?i schema:name ?n }"),
+        12_094
+    );
     // Positions survive: every user's sequence starts at 0.
-    assert_eq!(s.count("SELECT DISTINCT ?u WHERE { ?e kgr:user ?u ; kgr:position 0 }"), 22_363);
+    assert_eq!(
+        s.count("SELECT DISTINCT ?u WHERE { ?e kgr:user ?u ; kgr:position 0 }"),
+        22_363
+    );
 }
 
 #[test]
@@ -86,12 +101,25 @@ fn ml100k_with_freebase_kg() {
     assert_eq!(users(&s, "ml-100k"), 943);
     assert_eq!(items(&s, "ml-100k"), 1_682);
     assert_eq!(interactions(&s, "ml-100k"), 100_000);
-    assert_eq!(s.count(&format!("GRAPH {} {{ ?h ?r ?t . ?r a kgr:ExternalRelation }}", g("ml-100k", "external"))), 91_631);
+    assert_eq!(
+        s.count(&format!(
+            "GRAPH {} {{ ?h ?r ?t . ?r a kgr:ExternalRelation }}",
+            g("ml-100k", "external")
+        )),
+        91_631
+    );
     assert_eq!(s.count("?r a kgr:ExternalRelation"), 24);
     assert_eq!(s.count("?i kgr:linkedEntity ?e"), 1_598);
     // Freebase ids become Freebase IRIs; linked movies carry their KG edges themselves.
-    assert_eq!(s.count("?i kgr:linkedEntity <http://rdf.freebase.com/ns/m.08gjyx>"), 1);
-    assert!(s.count("<https://w3id.org/kgrec/id/ml-100k/product/476> ?r ?t . ?r a kgr:ExternalRelation") > 0);
+    assert_eq!(
+        s.count("?i kgr:linkedEntity <http://rdf.freebase.com/ns/m.08gjyx>"),
+        1
+    );
+    assert!(
+        s.count(
+            "<https://w3id.org/kgrec/id/ml-100k/product/476> ?r ?t . ?r a kgr:ExternalRelation"
+        ) > 0
+    );
 }
 
 #[test]
@@ -110,19 +138,32 @@ fn lastfm_kgcn_with_negatives() {
     assert_eq!(s.count("?r a kgr:ExternalRelation"), 60);
     assert_eq!(s.count("?h ?r ?t . ?r a kgr:ExternalRelation"), 15_518);
     // Relation names come from kg.txt.
-    assert_eq!(s.count("?r a kgr:ExternalRelation ; rdfs:label \"music.artist.origin\""), 1);
+    assert_eq!(
+        s.count("?r a kgr:ExternalRelation ; rdfs:label \"music.artist.origin\""),
+        1
+    );
     // 9,366 entities: items are entities 0..3845, the rest are external.
     assert_eq!(s.count("?e a kgr:ExternalEntity"), 9_366 - 3_846);
 }
 
 #[test]
 fn raw_amazon_2018_files() {
-    for (cat, reviews, n_users, n_items) in [("Magazine_Subscriptions", 2_375, 348, 157), ("Gift_Cards", 2_972, 458, 148)] {
+    for (cat, reviews, n_users, n_items) in [
+        ("Magazine_Subscriptions", 2_375, 348, 157),
+        ("Gift_Cards", 2_972, 458, 148),
+    ] {
         let s = TempStore::new();
         let dir = shared_dataset("amazon2018-raw");
         let rev = dir.join(format!("{cat}_5.json.gz"));
         let meta = dir.join(format!("meta_{cat}.json.gz"));
-        let r = report(&s.ok(&["import", "amazon", "--reviews", rev.to_str().unwrap(), "--meta", meta.to_str().unwrap()]));
+        let r = report(&s.ok(&[
+            "import",
+            "amazon",
+            "--reviews",
+            rev.to_str().unwrap(),
+            "--meta",
+            meta.to_str().unwrap(),
+        ]));
         assert_eq!(r["interactions"], reviews, "{cat}");
         assert_eq!(r["users"], n_users, "{cat}");
         assert_eq!(r["items"], n_items, "{cat}");
@@ -131,7 +172,10 @@ fn raw_amazon_2018_files() {
         assert_eq!(users(&s, &src), n_users);
         assert_eq!(items(&s, &src), n_items);
         // HTML entities are decoded and markup-only titles dropped.
-        assert_eq!(s.count("?p schema:name ?n FILTER(CONTAINS(?n, \"&amp;\") || CONTAINS(?n, \"<span\"))"), 0);
+        assert_eq!(
+            s.count("?p schema:name ?n FILTER(CONTAINS(?n, \"&amp;\") || CONTAINS(?n, \"<span\"))"),
+            0
+        );
         assert!(s.count("?p kgr:alsoBought ?q") > 0);
         assert!(s.count("?c skos:broader ?d") > 0);
     }
@@ -149,7 +193,10 @@ fn kgat_format_with_split() {
     assert_eq!(r["kg_triples"], 4);
     assert_eq!(s.count("?e kgr:split kgr:Test"), 2);
     assert_eq!(s.count("?e kgr:split kgr:Train"), 5);
-    assert_eq!(s.count("?h <http://rdf.freebase.com/ns/film.film.genre> ?t"), 2);
+    assert_eq!(
+        s.count("?h <http://rdf.freebase.com/ns/film.film.genre> ?t"),
+        2
+    );
 }
 
 #[test]

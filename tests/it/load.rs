@@ -18,8 +18,15 @@ fn every_format_plain_and_gzipped() {
     let tmp = tempfile::tempdir().unwrap();
     let ttl = tmp.path().join("src.ttl");
     std::fs::write(&ttl, TURTLE).unwrap();
-    src.ok(&["load", "--graph", "http://example.com/g", ttl.to_str().unwrap()]);
-    for ext in ["nt", "nq", "ttl", "trig", "rdf", "nt.gz", "ttl.gz", "rdf.gz"] {
+    src.ok(&[
+        "load",
+        "--graph",
+        "http://example.com/g",
+        ttl.to_str().unwrap(),
+    ]);
+    for ext in [
+        "nt", "nq", "ttl", "trig", "rdf", "nt.gz", "ttl.gz", "rdf.gz",
+    ] {
         let file = tmp.path().join(format!("out.{ext}"));
         let graph_only = !(ext.starts_with("nq") || ext.starts_with("trig"));
         let mut args = vec!["export", "-o", file.to_str().unwrap()];
@@ -40,8 +47,18 @@ fn explicit_format_and_target_graph() {
     let tmp = tempfile::tempdir().unwrap();
     let f = tmp.path().join("data.txt");
     std::fs::write(&f, TURTLE).unwrap();
-    s.ok(&["load", "--format", "turtle", "--graph", "http://example.com/cat", f.to_str().unwrap()]);
-    assert_eq!(s.count("GRAPH <http://example.com/cat> { ?p a schema:Product }"), 2);
+    s.ok(&[
+        "load",
+        "--format",
+        "turtle",
+        "--graph",
+        "http://example.com/cat",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        s.count("GRAPH <http://example.com/cat> { ?p a schema:Product }"),
+        2
+    );
 }
 
 #[test]
@@ -51,17 +68,52 @@ fn replace_reloads_one_graph_alone() {
     let a = tmp.path().join("a.ttl");
     let b = tmp.path().join("b.ttl");
     std::fs::write(&a, TURTLE).unwrap();
-    std::fs::write(&b, "<http://example.com/p3> a <http://schema.org/Product> .\n").unwrap();
-    s.ok(&["load", "--graph", "http://example.com/g1", a.to_str().unwrap()]);
-    s.ok(&["load", "--graph", "http://example.com/g2", a.to_str().unwrap()]);
-    s.ok(&["load", "--graph", "http://example.com/g1", "--replace", b.to_str().unwrap()]);
-    assert_eq!(s.count("GRAPH <http://example.com/g1> { ?p a schema:Product }"), 1);
-    assert_eq!(s.count("GRAPH <http://example.com/g2> { ?p a schema:Product }"), 2);
+    std::fs::write(
+        &b,
+        "<http://example.com/p3> a <http://schema.org/Product> .\n",
+    )
+    .unwrap();
+    s.ok(&[
+        "load",
+        "--graph",
+        "http://example.com/g1",
+        a.to_str().unwrap(),
+    ]);
+    s.ok(&[
+        "load",
+        "--graph",
+        "http://example.com/g2",
+        a.to_str().unwrap(),
+    ]);
+    s.ok(&[
+        "load",
+        "--graph",
+        "http://example.com/g1",
+        "--replace",
+        b.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        s.count("GRAPH <http://example.com/g1> { ?p a schema:Product }"),
+        1
+    );
+    assert_eq!(
+        s.count("GRAPH <http://example.com/g2> { ?p a schema:Product }"),
+        2
+    );
     // A malformed replacement leaves the graph as it was.
     let bad = tmp.path().join("bad.ttl");
     std::fs::write(&bad, "<http://example.com/p4> a .\n").unwrap();
-    s.err(&["load", "--graph", "http://example.com/g1", "--replace", bad.to_str().unwrap()]);
-    assert_eq!(s.count("GRAPH <http://example.com/g1> { ?p a schema:Product }"), 1);
+    s.err(&[
+        "load",
+        "--graph",
+        "http://example.com/g1",
+        "--replace",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        s.count("GRAPH <http://example.com/g1> { ?p a schema:Product }"),
+        1
+    );
 }
 
 #[test]
@@ -80,10 +132,18 @@ fn query_output_formats_and_files() {
     let tmp = tempfile::tempdir().unwrap();
     let f = tmp.path().join("q.rq");
     std::fs::write(&f, q).unwrap();
-    assert_eq!(parse_sparql_json(&s.ok(&["query", "-f", f.to_str().unwrap(), "--format", "json"])).len(), 1);
+    assert_eq!(
+        parse_sparql_json(&s.ok(&["query", "-f", f.to_str().unwrap(), "--format", "json"])).len(),
+        1
+    );
     let ask = s.ok(&["query", "ASK { ?s a <http://schema.org/Product> }"]);
     assert_eq!(ask.trim(), "true");
-    let ttl = s.ok(&["query", "CONSTRUCT { ?b a <http://schema.org/Brand> } WHERE { ?b a <http://schema.org/Brand> }", "--format", "turtle"]);
+    let ttl = s.ok(&[
+        "query",
+        "CONSTRUCT { ?b a <http://schema.org/Brand> } WHERE { ?b a <http://schema.org/Brand> }",
+        "--format",
+        "turtle",
+    ]);
     assert!(ttl.contains("schema:Brand"), "{ttl}");
     let err = s.err(&["query", "SELECT * WHERE { ?s ?p }"]);
     assert!(err.contains("SPARQL syntax error"), "{err}");
@@ -94,12 +154,31 @@ fn ad_hoc_params_bind_as_terms() {
     let s = TempStore::new();
     s.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
     let q = "SELECT ?p ?name WHERE { ?p <http://schema.org/name> ?name }";
-    let rows = parse_sparql_json(&s.ok(&["query", q, "--param", "name=\"no such name\"", "--format", "json"]));
+    let rows = parse_sparql_json(&s.ok(&[
+        "query",
+        q,
+        "--param",
+        "name=\"no such name\"",
+        "--format",
+        "json",
+    ]));
     assert!(rows.is_empty());
     // A value that looks like SPARQL is still one literal: nothing leaks out.
-    let rows = parse_sparql_json(&s.ok(&["query", q, "--param", "name=x\" } UNION { ?p ?q ?r", "--format", "json"]));
+    let rows = parse_sparql_json(&s.ok(&[
+        "query",
+        q,
+        "--param",
+        "name=x\" } UNION { ?p ?q ?r",
+        "--format",
+        "json",
+    ]));
     assert!(rows.is_empty());
-    let err = s.err(&["query", "SELECT ?p WHERE { ?p <http://schema.org/name> ?name }", "--param", "name=\"x\""]);
+    let err = s.err(&[
+        "query",
+        "SELECT ?p WHERE { ?p <http://schema.org/name> ?name }",
+        "--param",
+        "name=\"x\"",
+    ]);
     assert!(err.contains("SELECT columns"), "{err}");
 }
 
@@ -110,7 +189,11 @@ fn update_applies_and_reports() {
     assert_eq!(products(&s), 1);
     let tmp = tempfile::tempdir().unwrap();
     let f = tmp.path().join("u.ru");
-    std::fs::write(&f, "DELETE WHERE { GRAPH ?g { ?s a <http://schema.org/Product> } }").unwrap();
+    std::fs::write(
+        &f,
+        "DELETE WHERE { GRAPH ?g { ?s a <http://schema.org/Product> } }",
+    )
+    .unwrap();
     s.ok(&["update", "-f", f.to_str().unwrap()]);
     assert_eq!(products(&s), 0);
     s.err(&["update", "INSERT DATA { <http://a> }"]);
@@ -125,19 +208,38 @@ fn store_from_config_file_and_env() {
     writeln!(f, "store = {:?}", store.to_str().unwrap()).unwrap();
     let run = |envs: &[(&str, &str)], args: &[&str]| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_kgrec"));
-        c.args(args).env("KGREC_NO_DEFAULT_KG", "1").env_remove("KGREC_STORE").current_dir(tmp.path());
+        c.args(args)
+            .env("KGREC_NO_DEFAULT_KG", "1")
+            .env_remove("KGREC_STORE")
+            .current_dir(tmp.path());
         for (k, v) in envs {
             c.env(k, v);
         }
         c.output().unwrap()
     };
-    let out = run(&[], &["update", "INSERT DATA { <http://example.com/a> <http://example.com/b> 1 }"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(store.join("CURRENT").exists(), "kgrec.toml in the working directory picks the store");
+    let out = run(
+        &[],
+        &[
+            "update",
+            "INSERT DATA { <http://example.com/a> <http://example.com/b> 1 }",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        store.join("CURRENT").exists(),
+        "kgrec.toml in the working directory picks the store"
+    );
     let env_store = tmp.path().join("env-store");
     let out = run(&[("KGREC_STORE", env_store.to_str().unwrap())], &["stats"]);
     assert!(out.status.success());
-    assert!(env_store.join("CURRENT").exists(), "KGREC_STORE beats the config file");
+    assert!(
+        env_store.join("CURRENT").exists(),
+        "KGREC_STORE beats the config file"
+    );
 }
 
 #[test]
@@ -155,9 +257,15 @@ fn default_kg_loads_on_first_run_only() {
             .unwrap()
     };
     let out = run(&["query", "--format", "json", "SELECT (COUNT(DISTINCT ?u) AS ?n) WHERE { ?e a <https://w3id.org/kgrec/ns#Interaction> ; <https://w3id.org/kgrec/ns#user> ?u }"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("default KG"));
-    let users: u64 = parse_sparql_json(&String::from_utf8_lossy(&out.stdout))[0]["n"].parse().unwrap();
+    let users: u64 = parse_sparql_json(&String::from_utf8_lossy(&out.stdout))[0]["n"]
+        .parse()
+        .unwrap();
     assert_eq!(users, 1_500);
     let out = run(&["stats"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("default KG"));
@@ -167,7 +275,13 @@ fn default_kg_loads_on_first_run_only() {
 fn saved_query_listing_and_errors() {
     let s = TempStore::new();
     let list = s.ok(&["queries"]);
-    assert!(list.contains("also-bought-with") || list.lines().count() >= 10, "{list}");
+    assert!(
+        list.contains("also-bought-with") || list.lines().count() >= 10,
+        "{list}"
+    );
     let err = s.err(&["query", "--saved", "no-such-query"]);
-    assert!(err.contains("no saved query named 'no-such-query'"), "{err}");
+    assert!(
+        err.contains("no saved query named 'no-such-query'"),
+        "{err}"
+    );
 }

@@ -47,7 +47,11 @@ fn shorten(rows: Vec<HashMap<String, String>>) -> Vec<Row> {
 fn rows(expected: &[&[(&str, &str)]]) -> Vec<Row> {
     expected
         .iter()
-        .map(|r| r.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+        .map(|r| {
+            r.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        })
         .collect()
 }
 
@@ -79,35 +83,72 @@ fn every_saved_query_has_a_header_and_binds_its_params_in_the_projection() {
         }
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
         assert!(
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
             "{name}.rq: name is not kebab-case"
         );
         let text = std::fs::read_to_string(&path).unwrap();
-        let header: Vec<&str> = text.lines().map(str::trim).take_while(|l| l.starts_with('#') || l.is_empty()).collect();
+        let header: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .take_while(|l| l.starts_with('#') || l.is_empty())
+            .collect();
         let value = |key: &str| {
-            header
-                .iter()
-                .find_map(|l| l.trim_start_matches('#').trim().strip_prefix(key).map(str::trim))
+            header.iter().find_map(|l| {
+                l.trim_start_matches('#')
+                    .trim()
+                    .strip_prefix(key)
+                    .map(str::trim)
+            })
         };
-        assert!(value("title:").is_some_and(|t| !t.is_empty()), "{name}.rq has no `# title:` line");
-        assert!(value("purpose:").is_some_and(|t| !t.is_empty()), "{name}.rq has no `# purpose:` line");
+        assert!(
+            value("title:").is_some_and(|t| !t.is_empty()),
+            "{name}.rq has no `# title:` line"
+        );
+        assert!(
+            value("purpose:").is_some_and(|t| !t.is_empty()),
+            "{name}.rq has no `# purpose:` line"
+        );
         // kgrec binds a parameter by substituting ?NAME, which oxigraph only accepts for a
         // variable of the outermost SELECT's projection.
-        let body: String = text.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n");
-        let select = body.find("SELECT").unwrap_or_else(|| panic!("{name}.rq has no SELECT"));
+        let body: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let select = body
+            .find("SELECT")
+            .unwrap_or_else(|| panic!("{name}.rq has no SELECT"));
         let projection = &body[select..select + body[select..].find("WHERE").expect("WHERE")];
-        let projected: Vec<&str> = projection.split(|c: char| c.is_whitespace() || c == '(' || c == ')').collect();
-        for line in header.iter().filter_map(|l| l.trim_start_matches('#').trim().strip_prefix("param:")) {
+        let projected: Vec<&str> = projection
+            .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+            .collect();
+        for line in header
+            .iter()
+            .filter_map(|l| l.trim_start_matches('#').trim().strip_prefix("param:"))
+        {
             let param = line.split('(').next().unwrap().trim();
-            assert!(projected.contains(&format!("?{param}").as_str()), "{name}.rq: parameter ?{param} is not in the SELECT projection");
+            assert!(
+                projected.contains(&format!("?{param}").as_str()),
+                "{name}.rq: parameter ?{param} is not in the SELECT projection"
+            );
         }
         names.push(name);
     }
-    assert!(names.len() >= 10, "only {} saved queries: {names:?}", names.len());
+    assert!(
+        names.len() >= 10,
+        "only {} saved queries: {names:?}",
+        names.len()
+    );
     // `kgrec queries` lists every one of them.
     let listing = TempStore::new().ok(&["queries"]);
     for n in &names {
-        assert!(listing.contains(n.as_str()), "`kgrec queries` does not list {n}:\n{listing}");
+        assert!(
+            listing.contains(n.as_str()),
+            "`kgrec queries` does not list {n}:\n{listing}"
+        );
     }
 }
 
@@ -154,7 +195,11 @@ fn category_tree() {
             "category/Moisturizers | Moisturizers | category/SkinCare | 2 | Beauty > Skin Care > Moisturizers | 3",
         ]
     );
-    assert!(!r[0].contains_key("broader"), "a top category has no broader one: {:?}", r[0]);
+    assert!(
+        !r[0].contains_key("broader"),
+        "a top category has no broader one: {:?}",
+        r[0]
+    );
 }
 
 #[test]
@@ -163,15 +208,44 @@ fn best_sellers_per_category() {
     // Buyers (distinct users with an interactedWith edge): P1 4 (U1 U2 U3 U6), P3 3 (U1 U2 U6),
     // P4 3 (U2 U3 U4), P6 3 (U1 U4 U5), P5 2 (U3 U4), P2 P8 1. Nails holds P1 P2 P3.
     assert_eq!(
-        saved(&s, "best-sellers-per-category", &[("category", iri("category/Nails").as_str())]),
+        saved(
+            &s,
+            "best-sellers-per-category",
+            &[("category", iri("category/Nails").as_str())]
+        ),
         rows(&[
-            &[("category", "category/Nails"), ("categoryLabel", "Nails"), ("product", "product/P1"), ("name", "OPI Nail Lacquer, Big Apple Red"), ("buyers", "4")],
-            &[("category", "category/Nails"), ("categoryLabel", "Nails"), ("product", "product/P3"), ("name", "Essie Gel Couture Top Coat"), ("buyers", "3")],
-            &[("category", "category/Nails"), ("categoryLabel", "Nails"), ("product", "product/P2"), ("name", "OPI Nail Lacquer - Big Apple Red"), ("buyers", "1")],
+            &[
+                ("category", "category/Nails"),
+                ("categoryLabel", "Nails"),
+                ("product", "product/P1"),
+                ("name", "OPI Nail Lacquer, Big Apple Red"),
+                ("buyers", "4")
+            ],
+            &[
+                ("category", "category/Nails"),
+                ("categoryLabel", "Nails"),
+                ("product", "product/P3"),
+                ("name", "Essie Gel Couture Top Coat"),
+                ("buyers", "3")
+            ],
+            &[
+                ("category", "category/Nails"),
+                ("categoryLabel", "Nails"),
+                ("product", "product/P2"),
+                ("name", "OPI Nail Lacquer - Big Apple Red"),
+                ("buyers", "1")
+            ],
         ])
     );
     // Eyes has no products; P7 (Moisturizers) was never bought and so is never listed.
-    assert_eq!(saved(&s, "best-sellers-per-category", &[("category", iri("category/Eyes").as_str())]), rows(&[]));
+    assert_eq!(
+        saved(
+            &s,
+            "best-sellers-per-category",
+            &[("category", iri("category/Eyes").as_str())]
+        ),
+        rows(&[])
+    );
     // Unbound: every (category, bought product), by category label, then buyers (ties by name).
     let all = saved(&s, "best-sellers-per-category", &[]);
     assert_eq!(
@@ -210,8 +284,18 @@ fn brands_repeat_buyers() {
     assert_eq!(
         saved(&s, "brands-repeat-buyers", &[]),
         rows(&[
-            &[("brand", "brand/Revlon"), ("brandName", "Revlon"), ("repeatBuyers", "2"), ("buyers", "3")],
-            &[("brand", "brand/OPI"), ("brandName", "OPI"), ("repeatBuyers", "1"), ("buyers", "4")],
+            &[
+                ("brand", "brand/Revlon"),
+                ("brandName", "Revlon"),
+                ("repeatBuyers", "2"),
+                ("buyers", "3")
+            ],
+            &[
+                ("brand", "brand/OPI"),
+                ("brandName", "OPI"),
+                ("repeatBuyers", "1"),
+                ("buyers", "4")
+            ],
         ])
     );
 }
@@ -222,17 +306,53 @@ fn also_bought_with() {
     // → P3 3, P4 2, then P2 P5 P6 once each (ties by IRI). P1 itself is left out.
     let s = shop();
     assert_eq!(
-        saved(&s, "also-bought-with", &[("product", iri("product/P1").as_str())]),
+        saved(
+            &s,
+            "also-bought-with",
+            &[("product", iri("product/P1").as_str())]
+        ),
         rows(&[
-            &[("product", "product/P1"), ("other", "product/P3"), ("name", "Essie Gel Couture Top Coat"), ("users", "3")],
-            &[("product", "product/P1"), ("other", "product/P4"), ("name", "Revlon Super Lustrous Lipstick"), ("users", "2")],
-            &[("product", "product/P1"), ("other", "product/P2"), ("name", "OPI Nail Lacquer - Big Apple Red"), ("users", "1")],
-            &[("product", "product/P1"), ("other", "product/P5"), ("name", "Revlon Super Lustrous Lipstick, Matte Collection"), ("users", "1")],
-            &[("product", "product/P1"), ("other", "product/P6"), ("name", "Nivea Soft Moisturizing Creme"), ("users", "1")],
+            &[
+                ("product", "product/P1"),
+                ("other", "product/P3"),
+                ("name", "Essie Gel Couture Top Coat"),
+                ("users", "3")
+            ],
+            &[
+                ("product", "product/P1"),
+                ("other", "product/P4"),
+                ("name", "Revlon Super Lustrous Lipstick"),
+                ("users", "2")
+            ],
+            &[
+                ("product", "product/P1"),
+                ("other", "product/P2"),
+                ("name", "OPI Nail Lacquer - Big Apple Red"),
+                ("users", "1")
+            ],
+            &[
+                ("product", "product/P1"),
+                ("other", "product/P5"),
+                ("name", "Revlon Super Lustrous Lipstick, Matte Collection"),
+                ("users", "1")
+            ],
+            &[
+                ("product", "product/P1"),
+                ("other", "product/P6"),
+                ("name", "Nivea Soft Moisturizing Creme"),
+                ("users", "1")
+            ],
         ])
     );
     // Nobody interacted with P10.
-    assert_eq!(saved(&s, "also-bought-with", &[("product", iri("product/P10").as_str())]), rows(&[]));
+    assert_eq!(
+        saved(
+            &s,
+            "also-bought-with",
+            &[("product", iri("product/P10").as_str())]
+        ),
+        rows(&[])
+    );
 }
 
 #[test]
@@ -243,9 +363,23 @@ fn products_missing_attributes() {
     assert_eq!(
         saved(&s, "products-missing-attributes", &[]),
         rows(&[
-            &[("product", "product/P11"), ("sourceId", "P11"), ("missing", "name, brand, category")],
-            &[("product", "product/P8"), ("sourceId", "P8"), ("name", "Hand Cream Sampler"), ("missing", "brand")],
-            &[("product", "product/P9"), ("sourceId", "P9"), ("name", "Revlon Lip Liner"), ("missing", "category")],
+            &[
+                ("product", "product/P11"),
+                ("sourceId", "P11"),
+                ("missing", "name, brand, category")
+            ],
+            &[
+                ("product", "product/P8"),
+                ("sourceId", "P8"),
+                ("name", "Hand Cream Sampler"),
+                ("missing", "brand")
+            ],
+            &[
+                ("product", "product/P9"),
+                ("sourceId", "P9"),
+                ("name", "Revlon Lip Liner"),
+                ("missing", "category")
+            ],
         ])
     );
 }
@@ -256,7 +390,12 @@ fn products_never_interacted() {
     let s = shop();
     assert_eq!(
         saved(&s, "products-never-interacted", &[]),
-        rows(&[&[("product", "product/P7"), ("name", "Nivea Creme Tin"), ("brandName", "Nivea"), ("price", "3.25")]])
+        rows(&[&[
+            ("product", "product/P7"),
+            ("name", "Nivea Creme Tin"),
+            ("brandName", "Nivea"),
+            ("price", "3.25")
+        ]])
     );
 }
 
@@ -269,17 +408,62 @@ fn user_history() {
     assert_eq!(
         u2,
         rows(&[
-            &[("user", "user/U2"), ("position", "0"), ("timestamp", "2024-01-02T08:00:00Z"), ("product", "product/P1"), ("name", "OPI Nail Lacquer, Big Apple Red"), ("kind", "View"), ("interaction", "interaction/U2-0")],
-            &[("user", "user/U2"), ("position", "1"), ("timestamp", "2024-01-03T08:00:00Z"), ("product", "product/P1"), ("name", "OPI Nail Lacquer, Big Apple Red"), ("kind", "Purchase"), ("interaction", "interaction/U2-1")],
-            &[("user", "user/U2"), ("position", "2"), ("timestamp", "2024-01-15T08:00:00Z"), ("product", "product/P2"), ("name", "OPI Nail Lacquer - Big Apple Red"), ("kind", "Purchase"), ("interaction", "interaction/U2-2")],
-            &[("user", "user/U2"), ("position", "3"), ("timestamp", "2024-02-01T09:30:00Z"), ("product", "product/P3"), ("name", "Essie Gel Couture Top Coat"), ("kind", "Review"), ("rating", "5"), ("interaction", "interaction/U2-3")],
-            &[("user", "user/U2"), ("position", "4"), ("timestamp", "2024-03-10T12:00:00Z"), ("product", "product/P4"), ("name", "Revlon Super Lustrous Lipstick"), ("kind", "Rating"), ("rating", "2.5"), ("interaction", "interaction/U2-4")],
+            &[
+                ("user", "user/U2"),
+                ("position", "0"),
+                ("timestamp", "2024-01-02T08:00:00Z"),
+                ("product", "product/P1"),
+                ("name", "OPI Nail Lacquer, Big Apple Red"),
+                ("kind", "View"),
+                ("interaction", "interaction/U2-0")
+            ],
+            &[
+                ("user", "user/U2"),
+                ("position", "1"),
+                ("timestamp", "2024-01-03T08:00:00Z"),
+                ("product", "product/P1"),
+                ("name", "OPI Nail Lacquer, Big Apple Red"),
+                ("kind", "Purchase"),
+                ("interaction", "interaction/U2-1")
+            ],
+            &[
+                ("user", "user/U2"),
+                ("position", "2"),
+                ("timestamp", "2024-01-15T08:00:00Z"),
+                ("product", "product/P2"),
+                ("name", "OPI Nail Lacquer - Big Apple Red"),
+                ("kind", "Purchase"),
+                ("interaction", "interaction/U2-2")
+            ],
+            &[
+                ("user", "user/U2"),
+                ("position", "3"),
+                ("timestamp", "2024-02-01T09:30:00Z"),
+                ("product", "product/P3"),
+                ("name", "Essie Gel Couture Top Coat"),
+                ("kind", "Review"),
+                ("rating", "5"),
+                ("interaction", "interaction/U2-3")
+            ],
+            &[
+                ("user", "user/U2"),
+                ("position", "4"),
+                ("timestamp", "2024-03-10T12:00:00Z"),
+                ("product", "product/P4"),
+                ("name", "Revlon Super Lustrous Lipstick"),
+                ("kind", "Rating"),
+                ("rating", "2.5"),
+                ("interaction", "interaction/U2-4")
+            ],
         ])
     );
     // U5's events have no position: they come back by timestamp. P11 has no name.
     let u5 = saved(&s, "user-history", &[("user", iri("user/U5").as_str())]);
     assert_eq!(
-        cols(&u5, &["position", "timestamp", "product", "name", "kind", "rating"]),
+        cols(
+            &u5,
+            &["position", "timestamp", "product", "name", "kind", "rating"]
+        ),
         [
             "- | 2024-02-10T00:00:00Z | product/P6 | Nivea Soft Moisturizing Creme | Purchase | -",
             "- | 2024-02-11T00:00:00Z | product/P8 | Hand Cream Sampler | Purchase | -",
@@ -296,9 +480,27 @@ fn co_purchase_pairs() {
     assert_eq!(
         saved(&s, "co-purchase-pairs", &[]),
         rows(&[
-            &[("a", "product/P1"), ("nameA", "OPI Nail Lacquer, Big Apple Red"), ("b", "product/P3"), ("nameB", "Essie Gel Couture Top Coat"), ("sharedUsers", "3")],
-            &[("a", "product/P1"), ("nameA", "OPI Nail Lacquer, Big Apple Red"), ("b", "product/P4"), ("nameB", "Revlon Super Lustrous Lipstick"), ("sharedUsers", "2")],
-            &[("a", "product/P4"), ("nameA", "Revlon Super Lustrous Lipstick"), ("b", "product/P5"), ("nameB", "Revlon Super Lustrous Lipstick, Matte Collection"), ("sharedUsers", "2")],
+            &[
+                ("a", "product/P1"),
+                ("nameA", "OPI Nail Lacquer, Big Apple Red"),
+                ("b", "product/P3"),
+                ("nameB", "Essie Gel Couture Top Coat"),
+                ("sharedUsers", "3")
+            ],
+            &[
+                ("a", "product/P1"),
+                ("nameA", "OPI Nail Lacquer, Big Apple Red"),
+                ("b", "product/P4"),
+                ("nameB", "Revlon Super Lustrous Lipstick"),
+                ("sharedUsers", "2")
+            ],
+            &[
+                ("a", "product/P4"),
+                ("nameA", "Revlon Super Lustrous Lipstick"),
+                ("b", "product/P5"),
+                ("nameB", "Revlon Super Lustrous Lipstick, Matte Collection"),
+                ("sharedUsers", "2")
+            ],
         ])
     );
 }
@@ -311,8 +513,20 @@ fn near_duplicate_titles() {
     assert_eq!(
         saved(&s, "near-duplicate-titles", &[]),
         rows(&[
-            &[("a", "product/P1"), ("nameA", "OPI Nail Lacquer, Big Apple Red"), ("b", "product/P2"), ("nameB", "OPI Nail Lacquer - Big Apple Red"), ("reason", "same title")],
-            &[("a", "product/P4"), ("nameA", "Revlon Super Lustrous Lipstick"), ("b", "product/P5"), ("nameB", "Revlon Super Lustrous Lipstick, Matte Collection"), ("reason", "title prefix")],
+            &[
+                ("a", "product/P1"),
+                ("nameA", "OPI Nail Lacquer, Big Apple Red"),
+                ("b", "product/P2"),
+                ("nameB", "OPI Nail Lacquer - Big Apple Red"),
+                ("reason", "same title")
+            ],
+            &[
+                ("a", "product/P4"),
+                ("nameA", "Revlon Super Lustrous Lipstick"),
+                ("b", "product/P5"),
+                ("nameB", "Revlon Super Lustrous Lipstick, Matte Collection"),
+                ("reason", "title prefix")
+            ],
         ])
     );
 }
@@ -322,13 +536,42 @@ fn top_categories_per_user() {
     let s = shop();
     // U1: P1 P3 (Nails, Makeup, Beauty) and P6 (Moisturizers, Skin Care, Beauty).
     assert_eq!(
-        saved(&s, "top-categories-per-user", &[("user", iri("user/U1").as_str())]),
+        saved(
+            &s,
+            "top-categories-per-user",
+            &[("user", iri("user/U1").as_str())]
+        ),
         rows(&[
-            &[("user", "user/U1"), ("category", "category/Beauty"), ("label", "Beauty"), ("products", "3")],
-            &[("user", "user/U1"), ("category", "category/Makeup"), ("label", "Makeup"), ("products", "2")],
-            &[("user", "user/U1"), ("category", "category/Nails"), ("label", "Nails"), ("products", "2")],
-            &[("user", "user/U1"), ("category", "category/Moisturizers"), ("label", "Moisturizers"), ("products", "1")],
-            &[("user", "user/U1"), ("category", "category/SkinCare"), ("label", "Skin Care"), ("products", "1")],
+            &[
+                ("user", "user/U1"),
+                ("category", "category/Beauty"),
+                ("label", "Beauty"),
+                ("products", "3")
+            ],
+            &[
+                ("user", "user/U1"),
+                ("category", "category/Makeup"),
+                ("label", "Makeup"),
+                ("products", "2")
+            ],
+            &[
+                ("user", "user/U1"),
+                ("category", "category/Nails"),
+                ("label", "Nails"),
+                ("products", "2")
+            ],
+            &[
+                ("user", "user/U1"),
+                ("category", "category/Moisturizers"),
+                ("label", "Moisturizers"),
+                ("products", "1")
+            ],
+            &[
+                ("user", "user/U1"),
+                ("category", "category/SkinCare"),
+                ("label", "Skin Care"),
+                ("products", "1")
+            ],
         ])
     );
     // Every user: U1 5 categories, U2 4, U3 4, U4 5 (P9 has none), U5 3, U6 3 = 24 rows.
@@ -354,7 +597,10 @@ fn price_bands_per_category() {
     // Beauty 73.46/8 = 9.1825 → 9.18. Eyes has no priced product.
     let s = shop();
     assert_eq!(
-        cols(&saved(&s, "price-bands-per-category", &[]), &["label", "currency", "products", "minPrice", "avgPrice", "maxPrice"]),
+        cols(
+            &saved(&s, "price-bands-per-category", &[]),
+            &["label", "currency", "products", "minPrice", "avgPrice", "maxPrice"]
+        ),
         [
             "Beauty | USD | 8 | 3.25 | 9.18 | 14.5",
             "Lips | USD | 2 | 7.49 | 8.12 | 8.75",
@@ -365,7 +611,11 @@ fn price_bands_per_category() {
         ]
     );
     assert_eq!(
-        saved(&s, "price-bands-per-category", &[("category", iri("category/Nails").as_str())]),
+        saved(
+            &s,
+            "price-bands-per-category",
+            &[("category", iri("category/Nails").as_str())]
+        ),
         rows(&[&[
             ("category", "category/Nails"),
             ("label", "Nails"),
@@ -384,8 +634,17 @@ fn interactions_per_kind() {
     // U5→P11; View: U2→P1, U4→P9, U6→P1; Rating: U2→P4, U4→P4; Click: U3→P5.
     let s = shop();
     assert_eq!(
-        cols(&saved(&s, "interactions-per-kind", &[]), &["kind", "interactions", "users", "products"]),
-        ["Purchase | 12 | 6 | 7", "Review | 3 | 3 | 3", "View | 3 | 3 | 2", "Rating | 2 | 2 | 1", "Click | 1 | 1 | 1"]
+        cols(
+            &saved(&s, "interactions-per-kind", &[]),
+            &["kind", "interactions", "users", "products"]
+        ),
+        [
+            "Purchase | 12 | 6 | 7",
+            "Review | 3 | 3 | 3",
+            "View | 3 | 3 | 2",
+            "Rating | 2 | 2 | 1",
+            "Click | 1 | 1 | 1"
+        ]
     );
 }
 
@@ -394,16 +653,44 @@ fn brand_catalogue() {
     // Revlon: P4 (3 buyers), P5 (2), P9 (1 buyer, no offer).
     let s = shop();
     assert_eq!(
-        saved(&s, "brand-catalogue", &[("brand", iri("brand/Revlon").as_str())]),
+        saved(
+            &s,
+            "brand-catalogue",
+            &[("brand", iri("brand/Revlon").as_str())]
+        ),
         rows(&[
-            &[("brand", "brand/Revlon"), ("product", "product/P4"), ("name", "Revlon Super Lustrous Lipstick"), ("price", "7.49"), ("buyers", "3")],
-            &[("brand", "brand/Revlon"), ("product", "product/P5"), ("name", "Revlon Super Lustrous Lipstick, Matte Collection"), ("price", "8.75"), ("buyers", "2")],
-            &[("brand", "brand/Revlon"), ("product", "product/P9"), ("name", "Revlon Lip Liner"), ("buyers", "1")],
+            &[
+                ("brand", "brand/Revlon"),
+                ("product", "product/P4"),
+                ("name", "Revlon Super Lustrous Lipstick"),
+                ("price", "7.49"),
+                ("buyers", "3")
+            ],
+            &[
+                ("brand", "brand/Revlon"),
+                ("product", "product/P5"),
+                ("name", "Revlon Super Lustrous Lipstick, Matte Collection"),
+                ("price", "8.75"),
+                ("buyers", "2")
+            ],
+            &[
+                ("brand", "brand/Revlon"),
+                ("product", "product/P9"),
+                ("name", "Revlon Lip Liner"),
+                ("buyers", "1")
+            ],
         ])
     );
     // Nivea's P7 was never bought: it is listed with 0 buyers.
     assert_eq!(
-        cols(&saved(&s, "brand-catalogue", &[("brand", iri("brand/Nivea").as_str())]), &["product", "price", "buyers"]),
+        cols(
+            &saved(
+                &s,
+                "brand-catalogue",
+                &[("brand", iri("brand/Nivea").as_str())]
+            ),
+            &["product", "price", "buyers"]
+        ),
         ["product/P6 | 5.99 | 3", "product/P7 | 3.25 | 0"]
     );
 }
@@ -415,10 +702,29 @@ fn top_rated_products() {
     assert_eq!(
         saved(&s, "top-rated-products", &[]),
         rows(&[
-            &[("product", "product/P3"), ("name", "Essie Gel Couture Top Coat"), ("avgRating", "5"), ("ratings", "1")],
-            &[("product", "product/P6"), ("name", "Nivea Soft Moisturizing Creme"), ("avgRating", "4.5"), ("ratings", "1")],
-            &[("product", "product/P11"), ("avgRating", "3.5"), ("ratings", "1")],
-            &[("product", "product/P4"), ("name", "Revlon Super Lustrous Lipstick"), ("avgRating", "3.25"), ("ratings", "2")],
+            &[
+                ("product", "product/P3"),
+                ("name", "Essie Gel Couture Top Coat"),
+                ("avgRating", "5"),
+                ("ratings", "1")
+            ],
+            &[
+                ("product", "product/P6"),
+                ("name", "Nivea Soft Moisturizing Creme"),
+                ("avgRating", "4.5"),
+                ("ratings", "1")
+            ],
+            &[
+                ("product", "product/P11"),
+                ("avgRating", "3.5"),
+                ("ratings", "1")
+            ],
+            &[
+                ("product", "product/P4"),
+                ("name", "Revlon Super Lustrous Lipstick"),
+                ("avgRating", "3.25"),
+                ("ratings", "2")
+            ],
         ])
     );
 }
@@ -428,12 +734,35 @@ fn related_products() {
     // P1 alsoBought P3 and P10 (no name), alsoViewed P2, boughtTogether P3.
     let s = shop();
     assert_eq!(
-        saved(&s, "related-products", &[("product", iri("product/P1").as_str())]),
+        saved(
+            &s,
+            "related-products",
+            &[("product", iri("product/P1").as_str())]
+        ),
         rows(&[
-            &[("product", "product/P1"), ("relation", "alsoBought"), ("other", "product/P10")],
-            &[("product", "product/P1"), ("relation", "alsoBought"), ("other", "product/P3"), ("name", "Essie Gel Couture Top Coat")],
-            &[("product", "product/P1"), ("relation", "alsoViewed"), ("other", "product/P2"), ("name", "OPI Nail Lacquer - Big Apple Red")],
-            &[("product", "product/P1"), ("relation", "boughtTogether"), ("other", "product/P3"), ("name", "Essie Gel Couture Top Coat")],
+            &[
+                ("product", "product/P1"),
+                ("relation", "alsoBought"),
+                ("other", "product/P10")
+            ],
+            &[
+                ("product", "product/P1"),
+                ("relation", "alsoBought"),
+                ("other", "product/P3"),
+                ("name", "Essie Gel Couture Top Coat")
+            ],
+            &[
+                ("product", "product/P1"),
+                ("relation", "alsoViewed"),
+                ("other", "product/P2"),
+                ("name", "OPI Nail Lacquer - Big Apple Red")
+            ],
+            &[
+                ("product", "product/P1"),
+                ("relation", "boughtTogether"),
+                ("other", "product/P3"),
+                ("name", "Essie Gel Couture Top Coat")
+            ],
         ])
     );
 }
@@ -461,10 +790,22 @@ fn injected_parameter_values_fail_and_change_nothing() {
     let before = quads(&s);
     assert!(before.parse::<u64>().unwrap() > 250, "{before}");
     for (query, param) in [
-        ("also-bought-with", "product=<http://x> } ; DROP ALL ; SELECT * { ?s ?p ?o"),
-        ("also-bought-with", "product=http://x> } ; DROP ALL ; SELECT * { ?s ?p ?o"),
-        ("user-history", "user=\"x\" } ; DROP ALL ; SELECT * { ?s ?p ?o"),
-        ("best-sellers-per-category", "category=<http://x> } UNION { ?category ?p ?o"),
+        (
+            "also-bought-with",
+            "product=<http://x> } ; DROP ALL ; SELECT * { ?s ?p ?o",
+        ),
+        (
+            "also-bought-with",
+            "product=http://x> } ; DROP ALL ; SELECT * { ?s ?p ?o",
+        ),
+        (
+            "user-history",
+            "user=\"x\" } ; DROP ALL ; SELECT * { ?s ?p ?o",
+        ),
+        (
+            "best-sellers-per-category",
+            "category=<http://x> } UNION { ?category ?p ?o",
+        ),
     ] {
         let params = [param.to_owned()];
         let err = s.err(&saved_args(query, &params));
@@ -481,12 +822,23 @@ fn parameters_are_checked_against_the_header() {
     let err = s.err(&saved_args("also-bought-with", &[]));
     assert!(err.contains("needs --param product"), "{err}");
     // A parameter the query does not take.
-    let err = s.err(&saved_args("store-overview", &["user=<http://example.com/u>".to_owned()]));
+    let err = s.err(&saved_args(
+        "store-overview",
+        &["user=<http://example.com/u>".to_owned()],
+    ));
     assert!(err.contains("takes no parameter 'user'"), "{err}");
     // A literal where an IRI is expected.
-    s.err(&saved_args("brand-catalogue", &["brand=\"Revlon\"".to_owned()]));
+    s.err(&saved_args(
+        "brand-catalogue",
+        &["brand=\"Revlon\"".to_owned()],
+    ));
     // A bare IRI is read as an IRI.
     let bare = format!("brand={ID}brand/OPI");
-    let rows = shorten(parse_sparql_json(&s.ok(&saved_args("brand-catalogue", &[bare]))));
-    assert_eq!(cols(&rows, &["product", "buyers"]), ["product/P1 | 4", "product/P2 | 1"]);
+    let rows = shorten(parse_sparql_json(
+        &s.ok(&saved_args("brand-catalogue", &[bare])),
+    ));
+    assert_eq!(
+        cols(&rows, &["product", "buyers"]),
+        ["product/P1 | 4", "product/P2 | 1"]
+    );
 }
