@@ -9,7 +9,6 @@
 //! latency of three saved queries. Run: `cargo bench --bench load` (add `-- --users N` to
 //! run on a sample).
 
-use std::convert::Infallible;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -38,6 +37,7 @@ fn main() {
             sample_users: users,
             source: None,
         },
+        None,
     )
     .expect("import");
     let read_time = t.elapsed();
@@ -61,39 +61,58 @@ fn main() {
         std::fs::metadata(&nt).unwrap().len() as f64 / 1e6
     );
 
-    let raw = time(|| {
-        let store = Store::open(tmp.path().join("raw")).unwrap();
-        let mut loader = store.bulk_loader();
-        loader
-            .load_from_reader(
-                RdfParser::from_format(RdfFormat::NTriples),
-                std::fs::File::open(&nt).unwrap(),
-            )
+    // Each loader runs `ROUNDS` times, interleaved, into a fresh store; the best time counts.
+    const ROUNDS: usize = 2;
+    let mut best = [Duration::MAX; 3];
+    let import_store = tmp.path().join("import-final");
+    for round in 0..ROUNDS {
+        let dir_for = |name: &str| tmp.path().join(format!("{name}-{round}"));
+        best[0] = best[0].min(time(|| {
+            let store = Store::open(dir_for("raw")).unwrap();
+            let mut loader = store.bulk_loader();
+            loader
+                .load_from_reader(
+                    RdfParser::from_format(RdfFormat::NTriples),
+                    std::fs::File::open(&nt).unwrap(),
+                )
+                .unwrap();
+            loader.commit().unwrap();
+            assert_eq!(store.len().unwrap() as u64, triples);
+        }));
+        best[1] = best[1].min(time(|| {
+            let store = KgStore::open(&dir_for("load")).unwrap();
+            let file = RdfFile::new(&nt, None).unwrap();
+            store.bulk_load(file.quads(None).unwrap(), None).unwrap();
+            assert_eq!(store.len().unwrap() as u64, triples);
+        }));
+        let target = if round + 1 == ROUNDS {
+            import_store.clone()
+        } else {
+            dir_for("import")
+        };
+        best[2] = best[2].min(time(|| {
+            // Exactly what `kgrec import beauty` does: the importer streams to the bulk loader.
+            let dir = dir.clone();
+            let stream = kgrec::ingest::stream::spawn(move |sink| {
+                beauty::import(
+                    &dir,
+                    &beauty::BeautyOptions {
+                        sample_users: users,
+                        source: None,
+                    },
+                    sink,
+                )
+            })
             .unwrap();
-        loader.commit().unwrap();
-        assert_eq!(store.len().unwrap() as u64, triples);
-    });
-    let kgrec_load = time(|| {
-        let store = KgStore::open(&tmp.path().join("load")).unwrap();
-        let file = RdfFile::new(&nt, None).unwrap();
-        store.bulk_load(file.quads(None).unwrap(), None).unwrap();
-        assert_eq!(store.len().unwrap() as u64, triples);
-    });
-    let import_store = tmp.path().join("import");
-    let kgrec_import = time(|| {
-        let output = beauty::import(
-            &dir,
-            &beauty::BeautyOptions {
-                sample_users: users,
-                source: None,
-            },
-        )
-        .unwrap();
-        let store = KgStore::open(&import_store).unwrap();
-        store
-            .bulk_load(output.quads.into_iter().map(Ok::<_, Infallible>), None)
-            .unwrap();
-    });
+            let store = KgStore::open(&target).unwrap();
+            store.bulk_load(stream, None).unwrap();
+            assert_eq!(store.len().unwrap() as u64, triples);
+        }));
+        for name in ["raw", "load"] {
+            let _ = std::fs::remove_dir_all(dir_for(name));
+        }
+    }
+    let [raw, kgrec_load, kgrec_import] = best;
 
     let rate = |d: Duration| triples as f64 / d.as_secs_f64();
     println!("\n| loader | seconds | triples/s | ratio to raw |\n|---|---|---|---|");

@@ -1,6 +1,5 @@
 //! One function per subcommand.
 
-use std::convert::Infallible;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -8,15 +7,13 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use kgrec::default_kg;
-use kgrec::ingest::{self, ImportOutput, IngestError, RdfFile, RdfFileFormat};
+use kgrec::ingest::{self, ImportOutput, ImportSender, IngestError, RdfFile, RdfFileFormat};
 use kgrec::kg::saved::{parse_value, split_param};
 use kgrec::kg::vocab::{graph, GraphPart};
 use kgrec::kg::{results, ImportRecord, KgStore, ResultFormat, SavedQuery};
 use oxigraph::model::NamedNode;
 
-use super::args::{
-    Cli, Command, ExportArgs, ImportCommand, ImportCommon, LoadArgs, QueryArgs, UpdateArgs,
-};
+use super::args::{Cli, Command, ExportArgs, ImportCommand, LoadArgs, QueryArgs, UpdateArgs};
 use super::config::Config;
 use super::progress::{rate, LoadProgress};
 
@@ -58,6 +55,8 @@ fn open(ctx: &Context_) -> Result<KgStore> {
     let store = KgStore::open(&ctx.store_path)?;
     if store.was_created() {
         eprintln!("created a new store at {}", ctx.store_path.display());
+    } else {
+        eprintln!("using the existing store at {}", ctx.store_path.display());
     }
     Ok(store)
 }
@@ -210,93 +209,98 @@ fn load(ctx: &Context_, a: LoadArgs) -> Result<()> {
 }
 
 fn import(ctx: &Context_, c: ImportCommand) -> Result<()> {
-    let t = Instant::now();
-    let (output, common): (Result<ImportOutput, IngestError>, ImportCommon) = match c {
-        ImportCommand::Beauty {
-            dir,
-            sample_users,
-            common,
-        } => (
-            ingest::beauty::import(
-                &dir,
-                &ingest::beauty::BeautyOptions {
-                    sample_users,
-                    source: common.source.clone(),
-                },
-            ),
-            common,
-        ),
-        ImportCommand::Amazon {
-            reviews,
-            meta,
-            common,
-        } => (
-            ingest::amazon::import(&ingest::amazon::AmazonOptions {
-                reviews,
-                meta,
-                source: common.source.clone(),
-            }),
-            common,
-        ),
-        ImportCommand::Recbole {
-            dir,
-            dataset,
-            namespace,
-            common,
-        } => (
-            ingest::recbole::import(
-                &dir,
-                &ingest::recbole::RecboleOptions {
-                    dataset,
-                    namespace,
-                    source: common.source.clone(),
-                },
-            ),
-            common,
-        ),
-        ImportCommand::Kgcn { dir, common } => {
-            (ingest::kgcn::import(&dir, common.source.as_deref()), common)
-        }
-        ImportCommand::Kgat { dir, common } => {
-            (ingest::kgat::import(&dir, common.source.as_deref()), common)
-        }
+    let common = match &c {
+        ImportCommand::Beauty { common, .. }
+        | ImportCommand::Amazon { common, .. }
+        | ImportCommand::Recbole { common, .. }
+        | ImportCommand::Kgcn { common, .. }
+        | ImportCommand::Kgat { common, .. } => common.clone(),
     };
-    let output =
-        output.map_err(|e| anyhow::anyhow!("{e}\nnothing was imported: the store is unchanged"))?;
-    let read_time = t.elapsed();
     let store = open(ctx)?;
-    refuse_duplicate(&store, &output.content_hash, common.force || common.replace)?;
+    // The importer builds on its own thread and streams batches to the bulk loader, which
+    // commits only if the importer finished without error: atomic, and reading overlaps loading.
+    let nothing = "nothing was imported: the store is unchanged";
+    let stream = ingest::stream::spawn(move |sink| run_importer(c, sink))
+        .map_err(|e| anyhow::anyhow!("{e}\n{nothing}"))?;
+    let (source, content_hash) = (stream.source.clone(), stream.content_hash.clone());
+    refuse_duplicate(&store, &content_hash, common.force || common.replace)?;
     if common.replace {
         for part in [
             GraphPart::Catalogue,
             GraphPart::Interactions,
             GraphPart::External,
         ] {
-            store.clear_graph(&graph(&output.source, part))?;
+            store.clear_graph(&graph(&source, part))?;
         }
     }
-    let ImportOutput {
-        source,
-        quads,
-        counts,
-        content_hash,
-    } = output;
-    let total = quads.len() as u64;
-    let progress = LoadProgress::start("loading", Some(total));
-    let n = store.bulk_load(
-        quads.into_iter().map(Ok::<_, Infallible>),
-        Some(progress.counter()),
-    )?;
-    let elapsed = progress.finish();
+    let counts = stream.counts();
+    let t = Instant::now();
+    let progress = LoadProgress::start(&format!("importing {source}"), None);
+    let result = store.bulk_load(stream, Some(progress.counter()));
+    progress.finish();
+    let n = result?;
+    let elapsed = t.elapsed();
     record(&store, &content_hash, &source, n)?;
     eprintln!(
-        "imported '{source}': {n} quads (read {:.2}s, load {:.2}s, {} quads/s)",
-        read_time.as_secs_f64(),
+        "imported '{source}': {n} quads in {:.2}s ({} quads/s)",
         elapsed.as_secs_f64(),
         rate(n, elapsed)
     );
+    let counts = counts
+        .lock()
+        .map_err(|_| anyhow::anyhow!("importer state poisoned"))?
+        .take();
     println!("{}", serde_json::to_string_pretty(&counts)?);
     Ok(())
+}
+
+fn run_importer(c: ImportCommand, sink: Option<ImportSender>) -> Result<ImportOutput, IngestError> {
+    match c {
+        ImportCommand::Beauty {
+            dir,
+            sample_users,
+            common,
+        } => ingest::beauty::import(
+            &dir,
+            &ingest::beauty::BeautyOptions {
+                sample_users,
+                source: common.source,
+            },
+            sink,
+        ),
+        ImportCommand::Amazon {
+            reviews,
+            meta,
+            common,
+        } => ingest::amazon::import(
+            &ingest::amazon::AmazonOptions {
+                reviews,
+                meta,
+                source: common.source,
+            },
+            sink,
+        ),
+        ImportCommand::Recbole {
+            dir,
+            dataset,
+            namespace,
+            common,
+        } => ingest::recbole::import(
+            &dir,
+            &ingest::recbole::RecboleOptions {
+                dataset,
+                namespace,
+                source: common.source,
+            },
+            sink,
+        ),
+        ImportCommand::Kgcn { dir, common } => {
+            ingest::kgcn::import(&dir, common.source.as_deref(), sink)
+        }
+        ImportCommand::Kgat { dir, common } => {
+            ingest::kgat::import(&dir, common.source.as_deref(), sink)
+        }
+    }
 }
 
 fn export(ctx: &Context_, a: ExportArgs) -> Result<()> {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::builder::{ImportOutput, InteractionRecord, KgBuilder};
+use super::builder::{ImportOutput, ImportSender, InteractionRecord, KgBuilder};
 use super::error::IngestError;
 use super::source::{name_without_gz, ContentHash, Lines};
 use crate::kg::vocab::{InteractionKind, ProductRelation};
@@ -53,7 +53,10 @@ pub struct AmazonOptions {
 }
 
 /// Imports Amazon reviews and metadata.
-pub fn import(opts: &AmazonOptions) -> Result<ImportOutput, IngestError> {
+pub fn import(
+    opts: &AmazonOptions,
+    sink: Option<ImportSender>,
+) -> Result<ImportOutput, IngestError> {
     if opts.reviews.is_empty() && opts.meta.is_empty() {
         return Err(IngestError::Input(
             "give at least one --reviews or --meta file".into(),
@@ -76,7 +79,7 @@ pub fn import(opts: &AmazonOptions) -> Result<ImportOutput, IngestError> {
             .trim_end_matches("_5");
         format!("amazon-{}", stem.to_lowercase().replace('_', "-"))
     });
-    let mut b = KgBuilder::new(&source, "amazon");
+    let mut b = KgBuilder::new(&source, "amazon", hash.finish(), sink);
 
     for path in &opts.reviews {
         let mut lines = Lines::open(path)?;
@@ -150,7 +153,7 @@ pub fn import(opts: &AmazonOptions) -> Result<ImportOutput, IngestError> {
             )));
         }
     }
-    Ok(b.finish(hash.finish()))
+    Ok(b.finish())
 }
 
 fn add_meta(b: &mut KgBuilder, m: &Meta) {

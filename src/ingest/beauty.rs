@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
-use super::builder::{ImportOutput, InteractionRecord, KgBuilder};
+use super::builder::{ImportOutput, ImportSender, InteractionRecord, KgBuilder};
 use super::error::IngestError;
 use super::source::{ContentHash, Table};
 use crate::kg::vocab::{InteractionKind, ProductRelation};
@@ -23,7 +23,11 @@ pub struct BeautyOptions {
 }
 
 /// Reads `items.tsv.gz`, `interactions_ordered.tsv.gz` and `kg_triples.tsv.gz` from `dir`.
-pub fn import(dir: &Path, opts: &BeautyOptions) -> Result<ImportOutput, IngestError> {
+pub fn import(
+    dir: &Path,
+    opts: &BeautyOptions,
+    sink: Option<ImportSender>,
+) -> Result<ImportOutput, IngestError> {
     let items_path = dir.join("items.tsv.gz");
     let inter_path = dir.join("interactions_ordered.tsv.gz");
     let kg_path = dir.join("kg_triples.tsv.gz");
@@ -46,7 +50,7 @@ pub fn import(dir: &Path, opts: &BeautyOptions) -> Result<ImportOutput, IngestEr
             "amazon-beauty".into()
         }
     });
-    let mut b = KgBuilder::new(&source, "amazon");
+    let mut b = KgBuilder::new(&source, "amazon", hash.finish(), sink);
 
     // Interactions first: sampling decides which items are kept.
     let mut t = Table::with_header(&inter_path)?;
@@ -149,7 +153,7 @@ pub fn import(dir: &Path, opts: &BeautyOptions) -> Result<ImportOutput, IngestEr
             b.in_category(item, c);
         }
     }
-    Ok(b.finish(hash.finish()))
+    Ok(b.finish())
 }
 
 /// For each category, the smallest other category containing at least 95% of its items.

@@ -55,11 +55,31 @@ pub struct ImportCounts {
     pub links: u64,
 }
 
+/// What an importer streams to its caller while it builds, so that loading can run alongside.
+pub enum ImportEvent {
+    /// Sent first, before any quad: what is being imported, so that the caller can refuse a
+    /// duplicate or empty the source's graphs before loading.
+    Started {
+        /// Source name (graph IRIs).
+        source: String,
+        /// SHA-256 of the inputs and settings.
+        content_hash: String,
+    },
+    /// A batch of quads.
+    Quads(Vec<Quad>),
+}
+
+/// The sending end handed to an importer for streaming; `None` collects every quad in memory.
+pub type ImportSender = std::sync::mpsc::SyncSender<ImportEvent>;
+
+/// Quads per streamed batch.
+const BATCH: usize = 1 << 16;
+
 /// The result of an importer: quads ready for the store, counts and a content hash.
 pub struct ImportOutput {
     /// Source name, used in graph IRIs and import records.
     pub source: String,
-    /// Every quad, in no particular order (the store is a set).
+    /// Every quad, in no particular order (the store is a set); empty when they were streamed.
     pub quads: Vec<Quad>,
     /// What the import contains.
     pub counts: ImportCounts,
@@ -75,6 +95,8 @@ pub struct KgBuilder {
     interactions: NamedNode,
     external: NamedNode,
     quads: Vec<Quad>,
+    sink: Option<ImportSender>,
+    content_hash: String,
     products: HashSet<String>,
     users: HashSet<String>,
     brands: HashSet<String>,
@@ -82,8 +104,8 @@ pub struct KgBuilder {
     relations: HashSet<String>,
     entities: HashSet<String>,
     interaction_keys: HashSet<String>,
-    edges: HashSet<(String, String)>,
-    kg_edges: HashSet<(String, String, String)>,
+    edges: HashSet<u128>,
+    kg_edges: HashSet<u128>,
     active_users: HashSet<String>,
     active_items: HashSet<String>,
     links: HashMap<String, String>,
@@ -91,8 +113,22 @@ pub struct KgBuilder {
 }
 
 impl KgBuilder {
-    /// A builder writing into the graphs of `source`, minting IRIs in `namespace`.
-    pub fn new(source: &str, namespace: &str) -> Self {
+    /// A builder writing into the graphs of `source`, minting IRIs in `namespace`. With a
+    /// `sink`, quads are streamed in batches (after an [`ImportEvent::Started`]) instead of
+    /// being kept.
+    pub fn new(
+        source: &str,
+        namespace: &str,
+        content_hash: String,
+        sink: Option<ImportSender>,
+    ) -> Self {
+        let sink = sink.filter(|tx| {
+            tx.send(ImportEvent::Started {
+                source: source.to_owned(),
+                content_hash: content_hash.clone(),
+            })
+            .is_ok()
+        });
         Self {
             source: source.to_owned(),
             minter: IriMinter::new(namespace),
@@ -100,6 +136,8 @@ impl KgBuilder {
             interactions: graph(source, GraphPart::Interactions),
             external: graph(source, GraphPart::External),
             quads: Vec::new(),
+            sink,
+            content_hash,
             products: HashSet::new(),
             users: HashSet::new(),
             brands: HashSet::new(),
@@ -123,6 +161,19 @@ impl KgBuilder {
 
     fn push(&mut self, s: NamedNode, p: NamedNode, o: impl Into<Term>, g: &NamedNode) {
         self.quads.push(Quad::new(s, p, o, g.clone()));
+        if self.quads.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(tx) = &self.sink {
+            let batch = std::mem::take(&mut self.quads);
+            if tx.send(ImportEvent::Quads(batch)).is_err() {
+                // The caller stopped listening (it refused the import): build on, keep nothing.
+                self.sink = None;
+            }
+        }
     }
 
     /// Declares a product (once) and returns its IRI.
@@ -181,10 +232,7 @@ impl KgBuilder {
             );
             self.counts.brands += 1;
         }
-        if self
-            .kg_edges
-            .insert((id.to_owned(), "brand".into(), brand.to_owned()))
-        {
+        if self.kg_edges.insert(edge_key(&[id, "brand", brand])) {
             self.push(p, schema("brand"), b, &g);
             self.counts.kg_triples += 1;
         }
@@ -213,10 +261,7 @@ impl KgBuilder {
 
     /// Puts a product in a category declared with [`KgBuilder::category`].
     pub fn in_category(&mut self, id: &str, key: &str) {
-        if self
-            .kg_edges
-            .insert((id.to_owned(), "category".into(), key.to_owned()))
-        {
+        if self.kg_edges.insert(edge_key(&[id, "category", key])) {
             let p = self.product(id);
             let c = self.minter.category(key);
             let g = self.catalogue.clone();
@@ -250,7 +295,7 @@ impl KgBuilder {
     pub fn related(&mut self, head: &str, relation: ProductRelation, tail: &str) {
         if self
             .kg_edges
-            .insert((head.to_owned(), format!("{relation:?}"), tail.to_owned()))
+            .insert(edge_key(&[head, relation.iri().as_str(), tail]))
         {
             let h = self.product(head);
             let t = self.product(tail);
@@ -317,7 +362,7 @@ impl KgBuilder {
         if let Some(split) = r.split {
             self.push(e, kgr("split"), split.iri(), &g);
         }
-        if self.edges.insert((r.user.to_owned(), r.item.to_owned())) {
+        if self.edges.insert(edge_key(&[r.user, r.item])) {
             self.push(u, kgr("interactedWith"), i, &g);
         }
         self.counts.interactions += 1;
@@ -376,10 +421,7 @@ impl KgBuilder {
             self.related(&h, rel, &t);
             return;
         }
-        if !self
-            .kg_edges
-            .insert((head.to_owned(), relation.to_owned(), tail.to_owned()))
-        {
+        if !self.kg_edges.insert(edge_key(&[head, relation, tail])) {
             return;
         }
         let h = self.entity(head);
@@ -415,15 +457,33 @@ impl KgBuilder {
         iri
     }
 
-    /// Finishes the import.
-    pub fn finish(self, content_hash: String) -> ImportOutput {
+    /// Finishes the import, sending the last batch when streaming.
+    pub fn finish(mut self) -> ImportOutput {
+        self.flush();
+        if self.sink.is_some() {
+            self.quads.clear();
+        }
         ImportOutput {
             source: self.source,
             quads: self.quads,
             counts: self.counts,
-            content_hash,
+            content_hash: self.content_hash,
         }
     }
+}
+
+/// A 128-bit key for a tuple of ids (two independent 64-bit FNV-1a variants), so that edge
+/// sets need no owned strings; a collision among millions of edges has odds below 1e-25.
+fn edge_key(parts: &[&str]) -> u128 {
+    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut b: u64 = 0x8422_2325_cbf2_9ce4;
+    for p in parts {
+        for &byte in p.as_bytes().iter().chain(&[0xff]) {
+            a = (a ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            b = (b ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3 ^ 0x5bd1_e995);
+        }
+    }
+    (u128::from(a) << 64) | u128::from(b)
 }
 
 fn decimal(v: f64) -> String {
@@ -471,7 +531,7 @@ mod tests {
 
     #[test]
     fn entities_are_declared_once_and_interactions_keyed() {
-        let mut b = KgBuilder::new("t", "t");
+        let mut b = KgBuilder::new("t", "t", String::new(), None);
         b.name("P1", "One");
         b.brand("P1", "Acme");
         b.brand("P2", "Acme");
@@ -487,7 +547,7 @@ mod tests {
         };
         assert!(b.interaction(&r));
         assert!(!b.interaction(&r));
-        let out = b.finish(String::new());
+        let out = b.finish();
         assert_eq!(out.counts.products, 2);
         assert_eq!(out.counts.brands, 1);
         assert_eq!(out.counts.interactions, 1);

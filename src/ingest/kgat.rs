@@ -6,14 +6,18 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::builder::{ImportOutput, InteractionRecord, KgBuilder};
+use super::builder::{ImportOutput, ImportSender, InteractionRecord, KgBuilder};
 use super::error::IngestError;
 use super::kgcn::folder_name;
 use super::source::{ContentHash, Table};
 use crate::kg::vocab::{InteractionKind, Split};
 
 /// Imports a KGAT-format folder. `source` names the graphs (default: the folder name).
-pub fn import(dir: &Path, source: Option<&str>) -> Result<ImportOutput, IngestError> {
+pub fn import(
+    dir: &Path,
+    source: Option<&str>,
+    sink: Option<ImportSender>,
+) -> Result<ImportOutput, IngestError> {
     let train = dir.join("train.txt");
     let test = dir.join("test.txt");
     let kg = dir.join("kg_final.txt");
@@ -36,7 +40,7 @@ pub fn import(dir: &Path, source: Option<&str>) -> Result<ImportOutput, IngestEr
     let source = source
         .map(str::to_owned)
         .unwrap_or_else(|| folder_name(dir));
-    let mut b = KgBuilder::new(&source, &source);
+    let mut b = KgBuilder::new(&source, &source, hash.finish(), sink);
 
     let mut max_item = 0u64;
     let mut any = false;
@@ -106,7 +110,7 @@ pub fn import(dir: &Path, source: Option<&str>) -> Result<ImportOutput, IngestEr
         let (hn, tn) = (entity_name(h), entity_name(tl));
         b.external(&hn, &rel_name, rel, &tn);
     }
-    Ok(b.finish(hash.finish()))
+    Ok(b.finish())
 }
 
 fn entity_iri(b: &KgBuilder, name: &str) -> oxigraph::model::NamedNode {

@@ -6,13 +6,17 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::builder::{ImportOutput, InteractionRecord, KgBuilder};
+use super::builder::{ImportOutput, ImportSender, InteractionRecord, KgBuilder};
 use super::error::IngestError;
 use super::source::{ContentHash, Table};
 use crate::kg::vocab::InteractionKind;
 
 /// Imports a KGCN-format folder. `source` names the graphs (default: the folder name).
-pub fn import(dir: &Path, source: Option<&str>) -> Result<ImportOutput, IngestError> {
+pub fn import(
+    dir: &Path,
+    source: Option<&str>,
+    sink: Option<ImportSender>,
+) -> Result<ImportOutput, IngestError> {
     let ratings = dir.join("ratings_final.txt");
     let kg = dir.join("kg_final.txt");
     for p in [&ratings, &kg] {
@@ -33,7 +37,7 @@ pub fn import(dir: &Path, source: Option<&str>) -> Result<ImportOutput, IngestEr
     let source = source
         .map(str::to_owned)
         .unwrap_or_else(|| folder_name(dir));
-    let mut b = KgBuilder::new(&source, &source);
+    let mut b = KgBuilder::new(&source, &source, hash.finish(), sink);
 
     let mut t = Table::whitespace(&ratings)?;
     let mut max_item = 0u64;
@@ -109,7 +113,7 @@ pub fn import(dir: &Path, source: Option<&str>) -> Result<ImportOutput, IngestEr
             kg.display()
         )));
     }
-    Ok(b.finish(hash.finish()))
+    Ok(b.finish())
 }
 
 /// Reads relation names by pairing `kg_final.txt` with `kg.txt`, row by row.

@@ -11,7 +11,11 @@ pub mod kgcn;
 pub mod rdf;
 pub mod recbole;
 pub mod source;
+pub mod stream;
 
-pub use builder::{ImportCounts, ImportOutput, InteractionRecord, KgBuilder};
+pub use builder::{
+    ImportCounts, ImportEvent, ImportOutput, ImportSender, InteractionRecord, KgBuilder,
+};
 pub use error::IngestError;
 pub use rdf::{RdfFile, RdfFileFormat};
+pub use stream::ImportStream;

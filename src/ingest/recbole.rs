@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::builder::{ImportOutput, InteractionRecord, KgBuilder};
+use super::builder::{ImportOutput, ImportSender, InteractionRecord, KgBuilder};
 use super::error::IngestError;
 use super::source::{ContentHash, Table};
 use crate::kg::vocab::{is_freebase_id, InteractionKind, Split};
@@ -21,7 +21,11 @@ pub struct RecboleOptions {
 }
 
 /// Imports the atomic files of one dataset in `dir`.
-pub fn import(dir: &Path, opts: &RecboleOptions) -> Result<ImportOutput, IngestError> {
+pub fn import(
+    dir: &Path,
+    opts: &RecboleOptions,
+    sink: Option<ImportSender>,
+) -> Result<ImportOutput, IngestError> {
     let name = match &opts.dataset {
         Some(n) => n.clone(),
         None => detect_dataset(dir)?,
@@ -59,7 +63,12 @@ pub fn import(dir: &Path, opts: &RecboleOptions) -> Result<ImportOutput, IngestE
     }
     let namespace = opts.namespace.clone().unwrap_or_else(|| name.clone());
     hash.add_setting(&namespace);
-    let mut b = KgBuilder::new(opts.source.as_deref().unwrap_or(&name), &namespace);
+    let mut b = KgBuilder::new(
+        opts.source.as_deref().unwrap_or(&name),
+        &namespace,
+        hash.finish(),
+        sink,
+    );
 
     for (path, split) in &inter_files {
         let mut t = Table::with_header(path)?;
@@ -176,7 +185,7 @@ pub fn import(dir: &Path, opts: &RecboleOptions) -> Result<ImportOutput, IngestE
             b.external(f[ch], f[cr], rel, f[ct]);
         }
     }
-    Ok(b.finish(hash.finish()))
+    Ok(b.finish())
 }
 
 fn detect_dataset(dir: &Path) -> Result<String, IngestError> {

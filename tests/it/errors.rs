@@ -222,3 +222,31 @@ fn unknown_format_is_named() {
     let err = s.err(&["load", p.to_str().unwrap()]);
     assert!(err.contains("--format"), "{err}");
 }
+
+#[test]
+fn importer_failing_after_streaming_began_loads_nothing() {
+    let (s, before) = seeded();
+    let tmp = tempfile::tempdir().unwrap();
+    // 30,000 interactions stream to the loader in several batches before the bad .kg row.
+    let mut inter = String::from("user_id:token\titem_id:token\ttimestamp:float\n");
+    for i in 0..30_000 {
+        inter.push_str(&format!("u{}\ti{}\t{}\n", i % 700, i % 900, 1_000_000 + i));
+    }
+    write(tmp.path(), "big.inter", inter.as_bytes());
+    write(
+        tmp.path(),
+        "big.kg",
+        b"head_id:token\trelation_id:token\ttail_id:token\ne1\tr\te2\ne3\tr\n",
+    );
+    let err = s.err(&["import", "recbole", tmp.path().to_str().unwrap()]);
+    assert!(
+        err.contains("big.kg:3") && err.contains("expected 3 columns, found 2"),
+        "{err}"
+    );
+    assert_eq!(total(&s), before);
+    assert_eq!(
+        s.count("?e a kgr:Interaction"),
+        21,
+        "only the fixture's interactions"
+    );
+}
