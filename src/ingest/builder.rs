@@ -159,7 +159,12 @@ impl KgBuilder {
         &self.minter
     }
 
-    fn push(&mut self, s: NamedNode, p: NamedNode, o: impl Into<Term>, g: &NamedNode) {
+    fn push(&mut self, s: NamedNode, p: NamedNode, o: impl Into<Term>, part: &GraphPart) {
+        let g = match part {
+            GraphPart::Catalogue => &self.catalogue,
+            GraphPart::Interactions => &self.interactions,
+            GraphPart::External => &self.external,
+        };
         self.quads.push(Quad::new(s, p, o, g.clone()));
         if self.quads.len() >= BATCH {
             self.flush();
@@ -179,8 +184,9 @@ impl KgBuilder {
     /// Declares a product (once) and returns its IRI.
     pub fn product(&mut self, id: &str) -> NamedNode {
         let iri = self.minter.product(id);
-        if self.products.insert(id.to_owned()) {
-            let g = self.catalogue.clone();
+        if !self.products.contains(id) {
+            self.products.insert(id.to_owned());
+            let g = GraphPart::Catalogue;
             self.push(iri.clone(), rdf_type(), schema("Product"), &g);
             self.push(
                 iri.clone(),
@@ -201,14 +207,14 @@ impl KgBuilder {
     /// Sets a product's name.
     pub fn name(&mut self, id: &str, name: &str) {
         let p = self.product(id);
-        let g = self.catalogue.clone();
+        let g = GraphPart::Catalogue;
         self.push(p, schema("name"), Literal::new_simple_literal(name), &g);
     }
 
     /// Sets a product's description.
     pub fn description(&mut self, id: &str, text: &str) {
         let p = self.product(id);
-        let g = self.catalogue.clone();
+        let g = GraphPart::Catalogue;
         self.push(
             p,
             schema("description"),
@@ -221,7 +227,7 @@ impl KgBuilder {
     pub fn brand(&mut self, id: &str, brand: &str) {
         let p = self.product(id);
         let b = self.minter.brand(brand);
-        let g = self.catalogue.clone();
+        let g = GraphPart::Catalogue;
         if self.brands.insert(brand.to_owned()) {
             self.push(b.clone(), rdf_type(), schema("Brand"), &g);
             self.push(
@@ -242,7 +248,7 @@ impl KgBuilder {
     pub fn category(&mut self, key: &str, label: &str, broader: Option<&str>) -> NamedNode {
         let c = self.minter.category(key);
         if self.categories.insert(key.to_owned()) {
-            let g = self.catalogue.clone();
+            let g = GraphPart::Catalogue;
             self.push(c.clone(), rdf_type(), kgr("Category"), &g);
             self.push(
                 c.clone(),
@@ -264,7 +270,7 @@ impl KgBuilder {
         if self.kg_edges.insert(edge_key(&[id, "category", key])) {
             let p = self.product(id);
             let c = self.minter.category(key);
-            let g = self.catalogue.clone();
+            let g = GraphPart::Catalogue;
             self.push(p, schema("category"), c, &g);
             self.counts.kg_triples += 1;
         }
@@ -274,7 +280,7 @@ impl KgBuilder {
     pub fn price(&mut self, id: &str, price: f64) {
         let p = self.product(id);
         let o = self.minter.offer(id);
-        let g = self.catalogue.clone();
+        let g = GraphPart::Catalogue;
         self.push(p, schema("offers"), o.clone(), &g);
         self.push(o.clone(), rdf_type(), schema("Offer"), &g);
         self.push(
@@ -299,7 +305,7 @@ impl KgBuilder {
         {
             let h = self.product(head);
             let t = self.product(tail);
-            let g = self.catalogue.clone();
+            let g = GraphPart::Catalogue;
             self.push(h, relation.iri(), t, &g);
             self.counts.kg_triples += 1;
         }
@@ -309,7 +315,7 @@ impl KgBuilder {
     pub fn user(&mut self, id: &str) -> NamedNode {
         let iri = self.minter.user(id);
         if self.users.insert(id.to_owned()) {
-            let g = self.interactions.clone();
+            let g = GraphPart::Interactions;
             self.push(iri.clone(), rdf_type(), kgr("User"), &g);
             self.push(
                 iri.clone(),
@@ -330,7 +336,7 @@ impl KgBuilder {
         let u = self.user(r.user);
         let i = self.product(r.item);
         let e = self.minter.interaction(&r.key);
-        let g = self.interactions.clone();
+        let g = GraphPart::Interactions;
         self.push(e.clone(), rdf_type(), kgr("Interaction"), &g);
         self.push(e.clone(), kgr("user"), u.clone(), &g);
         self.push(e.clone(), kgr("item"), i.clone(), &g);
@@ -383,7 +389,7 @@ impl KgBuilder {
         let u = self.user(user);
         let i = self.product(item);
         let n = self.minter.negative(key);
-        let g = self.interactions.clone();
+        let g = GraphPart::Interactions;
         self.push(n.clone(), rdf_type(), kgr("NegativeSample"), &g);
         self.push(n.clone(), kgr("user"), u, &g);
         self.push(n.clone(), kgr("item"), i, &g);
@@ -397,7 +403,7 @@ impl KgBuilder {
     /// entity are written on the product, which keeps a `kgr:linkedEntity` to it.
     pub fn link(&mut self, item: &str, entity: &str, entity_iri: NamedNode) {
         let p = self.product(item);
-        let g = self.external.clone();
+        let g = GraphPart::External;
         self.push(p, kgr("linkedEntity"), entity_iri, &g);
         self.links.insert(entity.to_owned(), item.to_owned());
         self.counts.links += 1;
@@ -426,7 +432,7 @@ impl KgBuilder {
         }
         let h = self.entity(head);
         let t = self.entity(tail);
-        let g = self.external.clone();
+        let g = GraphPart::External;
         if self.relations.insert(relation.to_owned()) {
             self.push(
                 relation_iri.clone(),
@@ -451,7 +457,7 @@ impl KgBuilder {
         }
         let iri = self.minter.entity(id);
         if self.entities.insert(id.to_owned()) {
-            let g = self.external.clone();
+            let g = GraphPart::External;
             self.push(iri.clone(), rdf_type(), kgr("ExternalEntity"), &g);
         }
         iri

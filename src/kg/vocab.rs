@@ -35,7 +35,10 @@ PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>\n\
 PREFIX xsd: <http://www.w3.org/2001/XMLSchema#>\n";
 
 fn term(ns: &str, local: &str) -> NamedNode {
-    NamedNode::new_unchecked(format!("{ns}{local}"))
+    let mut iri = String::with_capacity(ns.len() + local.len());
+    iri.push_str(ns);
+    iri.push_str(local);
+    NamedNode::new_unchecked(iri)
 }
 
 /// A `kgr:` term.
@@ -193,12 +196,19 @@ impl ProductRelation {
 /// Percent-encodes a string so that it can be one IRI path segment: unreserved characters
 /// stay, everything else (including `/`, spaces and non-ASCII bytes) is `%XX`-escaped.
 pub fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+    if s.bytes().all(unreserved) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+        if unreserved(b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
         }
     }
     out
@@ -220,7 +230,12 @@ impl IriMinter {
     }
 
     fn mint(&self, kind: &str, id: &str) -> NamedNode {
-        NamedNode::new_unchecked(format!("{}{kind}/{}", self.base, encode_segment(id)))
+        let mut iri = String::with_capacity(self.base.len() + kind.len() + id.len() + 1);
+        iri.push_str(&self.base);
+        iri.push_str(kind);
+        iri.push('/');
+        iri.push_str(&encode_segment(id));
+        NamedNode::new_unchecked(iri)
     }
 
     /// A product (`schema:Product`).

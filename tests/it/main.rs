@@ -5,4 +5,5 @@ mod common;
 mod errors;
 mod import;
 mod load;
+mod ontology;
 mod queries;
