@@ -1,6 +1,7 @@
 //! The knowledge-graph store: vocabulary, the persistent oxigraph store behind a narrow
 //! interface, SPARQL evaluation with safe parameter binding, result formats and saved queries.
 
+pub mod binding;
 pub mod error;
 pub mod results;
 pub mod saved;

@@ -193,28 +193,24 @@ impl KgStore {
     }
 
     /// Evaluates a SPARQL query. `bindings` give variables a value before evaluation, as RDF
-    /// terms (never by editing the query text); a bound variable must be one of the query's
-    /// SELECT columns. With `union_default_graph` the default graph is the union of all named
-    /// graphs.
+    /// terms bound into the query algebra (never by editing the query text; see
+    /// [`super::binding`]). With `union_default_graph` the default graph is the union of all
+    /// named graphs.
     pub fn query(
         &self,
         text: &str,
         bindings: &[(Variable, Term)],
         union_default_graph: bool,
     ) -> Result<QueryOutcome, KgError> {
-        let mut prepared = SparqlEvaluator::new().parse_query(text)?;
+        let mut prepared = if bindings.is_empty() {
+            SparqlEvaluator::new().parse_query(text)?
+        } else {
+            SparqlEvaluator::new().for_query(super::binding::bind_query(text, bindings)?)
+        };
         if union_default_graph {
             prepared.dataset_mut().set_default_graph_as_union();
         }
-        for (var, term) in bindings {
-            prepared = prepared.substitute_variable(var.clone(), term.clone());
-        }
-        let results = prepared.on_store(&self.store).execute().map_err(|e| match e {
-            oxigraph::sparql::QueryEvaluationError::NotExistingSubstitutedVariable(v) => KgError::Parameter(format!(
-                "{v} is not one of the query's SELECT columns; a parameter can only bind a selected variable"
-            )),
-            e => KgError::Evaluation(e),
-        })?;
+        let results = prepared.on_store(&self.store).execute()?;
         Ok(match results {
             QueryResults::Solutions(solutions) => {
                 let variables = solutions.variables().to_vec();
