@@ -15,7 +15,7 @@ fn parse(name: &str) -> Vec<oxigraph::model::Triple> {
     RdfParser::from_format(RdfFormat::Turtle)
         .for_slice(&text)
         .map(|q| {
-            q.map(|q| oxigraph::model::Triple::from(q))
+            q.map(oxigraph::model::Triple::from)
                 .unwrap_or_else(|e| panic!("{name}: {e}"))
         })
         .collect()
