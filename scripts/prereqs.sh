@@ -2,7 +2,8 @@
 # Installs what a fresh machine lacks to build kgrec: libclang (bindgen, for RocksDB inside
 # oxigraph). Without it the build fails only after ~14 minutes, so check first.
 set -euo pipefail
-if ! ldconfig -p 2>/dev/null | grep -q 'libclang.*\.so' && ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1; then
+# (A fresh machine has libclang-cpp but not libclang itself, so ask for the package.)
+if [ -z "${LIBCLANG_PATH:-}" ] && ! dpkg -s libclang-dev >/dev/null 2>&1; then
   echo "installing libclang-dev (needed by oxigraph's RocksDB build)…" >&2
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO=sudo
