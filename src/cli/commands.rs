@@ -18,7 +18,7 @@ use super::config::Config;
 use super::progress::{rate, LoadProgress};
 
 /// Resolved global settings.
-struct Context_ {
+struct Settings {
     store_path: PathBuf,
     queries_dir: PathBuf,
     no_default_kg: bool,
@@ -27,7 +27,7 @@ struct Context_ {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref())?;
-    let ctx = Context_ {
+    let ctx = Settings {
         store_path: cli
             .store
             .or(config.store)
@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 /// Opens the store for writing commands: never loads the default KG.
-fn open(ctx: &Context_) -> Result<KgStore> {
+fn open(ctx: &Settings) -> Result<KgStore> {
     let store = KgStore::open(&ctx.store_path)?;
     if store.was_created() {
         eprintln!("created a new store at {}", ctx.store_path.display());
@@ -62,7 +62,7 @@ fn open(ctx: &Context_) -> Result<KgStore> {
 }
 
 /// Opens the store for reading commands: a new, empty store first receives the default KG.
-fn open_for_reading(ctx: &Context_) -> Result<KgStore> {
+fn open_for_reading(ctx: &Settings) -> Result<KgStore> {
     let store = KgStore::open(&ctx.store_path)?;
     if store.was_created() && store.is_empty()? && !ctx.no_default_kg {
         eprintln!(
@@ -77,7 +77,7 @@ fn open_for_reading(ctx: &Context_) -> Result<KgStore> {
     Ok(store)
 }
 
-fn start(ctx: &Context_) -> Result<()> {
+fn start(ctx: &Settings) -> Result<()> {
     let store = open_for_reading(ctx)?;
     stats(&store)?;
     let mut out = std::io::stdout().lock();
@@ -162,7 +162,7 @@ fn now_datetime() -> String {
     ingest::builder::unix_to_datetime(secs)
 }
 
-fn load(ctx: &Context_, a: LoadArgs) -> Result<()> {
+fn load(ctx: &Settings, a: LoadArgs) -> Result<()> {
     let target = a.graph.as_deref().map(named_node).transpose()?;
     let files = a
         .files
@@ -208,7 +208,7 @@ fn load(ctx: &Context_, a: LoadArgs) -> Result<()> {
     Ok(())
 }
 
-fn import(ctx: &Context_, c: ImportCommand) -> Result<()> {
+fn import(ctx: &Settings, c: ImportCommand) -> Result<()> {
     let common = match &c {
         ImportCommand::Beauty { common, .. }
         | ImportCommand::Amazon { common, .. }
@@ -303,7 +303,7 @@ fn run_importer(c: ImportCommand, sink: Option<ImportSender>) -> Result<ImportOu
     }
 }
 
-fn export(ctx: &Context_, a: ExportArgs) -> Result<()> {
+fn export(ctx: &Settings, a: ExportArgs) -> Result<()> {
     let store = open_for_reading(ctx)?;
     let g = a.graph.as_deref().map(named_node).transpose()?;
     let format = a
@@ -347,7 +347,7 @@ fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn query(ctx: &Context_, a: QueryArgs) -> Result<()> {
+fn query(ctx: &Settings, a: QueryArgs) -> Result<()> {
     let pairs = a
         .params
         .iter()
@@ -380,7 +380,7 @@ fn query(ctx: &Context_, a: QueryArgs) -> Result<()> {
     Ok(())
 }
 
-fn update(ctx: &Context_, a: UpdateArgs) -> Result<()> {
+fn update(ctx: &Settings, a: UpdateArgs) -> Result<()> {
     let text = match (&a.update, &a.file) {
         (Some(u), _) => u.clone(),
         (None, Some(f)) => read_text(f)?,
@@ -394,7 +394,7 @@ fn update(ctx: &Context_, a: UpdateArgs) -> Result<()> {
     Ok(())
 }
 
-fn list_queries(ctx: &Context_) -> Result<()> {
+fn list_queries(ctx: &Settings) -> Result<()> {
     let mut out = std::io::stdout().lock();
     for q in SavedQuery::list(&ctx.queries_dir)? {
         writeln!(out, "{:<28} {}", q.name, q.title)?;

@@ -1,8 +1,9 @@
 //! Saved SPARQL queries (`queries/*.rq`): header parsing and safe parameter binding.
 //!
 //! A saved query starts with comment lines `# title:`, `# purpose:` and zero or more
-//! `# param: NAME (TYPE[, optional]) — description`. Parameters are bound by substituting the
-//! SPARQL variable `?NAME` with an RDF term, never by editing the query text.
+//! `# param: NAME (TYPE[, optional]) — description`. A parameter gives the SPARQL variable
+//! `?NAME` an RDF term, bound into the query algebra ([`super::binding`]), never spliced into
+//! the query text.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -336,8 +336,7 @@ impl KgStore {
         Ok(())
     }
 
-    /// Flushes and compacts nothing: RocksDB persists every commit. Exposed so that the CLI can
-    /// report the store's size on disk.
+    /// Bytes the store's files take on disk (`None` for an in-memory store).
     pub fn size_on_disk(&self) -> Option<u64> {
         self.location.as_deref().map(dir_size)
     }
