@@ -199,11 +199,6 @@ impl KgBuilder {
         iri
     }
 
-    /// Whether a product with this id was declared.
-    pub fn has_product(&self, id: &str) -> bool {
-        self.products.contains(id)
-    }
-
     /// Sets a product's name.
     pub fn name(&mut self, id: &str, name: &str) {
         let p = self.product(id);

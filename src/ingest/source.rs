@@ -138,8 +138,6 @@ pub struct Table {
     /// Column names from the header, when the file has one.
     pub header: Vec<String>,
     whitespace: bool,
-    /// Number of data rows read so far.
-    pub rows: u64,
 }
 
 impl Table {
@@ -161,7 +159,6 @@ impl Table {
             lines,
             header,
             whitespace: false,
-            rows: 0,
         })
     }
 
@@ -171,7 +168,6 @@ impl Table {
             lines: Lines::open(path)?,
             header: Vec::new(),
             whitespace: true,
-            rows: 0,
         })
     }
 
@@ -229,7 +225,6 @@ impl Table {
                 ));
             }
         }
-        self.rows += 1;
         Ok(Some(Row {
             line,
             fields,

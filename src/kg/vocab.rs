@@ -25,8 +25,8 @@ pub const GRAPH: &str = "https://w3id.org/kgrec/graph/";
 /// Freebase namespace, used for `m.`/`g.` entity ids in research KGs (KB4Rec links).
 pub const FREEBASE: &str = "http://rdf.freebase.com/ns/";
 
-/// SPARQL prologue with every prefix above, prepended to nothing automatically: saved
-/// queries carry their own prefixes; this is for code and tests that build queries.
+/// SPARQL prologue with every prefix above, for code and tests that build queries (saved
+/// queries carry their own prefixes).
 pub const SPARQL_PREFIXES: &str = "PREFIX kgr: <https://w3id.org/kgrec/ns#>\n\
 PREFIX schema: <http://schema.org/>\n\
 PREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n\

@@ -91,11 +91,8 @@ impl TempStore {
     }
 }
 
-/// The prefixes the tests use in ad-hoc queries.
-pub const PREFIXES: &str = "PREFIX kgr: <https://w3id.org/kgrec/ns#>\n\
-PREFIX schema: <http://schema.org/>\n\
-PREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n\
-PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n";
+/// The prefixes the tests use in ad-hoc queries: the library's own.
+pub use kgrec::kg::vocab::SPARQL_PREFIXES as PREFIXES;
 
 /// Runs the binary with `--store DIR` and the default KG switched off, so that each test
 /// sees exactly the data it loads.
