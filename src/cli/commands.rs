@@ -1,5 +1,6 @@
 //! One function per subcommand.
 
+use std::convert::Infallible;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use kgrec::default_kg;
 use kgrec::ingest::{self, ImportOutput, ImportSender, IngestError, RdfFile, RdfFileFormat};
 use kgrec::kg::saved::{parse_value, split_param};
 use kgrec::kg::vocab::{graph, GraphPart};
-use kgrec::kg::{results, ImportRecord, KgStore, ResultFormat, SavedQuery};
+use kgrec::kg::{results, ImportRecord, KgError, KgStore, ResultFormat, SavedQuery};
 use oxigraph::model::NamedNode;
 
 use super::args::{Cli, Command, ExportArgs, ImportCommand, LoadArgs, QueryArgs, UpdateArgs};
@@ -177,24 +178,17 @@ fn load(ctx: &Settings, a: LoadArgs) -> Result<()> {
     let hash = hash.finish();
     let store = open(ctx)?;
     refuse_duplicate(&store, &hash, a.force || a.replace)?;
-    // Validate every file before touching the store, so that --replace never empties a graph
-    // whose new content turns out to be malformed.
-    if a.replace {
-        for f in &files {
-            for q in f.quads(target.as_ref())? {
-                q?;
-            }
-        }
-    }
-    if let (true, Some(g)) = (a.replace, &target) {
-        store.clear_graph(g)?;
-    }
+    let replaced: Vec<NamedNode> = if a.replace {
+        target.iter().cloned().collect()
+    } else {
+        Vec::new()
+    };
     let progress = LoadProgress::start("loading", None);
     let mut iters = Vec::new();
     for f in &files {
         iters.push(f.quads(target.as_ref())?);
     }
-    let result = store.bulk_load(iters.into_iter().flatten(), Some(progress.counter()));
+    let result = load_replacing(&store, &replaced, iters.into_iter().flatten(), &progress);
     let elapsed = progress.finish();
     let n = result?;
     let names: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
@@ -224,19 +218,21 @@ fn import(ctx: &Settings, c: ImportCommand) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}\n{nothing}"))?;
     let (source, content_hash) = (stream.source.clone(), stream.content_hash.clone());
     refuse_duplicate(&store, &content_hash, common.force || common.replace)?;
-    if common.replace {
-        for part in [
+    let replaced: Vec<NamedNode> = if common.replace {
+        [
             GraphPart::Catalogue,
             GraphPart::Interactions,
             GraphPart::External,
-        ] {
-            store.clear_graph(&graph(&source, part))?;
-        }
-    }
+        ]
+        .map(|part| graph(&source, part))
+        .to_vec()
+    } else {
+        Vec::new()
+    };
     let counts = stream.counts();
     let t = Instant::now();
     let progress = LoadProgress::start(&format!("importing {source}"), None);
-    let result = store.bulk_load(stream, Some(progress.counter()));
+    let result = load_replacing(&store, &replaced, stream, &progress);
     progress.finish();
     let n = result?;
     let elapsed = t.elapsed();
@@ -252,6 +248,29 @@ fn import(ctx: &Settings, c: ImportCommand) -> Result<()> {
         .take();
     println!("{}", serde_json::to_string_pretty(&counts)?);
     Ok(())
+}
+
+/// Bulk-loads `quads` atomically. With graphs to replace, every quad is read (and so
+/// validated) before those graphs are emptied, so malformed input never loses the old content.
+fn load_replacing<E: std::fmt::Display>(
+    store: &KgStore,
+    replaced: &[NamedNode],
+    quads: impl Iterator<Item = Result<oxigraph::model::Quad, E>>,
+    progress: &LoadProgress,
+) -> Result<u64, KgError> {
+    if replaced.is_empty() {
+        return store.bulk_load(quads, Some(progress.counter()));
+    }
+    let all = quads
+        .collect::<Result<Vec<_>, E>>()
+        .map_err(|e| KgError::InvalidInput(e.to_string()))?;
+    for g in replaced {
+        store.clear_graph(g)?;
+    }
+    store.bulk_load(
+        all.into_iter().map(Ok::<_, Infallible>),
+        Some(progress.counter()),
+    )
 }
 
 fn run_importer(c: ImportCommand, sink: Option<ImportSender>) -> Result<ImportOutput, IngestError> {

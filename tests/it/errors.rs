@@ -250,3 +250,28 @@ fn importer_failing_after_streaming_began_loads_nothing() {
         "only the fixture's interactions"
     );
 }
+
+#[test]
+fn replace_with_malformed_input_keeps_the_old_graphs() {
+    let s = TempStore::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let good = b"user_id:token\titem_id:token\n1\t2\n3\t4\n";
+    write(tmp.path(), "d.inter", good);
+    s.ok(&["import", "recbole", tmp.path().to_str().unwrap()]);
+    let before = total(&s);
+    // Same source, new content with a bad row: --replace must not empty the graphs first.
+    write(
+        tmp.path(),
+        "d.inter",
+        b"user_id:token\titem_id:token\n5\t6\n7\n",
+    );
+    let err = s.err(&[
+        "import",
+        "recbole",
+        "--replace",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert!(err.contains("d.inter:3"), "{err}");
+    assert_eq!(total(&s), before);
+    assert_eq!(s.count("?e a kgr:Interaction"), 2);
+}
