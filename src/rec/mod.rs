@@ -1,0 +1,1 @@
+//! Recommendation: interaction data, splits, models, scoring and evaluation.
