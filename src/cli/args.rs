@@ -48,6 +48,9 @@ pub enum Command {
     Queries,
     /// Show the store's named graphs, sizes and size on disk.
     Stats,
+    /// Evaluate models on a standard protocol: fit on its training part, report HR, Recall,
+    /// NDCG, MRR, Precision and coverage at 5/10/20 (or AUC/F1), mean ± std over seeds.
+    Eval(super::learn::EvalArgs),
 }
 
 /// `kgrec load`.

@@ -48,6 +48,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Update(a) => update(&ctx, a),
         Command::Queries => list_queries(&ctx),
         Command::Stats => stats(&open_for_reading(&ctx)?),
+        Command::Eval(a) => super::learn::eval(&open_for_reading(&ctx)?, a),
     }
 }
 

@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod config;
+mod learn;
 mod progress;
 
 use std::process::ExitCode;

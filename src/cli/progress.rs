@@ -85,3 +85,53 @@ pub fn rate(n: u64, d: Duration) -> String {
         format!("{r:.0}")
     }
 }
+
+/// Bars for a multi-stage job: each call names the stage, the work done and its total; a
+/// new stage name finishes the previous bar. Safe to call from worker threads.
+pub struct StageProgress {
+    current: std::sync::Mutex<Option<(String, ProgressBar)>>,
+}
+
+impl StageProgress {
+    /// No bar yet.
+    pub fn new() -> Self {
+        StageProgress {
+            current: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Reports progress of `stage`.
+    pub fn update(&self, stage: &str, done: u64, total: u64) {
+        let Ok(mut current) = self.current.lock() else {
+            return;
+        };
+        let same = matches!(&*current, Some((name, _)) if name == stage);
+        if !same {
+            if let Some((_, bar)) = current.take() {
+                bar.finish();
+            }
+            let bar = ProgressBar::new(total).with_style(
+                ProgressStyle::with_template(
+                    "{msg:>10} [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_message(stage.to_owned());
+            *current = Some((stage.to_owned(), bar));
+        }
+        if let Some((_, bar)) = &*current {
+            bar.set_length(total);
+            bar.set_position(done.max(bar.position()));
+        }
+    }
+
+    /// Finishes the last bar.
+    pub fn finish(&self) {
+        if let Ok(mut current) = self.current.lock() {
+            if let Some((_, bar)) = current.take() {
+                bar.finish();
+            }
+        }
+    }
+}

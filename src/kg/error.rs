@@ -40,6 +40,9 @@ pub enum KgError {
     /// SPARQL query evaluation failed.
     #[error("query evaluation failed: {0}")]
     Evaluation(#[from] oxigraph::sparql::QueryEvaluationError),
+    /// A row-by-row read was given a query that is not a SELECT.
+    #[error("expected a SELECT query")]
+    NotSelect,
     /// SPARQL update evaluation failed.
     #[error("update failed: {0}")]
     Update(#[from] oxigraph::sparql::UpdateEvaluationError),

@@ -228,6 +228,32 @@ impl KgStore {
         })
     }
 
+    /// Evaluates a SELECT query over the union of all graphs and hands each row to `row`, one
+    /// at a time, without collecting them: projections of the whole KG read millions of rows.
+    /// Cells follow the query's projection order; unbound cells are `None`.
+    pub fn for_each_solution(
+        &self,
+        text: &str,
+        mut row: impl FnMut(&[Option<Term>]),
+    ) -> Result<(), KgError> {
+        let mut prepared = SparqlEvaluator::new().parse_query(text)?;
+        prepared.dataset_mut().set_default_graph_as_union();
+        match prepared.on_store(&self.store).execute()? {
+            QueryResults::Solutions(solutions) => {
+                let variables = solutions.variables().to_vec();
+                let mut cells = Vec::with_capacity(variables.len());
+                for s in solutions {
+                    let s = s?;
+                    cells.clear();
+                    cells.extend(variables.iter().map(|v| s.get(v).cloned()));
+                    row(&cells);
+                }
+                Ok(())
+            }
+            _ => Err(KgError::NotSelect),
+        }
+    }
+
     /// Applies a SPARQL 1.1 Update atomically.
     pub fn update(&self, text: &str) -> Result<(), KgError> {
         SparqlEvaluator::new()

@@ -4,6 +4,7 @@
 mod common;
 mod errors;
 mod import;
+mod learn;
 mod load;
 mod ontology;
 mod queries;

@@ -1,0 +1,234 @@
+//! `kgrec eval`: fit models on a protocol's training part and report their metrics.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use kgrec::graph::{RelationSelection, WalkKind};
+use kgrec::rec::experiment::{run_experiment, ExperimentConfig, ModelKind, ModelReport};
+use kgrec::rec::{InteractionData, Protocol};
+
+use super::progress::StageProgress;
+
+/// `kgrec eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Protocol: leave-one-out (`loo`), per-user ratio or the data's own split (`ratio`),
+    /// KGCN click-through (`ctr`).
+    #[arg(long, value_enum, default_value = "loo")]
+    pub protocol: ProtocolArg,
+    /// Models to evaluate, comma-separated, or `all` (popularity, item-knn, bpr-mf, walk-knn,
+    /// sasrec, kgrec, kgrec-no-kg, kgrec-no-text).
+    #[arg(long, default_value = "all", value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Seeds, comma-separated: one run per seed, reported as mean ± std.
+    #[arg(long, default_value = "1", value_delimiter = ',')]
+    pub seeds: Vec<u64>,
+    /// Only the data of this import source (e.g. `amazon-beauty`).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// KG relations that take part (short names such as brand,category,also_bought or IRIs);
+    /// all when absent.
+    #[arg(long, value_delimiter = ',')]
+    pub relations: Option<Vec<String>>,
+    /// Walk kind.
+    #[arg(long, value_enum, default_value = "uniform")]
+    pub walks: WalkArg,
+    /// node2vec return parameter.
+    #[arg(long, default_value_t = 1.0)]
+    pub p: f32,
+    /// node2vec in-out parameter.
+    #[arg(long, default_value_t = 1.0)]
+    pub q: f32,
+    /// Nodes per walk.
+    #[arg(long, default_value_t = 20)]
+    pub walk_length: usize,
+    /// Walks per start node.
+    #[arg(long, default_value_t = 10)]
+    pub walks_per_node: usize,
+    /// Skip-gram vector size.
+    #[arg(long, default_value_t = 64)]
+    pub dim: usize,
+    /// Skip-gram window.
+    #[arg(long, default_value_t = 5)]
+    pub window: usize,
+    /// Skip-gram epochs.
+    #[arg(long, default_value_t = 5)]
+    pub sg_epochs: usize,
+    /// Sequence-model epochs.
+    #[arg(long, default_value_t = 60)]
+    pub epochs: usize,
+    /// Sequence-model hidden size.
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// Sequence-model dropout.
+    #[arg(long, default_value_t = 0.3)]
+    pub dropout: f32,
+    /// Most recent items the sequence model reads.
+    #[arg(long, default_value_t = 50)]
+    pub max_len: usize,
+    /// Sequence-model learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Full experiment settings (TOML); flags above override nothing in it.
+    #[arg(long)]
+    pub settings: Option<PathBuf>,
+    /// Output: a table, or JSON.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+/// Protocol names on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ProtocolArg {
+    /// Leave-one-out.
+    Loo,
+    /// Ratio / data split.
+    Ratio,
+    /// Click-through.
+    Ctr,
+}
+
+/// Walk kinds on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum WalkArg {
+    /// Uniform (DeepWalk).
+    Uniform,
+    /// node2vec with --p and --q.
+    Node2vec,
+}
+
+/// Report formats.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OutputFormat {
+    /// A table per stage.
+    Table,
+    /// Every run and summary as JSON.
+    Json,
+}
+
+fn experiment_config(a: &EvalArgs) -> Result<ExperimentConfig> {
+    if let Some(path) = &a.settings {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return toml::from_str(&text)
+            .with_context(|| format!("invalid settings {}", path.display()));
+    }
+    let mut c = ExperimentConfig {
+        protocol: match a.protocol {
+            ProtocolArg::Loo => Protocol::Loo,
+            ProtocolArg::Ratio => Protocol::Ratio,
+            ProtocolArg::Ctr => Protocol::Ctr,
+        },
+        seeds: a.seeds.clone(),
+        ..Default::default()
+    };
+    c.structure.projection.source = a.source.clone();
+    if let Some(r) = &a.relations {
+        c.structure.projection.relations = RelationSelection::only(r)?;
+    }
+    c.structure.walks.kind = match a.walks {
+        WalkArg::Uniform => WalkKind::Uniform,
+        WalkArg::Node2vec => WalkKind::Node2Vec { p: a.p, q: a.q },
+    };
+    c.structure.walks.length = a.walk_length;
+    c.structure.walks.walks_per_node = a.walks_per_node;
+    c.structure.skipgram.dim = a.dim;
+    c.structure.skipgram.window = a.window;
+    c.structure.skipgram.epochs = a.sg_epochs;
+    c.sequential.epochs = a.epochs;
+    c.sequential.dim = a.hidden;
+    c.sequential.dropout = a.dropout;
+    c.sequential.max_len = a.max_len;
+    c.sequential.learning_rate = a.lr;
+    Ok(c)
+}
+
+/// Runs `kgrec eval` on an open store.
+pub fn eval(store: &kgrec::kg::KgStore, a: EvalArgs) -> Result<()> {
+    let config = experiment_config(&a)?;
+    let models: Vec<ModelKind> = if a.models.iter().any(|m| m == "all") {
+        ModelKind::ALL.to_vec()
+    } else {
+        a.models
+            .iter()
+            .map(|m| m.parse::<ModelKind>())
+            .collect::<Result<_, _>>()?
+    };
+    let t = Instant::now();
+    let data = InteractionData::from_store(store, a.source.as_deref())?;
+    eprintln!(
+        "{} users, {} items, {} interactions, {} labelled negatives ({:.1}s)",
+        data.user_count(),
+        data.item_count(),
+        data.events.len(),
+        data.negatives.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let bars = StageProgress::new();
+    let reports = run_experiment(store, &data, &models, &config, &|s, d, n| {
+        bars.update(s, d, n)
+    })?;
+    bars.finish();
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        OutputFormat::Json => {
+            let doc = serde_json::json!({ "config": config, "models": reports });
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Table => write_table(&mut out, &config, &reports)?,
+    }
+    Ok(())
+}
+
+fn write_table(
+    out: &mut impl Write,
+    config: &ExperimentConfig,
+    reports: &[ModelReport],
+) -> Result<()> {
+    let columns: Vec<&str> = match config.protocol {
+        Protocol::Ctr => vec!["AUC", "F1"],
+        _ => vec![
+            "HR@5",
+            "NDCG@5",
+            "HR@10",
+            "NDCG@10",
+            "HR@20",
+            "NDCG@20",
+            "Recall@10",
+            "MRR@10",
+            "Precision@10",
+            "Coverage@10",
+        ],
+    };
+    writeln!(
+        out,
+        "protocol {}, test split, mean ± std over seeds {:?}",
+        config.protocol.as_str(),
+        config.seeds
+    )?;
+    write!(out, "{:<12}", "model")?;
+    for c in &columns {
+        write!(out, " {c:>15}")?;
+    }
+    writeln!(out, " {:>9}", "fit s")?;
+    for r in reports {
+        write!(out, "{:<12}", r.model)?;
+        for c in &columns {
+            match r.test.iter().find(|s| s.metric == *c) {
+                Some(s) if config.seeds.len() > 1 => {
+                    write!(out, " {:>8.4}±{:<6.4}", s.mean, s.std)?
+                }
+                Some(s) => write!(out, " {:>15.4}", s.mean)?,
+                None => write!(out, " {:>15}", "-")?,
+            }
+        }
+        let fit: f64 =
+            r.runs.iter().map(|x| x.fit_seconds).sum::<f64>() / r.runs.len().max(1) as f64;
+        writeln!(out, " {fit:>9.1}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,346 @@
+//! [`InteractionData`]: the users, items and interactions of the store, read once into
+//! dense ids and per-user sequences for training and evaluation.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use oxigraph::model::Term;
+use serde::{Deserialize, Serialize};
+
+use crate::kg::vocab::{GRAPH, KGR, SPARQL_PREFIXES};
+use crate::kg::KgStore;
+
+use super::RecError;
+
+/// Dense user index.
+pub type UserId = u32;
+/// Dense item index.
+pub type ItemId = u32;
+
+/// The split a dataset itself assigns to an interaction (`kgr:split`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DataSplit {
+    /// `kgr:Train`.
+    Train,
+    /// `kgr:Valid`.
+    Valid,
+    /// `kgr:Test`.
+    Test,
+}
+
+/// One positive interaction.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Event {
+    /// Who.
+    pub user: UserId,
+    /// What.
+    pub item: ItemId,
+    /// Order within the user's sequence: `kgr:position`, else the timestamp.
+    pub position: Option<i64>,
+    /// Unix seconds, from `kgr:timestamp`.
+    pub time: Option<i64>,
+    /// The dataset's own split, if it carries one.
+    pub split: Option<DataSplit>,
+    /// Explicit rating, if any.
+    pub rating: Option<f32>,
+}
+
+/// A labelled negative (`kgr:NegativeSample`), as CTR datasets carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Negative {
+    /// Who.
+    pub user: UserId,
+    /// What they did not choose.
+    pub item: ItemId,
+    /// The dataset's own split, if any.
+    pub split: Option<DataSplit>,
+}
+
+/// All interactions of one source, with dense ids both ways.
+#[derive(Clone, Debug, Default)]
+pub struct InteractionData {
+    /// User IRIs by id.
+    pub users: Vec<String>,
+    /// Item IRIs by id: every product that has at least one interaction or negative.
+    pub items: Vec<String>,
+    /// Positive interactions, grouped by user and in each user's order.
+    pub events: Vec<Event>,
+    /// Labelled negatives.
+    pub negatives: Vec<Negative>,
+    user_index: HashMap<String, UserId>,
+    item_index: HashMap<String, ItemId>,
+}
+
+impl InteractionData {
+    /// Reads interactions from the store; with `source`, only those of that import source
+    /// (its `graph/{source}/interactions` graph).
+    pub fn from_store(store: &KgStore, source: Option<&str>) -> Result<Self, RecError> {
+        let graph_filter = match source {
+            Some(s) => format!("FILTER(?g = <{GRAPH}{s}/interactions>)"),
+            None => String::new(),
+        };
+        let mut data = InteractionData::default();
+        let mut events = Vec::new();
+        let positives = format!(
+            "{SPARQL_PREFIXES}SELECT ?user ?item ?pos ?time ?split ?rating WHERE {{ GRAPH ?g {{ \
+             ?e a kgr:Interaction ; kgr:user ?user ; kgr:item ?item . \
+             OPTIONAL {{ ?e kgr:position ?pos }} OPTIONAL {{ ?e kgr:timestamp ?time }} \
+             OPTIONAL {{ ?e kgr:split ?split }} OPTIONAL {{ ?e kgr:rating ?rating }} }} {graph_filter} }}"
+        );
+        let mut bad: Option<String> = None;
+        store.for_each_solution(&positives, |row| {
+            let (Some(Term::NamedNode(u)), Some(Term::NamedNode(i))) = (&row[0], &row[1]) else {
+                return;
+            };
+            let position = match literal(&row[2]).map(|v| v.parse::<i64>()) {
+                Some(Ok(p)) => Some(p),
+                Some(Err(_)) => {
+                    bad.get_or_insert_with(|| format!("kgr:position on {u} is not an integer"));
+                    None
+                }
+                None => None,
+            };
+            let time = literal(&row[3]).and_then(unix_seconds);
+            let rating = literal(&row[5]).and_then(|r| r.parse::<f32>().ok());
+            let user = data.user_id_or_insert(u.as_str());
+            let item = data.item_id_or_insert(i.as_str());
+            events.push(Event {
+                user,
+                item,
+                position,
+                time,
+                split: split(&row[4]),
+                rating,
+            });
+        })?;
+        if let Some(message) = bad {
+            return Err(RecError::BadData(message));
+        }
+        let negatives = format!(
+            "{SPARQL_PREFIXES}SELECT ?user ?item ?split WHERE {{ GRAPH ?g {{ \
+             ?e a kgr:NegativeSample ; kgr:user ?user ; kgr:item ?item . \
+             OPTIONAL {{ ?e kgr:split ?split }} }} {graph_filter} }}"
+        );
+        let mut negs = Vec::new();
+        store.for_each_solution(&negatives, |row| {
+            if let (Some(Term::NamedNode(u)), Some(Term::NamedNode(i))) = (&row[0], &row[1]) {
+                negs.push((u.as_str().to_owned(), i.as_str().to_owned(), split(&row[2])));
+            }
+        })?;
+        for (u, i, s) in negs {
+            let user = data.user_id_or_insert(&u);
+            let item = data.item_id_or_insert(&i);
+            data.negatives.push(Negative {
+                user,
+                item,
+                split: s,
+            });
+        }
+        data.finish(events);
+        Ok(data)
+    }
+
+    /// Builds data from IRI-keyed events (tests, examples and live events): `(user, item,
+    /// position)` in any order.
+    pub fn from_triples<'a>(events: impl IntoIterator<Item = (&'a str, &'a str, i64)>) -> Self {
+        let mut data = InteractionData::default();
+        let mut list = Vec::new();
+        for (u, i, p) in events {
+            let user = data.user_id_or_insert(u);
+            let item = data.item_id_or_insert(i);
+            list.push(Event {
+                user,
+                item,
+                position: Some(p),
+                time: None,
+                split: None,
+                rating: None,
+            });
+        }
+        data.finish(list);
+        data
+    }
+
+    /// Renumbers users and items in IRI order (so ids do not depend on the store's
+    /// iteration order) and sorts events by user, then sequence order.
+    fn finish(&mut self, mut events: Vec<Event>) {
+        let user_map = renumber(&mut self.users, &mut self.user_index);
+        let item_map = renumber(&mut self.items, &mut self.item_index);
+        for e in &mut events {
+            e.user = user_map[e.user as usize];
+            e.item = item_map[e.item as usize];
+        }
+        for n in &mut self.negatives {
+            n.user = user_map[n.user as usize];
+            n.item = item_map[n.item as usize];
+        }
+        // Order: position, then time, then item id so that ties are broken the same way
+        // every time.
+        events.sort_by(|a, b| {
+            (a.user, a.position.or(a.time), a.time, a.item).cmp(&(
+                b.user,
+                b.position.or(b.time),
+                b.time,
+                b.item,
+            ))
+        });
+        self.negatives
+            .sort_by_key(|n| (n.user, n.item, n.split.map(|s| s as u8)));
+        self.events = events;
+    }
+
+    fn user_id_or_insert(&mut self, iri: &str) -> UserId {
+        id_or_insert(&mut self.users, &mut self.user_index, iri)
+    }
+
+    fn item_id_or_insert(&mut self, iri: &str) -> ItemId {
+        id_or_insert(&mut self.items, &mut self.item_index, iri)
+    }
+
+    /// The id of a user IRI.
+    pub fn user_id(&self, iri: &str) -> Option<UserId> {
+        self.user_index.get(iri).copied()
+    }
+
+    /// The id of an item IRI.
+    pub fn item_id(&self, iri: &str) -> Option<ItemId> {
+        self.item_index.get(iri).copied()
+    }
+
+    /// Number of users.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Number of items.
+    pub fn item_count(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Each user's events, in order, indexed by user id.
+    pub fn sequences(&self) -> Vec<&[Event]> {
+        let mut out: Vec<&[Event]> = vec![&[]; self.users.len()];
+        let mut start = 0;
+        while start < self.events.len() {
+            let user = self.events[start].user;
+            let mut end = start;
+            while end < self.events.len() && self.events[end].user == user {
+                end += 1;
+            }
+            out[user as usize] = &self.events[start..end];
+            start = end;
+        }
+        out
+    }
+
+    /// Whether every event carries the dataset's own split.
+    pub fn has_split(&self) -> bool {
+        !self.events.is_empty() && self.events.iter().all(|e| e.split.is_some())
+    }
+}
+
+fn id_or_insert(names: &mut Vec<String>, index: &mut HashMap<String, u32>, iri: &str) -> u32 {
+    if let Some(&id) = index.get(iri) {
+        return id;
+    }
+    let id = names.len() as u32;
+    names.push(iri.to_owned());
+    index.insert(iri.to_owned(), id);
+    id
+}
+
+/// Sorts `names` and rebuilds `index`; returns old id → new id.
+fn renumber(names: &mut Vec<String>, index: &mut HashMap<String, u32>) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..names.len() as u32).collect();
+    order.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+    let mut map = vec![0u32; names.len()];
+    for (new, &old) in order.iter().enumerate() {
+        map[old as usize] = new as u32;
+    }
+    let mut sorted = std::mem::take(names);
+    sorted.sort();
+    *names = sorted;
+    index.clear();
+    for (i, n) in names.iter().enumerate() {
+        index.insert(n.clone(), i as u32);
+    }
+    map
+}
+
+fn literal(term: &Option<Term>) -> Option<&str> {
+    match term {
+        Some(Term::Literal(l)) => Some(l.value()),
+        _ => None,
+    }
+}
+
+fn split(term: &Option<Term>) -> Option<DataSplit> {
+    match term {
+        Some(Term::NamedNode(n)) => match n.as_str().strip_prefix(KGR) {
+            Some("Train") => Some(DataSplit::Train),
+            Some("Valid") => Some(DataSplit::Valid),
+            Some("Test") => Some(DataSplit::Test),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Unix seconds of an `xsd:dateTime` lexical form (no time zone counts as UTC).
+pub fn unix_seconds(lexical: &str) -> Option<i64> {
+    let dt = oxsdatatypes::DateTime::from_str(lexical).ok()?;
+    let (y, m, d) = (dt.year(), i64::from(dt.month()), i64::from(dt.day()));
+    // Days-from-civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = f64::from(oxsdatatypes::Double::from(dt.second())) as i64;
+    let offset = dt
+        .timezone_offset()
+        .map(|o| i64::from(i16::from_be_bytes(o.to_be_bytes())) * 60)
+        .unwrap_or(0);
+    Some(
+        days * 86_400 + i64::from(dt.hour()) * 3600 + i64::from(dt.minute()) * 60 + seconds
+            - offset,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_seconds_of_datetimes() {
+        assert_eq!(unix_seconds("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(unix_seconds("2014-02-26T00:00:00Z"), Some(1_393_372_800));
+        assert_eq!(
+            unix_seconds("2014-02-26T01:00:00+01:00"),
+            Some(1_393_372_800)
+        );
+        assert_eq!(unix_seconds("2000-03-01T00:00:00"), Some(951_868_800));
+        assert_eq!(unix_seconds("not a date"), None);
+    }
+
+    #[test]
+    fn ids_in_iri_order_and_sequences_in_position_order() {
+        let data = InteractionData::from_triples([
+            ("u:b", "i:2", 1),
+            ("u:a", "i:3", 2),
+            ("u:b", "i:1", 0),
+            ("u:a", "i:1", 0),
+            ("u:a", "i:2", 1),
+        ]);
+        assert_eq!(data.users, ["u:a", "u:b"]);
+        assert_eq!(data.items, ["i:1", "i:2", "i:3"]);
+        let seqs = data.sequences();
+        let items = |u: usize| seqs[u].iter().map(|e| e.item).collect::<Vec<_>>();
+        assert_eq!(items(0), [0, 1, 2]);
+        assert_eq!(items(1), [0, 1]);
+        assert_eq!(data.user_id("u:b"), Some(1));
+        assert_eq!(data.item_id("i:9"), None);
+    }
+}

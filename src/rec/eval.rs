@@ -1,0 +1,204 @@
+//! The scoring interface every model implements, and evaluation over a split: full ranking
+//! for `loo` and `ratio`, AUC and F1 for `ctr`. Serving scores through the same trait.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::data::{ItemId, UserId};
+use super::metrics::{
+    auc, best_f1_threshold, f1_at, ranks_of, top_k, MetricsAtK, RankingAccumulator, CUTOFFS,
+};
+use super::split::{LabelledPair, RankingCase};
+
+/// Anything that scores every item for a user given their history (higher is better).
+pub trait Scorer: Sync {
+    /// Writes one score per item into `out` (`out.len()` is the catalogue size). `history`
+    /// is what the user did, oldest first; `user` may be unknown to the model (cold start).
+    fn score(&self, user: UserId, history: &[ItemId], out: &mut [f32]);
+
+    /// Scores several users at once into consecutive rows of `out` (`queries.len()` ×
+    /// catalogue size). Models that batch (matrix products) override this.
+    fn score_batch(&self, queries: &[(UserId, &[ItemId])], out: &mut [f32]) {
+        let n = out.len() / queries.len().max(1);
+        for (row, (user, history)) in out.chunks_mut(n.max(1)).zip(queries) {
+            self.score(*user, history, row);
+        }
+    }
+}
+
+/// Ranking metrics of one evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RankingReport {
+    /// Number of ranking cases (users with held-out items).
+    pub cases: usize,
+    /// Metrics at each cut-off.
+    pub at: Vec<MetricsAtK>,
+}
+
+impl RankingReport {
+    /// The metrics at cut-off `k`, if reported.
+    pub fn at_k(&self, k: usize) -> Option<&MetricsAtK> {
+        self.at.iter().find(|m| m.k == k)
+    }
+}
+
+/// Click-through metrics of one evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CtrReport {
+    /// Test pairs scored.
+    pub pairs: usize,
+    /// Area under the ROC curve on the test pairs.
+    pub auc: f64,
+    /// F1 on the test pairs at the threshold chosen on validation.
+    pub f1: f64,
+    /// That threshold.
+    pub threshold: f32,
+}
+
+/// Ranks the whole catalogue for every case, the history excluded, in parallel.
+pub fn evaluate_ranking(
+    scorer: &dyn Scorer,
+    cases: &[RankingCase],
+    n_items: usize,
+) -> RankingReport {
+    let top_len = CUTOFFS.iter().copied().max().unwrap_or(0);
+    let acc = cases
+        .par_chunks(64)
+        .fold(
+            || {
+                (
+                    RankingAccumulator::new(n_items),
+                    Vec::new(),
+                    vec![false; n_items],
+                )
+            },
+            |(mut acc, mut scores, mut mask), chunk| {
+                let queries: Vec<(UserId, &[ItemId])> = chunk
+                    .iter()
+                    .map(|c| (c.user, c.history.as_slice()))
+                    .collect();
+                scores.resize(chunk.len() * n_items, 0f32);
+                scorer.score_batch(&queries, &mut scores);
+                for (case, row) in chunk.iter().zip(scores.chunks(n_items.max(1))) {
+                    let ranks = ranks_of(row, &case.history, &case.relevant, &mut mask);
+                    let top = top_k(row, &case.history, top_len, &mut mask);
+                    acc.add(&ranks, case.relevant.len(), &top);
+                }
+                (acc, scores, mask)
+            },
+        )
+        .map(|(acc, _, _)| acc)
+        .reduce(
+            || RankingAccumulator::new(n_items),
+            RankingAccumulator::merge,
+        );
+    RankingReport {
+        cases: acc.cases(),
+        at: acc.finish(),
+    }
+}
+
+/// Scores labelled pairs: each user's history is `history[user]`.
+fn score_pairs(
+    scorer: &dyn Scorer,
+    pairs: &[LabelledPair],
+    history: &[Vec<ItemId>],
+    n_items: usize,
+) -> Vec<(f32, bool)> {
+    let mut by_user: Vec<Vec<usize>> = vec![Vec::new(); history.len()];
+    for (i, p) in pairs.iter().enumerate() {
+        by_user[p.user as usize].push(i);
+    }
+    let mut out = vec![(0f32, false); pairs.len()];
+    let scored: Vec<(usize, f32)> = by_user
+        .par_iter()
+        .enumerate()
+        .filter(|(_, idx)| !idx.is_empty())
+        .flat_map_iter(|(u, idx)| {
+            let mut scores = vec![0f32; n_items];
+            scorer.score(u as UserId, &history[u], &mut scores);
+            idx.iter()
+                .map(|&i| (i, scores[pairs[i].item as usize]))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (i, s) in scored {
+        out[i] = (s, pairs[i].positive);
+    }
+    out
+}
+
+/// AUC on the test pairs, and F1 at the threshold that maximises F1 on the validation pairs.
+pub fn evaluate_ctr(
+    scorer: &dyn Scorer,
+    valid: &[LabelledPair],
+    test: &[LabelledPair],
+    train: &[Vec<ItemId>],
+    n_items: usize,
+) -> CtrReport {
+    let valid_scored = score_pairs(scorer, valid, train, n_items);
+    let threshold = best_f1_threshold(&valid_scored);
+    let test_scored = score_pairs(scorer, test, train, n_items);
+    CtrReport {
+        pairs: test.len(),
+        auc: auc(&test_scored).unwrap_or(0.5),
+        f1: f1_at(&test_scored, threshold),
+        threshold,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scores item i as i for everyone: item n-1 is always first.
+    struct ById;
+    impl Scorer for ById {
+        fn score(&self, _: UserId, _: &[ItemId], out: &mut [f32]) {
+            for (i, s) in out.iter_mut().enumerate() {
+                *s = i as f32;
+            }
+        }
+    }
+
+    #[test]
+    fn ranking_excludes_history() {
+        let cases = vec![
+            // 29 is in the history, so 28 is first.
+            RankingCase {
+                user: 0,
+                history: vec![29],
+                relevant: vec![28],
+            },
+            // 0 is last of 30 with nothing excluded: rank 29, no hit.
+            RankingCase {
+                user: 1,
+                history: vec![],
+                relevant: vec![0],
+            },
+        ];
+        let r = evaluate_ranking(&ById, &cases, 30);
+        assert_eq!(r.cases, 2);
+        let at10 = r.at_k(10).unwrap();
+        assert_eq!(at10.hr, 0.5);
+        assert_eq!(at10.ndcg, 0.5);
+        assert_eq!(at10.mrr, 0.5);
+        // Top 10: 28..19 for the first case, 29..20 for the second → items 19..=29.
+        assert!((at10.coverage - 11.0 / 30.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ctr_scores_pairs() {
+        let pair = |user, item, positive| LabelledPair {
+            user,
+            item,
+            positive,
+        };
+        let valid = vec![pair(0, 5, true), pair(0, 1, false)];
+        let test = vec![pair(1, 9, true), pair(1, 2, false), pair(0, 3, false)];
+        let r = evaluate_ctr(&ById, &valid, &test, &[vec![], vec![]], 10);
+        assert_eq!(r.auc, 1.0);
+        assert_eq!(r.threshold, 5.0);
+        assert_eq!(r.f1, 1.0);
+    }
+}

@@ -1,0 +1,373 @@
+//! Experiments: fit each requested model on a protocol's training part, for each seed, and
+//! score validation and test on the same code path; then mean ± std over seeds.
+
+use std::str::FromStr;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::baselines::{BprConfig, BprMf, ItemKnn, ItemKnnConfig, Popularity};
+use super::data::InteractionData;
+use super::embedding_knn::EmbeddingKnn;
+use super::eval::{evaluate_ctr, evaluate_ranking, CtrReport, RankingReport, Scorer};
+use super::graph_features::{item_structure, StructureConfig};
+use super::sequential::{ItemFeatures, SequentialConfig, SequentialModel};
+use super::split::{EvalSplit, Protocol, Stage};
+use super::RecError;
+use crate::kg::KgStore;
+
+/// The models `kgrec eval` knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// Most-interacted items first.
+    Popularity,
+    /// Item-based kNN, cosine over training users.
+    ItemKnn,
+    /// BPR matrix factorisation.
+    BprMf,
+    /// Skip-gram vectors of KG walks, scored by cosine to the recency-weighted history.
+    WalkKnn,
+    /// The ID-only self-attentive sequence model trained with cross-entropy (SASRec+CE).
+    Sasrec,
+    /// kgrec's model: the sequence model with fused ID, KG-structure and text inputs.
+    Kgrec,
+    /// Ablation: kgrec without the KG (ID and text inputs).
+    KgrecNoKg,
+    /// Ablation: kgrec without text (ID and KG-structure inputs).
+    KgrecNoText,
+}
+
+impl ModelKind {
+    /// Every model, in report order.
+    pub const ALL: [ModelKind; 8] = [
+        ModelKind::Popularity,
+        ModelKind::ItemKnn,
+        ModelKind::BprMf,
+        ModelKind::WalkKnn,
+        ModelKind::Sasrec,
+        ModelKind::Kgrec,
+        ModelKind::KgrecNoKg,
+        ModelKind::KgrecNoText,
+    ];
+
+    /// The name used on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Popularity => "popularity",
+            ModelKind::ItemKnn => "item-knn",
+            ModelKind::BprMf => "bpr-mf",
+            ModelKind::WalkKnn => "walk-knn",
+            ModelKind::Sasrec => "sasrec",
+            ModelKind::Kgrec => "kgrec",
+            ModelKind::KgrecNoKg => "kgrec-no-kg",
+            ModelKind::KgrecNoText => "kgrec-no-text",
+        }
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = RecError;
+    fn from_str(s: &str) -> Result<Self, RecError> {
+        ModelKind::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                RecError::InvalidConfig(format!(
+                    "unknown model {s:?}; known: {}",
+                    ModelKind::ALL.map(ModelKind::as_str).join(", ")
+                ))
+            })
+    }
+}
+
+/// Everything an experiment needs besides the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExperimentConfig {
+    /// Evaluation protocol.
+    pub protocol: Protocol,
+    /// One run per seed; the seed drives the split (random protocols) and the models.
+    pub seeds: Vec<u64>,
+    /// Item-kNN settings.
+    pub item_knn: ItemKnnConfig,
+    /// BPR-MF settings.
+    pub bpr: BprConfig,
+    /// KG projection, walks and skip-gram.
+    pub structure: StructureConfig,
+    /// Weight ratio between consecutive history items for profile-based scorers.
+    pub recency_decay: f32,
+    /// The sequence model (sasrec and kgrec variants).
+    pub sequential: SequentialConfig,
+}
+
+impl Default for ExperimentConfig {
+    fn default() -> Self {
+        ExperimentConfig {
+            protocol: Protocol::Loo,
+            seeds: vec![1],
+            item_knn: ItemKnnConfig::default(),
+            bpr: BprConfig::default(),
+            structure: StructureConfig {
+                interactions: true,
+                ..Default::default()
+            },
+            recency_decay: 0.7,
+            sequential: SequentialConfig::default(),
+        }
+    }
+}
+
+/// Metrics of one stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StageReport {
+    /// Full-ranking metrics.
+    Ranking(RankingReport),
+    /// Click-through metrics.
+    Ctr(CtrReport),
+}
+
+impl StageReport {
+    /// Named values, for averaging and tables: `HR@10`, `NDCG@10`, …, or `AUC`, `F1`.
+    pub fn values(&self) -> Vec<(String, f64)> {
+        match self {
+            StageReport::Ranking(r) => {
+                let mut v = Vec::new();
+                for m in &r.at {
+                    v.push((format!("HR@{}", m.k), m.hr));
+                    v.push((format!("Recall@{}", m.k), m.recall));
+                    v.push((format!("NDCG@{}", m.k), m.ndcg));
+                    v.push((format!("MRR@{}", m.k), m.mrr));
+                    v.push((format!("Precision@{}", m.k), m.precision));
+                    v.push((format!("Coverage@{}", m.k), m.coverage));
+                }
+                v
+            }
+            StageReport::Ctr(c) => vec![("AUC".into(), c.auc), ("F1".into(), c.f1)],
+        }
+    }
+}
+
+/// One model, one seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeedRun {
+    /// The seed.
+    pub seed: u64,
+    /// Seconds spent fitting.
+    pub fit_seconds: f64,
+    /// Validation metrics.
+    pub valid: StageReport,
+    /// Test metrics.
+    pub test: StageReport,
+}
+
+/// A metric's mean and sample standard deviation over seeds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Metric name (`NDCG@10`).
+    pub metric: String,
+    /// Mean over seeds.
+    pub mean: f64,
+    /// Sample standard deviation over seeds (0 for one seed).
+    pub std: f64,
+}
+
+/// All runs of one model and their test summary.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelReport {
+    /// Model name.
+    pub model: String,
+    /// One entry per seed.
+    pub runs: Vec<SeedRun>,
+    /// Test metrics over seeds.
+    pub test: Vec<Summary>,
+}
+
+/// Summarises named values over runs.
+pub fn summarize(runs: &[Vec<(String, f64)>]) -> Vec<Summary> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| {
+            let xs: Vec<f64> = runs.iter().map(|r| r[i].1).collect();
+            let n = xs.len() as f64;
+            let mean = xs.iter().sum::<f64>() / n;
+            let var = if xs.len() > 1 {
+                xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+            } else {
+                0.0
+            };
+            Summary {
+                metric: name.clone(),
+                mean,
+                std: var.sqrt(),
+            }
+        })
+        .collect()
+}
+
+/// Progress callback: stage name, done, total.
+pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
+
+/// Fits one model on `split` with `seed`.
+pub fn fit(
+    model: ModelKind,
+    store: &KgStore,
+    data: &InteractionData,
+    split: &EvalSplit,
+    config: &ExperimentConfig,
+    seed: u64,
+    progress: Progress<'_>,
+) -> Result<Box<dyn Scorer>, RecError> {
+    Ok(match model {
+        ModelKind::Popularity => Box::new(Popularity::fit(split)),
+        ModelKind::ItemKnn => Box::new(ItemKnn::fit(split, &config.item_knn)),
+        ModelKind::BprMf => Box::new(BprMf::fit(
+            split,
+            &BprConfig {
+                seed,
+                ..config.bpr.clone()
+            },
+        )),
+        ModelKind::WalkKnn => {
+            let s = structure(store, data, split, config, seed, progress)?;
+            Box::new(EmbeddingKnn::new(s.0, s.1, config.recency_decay))
+        }
+        ModelKind::Sasrec | ModelKind::Kgrec | ModelKind::KgrecNoKg | ModelKind::KgrecNoText => {
+            let use_structure = matches!(model, ModelKind::Kgrec | ModelKind::KgrecNoText);
+            let use_text = matches!(model, ModelKind::Kgrec | ModelKind::KgrecNoKg);
+            let features = ItemFeatures {
+                structure: if use_structure {
+                    Some(structure(store, data, split, config, seed, progress)?)
+                } else {
+                    None
+                },
+                text: None,
+            };
+            if use_text && features.text.is_none() && !use_structure {
+                return Err(RecError::InvalidConfig(
+                    "text features are not available yet; kgrec-no-kg needs them".into(),
+                ));
+            }
+            let sequential = SequentialConfig {
+                seed,
+                use_id: true,
+                use_structure,
+                use_text,
+                ..config.sequential.clone()
+            };
+            Box::new(SequentialModel::fit(
+                split,
+                &features,
+                &sequential,
+                progress,
+            )?)
+        }
+    })
+}
+
+/// Items' KG-structure vectors for this split: (dim, rows).
+fn structure(
+    store: &KgStore,
+    data: &InteractionData,
+    split: &EvalSplit,
+    config: &ExperimentConfig,
+    seed: u64,
+    progress: Progress<'_>,
+) -> Result<(usize, Vec<f32>), RecError> {
+    let mut structure = config.structure.clone();
+    structure.walks.seed = seed;
+    structure.skipgram.seed = seed;
+    let s = item_structure(store, data, split, &structure, progress)?;
+    Ok((s.vectors.dim, s.vectors.data))
+}
+
+/// Scores validation and test of `split` with `scorer`.
+pub fn evaluate(scorer: &dyn Scorer, split: &EvalSplit) -> (StageReport, StageReport) {
+    match split.protocol {
+        Protocol::Ctr => {
+            let report = evaluate_ctr(
+                scorer,
+                &split.valid_pairs,
+                &split.test_pairs,
+                &split.train,
+                split.n_items,
+            );
+            // Validation AUC/F1: the threshold is chosen on validation itself.
+            let valid = evaluate_ctr(
+                scorer,
+                &split.valid_pairs,
+                &split.valid_pairs,
+                &split.train,
+                split.n_items,
+            );
+            (StageReport::Ctr(valid), StageReport::Ctr(report))
+        }
+        _ => {
+            let valid = evaluate_ranking(scorer, &split.ranking_cases(Stage::Valid), split.n_items);
+            let test = evaluate_ranking(scorer, &split.ranking_cases(Stage::Test), split.n_items);
+            (StageReport::Ranking(valid), StageReport::Ranking(test))
+        }
+    }
+}
+
+/// Runs every model on every seed.
+pub fn run_experiment(
+    store: &KgStore,
+    data: &InteractionData,
+    models: &[ModelKind],
+    config: &ExperimentConfig,
+    progress: Progress<'_>,
+) -> Result<Vec<ModelReport>, RecError> {
+    if config.seeds.is_empty() {
+        return Err(RecError::InvalidConfig(
+            "at least one seed is needed".into(),
+        ));
+    }
+    let mut reports: Vec<ModelReport> = models
+        .iter()
+        .map(|m| ModelReport {
+            model: m.as_str().to_owned(),
+            runs: Vec::new(),
+            test: Vec::new(),
+        })
+        .collect();
+    for &seed in &config.seeds {
+        let split = EvalSplit::new(data, config.protocol, seed)?;
+        for (m, report) in models.iter().zip(reports.iter_mut()) {
+            let started = Instant::now();
+            let scorer = fit(*m, store, data, &split, config, seed, progress)?;
+            let fit_seconds = started.elapsed().as_secs_f64();
+            let (valid, test) = evaluate(scorer.as_ref(), &split);
+            report.runs.push(SeedRun {
+                seed,
+                fit_seconds,
+                valid,
+                test,
+            });
+        }
+    }
+    for r in &mut reports {
+        let values: Vec<_> = r.runs.iter().map(|run| run.test.values()).collect();
+        r.test = summarize(&values);
+    }
+    Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_mean_and_sample_std() {
+        let s = summarize(&[vec![("a".into(), 1.0)], vec![("a".into(), 3.0)]]);
+        assert_eq!(s[0].mean, 2.0);
+        assert!((s[0].std - 2f64.sqrt()).abs() < 1e-12);
+        assert_eq!("item-knn".parse::<ModelKind>().unwrap(), ModelKind::ItemKnn);
+        assert!("knn".parse::<ModelKind>().is_err());
+    }
+}

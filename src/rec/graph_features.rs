@@ -1,0 +1,203 @@
+//! The KG side of training: project the store with only the training interactions added,
+//! walk it, and learn structural vectors for the catalogue's items.
+
+use serde::{Deserialize, Serialize};
+
+use super::data::{InteractionData, ItemId};
+use super::split::EvalSplit;
+use super::RecError;
+use crate::embed::{train_skipgram, NodeVectors, SkipGramConfig, SkipGramStats};
+use crate::graph::{
+    generate_walks_from, KgProjection, NodeKind, ProjectionBuilder, ProjectionConfig, WalkConfig,
+};
+use crate::kg::vocab::KGR;
+use crate::kg::KgStore;
+
+/// How structural vectors are learned.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StructureConfig {
+    /// What the projection reads.
+    pub projection: ProjectionConfig,
+    /// Add the training user→item edges to the graph.
+    pub interactions: bool,
+    /// Walks.
+    pub walks: WalkConfig,
+    /// Skip-gram over the walks.
+    pub skipgram: SkipGramConfig,
+}
+
+/// The store's KG plus the split's training interactions as `kgr:interactedWith` edges.
+/// Held-out interactions never enter, whatever the store holds.
+pub fn project_for_training(
+    store: &KgStore,
+    data: &InteractionData,
+    split: &EvalSplit,
+    config: &ProjectionConfig,
+    with_interactions: bool,
+) -> Result<KgProjection, RecError> {
+    let mut builder = ProjectionBuilder::new();
+    builder.read_store(store, config).map_err(graph_error)?;
+    // Every catalogue item is a node, even with no KG edge, so ids line up.
+    for iri in &data.items {
+        builder.node(iri, NodeKind::Product);
+    }
+    if with_interactions {
+        let relation = builder.relation(&format!("{KGR}interactedWith"));
+        for (u, i) in split.train_pairs() {
+            let user = builder.node(&data.users[u as usize], NodeKind::User);
+            let item = builder.node(&data.items[i as usize], NodeKind::Product);
+            builder.add_edge(user, relation, item);
+        }
+    }
+    Ok(builder.build())
+}
+
+fn graph_error(e: crate::graph::GraphError) -> RecError {
+    RecError::InvalidConfig(e.to_string())
+}
+
+/// Structural vectors of the catalogue's items, row `i` for item `i`.
+pub struct ItemStructure {
+    /// Item vectors.
+    pub vectors: NodeVectors,
+    /// Walk corpus size and skip-gram counters.
+    pub stats: SkipGramStats,
+    /// Nodes and edges of the projection.
+    pub graph_size: (usize, usize),
+}
+
+/// Projects, walks and trains skip-gram; returns the items' rows.
+pub fn item_structure(
+    store: &KgStore,
+    data: &InteractionData,
+    split: &EvalSplit,
+    config: &StructureConfig,
+    progress: &(dyn Fn(&str, u64, u64) + Sync),
+) -> Result<ItemStructure, RecError> {
+    let graph = project_for_training(store, data, split, &config.projection, config.interactions)?;
+    // Walks start from the catalogue's items and its users: the graph may hold far more
+    // products (co-purchase targets nobody here interacted with), which walks still pass.
+    let starts: Vec<u32> = data
+        .items
+        .iter()
+        .chain(&data.users)
+        .filter_map(|iri| graph.node_id(iri))
+        .collect();
+    let total = starts.len() as u64 * config.walks.walks_per_node as u64;
+    let corpus = generate_walks_from(&graph, &starts, &config.walks, &|n| {
+        progress("walks", n, total)
+    })
+    .map_err(graph_error)?;
+    let total = corpus.tokens.len() as u64 * config.skipgram.epochs as u64;
+    let (vectors, stats) = train_skipgram(&corpus, graph.node_count(), &config.skipgram, &|n| {
+        progress("skip-gram", n, total)
+    })
+    .map_err(|e| RecError::InvalidConfig(e.to_string()))?;
+    let dim = vectors.dim;
+    let mut items = NodeVectors {
+        dim,
+        data: Vec::with_capacity(data.item_count() * dim),
+    };
+    for iri in &data.items {
+        match graph.node_id(iri) {
+            Some(n) => items.data.extend_from_slice(vectors.row(n as usize)),
+            None => items.data.extend(std::iter::repeat_n(0.0, dim)),
+        }
+    }
+    Ok(ItemStructure {
+        vectors: items,
+        stats,
+        graph_size: (graph.node_count(), graph.edge_count()),
+    })
+}
+
+/// Item ids whose node has at least one KG or training edge (for diagnostics).
+pub fn connected_items(graph: &KgProjection, data: &InteractionData) -> Vec<ItemId> {
+    data.items
+        .iter()
+        .enumerate()
+        .filter(|(_, iri)| graph.node_id(iri).is_some_and(|n| graph.degree(n) > 0))
+        .map(|(i, _)| i as ItemId)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::DirectedRelation;
+    use crate::rec::split::Protocol;
+    use oxigraph::io::{RdfFormat, RdfParser};
+
+    fn shop() -> KgStore {
+        let store = KgStore::in_memory().unwrap();
+        let text = include_str!("../../tests/fixtures/shop.trig");
+        let quads = RdfParser::from_format(RdfFormat::TriG).for_reader(text.as_bytes());
+        store.bulk_load(quads, None).unwrap();
+        store
+    }
+
+    #[test]
+    fn held_out_interactions_never_enter_the_projection() {
+        let store = shop();
+        let data = InteractionData::from_store(&store, None).unwrap();
+        let split = EvalSplit::new(&data, Protocol::Loo, 1).unwrap();
+        let graph = project_for_training(&store, &data, &split, &ProjectionConfig::default(), true)
+            .unwrap();
+        let interacted = graph
+            .relation_id(&format!("{KGR}interactedWith"))
+            .map(DirectedRelation::forward)
+            .unwrap();
+        let mut held_out = 0;
+        for u in 0..data.user_count() {
+            let user = graph.node_id(&data.users[u]).unwrap();
+            for &i in split.valid[u].iter().chain(&split.test[u]) {
+                if split.train[u].contains(&i) {
+                    continue;
+                }
+                held_out += 1;
+                let item = graph.node_id(&data.items[i as usize]).unwrap();
+                // The store holds the pair as kgr:interactedWith; the projection must not.
+                let ask = format!(
+                    "ASK {{ <{}> <{KGR}interactedWith> <{}> }}",
+                    data.users[u], data.items[i as usize]
+                );
+                assert!(matches!(
+                    store.query(&ask, &[], true).unwrap(),
+                    crate::kg::QueryOutcome::Boolean(true)
+                ));
+                assert!(!graph.has_edge(user, item), "held-out edge {u}→{i} leaked");
+            }
+            for &i in &split.train[u] {
+                let item = graph.node_id(&data.items[i as usize]).unwrap();
+                assert!(graph.relations_between(user, item).contains(&interacted));
+            }
+        }
+        assert!(
+            held_out >= 6,
+            "the fixture should hold out items ({held_out})"
+        );
+        // Catalogue relations are there: P1 is by OPI.
+        let p1 = graph
+            .node_id("https://w3id.org/kgrec/id/fixture/product/P1")
+            .unwrap();
+        let opi = graph
+            .node_id("https://w3id.org/kgrec/id/fixture/brand/OPI")
+            .unwrap();
+        assert!(graph.has_edge(p1, opi));
+    }
+
+    #[test]
+    fn relation_selection_keeps_only_chosen_relations() {
+        let store = shop();
+        let config = ProjectionConfig {
+            relations: crate::graph::RelationSelection::only(&["brand"]).unwrap(),
+            source: None,
+        };
+        let mut b = ProjectionBuilder::new();
+        b.read_store(&store, &config).unwrap();
+        let g = b.build();
+        assert_eq!(g.relations().len(), 1);
+        assert_eq!(g.relations()[0].name, "brand");
+    }
+}
