@@ -2,6 +2,17 @@
 
 mod cli;
 
+/// Training allocates and frees many large tensors per step; glibc's allocator returns each
+/// to the kernel and page-faults it back in, mimalloc keeps and reuses them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
+    // kgrec parallelises across users and batches itself (rayon); candle's own pool of
+    // spinning workers on top of that only contends for the same cores. Set before any
+    // thread starts; a user's explicit setting wins.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     cli::main()
 }

@@ -72,6 +72,12 @@ pub struct EvalArgs {
     /// Sequence-model learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// Sampled-softmax negatives per batch for the sequence model (0: full softmax).
+    #[arg(long, default_value_t = 1024)]
+    pub negatives: usize,
+    /// Sequence-model batch size.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
     /// Full experiment settings (TOML); flags above override nothing in it.
     #[arg(long)]
     pub settings: Option<PathBuf>,
@@ -143,6 +149,8 @@ fn experiment_config(a: &EvalArgs) -> Result<ExperimentConfig> {
     c.sequential.dropout = a.dropout;
     c.sequential.max_len = a.max_len;
     c.sequential.learning_rate = a.lr;
+    c.sequential.negatives = a.negatives;
+    c.sequential.batch_size = a.batch_size;
     Ok(c)
 }
 
