@@ -86,3 +86,50 @@ fn eval_table_and_bad_arguments() {
     let err = store.err(&["eval", "--models", "walk-knn", "--relations", "brnad"]);
     assert!(err.contains("unknown relation"), "{err}");
 }
+
+fn eval_json(store: &TempStore, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["eval", "--format", "json"];
+    all.extend_from_slice(args);
+    let doc: serde_json::Value = serde_json::from_str(&store.ok(&all)).expect("json report");
+    doc["models"].as_array().expect("models").clone()
+}
+
+#[test]
+fn eval_ctr_on_lastfm() {
+    let store = TempStore::new();
+    let dir = crate::common::shared_dataset("lastfm-kgcn");
+    store.ok(&["import", "kgcn", dir.to_str().unwrap()]);
+    let models = eval_json(
+        &store,
+        &["--protocol", "ctr", "--models", "popularity,bpr-mf"],
+    );
+    for m in &models {
+        let (auc, f1) = (metric(m, "AUC"), metric(m, "F1"));
+        assert!(0.5 < auc && auc < 1.0 && 0.0 < f1 && f1 < 1.0, "{m}");
+        // 20% of the labelled pairs are test pairs.
+        let pairs = m["runs"][0]["test"]["pairs"].as_u64().unwrap();
+        assert!((8_000..9_000).contains(&pairs), "{pairs}");
+    }
+    assert!(metric(&models[1], "AUC") > 0.75, "{}", models[1]);
+}
+
+#[test]
+fn eval_ratio_uses_the_split_luxury_beauty_carries() {
+    let store = TempStore::new();
+    let dir = crate::common::shared_dataset("amazon-luxury-beauty");
+    store.ok(&["import", "recbole", dir.to_str().unwrap()]);
+    let models = eval_json(
+        &store,
+        &["--protocol", "ratio", "--models", "popularity,item-knn"],
+    );
+    // Every user with a test interaction in Amazon-luxury-beauty.test.inter is one case.
+    let test_users: std::collections::HashSet<String> =
+        std::fs::read_to_string(dir.join("Amazon-luxury-beauty.test.inter"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split('\t').next().map(str::to_owned))
+            .collect();
+    assert_eq!(models[0]["runs"][0]["test"]["cases"], test_users.len());
+    assert!(metric(&models[1], "NDCG@10") > metric(&models[0], "NDCG@10"));
+}
