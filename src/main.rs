@@ -2,11 +2,6 @@
 
 mod cli;
 
-/// Training allocates and frees many large tensors per step; glibc's allocator returns each
-/// to the kernel and page-faults it back in, mimalloc keeps and reuses them.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     // kgrec parallelises across users and batches itself (rayon); candle's own pool of
     // spinning workers on top of that only contends for the same cores. Set before any

@@ -50,7 +50,7 @@ impl Default for SkipGramConfig {
             learning_rate: 0.025,
             min_learning_rate: 0.0001,
             sample: 1e-3,
-            shards: 4,
+            shards: 2,
             sync_tokens: 2_000_000,
             seed: 42,
         }
