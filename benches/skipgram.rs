@@ -17,7 +17,7 @@ use kgrec::graph::{generate_walks_from, ProjectionConfig, WalkConfig};
 use kgrec::ingest::beauty;
 use kgrec::kg::KgStore;
 use kgrec::rec::embedding_knn::EmbeddingKnn;
-use kgrec::rec::graph_features::project_for_training;
+use kgrec::rec::graph_features::{project_for_training, walk_starts};
 use kgrec::rec::{evaluate_ranking, EvalSplit, InteractionData, Protocol, Stage};
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
@@ -65,12 +65,7 @@ fn main() {
         ..Default::default()
     };
     // From the catalogue's items and users, as kgrec's training does.
-    let starts: Vec<u32> = data
-        .items
-        .iter()
-        .chain(&data.users)
-        .filter_map(|iri| graph.node_id(iri))
-        .collect();
+    let starts = walk_starts(&graph, &data);
     let corpus = generate_walks_from(&graph, &starts, &walks, &|_| {}).expect("walks");
     let corpus_path = tmp.path().join("walks.txt");
     {

@@ -3,12 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::data::{InteractionData, ItemId};
+use super::data::InteractionData;
 use super::split::EvalSplit;
 use super::RecError;
 use crate::embed::{train_skipgram, NodeVectors, SkipGramConfig, SkipGramStats};
 use crate::graph::{
-    generate_walks_from, KgProjection, NodeKind, ProjectionBuilder, ProjectionConfig, WalkConfig,
+    generate_walks_from, KgProjection, NodeId, NodeKind, ProjectionBuilder, ProjectionConfig,
+    WalkConfig,
 };
 use crate::kg::vocab::KGR;
 use crate::kg::KgStore;
@@ -53,6 +54,16 @@ pub fn project_for_training(
     Ok(builder.build())
 }
 
+/// The nodes walks start from: the catalogue's items and its users. The graph may hold far
+/// more products (co-purchase targets nobody here interacted with), which walks still pass.
+pub fn walk_starts(graph: &KgProjection, data: &InteractionData) -> Vec<NodeId> {
+    data.items
+        .iter()
+        .chain(&data.users)
+        .filter_map(|iri| graph.node_id(iri))
+        .collect()
+}
+
 fn graph_error(e: crate::graph::GraphError) -> RecError {
     RecError::InvalidConfig(e.to_string())
 }
@@ -76,14 +87,7 @@ pub fn item_structure(
     progress: &(dyn Fn(&str, u64, u64) + Sync),
 ) -> Result<ItemStructure, RecError> {
     let graph = project_for_training(store, data, split, &config.projection, config.interactions)?;
-    // Walks start from the catalogue's items and its users: the graph may hold far more
-    // products (co-purchase targets nobody here interacted with), which walks still pass.
-    let starts: Vec<u32> = data
-        .items
-        .iter()
-        .chain(&data.users)
-        .filter_map(|iri| graph.node_id(iri))
-        .collect();
+    let starts = walk_starts(&graph, data);
     let total = starts.len() as u64 * config.walks.walks_per_node as u64;
     let corpus = generate_walks_from(&graph, &starts, &config.walks, &|n| {
         progress("walks", n, total)
@@ -110,16 +114,6 @@ pub fn item_structure(
         stats,
         graph_size: (graph.node_count(), graph.edge_count()),
     })
-}
-
-/// Item ids whose node has at least one KG or training edge (for diagnostics).
-pub fn connected_items(graph: &KgProjection, data: &InteractionData) -> Vec<ItemId> {
-    data.items
-        .iter()
-        .enumerate()
-        .filter(|(_, iri)| graph.node_id(iri).is_some_and(|n| graph.degree(n) > 0))
-        .map(|(i, _)| i as ItemId)
-        .collect()
 }
 
 #[cfg(test)]

@@ -357,7 +357,7 @@ impl SequentialModel {
     ) -> candle_core::Result<Self> {
         let device = Device::Cpu;
         let n_items = split.n_items;
-        if c.dim % c.heads.max(1) != 0 || c.max_len < 2 || c.batch_size == 0 {
+        if !c.dim.is_multiple_of(c.heads.max(1)) || c.max_len < 2 || c.batch_size == 0 {
             candle_core::bail!("dim must be a multiple of heads, max_len ≥ 2, batch_size > 0");
         }
         let mut params = Params {
