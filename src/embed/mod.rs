@@ -1,12 +1,16 @@
 //! Entity vectors: structural ones from graph walks (skip-gram), textual ones from a sentence
 //! model, and their fusion.
 //!
-//! Text side: [`model_files`] finds (or fetches) the sentence model.
+//! Text side: [`model_files`] finds (or fetches) the sentence model and
+//! [`text::TextEncoder`] turns sentences into unit-length 384-dimensional vectors.
 
+mod cpu_bert;
 pub mod error;
 pub mod model_files;
+pub mod text;
 
 pub use error::EmbedError;
 pub use model_files::{
     default_models_root, fetch_model, FetchOptions, FetchPolicy, ModelFiles, ModelSource,
 };
+pub use text::{cosine, Backend, EncoderConfig, Embeddings, TextEncoder};
