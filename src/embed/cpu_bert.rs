@@ -2,7 +2,7 @@
 //!
 //! The sequences of a batch are packed one after another into a `[tokens × hidden]` matrix,
 //! so every dense layer (the bulk of the work) multiplies only real tokens, in one large
-//! matrix product (the `gemm` crate, which candle's CPU matmul also uses). Attention runs per
+//! matrix product ([`super::sgemm`]). Attention runs per
 //! sequence on its own tokens, so no attention mask is needed. Element-wise kernels (GELU,
 //! softmax, layer norm) are plain Rust that the compiler vectorises, built for AVX2/AVX-512
 //! when the CPU has them.
@@ -15,6 +15,7 @@ use candle_transformers::models::bert::{Config, HiddenAct};
 use rayon::prelude::*;
 
 use super::error::EmbedError;
+use super::sgemm::Weight;
 
 /// Defines `$name` that runs the same body compiled for AVX-512, AVX2+FMA or baseline x86-64,
 /// whichever the CPU has (checked at run time, cached by the standard library).
@@ -57,14 +58,14 @@ macro_rules! simd_fn {
 /// One transformer layer's weights; matrices are `[in × out]`, row-major.
 struct Layer {
     /// Query, key and value projections side by side: `[hidden × 3·hidden]`.
-    w_qkv: Vec<f32>,
+    w_qkv: Weight,
     b_qkv: Vec<f32>,
-    w_attn_out: Vec<f32>,
+    w_attn_out: Weight,
     b_attn_out: Vec<f32>,
     ln_attn: (Vec<f32>, Vec<f32>),
-    w_up: Vec<f32>,
+    w_up: Weight,
     b_up: Vec<f32>,
-    w_down: Vec<f32>,
+    w_down: Weight,
     b_down: Vec<f32>,
     ln_out: (Vec<f32>, Vec<f32>),
 }
@@ -193,16 +194,20 @@ impl CpuBert {
                     w_qkv.extend_from_slice(&m[r * h..(r + 1) * h]);
                 }
             }
+            let w_qkv = Weight::new(w_qkv, h, 3 * h);
             let b_qkv = [bq, bk, bv].concat();
             let (w_attn_out, b_attn_out) = w.linear(&format!("{p}attention.output.dense"), h, h)?;
+            let w_attn_out = Weight::new(w_attn_out, h, h);
             let ln_attn = w.layer_norm(&format!("{p}attention.output.LayerNorm"), h)?;
             let (w_up, b_up) = w.linear(
                 &format!("{p}intermediate.dense"),
                 h,
                 config.intermediate_size,
             )?;
+            let w_up = Weight::new(w_up, h, config.intermediate_size);
             let (w_down, b_down) =
                 w.linear(&format!("{p}output.dense"), config.intermediate_size, h)?;
+            let w_down = Weight::new(w_down, config.intermediate_size, h);
             let ln_out = w.layer_norm(&format!("{p}output.LayerNorm"), h)?;
             layers.push(Layer {
                 w_qkv,
@@ -231,9 +236,10 @@ impl CpuBert {
         })
     }
 
-    /// Runs the encoder on `seqs` (token ids, each at most [`Self::max_positions`] long) and
+    /// Runs the encoder on `seqs` (token ids, each at most `max_position_embeddings` long) and
     /// returns each sequence's mean-pooled last hidden state, L2-normalised, one row per
-    /// sequence. `threads` is the size of the current rayon pool.
+    /// sequence. With `threads > 1` every step is split across the current rayon pool; with
+    /// 1 it all runs on the calling thread (for callers that run batches side by side).
     pub(crate) fn embed(&self, seqs: &[&[u32]], threads: usize) -> Result<Vec<f32>, EmbedError> {
         let h = self.hidden;
         let mut spans = Vec::with_capacity(seqs.len());
@@ -250,102 +256,154 @@ impl CpuBert {
             total += s.len();
         }
         let mut x = vec![0.0f32; total * h];
-        for (s, span) in seqs.iter().zip(&spans) {
-            for (pos, &id) in s.iter().enumerate() {
+        let mut rows = x.chunks_exact_mut(h);
+        for s in seqs {
+            for (&id, pt) in s.iter().zip(self.position_type0.chunks_exact(h)) {
                 let id = id as usize;
-                if id >= self.vocab {
-                    return Err(EmbedError::Tokenizer(format!(
+                let word = self.word.get(id * h..(id + 1) * h).ok_or_else(|| {
+                    EmbedError::Tokenizer(format!(
                         "token id {id} is outside the model's vocabulary of {}",
                         self.vocab
-                    )));
-                }
-                let row = &mut x[(span.start + pos) * h..(span.start + pos + 1) * h];
-                let word = &self.word[id * h..(id + 1) * h];
-                let pt = &self.position_type0[pos * h..(pos + 1) * h];
-                for ((o, w), p) in row.iter_mut().zip(word).zip(pt) {
-                    *o = w + p;
+                    ))
+                })?;
+                if let Some(row) = rows.next() {
+                    for ((o, w), p) in row.iter_mut().zip(word).zip(pt) {
+                        *o = w + p;
+                    }
                 }
             }
         }
-        let par = if threads > 1 {
-            gemm::Parallelism::Rayon(threads)
-        } else {
-            gemm::Parallelism::None
-        };
+        let parallel = threads > 1;
         let (ln_g, ln_b) = &self.ln_embed;
-        par_rows(&mut x, h, |row| layer_norm(row, ln_g, ln_b, self.eps));
+        par_rows(&mut x, h, parallel, &|row| {
+            layer_norm(row, ln_g, ln_b, self.eps)
+        });
 
         let mut qkv = vec![0.0f32; total * 3 * h];
         let mut ctx = vec![0.0f32; total * h];
         let mut up = vec![0.0f32; total * self.intermediate];
         for layer in &self.layers {
             // Self-attention.
-            fill_rows(&mut qkv, &layer.b_qkv);
-            matmul_acc(&mut qkv, &x, &layer.w_qkv, total, h, 3 * h, par);
-            self.attention(&qkv, &spans, &mut ctx);
+            par_rows(&mut qkv, 3 * h, parallel, &|row| {
+                row.copy_from_slice(&layer.b_qkv);
+            });
+            layer.w_qkv.matmul_acc(&mut qkv, &x, total, threads);
+            self.attention(&qkv, &spans, &mut ctx, parallel);
             // Output projection with the residual: x ← LN(x + ctx·W + b).
-            par_rows(&mut x, h, |row| add(row, &layer.b_attn_out));
-            matmul_acc(&mut x, &ctx, &layer.w_attn_out, total, h, h, par);
+            par_rows(&mut x, h, parallel, &|row| add(row, &layer.b_attn_out));
+            layer.w_attn_out.matmul_acc(&mut x, &ctx, total, threads);
             let (g, b) = &layer.ln_attn;
-            par_rows(&mut x, h, |row| layer_norm(row, g, b, self.eps));
+            par_rows(&mut x, h, parallel, &|row| layer_norm(row, g, b, self.eps));
             // Feed-forward with the residual: x ← LN(x + GELU(x·W1 + b1)·W2 + b2).
-            fill_rows(&mut up, &layer.b_up);
-            matmul_acc(&mut up, &x, &layer.w_up, total, h, self.intermediate, par);
-            par_rows(&mut up, self.intermediate, gelu);
-            par_rows(&mut x, h, |row| add(row, &layer.b_down));
-            matmul_acc(&mut x, &up, &layer.w_down, total, self.intermediate, h, par);
+            par_rows(&mut up, self.intermediate, parallel, &|row| {
+                row.copy_from_slice(&layer.b_up);
+            });
+            layer.w_up.matmul_acc(&mut up, &x, total, threads);
+            par_rows(&mut up, self.intermediate, parallel, &gelu);
+            par_rows(&mut x, h, parallel, &|row| add(row, &layer.b_down));
+            layer.w_down.matmul_acc(&mut x, &up, total, threads);
             let (g, b) = &layer.ln_out;
-            par_rows(&mut x, h, |row| layer_norm(row, g, b, self.eps));
+            par_rows(&mut x, h, parallel, &|row| layer_norm(row, g, b, self.eps));
         }
         Ok(mean_pool_normalize(&x, &spans, h))
     }
 
     /// Scaled dot-product attention of every sequence over its own tokens; writes the
     /// concatenated heads into `ctx` (`[tokens × hidden]`).
-    fn attention(&self, qkv: &[f32], spans: &[Range<usize>], ctx: &mut [f32]) {
+    fn attention(&self, qkv: &[f32], spans: &[Range<usize>], ctx: &mut [f32], parallel: bool) {
         let h = self.hidden;
         let heads = self.heads;
-        // One disjoint slice of `ctx` per sequence, so sequences run in parallel.
-        let mut parts: Vec<(&Range<usize>, &mut [f32])> = Vec::with_capacity(spans.len());
+        // One disjoint slice of `ctx` per sequence, so sequences can run in parallel.
+        let mut parts: Vec<(&[f32], &mut [f32])> = Vec::with_capacity(spans.len());
         let mut rest = ctx;
         for span in spans {
             let (mine, tail) = rest.split_at_mut(span.len() * h);
-            parts.push((span, mine));
+            parts.push((&qkv[span.start * 3 * h..span.end * 3 * h], mine));
             rest = tail;
         }
-        parts
-            .into_par_iter()
-            .for_each_init(Vec::new, |scores, (span, out)| {
-                let rows = &qkv[span.start * 3 * h..span.end * 3 * h];
-                attend(rows, out, span.len(), h, heads, scores);
-            });
+        let run = |scratch: &mut Vec<f32>, (rows, out): (&[f32], &mut [f32])| {
+            #[cfg(target_arch = "x86_64")]
+            if (h / heads).is_multiple_of(16) && std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F and the head width is a multiple of 16.
+                unsafe { attend_avx512::attend(rows, out, h, heads, scratch) };
+                return;
+            }
+            attend(rows, out, h, heads, scratch);
+        };
+        if parallel {
+            parts.into_par_iter().for_each_init(Vec::new, run);
+        } else {
+            let mut scores = Vec::new();
+            for p in parts {
+                run(&mut scores, p);
+            }
+        }
     }
 }
 
 simd_fn! {
-    /// Attention of one sequence of `n` tokens: `rows` holds its `[n × 3·hidden]` query, key
-    /// and value projections, `out` receives `[n × hidden]`.
-    fn attend(rows: &[f32], out: &mut [f32], n: usize, h: usize, heads: usize, scores: &mut Vec<f32>) {
+    /// Attention of one sequence: `rows` holds its `[n × 3·hidden]` query, key and value
+    /// projections, `out` receives `[n × hidden]`.
+    ///
+    /// Each head's keys are transposed (and padded to a multiple of 16), so that the scores
+    /// of a query are built sixteen keys at a time in a register, and its output sixteen
+    /// components at a time; loops go over fixed-size chunks rather than indices, so that
+    /// they vectorise even with overflow checks on.
+    fn attend(rows: &[f32], out: &mut [f32], h: usize, heads: usize, scratch: &mut Vec<f32>) {
         let d = h / heads;
         let scale = 1.0 / (d as f32).sqrt();
         let stride = 3 * h;
-        scores.clear();
-        scores.resize(n, 0.0);
+        let n = rows.len() / stride;
+        let n16 = n.div_ceil(16) * 16;
+        scratch.clear();
+        scratch.resize(d * n16 + n16, 0.0);
+        let (keys_t, scores) = scratch.split_at_mut(d * n16);
         for head in 0..heads {
             let (qo, ko, vo) = (head * d, h + head * d, 2 * h + head * d);
-            for i in 0..n {
-                let q = &rows[i * stride + qo..i * stride + qo + d];
-                for (j, s) in scores.iter_mut().enumerate() {
-                    let k = &rows[j * stride + ko..j * stride + ko + d];
-                    *s = dot(q, k) * scale;
+            // keys_t[c][j] = component c of key j (columns n.. stay zero).
+            for (j, krow) in rows.chunks_exact(stride).enumerate() {
+                for (kt, &v) in keys_t.chunks_exact_mut(n16).zip(&krow[ko..ko + d]) {
+                    kt[j] = v;
                 }
+            }
+            for (qrow, orow) in rows.chunks_exact(stride).zip(out.chunks_exact_mut(h)) {
+                let q = &qrow[qo..qo + d];
+                for (j0, block) in (0..n16).step_by(16).zip(scores.chunks_exact_mut(16)) {
+                    let mut acc = [0.0f32; 16];
+                    for (&qc, kt) in q.iter().zip(keys_t.chunks_exact(n16)) {
+                        if let Ok(k) = <&[f32; 16]>::try_from(&kt[j0..j0 + 16]) {
+                            for (a, &kv) in acc.iter_mut().zip(k) {
+                                *a += qc * kv;
+                            }
+                        }
+                    }
+                    for (s, a) in block.iter_mut().zip(acc) {
+                        *s = a * scale;
+                    }
+                }
+                let scores = &mut scores[..n];
                 softmax_in_place(scores);
-                let o = &mut out[i * h + head * d..i * h + head * d + d];
-                o.fill(0.0);
-                for (j, &p) in scores.iter().enumerate() {
-                    let v = &rows[j * stride + vo..j * stride + vo + d];
-                    for (oc, vc) in o.iter_mut().zip(v) {
-                        *oc += p * vc;
+                // out = Σ_j p_j·v_j, sixteen components at a time.
+                let o = &mut orow[qo..qo + d];
+                let mut blocks = o.chunks_exact_mut(16);
+                let mut c0 = vo;
+                for block in &mut blocks {
+                    let mut acc = [0.0f32; 16];
+                    for (&p, vrow) in scores.iter().zip(rows.chunks_exact(stride)) {
+                        if let Ok(v) = <&[f32; 16]>::try_from(&vrow[c0..c0 + 16]) {
+                            for (a, &vv) in acc.iter_mut().zip(v) {
+                                *a += p * vv;
+                            }
+                        }
+                    }
+                    block.copy_from_slice(&acc);
+                    c0 += 16;
+                }
+                let rest = blocks.into_remainder();
+                rest.fill(0.0);
+                for (&p, vrow) in scores.iter().zip(rows.chunks_exact(stride)) {
+                    for (oc, &vv) in rest.iter_mut().zip(&vrow[c0..]) {
+                        *oc += p * vv;
                     }
                 }
             }
@@ -353,84 +411,129 @@ simd_fn! {
     }
 }
 
-/// Dot product with eight independent partial sums, so that it vectorises.
+/// Attention with AVX-512 vectors, for head widths that are a multiple of 16 (32 in
+/// all-MiniLM-L6-v2); the same computation as [`attend`], whose loops the compiler does not
+/// keep in registers.
+#[cfg(target_arch = "x86_64")]
+mod attend_avx512 {
+    use std::arch::x86_64::{
+        __m512, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps,
+        _mm512_set1_ps, _mm512_setzero_ps,
+    };
+
+    /// Masked loads and stores with a full mask: plain vector moves, without the checked
+    /// copy that unaligned loads go through when debug assertions are on.
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> __m512 {
+        // SAFETY: the caller passes 16 readable floats; AVX-512F is enabled by the caller.
+        unsafe { _mm512_maskz_loadu_ps(0xffff, p) }
+    }
+
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: __m512) {
+        // SAFETY: the caller passes 16 writable floats; AVX-512F is enabled by the caller.
+        unsafe { _mm512_mask_storeu_ps(p, 0xffff, v) }
+    }
+
+    /// See [`super::attend`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, and `h / heads` must be a multiple of 16.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    pub(super) unsafe fn attend(
+        rows: &[f32],
+        out: &mut [f32],
+        h: usize,
+        heads: usize,
+        scratch: &mut Vec<f32>,
+    ) {
+        let d = h / heads;
+        assert!(d.is_multiple_of(16) && rows.len().is_multiple_of(3 * h));
+        let scale = 1.0 / (d as f32).sqrt();
+        let stride = 3 * h;
+        let n = rows.len() / stride;
+        assert!(out.len() == n * h);
+        let n16 = n.div_ceil(16) * 16;
+        scratch.clear();
+        scratch.resize(d * n16 + n16, 0.0);
+        let (keys_t, scores) = scratch.split_at_mut(d * n16);
+        let rp = rows.as_ptr();
+        for head in 0..heads {
+            let (qo, ko, vo) = (head * d, h + head * d, 2 * h + head * d);
+            for (j, krow) in rows.chunks_exact(stride).enumerate() {
+                for (kt, &v) in keys_t.chunks_exact_mut(n16).zip(&krow[ko..ko + d]) {
+                    kt[j] = v;
+                }
+            }
+            let kp = keys_t.as_ptr();
+            for (i, orow) in out.chunks_exact_mut(h).enumerate() {
+                let q = &rows[i * stride + qo..i * stride + qo + d];
+                // SAFETY (whole block): every offset below stays inside `keys_t` (d × n16),
+                // `scores` (n16), `rows` (n × stride) or `orow` (h), by the loop bounds.
+                unsafe {
+                    for jb in (0..n16).step_by(16) {
+                        let mut acc = _mm512_setzero_ps();
+                        for (c, &qc) in q.iter().enumerate() {
+                            acc = _mm512_fmadd_ps(
+                                _mm512_set1_ps(qc),
+                                load(kp.add(c * n16 + jb)),
+                                acc,
+                            );
+                        }
+                        store(
+                            scores.as_mut_ptr().add(jb),
+                            _mm512_mul_ps(acc, _mm512_set1_ps(scale)),
+                        );
+                    }
+                    super::softmax_in_place(&mut scores[..n]);
+                    for cb in (0..d).step_by(16) {
+                        let mut acc = _mm512_setzero_ps();
+                        for (j, &p) in scores[..n].iter().enumerate() {
+                            acc = _mm512_fmadd_ps(
+                                _mm512_set1_ps(p),
+                                load(rp.add(j * stride + vo + cb)),
+                                acc,
+                            );
+                        }
+                        store(orow.as_mut_ptr().add(qo + cb), acc);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sum of `f(x)` over a slice, with eight partial sums, so that it vectorises (one running
+/// sum would fix the order of the additions and keep it scalar).
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+fn sum_map(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut acc = [0.0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
+    let chunks = v.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().map(|&x| f(x)).sum();
+    for c in chunks {
+        for (s, &x) in acc.iter_mut().zip(c) {
+            *s += f(x);
         }
     }
-    acc.iter().sum::<f32>() + tail
+    hsum(acc) + tail
 }
 
-/// `dst ← dst + a·b` for row-major `a: [m × k]`, `b: [k × n]`, `dst: [m × n]`.
-fn matmul_acc(
-    dst: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    par: gemm::Parallelism,
-) {
-    assert!(dst.len() == m * n && a.len() == m * k && b.len() == k * n);
-    if m == 0 {
-        return;
+#[inline(always)]
+fn hsum(a: [f32; 8]) -> f32 {
+    ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+}
+
+/// Applies `f` to every `width`-long row of `m`; with `parallel`, rows are split across the
+/// rayon pool.
+fn par_rows(m: &mut [f32], width: usize, parallel: bool, f: &(dyn Fn(&mut [f32]) + Sync)) {
+    if parallel {
+        // About 16k floats per task: enough work to pay for the hand-off.
+        let rows_per_task = (16384 / width).max(1);
+        m.par_chunks_mut(rows_per_task * width)
+            .for_each(|chunk| chunk.chunks_exact_mut(width).for_each(f));
+    } else {
+        m.chunks_exact_mut(width).for_each(f);
     }
-    // SAFETY: the assertion above makes every pointer valid for the strides and sizes given
-    // (row-major, unit column stride), and `dst` cannot alias `a` or `b` (it is borrowed
-    // mutably while they are borrowed shared).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            true,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            n as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
-}
-
-/// Applies `f` to every `width`-long row of `m`, rows split across the rayon pool.
-fn par_rows(m: &mut [f32], width: usize, f: impl Fn(&mut [f32]) + Sync + Send) {
-    // About 16k floats per task: enough work to pay for the hand-off.
-    let rows_per_task = (16384 / width).max(1);
-    m.par_chunks_mut(rows_per_task * width)
-        .for_each(|chunk| chunk.chunks_exact_mut(width).for_each(&f));
-}
-
-/// Sets every row of `m` to `row`.
-fn fill_rows(m: &mut [f32], row: &[f32]) {
-    let w = row.len();
-    m.par_chunks_mut((16384 / w).max(1) * w).for_each(|chunk| {
-        for r in chunk.chunks_exact_mut(w) {
-            r.copy_from_slice(row);
-        }
-    });
 }
 
 fn add(row: &mut [f32], bias: &[f32]) {
@@ -443,8 +546,8 @@ simd_fn! {
     /// Layer normalisation of one row in place.
     fn layer_norm(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
         let n = row.len() as f32;
-        let mean = row.iter().sum::<f32>() / n;
-        let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n;
+        let mean = sum_map(row, |x| x) / n;
+        let var = sum_map(row, |x| (x - mean) * (x - mean)) / n;
         let inv = 1.0 / (var + eps).sqrt();
         for ((x, g), b) in row.iter_mut().zip(gamma).zip(beta) {
             *x = (*x - mean) * inv * g + b;
@@ -471,13 +574,24 @@ simd_fn! {
 
 #[inline(always)]
 fn softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-    let mut sum = 0.0;
+    let mut m8 = [f32::NEG_INFINITY; 8];
+    let chunks = row.chunks_exact(8);
+    let mut max = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    for c in chunks {
+        for (m, &x) in m8.iter_mut().zip(c) {
+            *m = if x > *m { x } else { *m };
+        }
+    }
+    for m in m8 {
+        max = max.max(m);
+    }
     for x in row.iter_mut() {
         *x = exp(*x - max);
-        sum += *x;
     }
-    let inv = 1.0 / sum;
+    let inv = 1.0 / sum_map(row, |x| x);
     for x in row.iter_mut() {
         *x *= inv;
     }
@@ -503,7 +617,7 @@ pub(crate) fn exp(x: f32) -> f32 {
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     let ni = shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
-    let scale = f32::from_bits(((ni + 127) as u32) << 23);
+    let scale = f32::from_bits((ni.wrapping_add(127) as u32) << 23);
     p * scale
 }
 
@@ -634,12 +748,27 @@ mod tests {
     }
 
     #[test]
-    fn matmul_accumulates() {
-        let a = [1.0, 2.0, 3.0, 4.0]; // 2×2
-        let b = [1.0, 0.0, 1.0, 0.0, 1.0, 1.0]; // 2×3
-        let mut c = vec![10.0; 6];
-        matmul_acc(&mut c, &a, &b, 2, 2, 3, gemm::Parallelism::None);
-        assert_eq!(c, vec![11.0, 12.0, 13.0, 13.0, 14.0, 17.0]);
+    fn avx512_attention_matches_the_portable_one() {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // 37 tokens (not a multiple of 16), 3 heads of 32.
+            let (n, heads, h) = (37, 3, 96);
+            let rows: Vec<f32> = (0..n * 3 * h)
+                .map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 3.0)
+                .collect();
+            let mut want = vec![0.0f32; n * h];
+            let mut got = vec![0.0f32; n * h];
+            attend(&rows, &mut want, h, heads, &mut Vec::new());
+            // SAFETY: AVX-512F detected; 96 / 3 = 32 is a multiple of 16.
+            unsafe { attend_avx512::attend(&rows, &mut got, h, heads, &mut Vec::new()) };
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn transpose_swaps_rows_and_columns() {
         assert_eq!(
             transpose(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3),
             vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]

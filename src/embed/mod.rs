@@ -9,6 +9,7 @@ mod cpu_bert;
 pub mod entity_text;
 pub mod error;
 pub mod model_files;
+mod sgemm;
 pub mod text;
 
 pub use entity_text::{brand_texts, category_texts, entity_texts, product_texts, ProductFacts};

@@ -254,14 +254,29 @@ impl TextEncoder {
                 )));
             }
         }
-        let mut out = vec![0.0f32; ids.len() * dim];
-        for batch in length_batches(&lengths, self.config.batch_size) {
+        let batches = length_batches(&lengths, self.config.batch_size);
+        let threads = rayon::current_num_threads();
+        let run = |batch: &Vec<usize>, threads: usize| -> Result<Vec<f32>, EmbedError> {
             let seqs: Vec<&[u32]> = batch.iter().map(|&i| ids[i]).collect();
-            let rows = match &self.model {
-                Model::Packed(m) => m.embed(&seqs, rayon::current_num_threads())?,
-                Model::Candle { bert, device } => candle_embed(bert, device, &seqs)?,
-            };
-            for (row, &i) in rows.chunks_exact(dim).zip(&batch) {
+            match &self.model {
+                Model::Packed(m) => m.embed(&seqs, threads),
+                Model::Candle { bert, device } => candle_embed(bert, device, &seqs),
+            }
+        };
+        // With enough batches, the packed pass runs whole batches side by side, one per
+        // thread, which needs no synchronisation inside a batch; otherwise each batch is split
+        // across the threads.
+        let side_by_side =
+            matches!(self.model, Model::Packed(_)) && threads > 1 && batches.len() >= 2 * threads;
+        let results: Vec<Result<Vec<f32>, EmbedError>> = if side_by_side {
+            use rayon::prelude::*;
+            batches.par_iter().map(|b| run(b, 1)).collect()
+        } else {
+            batches.iter().map(|b| run(b, threads)).collect()
+        };
+        let mut out = vec![0.0f32; ids.len() * dim];
+        for (batch, rows) in batches.iter().zip(results) {
+            for (row, &i) in rows?.chunks_exact(dim).zip(batch) {
                 out[i * dim..(i + 1) * dim].copy_from_slice(row);
             }
         }
