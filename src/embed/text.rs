@@ -507,6 +507,13 @@ mod tests {
     }
 
     #[test]
+    fn encoder_can_be_shared_across_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<TextEncoder>();
+        shared::<Embeddings>();
+    }
+
+    #[test]
     fn embeddings_matrix_accessors() {
         let e = Embeddings::from_flat(2, vec![1.0, 0.0, 0.0, 1.0, 0.6, 0.8]).unwrap();
         assert_eq!(e.len(), 3);
