@@ -1,14 +1,22 @@
 //! Entity vectors: structural ones from graph walks ([`skipgram`]), textual ones from a
 //! sentence model, and their fusion.
+//!
+//! Text side: [`model_files`] finds (or fetches) the sentence model, [`entity_text`] renders
+//! each catalogue entity as a sentence, and [`text::TextEncoder`] turns sentences into
+//! unit-length 384-dimensional vectors.
 
+mod cpu_bert;
+pub mod entity_text;
+pub mod error;
+pub mod model_files;
+mod sgemm;
 pub mod skipgram;
+pub mod text;
 
+pub use entity_text::{brand_texts, category_texts, entity_texts, product_texts, ProductFacts};
+pub use error::EmbedError;
+pub use model_files::{
+    default_models_root, fetch_model, FetchOptions, FetchPolicy, ModelFiles, ModelSource,
+};
 pub use skipgram::{train_skipgram, NodeVectors, SkipGramConfig, SkipGramStats};
-
-/// Errors of the embedding layer.
-#[derive(Debug, thiserror::Error)]
-pub enum EmbedError {
-    /// Settings that cannot work.
-    #[error("invalid embedding settings: {0}")]
-    InvalidConfig(String),
-}
+pub use text::{cosine, Backend, Embeddings, EncoderConfig, TextEncoder};

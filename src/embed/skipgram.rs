@@ -115,12 +115,12 @@ pub fn train_skipgram(
 ) -> Result<(NodeVectors, SkipGramStats), EmbedError> {
     let c = config;
     if c.dim == 0 || c.window == 0 || c.epochs == 0 || c.shards == 0 || c.sync_tokens == 0 {
-        return Err(EmbedError::InvalidConfig(
+        return Err(EmbedError::InvalidSetting(
             "skip-gram dim, window, epochs, shards and sync_tokens must be positive".into(),
         ));
     }
     if let Some(&bad) = corpus.tokens.iter().find(|&&t| t as usize >= vocab_size) {
-        return Err(EmbedError::InvalidConfig(format!(
+        return Err(EmbedError::InvalidSetting(format!(
             "walk token {bad} outside the vocabulary of {vocab_size}"
         )));
     }

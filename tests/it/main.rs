@@ -1,5 +1,6 @@
-//! One integration-test binary (so linking stays cheap), a module per area. Every test
-//! drives the real `kgrec` binary against a real on-disk store in a temporary directory.
+//! One integration-test binary (so linking stays cheap), a module per area. The tests drive
+//! the real `kgrec` binary against a real on-disk store in a temporary directory, except
+//! `text`, which tests the text encoder and entity texts through the library.
 
 mod common;
 mod errors;
@@ -8,3 +9,4 @@ mod learn;
 mod load;
 mod ontology;
 mod queries;
+mod text;
