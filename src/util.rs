@@ -72,6 +72,21 @@ impl SeededRng {
     }
 }
 
+/// Peak resident memory of this process since start or the last [`reset_peak_rss`], in
+/// bytes (Linux `VmHWM`); `None` where the platform does not say.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Starts a new peak-memory window, so [`peak_rss_bytes`] reports one stage's peak (Linux:
+/// writes 5 to `/proc/self/clear_refs`). Returns whether the platform allowed it.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

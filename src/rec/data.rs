@@ -217,6 +217,36 @@ impl InteractionData {
         self.items.len()
     }
 
+    /// A SHA-256 of users, items, events and labelled negatives, in order: two runs on the
+    /// same data give the same hash, so a trained model names the data it came from.
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut text = |s: &str| {
+            h.update((s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
+        };
+        for u in &self.users {
+            text(u);
+        }
+        text("|items|");
+        for i in &self.items {
+            text(i);
+        }
+        text("|events|");
+        for e in &self.events {
+            text(&format!(
+                "{} {} {:?} {:?} {:?} {:?}",
+                e.user, e.item, e.position, e.time, e.split, e.rating
+            ));
+        }
+        text("|negatives|");
+        for n in &self.negatives {
+            text(&format!("{} {} {:?}", n.user, n.item, n.split));
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Each user's events, in order, indexed by user id.
     pub fn sequences(&self) -> Vec<&[Event]> {
         let mut out: Vec<&[Event]> = vec![&[]; self.users.len()];

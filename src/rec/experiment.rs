@@ -10,9 +10,10 @@ use super::baselines::{BprConfig, BprMf, ItemKnn, ItemKnnConfig, Popularity};
 use super::data::InteractionData;
 use super::embedding_knn::EmbeddingKnn;
 use super::eval::{evaluate_ctr, evaluate_ranking, CtrReport, RankingReport, Scorer};
-use super::graph_features::{item_structure, StructureConfig};
+use super::graph_features::{item_neighbourhood, item_structure, StructureConfig};
 use super::sequential::{ItemFeatures, SequentialConfig, SequentialModel};
 use super::split::{EvalSplit, Protocol, Stage};
+use super::text_features::{item_texts, load_encoder, TextFeatureConfig};
 use super::RecError;
 use crate::kg::KgStore;
 
@@ -36,11 +37,14 @@ pub enum ModelKind {
     KgrecNoKg,
     /// Ablation: kgrec without text (ID and KG-structure inputs).
     KgrecNoText,
+    /// Ablation: kgrec with the KG read directly (one-hop neighbourhood codes) instead of
+    /// through walks and skip-gram.
+    KgrecNoWalks,
 }
 
 impl ModelKind {
     /// Every model, in report order.
-    pub const ALL: [ModelKind; 8] = [
+    pub const ALL: [ModelKind; 9] = [
         ModelKind::Popularity,
         ModelKind::ItemKnn,
         ModelKind::BprMf,
@@ -49,6 +53,7 @@ impl ModelKind {
         ModelKind::Kgrec,
         ModelKind::KgrecNoKg,
         ModelKind::KgrecNoText,
+        ModelKind::KgrecNoWalks,
     ];
 
     /// The name used on the command line and in reports.
@@ -62,7 +67,38 @@ impl ModelKind {
             ModelKind::Kgrec => "kgrec",
             ModelKind::KgrecNoKg => "kgrec-no-kg",
             ModelKind::KgrecNoText => "kgrec-no-text",
+            ModelKind::KgrecNoWalks => "kgrec-no-walks",
         }
+    }
+}
+
+/// The item inputs of a sequence-model variant, besides its ID embedding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SequenceInputs {
+    /// Structure vectors from KG walks and skip-gram.
+    pub walks: bool,
+    /// One-hop KG neighbourhood codes (the KG without walks).
+    pub neighbourhood: bool,
+    /// Text vectors from the sentence model.
+    pub text: bool,
+}
+
+impl ModelKind {
+    /// The inputs of a sequence model, or `None` for a model that is not one.
+    pub fn sequence_inputs(self) -> Option<SequenceInputs> {
+        let (walks, neighbourhood, text) = match self {
+            ModelKind::Sasrec => (false, false, false),
+            ModelKind::Kgrec => (true, false, true),
+            ModelKind::KgrecNoKg => (false, false, true),
+            ModelKind::KgrecNoText => (true, false, false),
+            ModelKind::KgrecNoWalks => (false, true, true),
+            _ => return None,
+        };
+        Some(SequenceInputs {
+            walks,
+            neighbourhood,
+            text,
+        })
     }
 }
 
@@ -99,6 +135,10 @@ pub struct ExperimentConfig {
     pub recency_decay: f32,
     /// The sequence model (sasrec and kgrec variants).
     pub sequential: SequentialConfig,
+    /// The sentence model for text features.
+    pub text: TextFeatureConfig,
+    /// Size of the one-hop neighbourhood codes of `kgrec-no-walks`.
+    pub neighbourhood_dim: usize,
 }
 
 impl Default for ExperimentConfig {
@@ -114,6 +154,8 @@ impl Default for ExperimentConfig {
             },
             recency_decay: 0.7,
             sequential: SequentialConfig::default(),
+            text: TextFeatureConfig::default(),
+            neighbourhood_dim: 128,
         }
     }
 }
@@ -182,6 +224,9 @@ pub struct ModelReport {
     pub runs: Vec<SeedRun>,
     /// Test metrics over seeds.
     pub test: Vec<Summary>,
+    /// What the reader must know about these runs (an input the data lacks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Summarises named values over runs.
@@ -213,16 +258,156 @@ pub fn summarize(runs: &[Vec<(String, f64)>]) -> Vec<Summary> {
 /// Progress callback: stage name, done, total.
 pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
 
+/// Item inputs computed once and shared by the models of a run: text vectors (the same for
+/// every split) and the current seed's structure vectors.
+pub struct FeatureCache<'a> {
+    store: &'a KgStore,
+    data: &'a InteractionData,
+    config: &'a ExperimentConfig,
+    text: Option<Option<(usize, Vec<f32>)>>,
+    structure: Option<(u64, (usize, Vec<f32>))>,
+    text_note: Option<String>,
+    notes: Vec<String>,
+}
+
+impl<'a> FeatureCache<'a> {
+    /// An empty cache over `store` and `data`.
+    pub fn new(
+        store: &'a KgStore,
+        data: &'a InteractionData,
+        config: &'a ExperimentConfig,
+    ) -> Self {
+        FeatureCache {
+            store,
+            data,
+            config,
+            text: None,
+            structure: None,
+            text_note: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Text vectors of the items, or `None` when no item has text.
+    pub fn text(&mut self, progress: Progress<'_>) -> Result<Option<(usize, Vec<f32>)>, RecError> {
+        if self.text.is_none() {
+            let encoder = load_encoder(&self.config.text)?;
+            let texts = item_texts(self.store, self.data, &encoder, progress)?;
+            let n = self.data.item_count();
+            self.text_note = if texts.with_text == 0 {
+                Some("no item has text (name, brand, category or price) in this store, so the text input is left out".into())
+            } else if texts.with_text < n {
+                Some(format!(
+                    "{} of {n} items have text; the others have a zero text vector",
+                    texts.with_text
+                ))
+            } else {
+                None
+            };
+            self.text = Some((texts.with_text > 0).then_some((texts.dim, texts.vectors)));
+        }
+        self.notes.extend(self.text_note.clone());
+        Ok(self.text.clone().flatten())
+    }
+
+    /// Walk-based structure vectors of the items for `split`, trained once per seed.
+    pub fn structure(
+        &mut self,
+        split: &EvalSplit,
+        seed: u64,
+        progress: Progress<'_>,
+    ) -> Result<(usize, Vec<f32>), RecError> {
+        match &self.structure {
+            Some((s, v)) if *s == seed => Ok(v.clone()),
+            _ => {
+                let v = structure(self.store, self.data, split, self.config, seed, progress)?;
+                self.structure = Some((seed, v.clone()));
+                Ok(v)
+            }
+        }
+    }
+
+    /// Notes about the inputs handed out since the last call.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+}
+
+/// The item inputs `model` needs, from the cache.
+pub fn item_features(
+    model: ModelKind,
+    cache: &mut FeatureCache<'_>,
+    split: &EvalSplit,
+    seed: u64,
+    progress: Progress<'_>,
+) -> Result<ItemFeatures, RecError> {
+    let Some(SequenceInputs {
+        walks,
+        neighbourhood,
+        text,
+    }) = model.sequence_inputs()
+    else {
+        return Ok(ItemFeatures::default());
+    };
+    let structure = if walks {
+        Some(cache.structure(split, seed, progress)?)
+    } else if neighbourhood {
+        let v = item_neighbourhood(
+            cache.store,
+            cache.data,
+            split,
+            &cache.config.structure.projection,
+            cache.config.neighbourhood_dim,
+            seed,
+        )?;
+        Some((v.dim, v.data))
+    } else {
+        None
+    };
+    let text = if text { cache.text(progress)? } else { None };
+    if model == ModelKind::KgrecNoKg && text.is_none() {
+        return Err(RecError::BadData(
+            "kgrec-no-kg needs item text, and no item in this store has any".into(),
+        ));
+    }
+    Ok(ItemFeatures { structure, text })
+}
+
+/// Trains the sequence-model variant `model` (sasrec or a kgrec variant) on `split`.
+pub fn fit_sequential(
+    model: ModelKind,
+    cache: &mut FeatureCache<'_>,
+    split: &EvalSplit,
+    seed: u64,
+    progress: Progress<'_>,
+) -> Result<(SequentialModel, ItemFeatures), RecError> {
+    if model.sequence_inputs().is_none() {
+        return Err(RecError::InvalidConfig(format!(
+            "{} is not a sequence model",
+            model.as_str()
+        )));
+    }
+    let features = item_features(model, cache, split, seed, progress)?;
+    let sequential = SequentialConfig {
+        seed,
+        use_id: true,
+        use_structure: features.structure.is_some(),
+        use_text: features.text.is_some(),
+        ..cache.config.sequential.clone()
+    };
+    let fitted = SequentialModel::fit(split, &features, &sequential, progress)?;
+    Ok((fitted, features))
+}
+
 /// Fits one model on `split` with `seed`.
 pub fn fit(
     model: ModelKind,
-    store: &KgStore,
-    data: &InteractionData,
+    cache: &mut FeatureCache<'_>,
     split: &EvalSplit,
-    config: &ExperimentConfig,
     seed: u64,
     progress: Progress<'_>,
 ) -> Result<Box<dyn Scorer>, RecError> {
+    let config = cache.config;
     Ok(match model {
         ModelKind::Popularity => Box::new(Popularity::fit(split)),
         ModelKind::ItemKnn => Box::new(ItemKnn::fit(split, &config.item_knn)),
@@ -234,39 +419,10 @@ pub fn fit(
             },
         )),
         ModelKind::WalkKnn => {
-            let s = structure(store, data, split, config, seed, progress)?;
+            let s = cache.structure(split, seed, progress)?;
             Box::new(EmbeddingKnn::new(s.0, s.1, config.recency_decay))
         }
-        ModelKind::Sasrec | ModelKind::Kgrec | ModelKind::KgrecNoKg | ModelKind::KgrecNoText => {
-            let use_structure = matches!(model, ModelKind::Kgrec | ModelKind::KgrecNoText);
-            let use_text = matches!(model, ModelKind::Kgrec | ModelKind::KgrecNoKg);
-            let features = ItemFeatures {
-                structure: if use_structure {
-                    Some(structure(store, data, split, config, seed, progress)?)
-                } else {
-                    None
-                },
-                text: None,
-            };
-            if use_text && features.text.is_none() && !use_structure {
-                return Err(RecError::InvalidConfig(
-                    "text features are not available yet; kgrec-no-kg needs them".into(),
-                ));
-            }
-            let sequential = SequentialConfig {
-                seed,
-                use_id: true,
-                use_structure,
-                use_text,
-                ..config.sequential.clone()
-            };
-            Box::new(SequentialModel::fit(
-                split,
-                &features,
-                &sequential,
-                progress,
-            )?)
-        }
+        _ => Box::new(fit_sequential(model, cache, split, seed, progress)?.0),
     })
 }
 
@@ -334,13 +490,20 @@ pub fn run_experiment(
             model: m.as_str().to_owned(),
             runs: Vec::new(),
             test: Vec::new(),
+            notes: Vec::new(),
         })
         .collect();
+    let mut cache = FeatureCache::new(store, data, config);
     for &seed in &config.seeds {
         let split = EvalSplit::new(data, config.protocol, seed)?;
         for (m, report) in models.iter().zip(reports.iter_mut()) {
             let started = Instant::now();
-            let scorer = fit(*m, store, data, &split, config, seed, progress)?;
+            let scorer = fit(*m, &mut cache, &split, seed, progress)?;
+            for note in cache.take_notes() {
+                if !report.notes.contains(&note) {
+                    report.notes.push(note);
+                }
+            }
             let fit_seconds = started.elapsed().as_secs_f64();
             let (valid, test) = evaluate(scorer.as_ref(), &split);
             report.runs.push(SeedRun {

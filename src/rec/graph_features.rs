@@ -13,6 +13,7 @@ use crate::graph::{
 };
 use crate::kg::vocab::KGR;
 use crate::kg::KgStore;
+use crate::util::SeededRng;
 
 /// How structural vectors are learned.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -116,6 +117,52 @@ pub fn item_structure(
     })
 }
 
+/// The KG without walks: each item's vector is the sum of fixed random ±1 codes of its
+/// direct KG neighbours (brand, categories, related products), scaled by 1/√degree. It is a
+/// random projection of the item's one-hop attribute bag, so items that share neighbours
+/// share direction; the sequence model learns a projection on top. Only catalogue edges
+/// enter (no interactions), so nothing held out can leak. Deterministic for `seed`.
+pub fn item_neighbourhood(
+    store: &KgStore,
+    data: &InteractionData,
+    split: &EvalSplit,
+    projection: &ProjectionConfig,
+    dim: usize,
+    seed: u64,
+) -> Result<NodeVectors, RecError> {
+    if dim == 0 {
+        return Err(RecError::InvalidConfig(
+            "neighbourhood vectors need a positive dimension".into(),
+        ));
+    }
+    let graph = project_for_training(store, data, split, projection, false)?;
+    let code = |node: NodeId, out: &mut [f32], scale: f32| {
+        let mut rng = SeededRng::for_stream(seed, u64::from(node) + 1);
+        for x in out.iter_mut() {
+            *x += if rng.unit_f32() < 0.5 { -scale } else { scale };
+        }
+    };
+    let mut vectors = NodeVectors {
+        dim,
+        data: vec![0.0; data.item_count() * dim],
+    };
+    for (i, iri) in data.items.iter().enumerate() {
+        let Some(node) = graph.node_id(iri) else {
+            continue;
+        };
+        let neighbours = graph.neighbors(node);
+        if neighbours.is_empty() {
+            continue;
+        }
+        let scale = 1.0 / (neighbours.len() as f32).sqrt();
+        let row = &mut vectors.data[i * dim..(i + 1) * dim];
+        for &n in neighbours {
+            code(n, row, scale);
+        }
+    }
+    Ok(vectors)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +240,44 @@ mod tests {
         let g = b.build();
         assert_eq!(g.relations().len(), 1);
         assert_eq!(g.relations()[0].name, "brand");
+    }
+
+    #[test]
+    fn neighbourhood_vectors_follow_shared_neighbours() {
+        let store = shop();
+        let data = InteractionData::from_store(&store, None).unwrap();
+        let split = EvalSplit::new(&data, Protocol::Loo, 1).unwrap();
+        let config = ProjectionConfig::default();
+        let dim = 512;
+        let v = item_neighbourhood(&store, &data, &split, &config, dim, 3).unwrap();
+        assert_eq!(
+            v,
+            item_neighbourhood(&store, &data, &split, &config, dim, 3).unwrap()
+        );
+        let graph = project_for_training(&store, &data, &split, &config, false).unwrap();
+        let cos = |a: &[f32], b: &[f32]| {
+            let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+            let n = |x: &[f32]| x.iter().map(|y| y * y).sum::<f32>().sqrt();
+            dot / (n(a) * n(b))
+        };
+        let mut compared = 0;
+        for a in 0..data.item_count() {
+            for b in a + 1..data.item_count() {
+                let na = graph.neighbors(graph.node_id(&data.items[a]).unwrap());
+                let nb = graph.neighbors(graph.node_id(&data.items[b]).unwrap());
+                if na.is_empty() || nb.is_empty() {
+                    continue;
+                }
+                let shared = na.iter().filter(|n| nb.contains(n)).count() as f32;
+                let expected = shared / ((na.len() * nb.len()) as f32).sqrt();
+                let got = cos(v.row(a), v.row(b));
+                assert!(
+                    (got - expected).abs() < 0.25,
+                    "items {a},{b}: cosine {got}, shared-neighbour overlap {expected}"
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > 10, "too few item pairs compared ({compared})");
     }
 }

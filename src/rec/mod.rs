@@ -9,8 +9,11 @@ pub mod eval;
 pub mod experiment;
 pub mod graph_features;
 pub mod metrics;
+pub mod registry;
 pub mod sequential;
 pub mod split;
+pub mod text_features;
+pub mod train;
 
 pub use data::{InteractionData, ItemId, UserId};
 pub use eval::{evaluate_ctr, evaluate_ranking, CtrReport, RankingReport, Scorer};
@@ -31,4 +34,19 @@ pub enum RecError {
     /// The neural model failed (shapes, numerics).
     #[error("model error: {0}")]
     Model(String),
+    /// The model registry could not be read or written.
+    #[error("model registry {0}")]
+    Registry(String),
+    /// A model folder could not be written or read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// The operating-system error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The sentence model could not be found, loaded or run.
+    #[error(transparent)]
+    Text(#[from] crate::embed::EmbedError),
 }

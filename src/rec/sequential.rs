@@ -209,10 +209,21 @@ impl Dropout<'_> {
 impl Network {
     /// Every item's fused vector: ID embedding plus the gated mix of its feature parts.
     fn item_matrix(&self) -> candle_core::Result<Tensor> {
+        self.item_rows(None)
+    }
+
+    /// The fused vectors of the items in `index` (all items when `None`), in that order.
+    /// Training with sampled negatives needs only the batch's items and the negatives, so
+    /// the projections and the gate run over those rows alone.
+    fn item_rows(&self, index: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let rows = |t: &Tensor| match index {
+            Some(ix) => t.index_select(ix, 0),
+            None => Ok(t.clone()),
+        };
         let parts: Vec<Tensor> = self
             .inputs
             .iter()
-            .map(|f| f.norm.forward(&f.projection.forward(&f.features)?))
+            .map(|f| f.norm.forward(&f.projection.forward(&rows(&f.features)?)?))
             .collect::<candle_core::Result<_>>()?;
         let mut fused = match (&self.gate, parts.len()) {
             (_, 0) => None,
@@ -234,9 +245,10 @@ impl Network {
             _ => Some(parts[0].clone()),
         };
         if let Some(id) = &self.id_embedding {
+            let id = rows(id.as_tensor())?;
             fused = Some(match fused {
-                Some(f) => (f + id.as_tensor())?,
-                None => id.as_tensor().clone(),
+                Some(f) => (f + id)?,
+                None => id,
             });
         }
         match fused {
@@ -331,8 +343,10 @@ impl Network {
 /// A trained sequence model, ready to score.
 pub struct SequentialModel {
     network: Network,
+    /// Every trained parameter, in the order the network creates them.
+    vars: Vec<Var>,
     items: Tensor,
-    max_len: usize,
+    config: SequentialConfig,
     /// Mean training loss of each epoch.
     pub losses: Vec<f32>,
 }
@@ -395,6 +409,8 @@ impl SequentialModel {
             p: c.dropout,
         };
         let total = (c.epochs * batches.len()) as u64;
+        // Item id → row in this step's item subset (u32::MAX: not in it).
+        let mut local = vec![u32::MAX; n_items];
         let mut losses = Vec::with_capacity(c.epochs);
         for epoch in 0..c.epochs {
             batch_rng.shuffle(&mut order);
@@ -414,17 +430,44 @@ impl SequentialModel {
                         targets.push(s[t + 1]);
                     }
                 }
-                let items = network.item_matrix()?;
+                let full = c.negatives == 0 || c.negatives >= n_items;
+                let (items, ids, targets, sample) = if full {
+                    (network.item_matrix()?, ids, targets, Vec::new())
+                } else {
+                    // Only the rows this step touches: inputs, targets and the negatives.
+                    let sample: Vec<u32> = (0..c.negatives)
+                        .map(|_| batch_rng.below(n_items) as u32)
+                        .collect();
+                    let mut needed = Vec::new();
+                    let mut to_local = |i: u32| {
+                        if local[i as usize] == u32::MAX {
+                            local[i as usize] = needed.len() as u32;
+                            needed.push(i);
+                        }
+                        local[i as usize]
+                    };
+                    let ids: Vec<u32> = ids
+                        .iter()
+                        .map(|&i| if i == u32::MAX { i } else { to_local(i) })
+                        .collect();
+                    let targets: Vec<u32> = targets.iter().map(|&i| to_local(i)).collect();
+                    let sample: Vec<u32> = sample.iter().map(|&i| to_local(i)).collect();
+                    for &i in &needed {
+                        local[i as usize] = u32::MAX;
+                    }
+                    let index = Tensor::from_vec(needed.clone(), needed.len(), &device)?;
+                    (network.item_rows(Some(&index))?, ids, targets, sample)
+                };
                 let h = network.encode(&items, &ids, batch.len(), len, &dropout)?;
                 let h = h
                     .reshape((batch.len() * len, c.dim))?
                     .index_select(&Tensor::from_vec(rows.clone(), rows.len(), &device)?, 0)?;
-                let loss = if c.negatives == 0 || c.negatives >= n_items {
+                let loss = if full {
                     let logits = h.matmul(&items.t()?)?;
                     let targets = Tensor::from_vec(targets, rows.len(), &device)?;
                     candle_nn::loss::cross_entropy(&logits, &targets)?
                 } else {
-                    sampled_softmax_loss(&h, &items, &targets, c.negatives, &mut batch_rng)?
+                    sampled_softmax_loss(&h, &items, &targets, &sample)?
                 };
                 optimizer.backward_step(&loss)?;
                 loss_sum += loss.to_scalar::<f32>()?;
@@ -435,18 +478,142 @@ impl SequentialModel {
         let items = network.item_matrix()?.detach();
         Ok(SequentialModel {
             network,
+            vars: params.vars,
             items,
-            max_len: c.max_len,
+            config: c.clone(),
             losses,
         })
     }
 
-    /// Scores the whole catalogue for several histories at once.
-    fn score_histories(&self, histories: &[&[ItemId]], out: &mut [f32]) -> candle_core::Result<()> {
-        let n_items = self.items.dims()[0];
+    /// The settings it was trained with (what [`SequentialModel::load`] needs).
+    pub fn config(&self) -> &SequentialConfig {
+        &self.config
+    }
+
+    /// Number of items the model scores.
+    pub fn item_count(&self) -> usize {
+        self.items.dims()[0]
+    }
+
+    /// Size of the item and user vectors.
+    pub fn dim(&self) -> usize {
+        self.network.dim
+    }
+
+    /// The fused item vectors the model scores with, row-major (items × dim). A user's
+    /// score for an item is the dot product of the user vector and this row.
+    pub fn item_vectors(&self) -> Result<Vec<f32>, RecError> {
+        self.items
+            .flatten_all()
+            .and_then(|t| t.to_vec1())
+            .map_err(candle_error)
+    }
+
+    /// The user vectors of several histories (each oldest first), row-major.
+    pub fn user_vectors(&self, histories: &[&[ItemId]]) -> Result<Vec<f32>, RecError> {
+        self.encode_histories(histories)
+            .and_then(|h| h.flatten_all())
+            .and_then(|t| t.to_vec1())
+            .map_err(candle_error)
+    }
+
+    /// Writes the trained parameters (`param.N`, in creation order), the item inputs
+    /// (`input.structure`, `input.text`) and the fused item vectors (`item_vectors`) as one
+    /// safetensors file, readable from numpy and PyTorch.
+    pub fn save(&self, features: &ItemFeatures, path: &std::path::Path) -> Result<(), RecError> {
+        let mut tensors = std::collections::HashMap::new();
+        for (k, var) in self.vars.iter().enumerate() {
+            tensors.insert(format!("param.{k:03}"), var.as_tensor().clone());
+        }
+        let n = self.item_count();
+        for (name, feature) in [("structure", &features.structure), ("text", &features.text)] {
+            if let Some((dim, values)) = feature {
+                let t =
+                    Tensor::from_slice(values, (n, *dim), &Device::Cpu).map_err(candle_error)?;
+                tensors.insert(format!("input.{name}"), t);
+            }
+        }
+        tensors.insert("item_vectors".into(), self.items.clone());
+        candle_core::safetensors::save(&tensors, path).map_err(candle_error)
+    }
+
+    /// Loads a model written by [`SequentialModel::save`] with the `config` it was trained
+    /// with; returns it and its item inputs.
+    pub fn load(
+        path: &std::path::Path,
+        config: &SequentialConfig,
+    ) -> Result<(Self, ItemFeatures), RecError> {
+        let bad = |m: String| RecError::BadData(format!("{}: {m}", path.display()));
+        let tensors = candle_core::safetensors::load(path, &Device::Cpu).map_err(candle_error)?;
+        let items = tensors
+            .get("item_vectors")
+            .ok_or_else(|| bad("no item_vectors tensor".into()))?;
+        let n_items = items.dims().first().copied().unwrap_or(0);
+        let feature = |name: &str| -> Result<Option<(usize, Vec<f32>)>, RecError> {
+            match tensors.get(&format!("input.{name}")) {
+                None => Ok(None),
+                Some(t) => match t.dims() {
+                    [rows, dim] if *rows == n_items => Ok(Some((
+                        *dim,
+                        t.flatten_all()
+                            .and_then(|t| t.to_vec1())
+                            .map_err(candle_error)?,
+                    ))),
+                    _ => Err(bad(format!("input.{name} does not have one row per item"))),
+                },
+            }
+        };
+        let features = ItemFeatures {
+            structure: feature("structure")?,
+            text: feature("text")?,
+        };
+        let c = SequentialConfig {
+            use_structure: features.structure.is_some(),
+            use_text: features.text.is_some(),
+            ..config.clone()
+        };
+        let mut params = Params {
+            vars: Vec::new(),
+            rng: SeededRng::new(c.seed),
+            device: Device::Cpu,
+        };
+        let network = build_network(&mut params, &features, &c, n_items).map_err(candle_error)?;
+        for (k, var) in params.vars.iter().enumerate() {
+            let saved = tensors.get(&format!("param.{k:03}")).ok_or_else(|| {
+                bad(format!(
+                    "parameter {k} is missing; was it saved with another configuration?"
+                ))
+            })?;
+            if saved.dims() != var.dims() {
+                return Err(bad(format!(
+                    "parameter {k} has shape {:?}, the configuration needs {:?}",
+                    saved.dims(),
+                    var.dims()
+                )));
+            }
+            var.set(saved).map_err(candle_error)?;
+        }
+        if tensors.keys().filter(|k| k.starts_with("param.")).count() != params.vars.len() {
+            return Err(bad("more parameters than the configuration has".into()));
+        }
+        let items = network.item_matrix().map_err(candle_error)?.detach();
+        Ok((
+            SequentialModel {
+                network,
+                vars: params.vars,
+                items,
+                config: c,
+                losses: Vec::new(),
+            },
+            features,
+        ))
+    }
+
+    /// The last hidden state of each history: the user vector (histories × dim).
+    fn encode_histories(&self, histories: &[&[ItemId]]) -> candle_core::Result<Tensor> {
         let len = histories
             .iter()
-            .map(|h| h.len().min(self.max_len))
+            .map(|h| h.len().min(self.config.max_len))
             .max()
             .unwrap_or(0)
             .max(1);
@@ -458,11 +625,16 @@ impl SequentialModel {
             }
         }
         let none = Dropout { rng: None, p: 0.0 };
-        let h = self
-            .network
+        self.network
             .encode(&self.items, &ids, histories.len(), len, &none)?
             .narrow(1, len - 1, 1)?
-            .squeeze(1)?;
+            .squeeze(1)
+    }
+
+    /// Scores the whole catalogue for several histories at once.
+    fn score_histories(&self, histories: &[&[ItemId]], out: &mut [f32]) -> candle_core::Result<()> {
+        let n_items = self.items.dims()[0];
+        let h = self.encode_histories(histories)?;
         let scores = h.matmul(&self.items.t()?)?.to_dtype(DType::F32)?;
         let flat: Vec<f32> = scores.flatten_all()?.to_vec1()?;
         out[..histories.len() * n_items].copy_from_slice(&flat);
@@ -470,24 +642,23 @@ impl SequentialModel {
     }
 }
 
-/// Cross-entropy of each target against `negatives` items drawn uniformly for the batch
-/// (a negative equal to the row's target is masked out). Uniform draws need no logQ
-/// correction, and the cost no longer grows with the catalogue.
+/// Cross-entropy of each target against the negatives `sample` drawn uniformly for the
+/// batch (a negative equal to the row's target is masked out). `targets` and `sample` are
+/// rows of `items`. Uniform draws need no logQ correction, and the cost no longer grows
+/// with the catalogue.
 fn sampled_softmax_loss(
     h: &Tensor,
     items: &Tensor,
-    targets: &[ItemId],
-    negatives: usize,
-    rng: &mut SeededRng,
+    targets: &[u32],
+    sample: &[u32],
 ) -> candle_core::Result<Tensor> {
     let device = h.device();
-    let n_items = items.dims()[0];
     let rows = targets.len();
-    let sample: Vec<u32> = (0..negatives).map(|_| rng.below(n_items) as u32).collect();
+    let negatives = sample.len();
     let target_t = Tensor::from_vec(targets.to_vec(), rows, device)?;
     let positive = (h * items.index_select(&target_t, 0)?)?.sum_keepdim(1)?;
     let negative_items =
-        items.index_select(&Tensor::from_vec(sample.clone(), negatives, device)?, 0)?;
+        items.index_select(&Tensor::from_vec(sample.to_vec(), negatives, device)?, 0)?;
     let mut mask = vec![0f32; rows * negatives];
     for (r, &t) in targets.iter().enumerate() {
         for (k, &s) in sample.iter().enumerate() {
@@ -681,5 +852,38 @@ mod tests {
             above + 1,
             n - history.len()
         );
+    }
+
+    #[test]
+    fn saved_model_loads_and_scores_the_same() {
+        let split = cycles();
+        let n = split.n_items;
+        let features = ItemFeatures {
+            structure: Some((2, (0..n * 2).map(|i| (i as f32).sin()).collect())),
+            text: Some((3, (0..n * 3).map(|i| (i as f32).cos()).collect())),
+        };
+        let mut config = small(1);
+        config.use_structure = true;
+        config.use_text = true;
+        let model = SequentialModel::fit(&split, &features, &config, &|_, _, _| {}).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        model.save(&features, &path).unwrap();
+        let (loaded, loaded_features) = SequentialModel::load(&path, &config).unwrap();
+        assert_eq!(loaded_features.structure, features.structure);
+        assert_eq!(loaded_features.text, features.text);
+        assert_eq!(
+            loaded.item_vectors().unwrap(),
+            model.item_vectors().unwrap()
+        );
+        let history: [ItemId; 3] = [4, 5, 6];
+        let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
+        model.score(0, &history, &mut a);
+        loaded.score(0, &history, &mut b);
+        assert_eq!(a, b);
+        // A configuration that does not match the file is refused, not silently used.
+        let mut other = config.clone();
+        other.dim = 32;
+        assert!(SequentialModel::load(&path, &other).is_err());
     }
 }

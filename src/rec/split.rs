@@ -87,6 +87,30 @@ pub struct EvalSplit {
 }
 
 impl EvalSplit {
+    /// Nothing held out: every user's whole sequence trains (the model a service runs).
+    /// Its validation and test parts are empty.
+    pub fn all_training(data: &InteractionData) -> Result<Self, RecError> {
+        if data.events.is_empty() {
+            return Err(RecError::BadData("the store holds no interactions".into()));
+        }
+        let n_users = data.user_count();
+        Ok(EvalSplit {
+            protocol: Protocol::Loo,
+            train: data
+                .sequences()
+                .iter()
+                .map(|seq| seq.iter().map(|e| e.item).collect())
+                .collect(),
+            valid: vec![Vec::new(); n_users],
+            test: vec![Vec::new(); n_users],
+            train_negatives: Vec::new(),
+            valid_pairs: Vec::new(),
+            test_pairs: Vec::new(),
+            n_items: data.item_count(),
+            from_data: false,
+        })
+    }
+
     /// Splits `data` by `protocol`; `seed` drives the random protocols.
     pub fn new(data: &InteractionData, protocol: Protocol, seed: u64) -> Result<Self, RecError> {
         if data.events.is_empty() {

@@ -133,3 +133,104 @@ fn eval_ratio_uses_the_split_luxury_beauty_carries() {
     assert_eq!(models[0]["runs"][0]["test"]["cases"], test_users.len());
     assert!(metric(&models[1], "NDCG@10") > metric(&models[0], "NDCG@10"));
 }
+
+/// Reads a safetensors file's tensor shapes, as numpy or PyTorch would see them.
+fn tensor_shapes(path: &std::path::Path) -> std::collections::HashMap<String, Vec<usize>> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).expect("a safetensors file");
+    tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.shape().to_vec()))
+        .collect()
+}
+
+fn line_count(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .count()
+}
+
+#[test]
+fn train_registers_a_model_other_tools_can_read() {
+    let store = TempStore::new();
+    store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
+    // The sentence model, found or fetched once for the whole test binary.
+    let model_dir = crate::text::model().dir().to_str().unwrap().to_owned();
+    let quick = [
+        "--model-dir",
+        model_dir.as_str(),
+        "--epochs",
+        "3",
+        "--hidden",
+        "16",
+        "--negatives",
+        "0",
+        "--walks-per-node",
+        "2",
+        "--sg-epochs",
+        "1",
+    ];
+    let mut args = vec!["train", "--holdout", "loo"];
+    args.extend_from_slice(&quick);
+    let out = store.ok(&args);
+    assert!(out.contains("registered kgrec version 1"), "{out}");
+    let root = store.dir.path().join("models");
+    let v1 = root.join("v1");
+    let (items, users) = (
+        line_count(&v1.join("items.txt")),
+        line_count(&v1.join("users.txt")),
+    );
+    assert!(items >= 10 && users >= 3, "{items} items, {users} users");
+    let model = tensor_shapes(&v1.join("model.safetensors"));
+    assert_eq!(model["item_vectors"], [items, 16]);
+    assert_eq!(model["input.text"], [items, 384]);
+    assert_eq!(model["input.structure"], [items, 64]);
+    let user = tensor_shapes(&v1.join("user_vectors.safetensors"));
+    assert_eq!(user["user_vectors"], [users, 16]);
+
+    let entry: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(v1.join("entry.json")).unwrap()).unwrap();
+    assert_eq!(entry["version"], 1);
+    assert_eq!(entry["holdout"], "loo");
+    assert_eq!(entry["data_hash"].as_str().unwrap().len(), 64);
+    let metrics = entry["metrics"].as_object().unwrap();
+    for key in ["train.loss", "valid.NDCG@10", "test.HR@10", "test.MRR@10"] {
+        assert!(metrics.contains_key(key), "no {key} in {metrics:?}");
+    }
+    let stages: Vec<&str> = entry["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        ["structure", "text", "training", "evaluation", "saving"]
+    );
+
+    // A second model, on every interaction, gets the next version and the same data hash.
+    let mut args = vec!["train", "--model", "sasrec"];
+    args.extend_from_slice(&quick);
+    let out = store.ok(&args);
+    assert!(out.contains("registered sasrec version 2"), "{out}");
+    let listed = store.ok(&["models"]);
+    assert!(listed.contains("v1") && listed.contains("v2"), "{listed}");
+    assert!(listed.contains("holdout none"), "{listed}");
+    let hash = entry["data_hash"].as_str().unwrap();
+    assert_eq!(listed.matches(&hash[..12]).count(), 2, "{listed}");
+    let sasrec = tensor_shapes(&root.join("v2").join("model.safetensors"));
+    assert!(!sasrec.contains_key("input.text"), "sasrec is ID-only");
+
+    let err = store.err(&["train", "--model", "popularity"]);
+    assert!(err.contains("trains the sequence models"), "{err}");
+    let err = store.err(&[
+        "train",
+        "--model",
+        "kgrec-no-kg",
+        "--model-dir",
+        "/nonexistent",
+    ]);
+    assert!(err.contains("/nonexistent"), "{err}");
+}

@@ -18,7 +18,7 @@ use kgrec::kg::KgStore;
 use crate::common::*;
 
 /// The model, resolved (and fetched if need be) once per test run.
-fn model() -> &'static ModelFiles {
+pub fn model() -> &'static ModelFiles {
     static FILES: OnceLock<Result<ModelFiles, String>> = OnceLock::new();
     let files = FILES.get_or_init(|| {
         let explicit = std::env::var_os("KGREC_MODEL_DIR").map(PathBuf::from);

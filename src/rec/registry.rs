@@ -1,0 +1,272 @@
+//! The model registry: trained models under one root directory, each version in its own
+//! folder (`v1/`, `v2/`, …) with its vectors as safetensors, and a sled database
+//! (`registry/`) holding each version's entry (model, config, data hash, metrics, costs) and
+//! its id maps both ways (row ↔ IRI for items and users).
+//!
+//! An entry is written last, after the folder and the id maps, so a version is either
+//! complete in the registry or not there at all.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::sequential::SequentialConfig;
+use super::RecError;
+
+/// What one stage of training cost.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageCost {
+    /// Stage name (`structure`, `text`, `training`, …).
+    pub stage: String,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Peak resident memory during the stage, in bytes, where the platform reports it.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// One trained model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelEntry {
+    /// Version number, from 1, increasing.
+    pub version: u64,
+    /// The model kind (`kgrec`, `sasrec`, …).
+    pub model: String,
+    /// When it was registered, in seconds since the Unix epoch.
+    pub created_unix: u64,
+    /// Its folder, relative to the registry root.
+    pub folder: String,
+    /// The protocol whose held-out parts were kept out of training, or `None` when the model
+    /// saw every interaction (a model to serve).
+    pub holdout: Option<String>,
+    /// The seed it was trained with.
+    pub seed: u64,
+    /// The experiment settings (JSON), for reproducing it.
+    pub config: serde_json::Value,
+    /// The sequence model's effective settings, needed to load its weights.
+    pub sequential: SequentialConfig,
+    /// [`super::InteractionData::content_hash`] of the data it was trained on.
+    pub data_hash: String,
+    /// Users, items and interactions it saw.
+    pub counts: BTreeMap<String, u64>,
+    /// Metrics: `train.loss`, and with a holdout `valid.NDCG@10`, `test.HR@10`, ….
+    pub metrics: BTreeMap<String, f64>,
+    /// Time and memory per stage.
+    pub stages: Vec<StageCost>,
+    /// What a reader must know (an input the data lacked).
+    pub notes: Vec<String>,
+}
+
+/// A registry root opened for reading and registering.
+pub struct ModelRegistry {
+    root: PathBuf,
+    db: sled::Db,
+}
+
+fn registry_error(root: &Path, e: impl std::fmt::Display) -> RecError {
+    RecError::Registry(format!("{}: {e}", root.display()))
+}
+
+const ENTRIES: &str = "entries";
+
+/// Which rows an id map covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowKind {
+    /// Item rows (`item_vectors`).
+    Item,
+    /// User rows (`user_vectors`).
+    User,
+}
+
+fn map_tree(kind: RowKind, version: u64, by_iri: bool) -> String {
+    let kind = match kind {
+        RowKind::Item => "item",
+        RowKind::User => "user",
+    };
+    if by_iri {
+        format!("{kind}-ids.v{version}")
+    } else {
+        format!("{kind}-iris.v{version}")
+    }
+}
+
+impl ModelRegistry {
+    /// Opens (creating if needed) the registry under `root`. Only one process may hold it.
+    pub fn open(root: &Path) -> Result<Self, RecError> {
+        std::fs::create_dir_all(root).map_err(|e| registry_error(root, e))?;
+        let db = sled::open(root.join("registry")).map_err(|e| {
+            registry_error(
+                root,
+                format!("{e} (is another kgrec process using this model directory?)"),
+            )
+        })?;
+        Ok(ModelRegistry {
+            root: root.to_owned(),
+            db,
+        })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The version the next registered model gets.
+    pub fn next_version(&self) -> Result<u64, RecError> {
+        Ok(self.entries()?.last().map_or(1, |e| e.version + 1))
+    }
+
+    /// The folder of `entry`.
+    pub fn folder(&self, entry: &ModelEntry) -> PathBuf {
+        self.root.join(&entry.folder)
+    }
+
+    /// Records `entry`, whose folder must already be complete, with its id maps (row `i` of
+    /// the vectors is `items[i]` / `users[i]`).
+    pub fn register(
+        &self,
+        entry: &ModelEntry,
+        items: &[String],
+        users: &[String],
+    ) -> Result<(), RecError> {
+        let err = |e: sled::Error| registry_error(&self.root, e);
+        let entries = self.db.open_tree(ENTRIES).map_err(err)?;
+        if entries
+            .contains_key(entry.version.to_be_bytes())
+            .map_err(err)?
+        {
+            return Err(RecError::Registry(format!(
+                "version {} is already registered",
+                entry.version
+            )));
+        }
+        for (kind, iris) in [(RowKind::Item, items), (RowKind::User, users)] {
+            let by_row = self
+                .db
+                .open_tree(map_tree(kind, entry.version, false))
+                .map_err(err)?;
+            let by_iri = self
+                .db
+                .open_tree(map_tree(kind, entry.version, true))
+                .map_err(err)?;
+            let (mut rows, mut ids) = (sled::Batch::default(), sled::Batch::default());
+            for (i, iri) in iris.iter().enumerate() {
+                let row = (i as u32).to_be_bytes();
+                rows.insert(&row, iri.as_bytes());
+                ids.insert(iri.as_bytes(), &row);
+            }
+            by_row.apply_batch(rows).map_err(err)?;
+            by_iri.apply_batch(ids).map_err(err)?;
+        }
+        let json = serde_json::to_vec(entry).map_err(|e| registry_error(&self.root, e))?;
+        entries
+            .insert(entry.version.to_be_bytes(), json)
+            .map_err(err)?;
+        self.db.flush().map_err(err)?;
+        Ok(())
+    }
+
+    /// Every entry, oldest first.
+    pub fn entries(&self) -> Result<Vec<ModelEntry>, RecError> {
+        let err = |e: sled::Error| registry_error(&self.root, e);
+        let entries = self.db.open_tree(ENTRIES).map_err(err)?;
+        entries
+            .iter()
+            .values()
+            .map(|v| {
+                let v = v.map_err(err)?;
+                serde_json::from_slice(&v).map_err(|e| registry_error(&self.root, e))
+            })
+            .collect()
+    }
+
+    /// The newest entry, if any.
+    pub fn latest(&self) -> Result<Option<ModelEntry>, RecError> {
+        Ok(self.entries()?.pop())
+    }
+
+    /// The entry of `version`, if registered.
+    pub fn entry(&self, version: u64) -> Result<Option<ModelEntry>, RecError> {
+        Ok(self.entries()?.into_iter().find(|e| e.version == version))
+    }
+
+    /// The IRIs of a version's item or user rows, in row order.
+    pub fn iris(&self, version: u64, kind: RowKind) -> Result<Vec<String>, RecError> {
+        let err = |e: sled::Error| registry_error(&self.root, e);
+        let tree = self
+            .db
+            .open_tree(map_tree(kind, version, false))
+            .map_err(err)?;
+        tree.iter()
+            .values()
+            .map(|v| {
+                let v = v.map_err(err)?;
+                String::from_utf8(v.to_vec()).map_err(|e| registry_error(&self.root, e))
+            })
+            .collect()
+    }
+
+    /// The row of `iri` among a version's items or users.
+    pub fn row(&self, version: u64, kind: RowKind, iri: &str) -> Result<Option<u32>, RecError> {
+        let err = |e: sled::Error| registry_error(&self.root, e);
+        let tree = self
+            .db
+            .open_tree(map_tree(kind, version, true))
+            .map_err(err)?;
+        Ok(tree.get(iri.as_bytes()).map_err(err)?.and_then(|v| {
+            let bytes: [u8; 4] = v.as_ref().try_into().ok()?;
+            Some(u32::from_be_bytes(bytes))
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(version: u64) -> ModelEntry {
+        ModelEntry {
+            version,
+            model: "kgrec".into(),
+            created_unix: 1,
+            folder: format!("v{version}"),
+            holdout: None,
+            seed: 1,
+            config: serde_json::json!({"a": 1}),
+            sequential: SequentialConfig::default(),
+            data_hash: "abc".into(),
+            counts: BTreeMap::new(),
+            metrics: BTreeMap::from([("train.loss".into(), 1.5)]),
+            stages: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn entries_and_id_maps_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let r = ModelRegistry::open(dir.path()).unwrap();
+            assert_eq!(r.next_version().unwrap(), 1);
+            assert!(r.latest().unwrap().is_none());
+            let items = vec!["http://x/i0".to_owned(), "http://x/i1".to_owned()];
+            r.register(&entry(1), &items, &["http://x/u0".to_owned()])
+                .unwrap();
+            r.register(&entry(2), &items[1..], &[]).unwrap();
+            assert!(r.register(&entry(2), &items, &[]).is_err());
+        }
+        let r = ModelRegistry::open(dir.path()).unwrap();
+        assert_eq!(r.next_version().unwrap(), 3);
+        assert_eq!(r.latest().unwrap().unwrap(), entry(2));
+        assert_eq!(r.entry(1).unwrap().unwrap(), entry(1));
+        assert_eq!(
+            r.iris(1, RowKind::Item).unwrap(),
+            ["http://x/i0", "http://x/i1"]
+        );
+        assert_eq!(r.iris(2, RowKind::Item).unwrap(), ["http://x/i1"]);
+        assert_eq!(r.row(1, RowKind::Item, "http://x/i1").unwrap(), Some(1));
+        assert_eq!(r.row(2, RowKind::Item, "http://x/i1").unwrap(), Some(0));
+        assert_eq!(r.row(1, RowKind::User, "http://x/u0").unwrap(), Some(0));
+        assert_eq!(r.row(1, RowKind::User, "http://x/nobody").unwrap(), None);
+    }
+}

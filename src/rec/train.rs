@@ -1,0 +1,201 @@
+//! `kgrec train`: from the store to a registered model. The stages (structure, text,
+//! training, evaluation, saving) are timed and their peak memory measured, and the model's
+//! folder holds everything another tool needs:
+//!
+//! - `model.safetensors`: the trained parameters, the item inputs and the fused
+//!   `item_vectors` (items × dim) the model scores with;
+//! - `user_vectors.safetensors`: `user_vectors` (users × dim), each user's state after
+//!   their training history (zero for a user with none); score = user · item;
+//! - `items.txt`, `users.txt`: the IRI of each row, one per line (also in the registry);
+//! - `entry.json`: the registry entry.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use candle_core::{Device, Tensor};
+
+use super::data::{InteractionData, ItemId};
+use super::experiment::{evaluate, fit_sequential, ExperimentConfig, FeatureCache, ModelKind};
+use super::registry::{ModelEntry, ModelRegistry, StageCost};
+use super::split::{EvalSplit, Protocol};
+use super::RecError;
+use crate::kg::KgStore;
+use crate::util::{peak_rss_bytes, reset_peak_rss};
+
+/// What to train.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// The model: `kgrec`, one of its ablations, or `sasrec`.
+    pub model: ModelKind,
+    /// Keep this protocol's validation and test parts out and report metrics on them; `None`
+    /// trains on every interaction (the model to serve).
+    pub holdout: Option<Protocol>,
+    /// Seed of the split, walks and training.
+    pub seed: u64,
+}
+
+/// Users scored per batch when computing user vectors.
+const USER_BATCH: usize = 256;
+
+/// Times one stage and measures its peak memory.
+struct Stages {
+    costs: Vec<StageCost>,
+}
+
+impl Stages {
+    fn run<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce() -> Result<T, RecError>,
+    ) -> Result<T, RecError> {
+        let reset = reset_peak_rss();
+        let started = Instant::now();
+        let out = f()?;
+        self.costs.push(StageCost {
+            stage: name.to_owned(),
+            seconds: started.elapsed().as_secs_f64(),
+            peak_rss_bytes: if reset { peak_rss_bytes() } else { None },
+        });
+        Ok(out)
+    }
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> RecError + '_ {
+    move |source| RecError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Trains `options.model` on `data` and registers it; returns its entry.
+pub fn train_and_register(
+    store: &KgStore,
+    data: &InteractionData,
+    config: &ExperimentConfig,
+    options: &TrainOptions,
+    registry: &ModelRegistry,
+    progress: &(dyn Fn(&str, u64, u64) + Sync),
+) -> Result<ModelEntry, RecError> {
+    let mut stages = Stages { costs: Vec::new() };
+    let split = match options.holdout {
+        Some(p) => EvalSplit::new(data, p, options.seed)?,
+        None => EvalSplit::all_training(data)?,
+    };
+    let mut cache = FeatureCache::new(store, data, config);
+    let Some(inputs) = options.model.sequence_inputs() else {
+        return Err(RecError::InvalidConfig(format!(
+            "kgrec train trains the sequence models (kgrec, kgrec-no-kg, kgrec-no-text, kgrec-no-walks, sasrec), not {}",
+            options.model.as_str()
+        )));
+    };
+    // Features first, each its own stage; training then finds them in the cache.
+    if inputs.walks {
+        stages.run("structure", || {
+            cache.structure(&split, options.seed, progress).map(drop)
+        })?;
+    }
+    if inputs.text {
+        stages.run("text", || cache.text(progress).map(drop))?;
+    }
+    let (model, features) = stages.run("training", || {
+        fit_sequential(options.model, &mut cache, &split, options.seed, progress)
+    })?;
+    let notes = cache.take_notes();
+
+    let mut metrics = std::collections::BTreeMap::new();
+    if let Some(loss) = model.losses.last() {
+        metrics.insert("train.loss".to_owned(), f64::from(*loss));
+    }
+    if options.holdout.is_some() {
+        let (valid, test) = stages.run("evaluation", || Ok(evaluate(&model, &split)))?;
+        for (name, v) in valid.values() {
+            metrics.insert(format!("valid.{name}"), v);
+        }
+        for (name, v) in test.values() {
+            metrics.insert(format!("test.{name}"), v);
+        }
+    }
+
+    let version = registry.next_version()?;
+    let folder = format!("v{version}");
+    let final_dir = registry.root().join(&folder);
+    let partial = registry.root().join(format!(".{folder}.partial"));
+    let mut entry = ModelEntry {
+        version,
+        model: options.model.as_str().to_owned(),
+        created_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        folder,
+        holdout: options.holdout.map(|p| p.as_str().to_owned()),
+        seed: options.seed,
+        config: serde_json::to_value(config).map_err(|e| RecError::Registry(e.to_string()))?,
+        sequential: model.config().clone(),
+        data_hash: data.content_hash(),
+        counts: [
+            ("users", data.user_count()),
+            ("items", data.item_count()),
+            ("interactions", data.events.len()),
+            ("training_interactions", split.train_len()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v as u64))
+        .collect(),
+        metrics,
+        stages: Vec::new(),
+        notes,
+    };
+    stages.run("saving", || {
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial).map_err(io_error(&partial))?;
+        }
+        std::fs::create_dir_all(&partial).map_err(io_error(&partial))?;
+        model.save(&features, &partial.join("model.safetensors"))?;
+        save_user_vectors(&model, &split, &partial.join("user_vectors.safetensors"))?;
+        write_lines(&partial.join("items.txt"), &data.items)?;
+        write_lines(&partial.join("users.txt"), &data.users)?;
+        Ok(())
+    })?;
+    entry.stages = stages.costs;
+    let json = serde_json::to_vec_pretty(&entry).map_err(|e| RecError::Registry(e.to_string()))?;
+    let entry_path = partial.join("entry.json");
+    std::fs::write(&entry_path, json).map_err(io_error(&entry_path))?;
+    std::fs::rename(&partial, &final_dir).map_err(io_error(&final_dir))?;
+    registry.register(&entry, &data.items, &data.users)?;
+    Ok(entry)
+}
+
+/// Each user's vector after their training history, row `u` for user `u`.
+fn save_user_vectors(
+    model: &super::sequential::SequentialModel,
+    split: &EvalSplit,
+    path: &Path,
+) -> Result<(), RecError> {
+    let dim = model.dim();
+    let n_users = split.train.len();
+    let mut values = vec![0f32; n_users * dim];
+    let with_history: Vec<usize> = (0..n_users)
+        .filter(|&u| !split.train[u].is_empty())
+        .collect();
+    for chunk in with_history.chunks(USER_BATCH) {
+        let histories: Vec<&[ItemId]> = chunk.iter().map(|&u| split.train[u].as_slice()).collect();
+        let vectors = model.user_vectors(&histories)?;
+        for (k, &u) in chunk.iter().enumerate() {
+            values[u * dim..(u + 1) * dim].copy_from_slice(&vectors[k * dim..(k + 1) * dim]);
+        }
+    }
+    let tensor = Tensor::from_vec(values, (n_users, dim), &Device::Cpu)
+        .map_err(|e| RecError::Model(e.to_string()))?;
+    let tensors = std::collections::HashMap::from([("user_vectors".to_owned(), tensor)]);
+    candle_core::safetensors::save(&tensors, path).map_err(|e| RecError::Model(e.to_string()))
+}
+
+fn write_lines(path: &Path, lines: &[String]) -> Result<(), RecError> {
+    let file = std::fs::File::create(path).map_err(io_error(path))?;
+    let mut out = std::io::BufWriter::new(file);
+    for line in lines {
+        writeln!(out, "{line}").map_err(io_error(path))?;
+    }
+    out.flush().map_err(io_error(path))
+}
