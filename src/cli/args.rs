@@ -35,8 +35,13 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The main job on the bundled default KG: open (or create) the store, load the default
-    /// KG when it is empty, and show what is in it with a few saved queries.
-    Start,
+    /// KG when it is empty, show what is in it, train and register kgrec unless a model of
+    /// exactly this data is registered, and show a few recommendations.
+    Start {
+        /// Only load and show the KG; do not train.
+        #[arg(long)]
+        no_train: bool,
+    },
     /// Load RDF files (N-Triples, N-Quads, Turtle, TriG, RDF/XML, optionally .gz) atomically.
     Load(LoadArgs),
     /// Import a dataset in a research or shop format, mapped onto the kgrec ontology.

@@ -53,7 +53,7 @@ pub fn run(cli: Cli) -> Result<()> {
         ..ctx
     };
     match cli.command {
-        Command::Start => start(&ctx),
+        Command::Start { no_train } => start(&ctx, no_train),
         Command::Load(a) => load(&ctx, a),
         Command::Import(c) => import(&ctx, c),
         Command::Export(a) => export(&ctx, a),
@@ -95,7 +95,7 @@ fn open_for_reading(ctx: &Settings) -> Result<KgStore> {
     Ok(store)
 }
 
-fn start(ctx: &Settings) -> Result<()> {
+fn start(ctx: &Settings, skip_training: bool) -> Result<()> {
     let store = open_for_reading(ctx)?;
     stats(&store)?;
     let mut out = std::io::stdout().lock();
@@ -115,10 +115,14 @@ fn start(ctx: &Settings) -> Result<()> {
             }
         }
     }
-    writeln!(
-        out,
-        "\nNext: `kgrec queries` lists the saved queries; `kgrec query --saved NAME` runs one."
-    )?;
+    drop(out);
+    if !skip_training {
+        super::learn::ensure_model(&store, &ctx.registry)?;
+    }
+    println!(
+        "\nNext: `kgrec queries` lists the saved queries; `kgrec query --saved NAME` runs one; \
+         `kgrec models` lists the trained models."
+    );
     Ok(())
 }
 

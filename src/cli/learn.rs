@@ -10,7 +10,10 @@ use kgrec::embed::{default_models_root, FetchOptions, FetchPolicy, ModelFiles};
 use kgrec::graph::{RelationSelection, WalkKind};
 use kgrec::rec::experiment::{run_experiment, ExperimentConfig, ModelKind, ModelReport};
 use kgrec::rec::registry::ModelRegistry;
-use kgrec::rec::train::{train_and_register, TrainOptions};
+use kgrec::embed::product_texts;
+use kgrec::rec::metrics::top_k;
+use kgrec::rec::train::{load_registered, train_and_register, TrainOptions};
+use kgrec::rec::{ItemId, Scorer};
 use kgrec::rec::{InteractionData, Protocol};
 
 use super::progress::StageProgress;
@@ -360,13 +363,13 @@ fn write_table(
         config.protocol.as_str(),
         config.seeds
     )?;
-    write!(out, "{:<12}", "model")?;
+    write!(out, "{:<16}", "model")?;
     for c in &columns {
         write!(out, " {c:>15}")?;
     }
     writeln!(out, " {:>9}", "fit s")?;
     for r in reports {
-        write!(out, "{:<12}", r.model)?;
+        write!(out, "{:<16}", r.model)?;
         for c in &columns {
             match r.test.iter().find(|s| s.metric == *c) {
                 Some(s) if config.seeds.len() > 1 => {
@@ -379,6 +382,11 @@ fn write_table(
         let fit: f64 =
             r.runs.iter().map(|x| x.fit_seconds).sum::<f64>() / r.runs.len().max(1) as f64;
         writeln!(out, " {fit:>9.1}")?;
+    }
+    for r in reports {
+        for n in &r.notes {
+            writeln!(out, "note ({}): {n}", r.model)?;
+        }
     }
     Ok(())
 }
@@ -394,5 +402,90 @@ pub fn fetch_model(force: bool) -> Result<()> {
     }
     let files = kgrec::embed::fetch_model(&root, &FetchOptions::default())?;
     println!("fetched the sentence model into {}", files.dir().display());
+    Ok(())
+}
+
+/// The main job's model step: reuse the newest registered model trained on exactly this
+/// data, or train kgrec with its default settings and register it; then show a few
+/// recommendations from the registered files.
+pub fn ensure_model(store: &kgrec::kg::KgStore, registry_root: &Path) -> Result<()> {
+    let data = read_data(store, None)?;
+    if data.events.is_empty() {
+        println!("
+The store holds no interactions yet, so there is no model to train.");
+        return Ok(());
+    }
+    let registry = ModelRegistry::open(registry_root)?;
+    let hash = data.content_hash();
+    let current = registry
+        .entries()?
+        .into_iter()
+        .rev()
+        .find(|e| e.data_hash == hash && e.holdout.is_none());
+    let entry = match current {
+        Some(e) => {
+            println!(
+                "
+== Model: {} version {} in {}, trained on this data",
+                e.model,
+                e.version,
+                registry.folder(&e).display()
+            );
+            e
+        }
+        None => {
+            println!(
+                "
+== Training kgrec on {} interactions (kgrec train; a few minutes)…",
+                data.events.len()
+            );
+            let bars = StageProgress::new();
+            let config = ExperimentConfig::default();
+            let options = TrainOptions {
+                model: ModelKind::Kgrec,
+                holdout: None,
+                seed: 1,
+            };
+            let e = train_and_register(store, &data, &config, &options, &registry, &|s, d, n| {
+                bars.update(s, d, n)
+            })?;
+            bars.finish();
+            let seconds: f64 = e.stages.iter().map(|s| s.seconds).sum();
+            println!(
+                "registered {} version {} in {} ({seconds:.0}s)",
+                e.model,
+                e.version,
+                registry.folder(&e).display()
+            );
+            e
+        }
+    };
+    let (model, _) = load_registered(&registry, &entry)?;
+    // The user with the longest history, so the example has something to go on.
+    let sequences = data.sequences();
+    let Some((user, events)) = sequences.iter().enumerate().max_by_key(|(_, s)| s.len()) else {
+        return Ok(());
+    };
+    let history: Vec<ItemId> = events.iter().map(|e| e.item).collect();
+    let mut scores = vec![0f32; model.item_count()];
+    model.score(user as u32, &history, &mut scores);
+    let mut excluded = vec![false; scores.len()];
+    let top = top_k(&scores, &history, 5, &mut excluded);
+    let titles = product_texts(store)?
+        .into_iter()
+        .collect::<std::collections::HashMap<_, _>>();
+    let show = |i: ItemId| {
+        let iri = &data.items[i as usize];
+        titles.get(iri).cloned().unwrap_or_else(|| iri.clone())
+    };
+    println!("
+Last items of {} ({} in all):", data.users[user], history.len());
+    for &i in history.iter().rev().take(3) {
+        println!("  - {}", show(i));
+    }
+    println!("Recommended next:");
+    for (rank, &i) in top.iter().enumerate() {
+        println!("  {}. {}", rank + 1, show(i));
+    }
     Ok(())
 }

@@ -87,21 +87,57 @@ pub fn rate(n: u64, d: Duration) -> String {
 }
 
 /// Bars for a multi-stage job: each call names the stage, the work done and its total; a
-/// new stage name finishes the previous bar. Safe to call from worker threads.
+/// new stage name finishes the previous bar. Safe to call from worker threads. When standard
+/// error is not a terminal (a log file, CI), it writes a plain line when a stage starts and
+/// at most once a minute while it runs, instead of bars.
 pub struct StageProgress {
     current: std::sync::Mutex<Option<(String, ProgressBar)>>,
+    log: Option<std::sync::Mutex<(String, Instant, Instant)>>,
 }
+
+/// Seconds between plain progress lines.
+const LOG_EVERY: Duration = Duration::from_secs(60);
 
 impl StageProgress {
     /// No bar yet.
     pub fn new() -> Self {
+        use std::io::IsTerminal;
         StageProgress {
             current: std::sync::Mutex::new(None),
+            log: (!std::io::stderr().is_terminal())
+                .then(|| std::sync::Mutex::new((String::new(), Instant::now(), Instant::now()))),
+        }
+    }
+
+    /// Writes a plain line when the stage changes, and then at most once a minute.
+    fn log_line(&self, stage: &str, done: u64, total: u64) {
+        let Some(Ok(mut log)) = self.log.as_ref().map(|l| l.lock()) else {
+            return;
+        };
+        let (name, started, last) = &mut *log;
+        let now = Instant::now();
+        if name != stage {
+            if !name.is_empty() {
+                eprintln!("{name}: done in {:.1}s", started.elapsed().as_secs_f64());
+            }
+            eprintln!("{stage}: started");
+            *log = (stage.to_owned(), now, now);
+        } else if now.duration_since(*last) >= LOG_EVERY {
+            let pct = if total > 0 { done as f64 * 100.0 / total as f64 } else { 0.0 };
+            eprintln!(
+                "{stage}: {done}/{total} ({pct:.0}%) after {:.0}s",
+                started.elapsed().as_secs_f64()
+            );
+            *last = now;
         }
     }
 
     /// Reports progress of `stage`.
     pub fn update(&self, stage: &str, done: u64, total: u64) {
+        if self.log.is_some() {
+            self.log_line(stage, done, total);
+            return;
+        }
         let Ok(mut current) = self.current.lock() else {
             return;
         };
@@ -128,6 +164,11 @@ impl StageProgress {
 
     /// Finishes the last bar.
     pub fn finish(&self) {
+        if let Some(Ok(log)) = self.log.as_ref().map(|l| l.lock()) {
+            if !log.0.is_empty() {
+                eprintln!("{}: done in {:.1}s", log.0, log.1.elapsed().as_secs_f64());
+            }
+        }
         if let Ok(mut current) = self.current.lock() {
             if let Some((_, bar)) = current.take() {
                 bar.finish();

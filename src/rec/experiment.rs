@@ -498,7 +498,10 @@ pub fn run_experiment(
         let split = EvalSplit::new(data, config.protocol, seed)?;
         for (m, report) in models.iter().zip(reports.iter_mut()) {
             let started = Instant::now();
-            let scorer = fit(*m, &mut cache, &split, seed, progress)?;
+            let label = format!("{} seed {seed}", m.as_str());
+            let scorer = fit(*m, &mut cache, &split, seed, &|stage, done, total| {
+                progress(&format!("{label}: {stage}"), done, total)
+            })?;
             for note in cache.take_notes() {
                 if !report.notes.contains(&note) {
                     report.notes.push(note);

@@ -18,6 +18,7 @@ use candle_core::{Device, Tensor};
 use super::data::{InteractionData, ItemId};
 use super::experiment::{evaluate, fit_sequential, ExperimentConfig, FeatureCache, ModelKind};
 use super::registry::{ModelEntry, ModelRegistry, StageCost};
+use super::sequential::{ItemFeatures, SequentialModel};
 use super::split::{EvalSplit, Protocol};
 use super::RecError;
 use crate::kg::KgStore;
@@ -166,9 +167,25 @@ pub fn train_and_register(
     Ok(entry)
 }
 
+/// Loads a registered model's weights and item inputs from its folder.
+pub fn load_registered(
+    registry: &ModelRegistry,
+    entry: &ModelEntry,
+) -> Result<(SequentialModel, ItemFeatures), RecError> {
+    let path = registry.folder(entry).join("model.safetensors");
+    if !path.is_file() {
+        return Err(RecError::Registry(format!(
+            "version {} is registered but {} is missing",
+            entry.version,
+            path.display()
+        )));
+    }
+    SequentialModel::load(&path, &entry.sequential)
+}
+
 /// Each user's vector after their training history, row `u` for user `u`.
 fn save_user_vectors(
-    model: &super::sequential::SequentialModel,
+    model: &SequentialModel,
     split: &EvalSplit,
     path: &Path,
 ) -> Result<(), RecError> {

@@ -234,3 +234,28 @@ fn train_registers_a_model_other_tools_can_read() {
     ]);
     assert!(err.contains("/nonexistent"), "{err}");
 }
+
+#[test]
+fn start_trains_once_then_reuses_the_model() {
+    let store = TempStore::new();
+    store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
+    // `start` finds the sentence model under models/ (fetched once for the test binary).
+    crate::text::model();
+    let first = store.ok(&["start"]);
+    assert!(first.contains("registered kgrec version 1"), "{first}");
+    assert!(first.contains("Recommended next:\n  1. "), "{first}");
+    let again = store.ok(&["start"]);
+    assert!(again.contains("kgrec version 1"), "{again}");
+    assert!(again.contains("trained on this data"), "{again}");
+    // New data makes the registered model stale: the next start trains version 2.
+    let insert = format!(
+        "{}INSERT DATA {{ GRAPH <https://w3id.org/kgrec/graph/fixture/interactions> {{ \
+         <https://w3id.org/kgrec/id/fixture/interaction/new> a kgr:Interaction ; \
+         kgr:user <https://w3id.org/kgrec/id/fixture/user/U1> ; \
+         kgr:item <https://w3id.org/kgrec/id/fixture/product/P7> }} }}",
+        crate::common::PREFIXES
+    );
+    store.ok(&["update", &insert]);
+    let third = store.ok(&["start"]);
+    assert!(third.contains("registered kgrec version 2"), "{third}");
+}
