@@ -6,15 +6,15 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use kgrec::embed::product_texts;
 use kgrec::embed::{default_models_root, FetchOptions, FetchPolicy, ModelFiles};
 use kgrec::graph::{RelationSelection, WalkKind};
 use kgrec::rec::experiment::{run_experiment, ExperimentConfig, ModelKind, ModelReport};
-use kgrec::rec::registry::ModelRegistry;
-use kgrec::embed::product_texts;
 use kgrec::rec::metrics::top_k;
+use kgrec::rec::registry::ModelRegistry;
 use kgrec::rec::train::{load_registered, train_and_register, TrainOptions};
-use kgrec::rec::{ItemId, Scorer};
 use kgrec::rec::{InteractionData, Protocol};
+use kgrec::rec::{ItemId, Scorer};
 
 use super::progress::StageProgress;
 
@@ -411,8 +411,10 @@ pub fn fetch_model(force: bool) -> Result<()> {
 pub fn ensure_model(store: &kgrec::kg::KgStore, registry_root: &Path) -> Result<()> {
     let data = read_data(store, None)?;
     if data.events.is_empty() {
-        println!("
-The store holds no interactions yet, so there is no model to train.");
+        println!(
+            "
+The store holds no interactions yet, so there is no model to train."
+        );
         return Ok(());
     }
     let registry = ModelRegistry::open(registry_root)?;
@@ -478,8 +480,12 @@ The store holds no interactions yet, so there is no model to train.");
         let iri = &data.items[i as usize];
         titles.get(iri).cloned().unwrap_or_else(|| iri.clone())
     };
-    println!("
-Last items of {} ({} in all):", data.users[user], history.len());
+    println!(
+        "
+Last items of {} ({} in all):",
+        data.users[user],
+        history.len()
+    );
     for &i in history.iter().rev().take(3) {
         println!("  - {}", show(i));
     }

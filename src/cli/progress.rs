@@ -123,7 +123,11 @@ impl StageProgress {
             eprintln!("{stage}: started");
             *log = (stage.to_owned(), now, now);
         } else if now.duration_since(*last) >= LOG_EVERY {
-            let pct = if total > 0 { done as f64 * 100.0 / total as f64 } else { 0.0 };
+            let pct = if total > 0 {
+                done as f64 * 100.0 / total as f64
+            } else {
+                0.0
+            };
             eprintln!(
                 "{stage}: {done}/{total} ({pct:.0}%) after {:.0}s",
                 started.elapsed().as_secs_f64()

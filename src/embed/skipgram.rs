@@ -151,7 +151,13 @@ pub fn train_skipgram(
             break;
         }
         shards.par_iter_mut().for_each(|shard| {
-            shard.train_span(corpus, &shared, c, total, done_before);
+            shard.train_span(&Span {
+                corpus,
+                shared: &shared,
+                c,
+                total,
+                done_before,
+            });
         });
         merge(&mut input, &mut output, &mut shards);
         progress(shards.iter().map(|s| s.raw).sum());
@@ -212,16 +218,49 @@ fn prepare(corpus: &WalkCorpus, vocab_size: usize, c: &SkipGramConfig) -> Shared
     }
 }
 
+/// What one span of training reads: the corpus, the shared tables, the settings, and the
+/// progress of all shards (for the learning-rate schedule).
+#[derive(Clone, Copy)]
+struct Span<'a> {
+    corpus: &'a WalkCorpus,
+    shared: &'a Shared,
+    c: &'a SkipGramConfig,
+    total: u64,
+    done_before: u64,
+}
+
 impl Shard {
-    /// Trains about `sync_tokens` raw tokens of this shard's walks.
-    fn train_span(
-        &mut self,
-        corpus: &WalkCorpus,
-        shared: &Shared,
-        c: &SkipGramConfig,
-        total: u64,
-        done_before: u64,
-    ) {
+    /// Trains about `sync_tokens` raw tokens of this shard's walks, with AVX2 and FMA where
+    /// the CPU has them (the dot products and updates then run 8 lanes wide; the default
+    /// x86-64 target only has 4), else with the portable code.
+    fn train_span(&mut self, span: &Span<'_>) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports the features this function is compiled for.
+            unsafe { self.train_span_avx2(span) };
+            return;
+        }
+        self.train_span_portable(span);
+    }
+
+    /// [`Shard::train_span_portable`] compiled for AVX2 and FMA (everything it calls is
+    /// inlined into it, so the whole hot loop gets the wider instructions).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn train_span_avx2(&mut self, span: &Span<'_>) {
+        self.train_span_portable(span);
+    }
+
+    #[inline(always)]
+    fn train_span_portable(&mut self, span: &Span<'_>) {
+        let Span {
+            corpus,
+            shared,
+            c,
+            total,
+            done_before,
+        } = *span;
         let dim = c.dim;
         let mut gradient = vec![0.0f32; dim];
         let mut sentence: Vec<u32> = Vec::new();
@@ -260,7 +299,7 @@ impl Shard {
 
     /// One positive pair and its negatives: the context's input vector learns to predict
     /// the centre's output vector (word2vec's and gensim's skip-gram update).
-    #[inline]
+    #[inline(always)]
     fn train_pair(
         &mut self,
         shared: &Shared,
@@ -305,7 +344,7 @@ impl Shard {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let chunks = a.len() / 8;
@@ -322,7 +361,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// `y += a·x`.
-#[inline]
+#[inline(always)]
 fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     for (y, x) in y.iter_mut().zip(x) {
         *y += a * x;
