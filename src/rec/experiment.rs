@@ -327,9 +327,12 @@ impl<'a> FeatureCache<'a> {
         }
     }
 
-    /// Notes about the inputs handed out since the last call.
+    /// Notes about the inputs handed out since the last call, each once.
     pub fn take_notes(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.notes)
+        let mut notes = std::mem::take(&mut self.notes);
+        let mut seen = std::collections::HashSet::new();
+        notes.retain(|n| seen.insert(n.clone()));
+        notes
     }
 }
 
