@@ -187,7 +187,14 @@ impl ModelRegistry {
 
     /// The entry of `version`, if registered.
     pub fn entry(&self, version: u64) -> Result<Option<ModelEntry>, RecError> {
-        Ok(self.entries()?.into_iter().find(|e| e.version == version))
+        let err = |e: sled::Error| registry_error(&self.root, e);
+        let entries = self.db.open_tree(ENTRIES).map_err(err)?;
+        match entries.get(version.to_be_bytes()).map_err(err)? {
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| registry_error(&self.root, e)),
+            None => Ok(None),
+        }
     }
 
     /// The IRIs of a version's item or user rows, in row order.

@@ -90,17 +90,22 @@ impl EvalSplit {
     /// Nothing held out: every user's whole sequence trains (the model a service runs).
     /// Its validation and test parts are empty.
     pub fn all_training(data: &InteractionData) -> Result<Self, RecError> {
+        let mut split = Self::empty(data, Protocol::Loo)?;
+        for (u, seq) in data.sequences().iter().enumerate() {
+            split.train[u] = seq.iter().map(|e| e.item).collect();
+        }
+        Ok(split)
+    }
+
+    /// A split of `data` with every part empty; refuses data without interactions.
+    fn empty(data: &InteractionData, protocol: Protocol) -> Result<Self, RecError> {
         if data.events.is_empty() {
             return Err(RecError::BadData("the store holds no interactions".into()));
         }
         let n_users = data.user_count();
         Ok(EvalSplit {
-            protocol: Protocol::Loo,
-            train: data
-                .sequences()
-                .iter()
-                .map(|seq| seq.iter().map(|e| e.item).collect())
-                .collect(),
+            protocol,
+            train: vec![Vec::new(); n_users],
             valid: vec![Vec::new(); n_users],
             test: vec![Vec::new(); n_users],
             train_negatives: Vec::new(),
@@ -113,21 +118,7 @@ impl EvalSplit {
 
     /// Splits `data` by `protocol`; `seed` drives the random protocols.
     pub fn new(data: &InteractionData, protocol: Protocol, seed: u64) -> Result<Self, RecError> {
-        if data.events.is_empty() {
-            return Err(RecError::BadData("the store holds no interactions".into()));
-        }
-        let n_users = data.user_count();
-        let mut split = EvalSplit {
-            protocol,
-            train: vec![Vec::new(); n_users],
-            valid: vec![Vec::new(); n_users],
-            test: vec![Vec::new(); n_users],
-            train_negatives: Vec::new(),
-            valid_pairs: Vec::new(),
-            test_pairs: Vec::new(),
-            n_items: data.item_count(),
-            from_data: false,
-        };
+        let mut split = Self::empty(data, protocol)?;
         let sequences = data.sequences();
         match protocol {
             Protocol::Loo => {
