@@ -1,5 +1,9 @@
 //! Skip-gram with negative sampling (word2vec's SGNS) over a walk corpus, in parallel.
 //!
+//! A centre's negatives are drawn once and shared by all the contexts of its window (Ji et
+//! al., "Parallelizing Word2Vec in Shared and Distributed Memory", 2016): the same update
+//! rule, with each table row touched once per centre rather than once per pair.
+//!
 //! The corpus is cut into a fixed number of shards, each trained by its own worker on its
 //! own copy of the weights; every `sync_tokens` tokens the shards' changes are summed into the
 //! shared weights and the copies refreshed. For sparse updates this behaves like word2vec's
@@ -22,7 +26,8 @@ pub struct SkipGramConfig {
     /// Largest distance between centre and context (the effective window is drawn in
     /// `1..=window` per centre, as in word2vec).
     pub window: usize,
-    /// Negative samples per positive pair, drawn from the unigram distribution to the 3/4.
+    /// Negative samples per centre (shared by its contexts), drawn from the unigram
+    /// distribution to the 3/4.
     pub negatives: usize,
     /// Passes over the corpus.
     pub epochs: usize,
@@ -34,7 +39,9 @@ pub struct SkipGramConfig {
     pub sample: f64,
     /// Independent shards trained in parallel; part of what determines the result.
     pub shards: usize,
-    /// Tokens each shard trains between two merges.
+    /// Most tokens each shard trains between two merges. A run merges at least
+    /// [`MIN_MERGES`] times, so a small corpus merges more often: the shards' changes to the
+    /// same rows are summed, which goes wrong when they drift too far apart.
     pub sync_tokens: usize,
     /// Seed of initialisation and sampling.
     pub seed: u64,
@@ -85,6 +92,9 @@ pub struct SkipGramStats {
     /// Tokens trained as centres, after down-sampling (gensim's "effective words").
     pub effective_tokens: u64,
 }
+
+/// Fewest merges of the shards' weights in one run (see [`SkipGramConfig::sync_tokens`]).
+pub const MIN_MERGES: u64 = 64;
 
 const SIGMOID_TABLE: usize = 1024;
 const MAX_EXP: f32 = 6.0;
@@ -145,6 +155,7 @@ pub fn train_skipgram(
         .collect();
     let per_epoch: u64 = corpus.tokens.len() as u64;
     let total = per_epoch * c.epochs as u64;
+    let span_tokens = (total / (c.shards as u64 * MIN_MERGES)).clamp(1, c.sync_tokens as u64);
     loop {
         let done_before: u64 = shards.iter().map(|s| s.raw).sum();
         if done_before >= total || shards.iter().all(|s| s.cursor >= s.walks.len() * c.epochs) {
@@ -157,6 +168,7 @@ pub fn train_skipgram(
                 c,
                 total,
                 done_before,
+                span_tokens,
             });
         });
         merge(&mut input, &mut output, &mut shards);
@@ -227,10 +239,11 @@ struct Span<'a> {
     c: &'a SkipGramConfig,
     total: u64,
     done_before: u64,
+    span_tokens: u64,
 }
 
 impl Shard {
-    /// Trains about `sync_tokens` raw tokens of this shard's walks, with AVX2 and FMA where
+    /// Trains about `span_tokens` raw tokens of this shard's walks, with AVX2 and FMA where
     /// the CPU has them (the dot products and updates then run 8 lanes wide; the default
     /// x86-64 target only has 4), else with the portable code.
     fn train_span(&mut self, span: &Span<'_>) {
@@ -260,13 +273,14 @@ impl Shard {
             c,
             total,
             done_before,
+            span_tokens,
         } = *span;
         let dim = c.dim;
-        let mut gradient = vec![0.0f32; dim];
+        let mut window = Window::default();
         let mut sentence: Vec<u32> = Vec::new();
         let start_raw = self.raw;
         let end = self.walks.len() * c.epochs;
-        while self.cursor < end && self.raw - start_raw < c.sync_tokens as u64 {
+        while self.cursor < end && self.raw - start_raw < span_tokens {
             let walk = corpus.walk(self.walks[self.cursor % self.walks.len()]);
             self.cursor += 1;
             self.raw += walk.len() as u64;
@@ -287,61 +301,88 @@ impl Shard {
                 let reduced = 1 + self.rng.below(c.window);
                 let lo = pos.saturating_sub(reduced);
                 let hi = (pos + reduced + 1).min(sentence.len());
-                for (ctx_pos, &context) in sentence.iter().enumerate().take(hi).skip(lo) {
-                    if ctx_pos == pos {
-                        continue;
+                window.contexts.clear();
+                window.contexts.extend(
+                    (lo..hi)
+                        .filter(|&p| p != pos)
+                        .map(|p| sentence[p] as usize * dim),
+                );
+                window.targets.clear();
+                window.targets.push((centre as usize * dim, 1.0));
+                for _ in 0..c.negatives {
+                    let t = shared.negatives[self.rng.below(shared.negatives.len())];
+                    if t != centre {
+                        window.targets.push((t as usize * dim, 0.0));
                     }
-                    self.train_pair(shared, c, centre, context, lr, &mut gradient);
                 }
+                self.train_window(shared, dim, lr, &mut window);
             }
         }
     }
 
-    /// One positive pair and its negatives: the context's input vector learns to predict
-    /// the centre's output vector (word2vec's and gensim's skip-gram update).
+    /// One centre and its window: every context's input vector learns to predict the
+    /// centre's output vector against the same negatives (word2vec's skip-gram update, with
+    /// negatives drawn once per centre and shared by its contexts, as in Ji et al.'s
+    /// HogBatch). Each row is then read and written once per centre instead of once per
+    /// pair, which is what bounds this loop: the tables are far larger than the caches.
     #[inline(always)]
-    fn train_pair(
-        &mut self,
-        shared: &Shared,
-        c: &SkipGramConfig,
-        centre: u32,
-        context: u32,
-        lr: f32,
-        gradient: &mut [f32],
-    ) {
-        let dim = c.dim;
-        gradient.fill(0.0);
-        let in_row = context as usize * dim;
-        for d in 0..=c.negatives {
-            let (target, label) = if d == 0 {
-                (centre, 1.0f32)
-            } else {
-                let t = shared.negatives[self.rng.below(shared.negatives.len())];
-                if t == centre {
-                    continue;
-                }
-                (t, 0.0)
-            };
-            let out_row = target as usize * dim;
-            let input = &self.input[in_row..in_row + dim];
-            let output = &mut self.output[out_row..out_row + dim];
-            let f = dot(input, output);
-            let g = if f > MAX_EXP {
-                label - 1.0
-            } else if f < -MAX_EXP {
-                label
-            } else {
-                let i = ((f + MAX_EXP) * (SIGMOID_TABLE as f32 / MAX_EXP / 2.0)) as usize;
-                label - shared.sigmoid[i.min(SIGMOID_TABLE - 1)]
-            } * lr;
-            axpy(g, output, gradient);
-            axpy(g, input, output);
+    fn train_window(&mut self, shared: &Shared, dim: usize, lr: f32, w: &mut Window) {
+        let n_ctx = w.contexts.len();
+        let n_tgt = w.targets.len();
+        w.gradients.clear();
+        w.gradients.resize(n_ctx * n_tgt, 0.0);
+        for (i, &ctx) in w.contexts.iter().enumerate() {
+            let input = &self.input[ctx..ctx + dim];
+            for (j, &(target, label)) in w.targets.iter().enumerate() {
+                let f = dot(input, &self.output[target..target + dim]);
+                w.gradients[i * n_tgt + j] = if f > MAX_EXP {
+                    label - 1.0
+                } else if f < -MAX_EXP {
+                    label
+                } else {
+                    let k = ((f + MAX_EXP) * (SIGMOID_TABLE as f32 / MAX_EXP / 2.0)) as usize;
+                    label - shared.sigmoid[k.min(SIGMOID_TABLE - 1)]
+                } * lr;
+            }
         }
-        let input = &mut self.input[in_row..in_row + dim];
-        for (x, g) in input.iter_mut().zip(gradient.iter()) {
-            *x += g;
+        // Input changes from the outputs before their update, as in the per-pair rule.
+        w.input_change.clear();
+        w.input_change.resize(n_ctx * dim, 0.0);
+        for (i, change) in w.input_change.chunks_exact_mut(dim).enumerate() {
+            for (j, &(target, _)) in w.targets.iter().enumerate() {
+                axpy(
+                    w.gradients[i * n_tgt + j],
+                    &self.output[target..target + dim],
+                    change,
+                );
+            }
+        }
+        for (j, &(target, _)) in w.targets.iter().enumerate() {
+            let output = &mut self.output[target..target + dim];
+            for (i, &ctx) in w.contexts.iter().enumerate() {
+                axpy(
+                    w.gradients[i * n_tgt + j],
+                    &self.input[ctx..ctx + dim],
+                    output,
+                );
+            }
+        }
+        for (&ctx, change) in w.contexts.iter().zip(w.input_change.chunks_exact(dim)) {
+            for (x, g) in self.input[ctx..ctx + dim].iter_mut().zip(change) {
+                *x += g;
+            }
         }
     }
+}
+
+/// Scratch space of one centre's update: row offsets of its contexts (input table) and of
+/// its targets with their labels (output table), and the gradients between them.
+#[derive(Default)]
+struct Window {
+    contexts: Vec<usize>,
+    targets: Vec<(usize, f32)>,
+    gradients: Vec<f32>,
+    input_change: Vec<f32>,
 }
 
 #[inline(always)]
