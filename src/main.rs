@@ -2,6 +2,10 @@
 
 mod cli;
 
+/// mimalloc keeps freed memory for reuse: candle's per-step tensors then stop costing page faults.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     // kgrec parallelises across users and batches itself (rayon); candle's own pool of
     // spinning workers on top of that only contends for the same cores. Set before any
