@@ -11,6 +11,7 @@ pub mod graph_features;
 pub mod metrics;
 pub mod registry;
 pub mod sequential;
+mod softmax_loss;
 pub mod split;
 pub mod text_features;
 pub mod train;

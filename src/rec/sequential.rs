@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::data::{ItemId, UserId};
 use super::eval::Scorer;
+use super::softmax_loss::FullSoftmaxLoss;
 use super::split::EvalSplit;
 use super::RecError;
 use crate::util::SeededRng;
@@ -461,9 +462,8 @@ impl SequentialModel {
                     .reshape((batch.len() * len, c.dim))?
                     .index_select(&Tensor::from_vec(rows.clone(), rows.len(), &device)?, 0)?;
                 let loss = if full {
-                    let logits = h.matmul(&items.t()?)?;
-                    let targets = Tensor::from_vec(targets, rows.len(), &device)?;
-                    candle_nn::loss::cross_entropy(&logits, &targets)?
+                    h.contiguous()?
+                        .apply_op2(&items.contiguous()?, FullSoftmaxLoss::new(targets))?
                 } else {
                     sampled_softmax_loss(&h, &items, &targets, &sample)?
                 };
