@@ -5,8 +5,9 @@
 //! rule, with each table row touched once per centre rather than once per pair.
 //!
 //! The corpus is cut into a fixed number of shards, each trained by its own worker on its
-//! own copy of the weights; every `sync_tokens` tokens the shards' changes are summed into the
-//! shared weights and the copies refreshed. For sparse updates this behaves like word2vec's
+//! own copy of the weights; at least [`MIN_MERGES`] times per run (at most every
+//! `sync_tokens` tokens) the shards' changes are summed into the shared weights and the
+//! copies refreshed. For sparse updates this behaves like word2vec's
 //! lock-free (Hogwild) training, but the result depends only on the seed and the shard
 //! count, never on thread scheduling or the number of cores.
 
