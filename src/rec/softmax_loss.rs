@@ -7,7 +7,8 @@
 //! is taken in place, and the backward pass turns the block's probabilities into both
 //! gradients with two more products. The forward pass keeps the probabilities for the
 //! backward pass when they fit in [`CACHE_FLOATS`]; a longer batch recomputes them block by
-//! block instead. The blocks run in parallel.
+//! block instead. The blocks run in parallel; the item gradient adds per-worker partial sums,
+//! so results repeat only to within floating-point reduction order.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
