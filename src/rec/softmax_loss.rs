@@ -58,7 +58,6 @@ fn matrix<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<(&'a [f32], 
 }
 
 /// `dst (m×n) = [dst +] a · b` for strided operands (strides in elements: column, row).
-#[allow(clippy::too_many_arguments)]
 fn product(
     dst: &mut [f32],
     accumulate: bool,
