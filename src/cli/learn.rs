@@ -74,6 +74,14 @@ pub struct ModelSettings {
     /// Sequence-model batch size.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
+    /// Epochs between validation passes of the sequence model (0: none); with a held-out
+    /// validation part, the epoch with the best validation NDCG@10 is kept.
+    #[arg(long, default_value_t = 2)]
+    pub validate_every: usize,
+    /// Stop the sequence model after this many validation passes without improvement
+    /// (0: train every epoch).
+    #[arg(long, default_value_t = 5)]
+    pub patience: usize,
     /// Train the sequence model on every window of a long history, not only its most recent
     /// --max-len items.
     #[arg(long)]
@@ -201,6 +209,8 @@ fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
     c.sequential.negatives = a.negatives;
     c.sequential.batch_size = a.batch_size;
     c.sequential.all_windows = a.all_windows;
+    c.sequential.validate_every = a.validate_every;
+    c.sequential.patience = a.patience;
     Ok(c)
 }
 

@@ -399,6 +399,18 @@ pub fn fit_sequential(
         ..cache.config.sequential.clone()
     };
     let fitted = SequentialModel::fit(split, &features, &sequential, progress)?;
+    if let Some(best) = fitted
+        .validation
+        .iter()
+        .find(|(epoch, _)| *epoch == fitted.best_epoch)
+    {
+        cache.notes.push(format!(
+            "seed {seed}: kept epoch {} of the {} trained, by validation NDCG@10 ({:.4})",
+            best.0,
+            fitted.losses.len(),
+            best.1
+        ));
+    }
     Ok((fitted, features))
 }
 

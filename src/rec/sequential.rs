@@ -13,9 +13,9 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use serde::{Deserialize, Serialize};
 
 use super::data::{ItemId, UserId};
-use super::eval::Scorer;
+use super::eval::{evaluate_ranking, Scorer};
 use super::softmax_loss::FullSoftmaxLoss;
-use super::split::EvalSplit;
+use super::split::{EvalSplit, Protocol, Stage};
 use super::RecError;
 use crate::util::SeededRng;
 
@@ -53,6 +53,12 @@ pub struct SequentialConfig {
     /// Train on every window of `max_len + 1` items of a long training sequence, not only
     /// the most recent one (long histories, as in MovieLens, otherwise lose their older part).
     pub all_windows: bool,
+    /// Epochs between validation passes (0: none). When the split has validation cases,
+    /// training keeps the parameters of the epoch with the best validation NDCG@10 (the
+    /// usual protocol: `epochs` is then a maximum, not the epoch reported).
+    pub validate_every: usize,
+    /// Stop after this many validation passes without improvement (0: run every epoch).
+    pub patience: usize,
     /// Seed of initialisation, batch order and dropout.
     pub seed: u64,
 }
@@ -74,6 +80,8 @@ impl Default for SequentialConfig {
             use_text: true,
             negatives: 1024,
             all_windows: false,
+            validate_every: 2,
+            patience: 5,
             seed: 42,
         }
     }
@@ -354,6 +362,10 @@ pub struct SequentialModel {
     config: SequentialConfig,
     /// Mean training loss of each epoch.
     pub losses: Vec<f32>,
+    /// Validation NDCG@10 after each validated epoch (1-based), when training validated.
+    pub validation: Vec<(usize, f64)>,
+    /// The epoch whose parameters the model kept (the last one without validation).
+    pub best_epoch: usize,
 }
 
 impl SequentialModel {
@@ -411,6 +423,17 @@ impl SequentialModel {
         // Item id → row in this step's item subset (u32::MAX: not in it).
         let mut local = vec![u32::MAX; n_items];
         let mut losses = Vec::with_capacity(c.epochs);
+        // Validation: the held-out next item after each training sequence (not for
+        // click-through splits, whose validation is labelled pairs).
+        let valid_cases = if c.validate_every > 0 && split.protocol != Protocol::Ctr {
+            split.ranking_cases(Stage::Valid)
+        } else {
+            Vec::new()
+        };
+        let mut validation = Vec::new();
+        let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
+        let mut stale = 0usize;
+        let mut best_epoch = 0usize;
         for epoch in 0..c.epochs {
             batch_rng.shuffle(&mut order);
             let mut loss_sum = 0f32;
@@ -472,6 +495,41 @@ impl SequentialModel {
                 progress("training", (epoch * batches.len() + step + 1) as u64, total);
             }
             losses.push(loss_sum / batches.len().max(1) as f32);
+            let done = epoch + 1;
+            best_epoch = done;
+            if valid_cases.is_empty() || (done % c.validate_every != 0 && done != c.epochs) {
+                continue;
+            }
+            let items = network.item_matrix()?.detach();
+            let view = ScoringView {
+                network: &network,
+                items: &items,
+                max_len: c.max_len,
+            };
+            let ndcg = evaluate_ranking(&view, &valid_cases, n_items)
+                .at_k(10)
+                .map_or(0.0, |m| m.ndcg);
+            validation.push((done, ndcg));
+            if best.as_ref().is_none_or(|(score, _, _)| ndcg > *score) {
+                let snapshot = params
+                    .vars
+                    .iter()
+                    .map(|v| v.as_tensor().copy())
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                best = Some((ndcg, done, snapshot));
+                stale = 0;
+            } else {
+                stale += 1;
+                if c.patience > 0 && stale >= c.patience {
+                    break;
+                }
+            }
+        }
+        if let Some((_, epoch, snapshot)) = best {
+            for (var, saved) in params.vars.iter().zip(&snapshot) {
+                var.set(saved)?;
+            }
+            best_epoch = epoch;
         }
         let items = network.item_matrix()?.detach();
         Ok(SequentialModel {
@@ -480,6 +538,8 @@ impl SequentialModel {
             items,
             config: c.clone(),
             losses,
+            validation,
+            best_epoch,
         })
     }
 
@@ -509,7 +569,8 @@ impl SequentialModel {
 
     /// The user vectors of several histories (each oldest first), row-major.
     pub fn user_vectors(&self, histories: &[&[ItemId]]) -> Result<Vec<f32>, RecError> {
-        self.encode_histories(histories)
+        self.view()
+            .encode_histories(histories)
             .and_then(|h| h.flatten_all())
             .and_then(|t| t.to_vec1())
             .map_err(candle_error)
@@ -602,16 +663,37 @@ impl SequentialModel {
                 items,
                 config: c,
                 losses: Vec::new(),
+                validation: Vec::new(),
+                best_epoch: 0,
             },
             features,
         ))
     }
 
+    /// The model's parameters as a scorer.
+    fn view(&self) -> ScoringView<'_> {
+        ScoringView {
+            network: &self.network,
+            items: &self.items,
+            max_len: self.config.max_len,
+        }
+    }
+}
+
+/// A network and its fused item matrix, scoring without dropout: the trained model, or the
+/// model in training when it is validated.
+struct ScoringView<'a> {
+    network: &'a Network,
+    items: &'a Tensor,
+    max_len: usize,
+}
+
+impl ScoringView<'_> {
     /// The last hidden state of each history: the user vector (histories × dim).
     fn encode_histories(&self, histories: &[&[ItemId]]) -> candle_core::Result<Tensor> {
         let len = histories
             .iter()
-            .map(|h| h.len().min(self.config.max_len))
+            .map(|h| h.len().min(self.max_len))
             .max()
             .unwrap_or(0)
             .max(1);
@@ -624,7 +706,7 @@ impl SequentialModel {
         }
         let none = Dropout { rng: None, p: 0.0 };
         self.network
-            .encode(&self.items, &ids, histories.len(), len, &none)?
+            .encode(self.items, &ids, histories.len(), len, &none)?
             .narrow(1, len - 1, 1)?
             .squeeze(1)
     }
@@ -637,6 +719,21 @@ impl SequentialModel {
         let flat: Vec<f32> = scores.flatten_all()?.to_vec1()?;
         out[..histories.len() * n_items].copy_from_slice(&flat);
         Ok(())
+    }
+}
+
+impl Scorer for ScoringView<'_> {
+    fn score(&self, _: UserId, history: &[ItemId], out: &mut [f32]) {
+        if self.score_histories(&[history], out).is_err() {
+            out.fill(0.0);
+        }
+    }
+
+    fn score_batch(&self, queries: &[(UserId, &[ItemId])], out: &mut [f32]) {
+        let histories: Vec<&[ItemId]> = queries.iter().map(|(_, h)| *h).collect();
+        if self.score_histories(&histories, out).is_err() {
+            out.fill(0.0);
+        }
     }
 }
 
@@ -753,17 +850,12 @@ fn build_network(
 }
 
 impl Scorer for SequentialModel {
-    fn score(&self, _: UserId, history: &[ItemId], out: &mut [f32]) {
-        if self.score_histories(&[history], out).is_err() {
-            out.fill(0.0);
-        }
+    fn score(&self, user: UserId, history: &[ItemId], out: &mut [f32]) {
+        self.view().score(user, history, out);
     }
 
     fn score_batch(&self, queries: &[(UserId, &[ItemId])], out: &mut [f32]) {
-        let histories: Vec<&[ItemId]> = queries.iter().map(|(_, h)| *h).collect();
-        if self.score_histories(&histories, out).is_err() {
-            out.fill(0.0);
-        }
+        self.view().score_batch(queries, out);
     }
 }
 
@@ -828,6 +920,35 @@ mod tests {
             SequentialModel::fit(&split, &ItemFeatures::default(), &small(2), &|_, _, _| {})
                 .unwrap();
         assert_eq!(again.losses, twice.losses);
+    }
+
+    #[test]
+    fn keeps_the_epoch_with_the_best_validation_ndcg() {
+        let split = cycles();
+        let config = SequentialConfig {
+            validate_every: 1,
+            patience: 3,
+            learning_rate: 5e-2,
+            ..small(30)
+        };
+        let model =
+            SequentialModel::fit(&split, &ItemFeatures::default(), &config, &|_, _, _| {}).unwrap();
+        assert_eq!(model.validation.len(), model.losses.len());
+        let (best_epoch, best) = model
+            .validation
+            .iter()
+            .copied()
+            .fold((0, f64::MIN), |b, v| if v.1 > b.1 { v } else { b });
+        assert_eq!(model.best_epoch, best_epoch);
+        // The parameters kept are those of that epoch: they score validation the same.
+        let valid = evaluate_ranking(&model, &split.ranking_cases(Stage::Valid), split.n_items);
+        assert!((valid.at_k(10).unwrap().ndcg - best).abs() < 1e-9);
+        // Patience: training stopped 3 passes after the best, or ran every epoch.
+        let ran = model.losses.len();
+        assert!(
+            ran == 30 || ran == best_epoch + 3,
+            "ran {ran}, best {best_epoch}"
+        );
     }
 
     #[test]

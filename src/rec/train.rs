@@ -105,9 +105,12 @@ pub fn train_and_register(
     let notes = cache.take_notes();
 
     let mut metrics = std::collections::BTreeMap::new();
-    if let Some(loss) = model.losses.last() {
+    // The loss of the epoch whose parameters were kept (the last without validation).
+    if let Some(loss) = model.losses.get(model.best_epoch.wrapping_sub(1)) {
         metrics.insert("train.loss".to_owned(), f64::from(*loss));
     }
+    metrics.insert("train.epochs".to_owned(), model.losses.len() as f64);
+    metrics.insert("train.best_epoch".to_owned(), model.best_epoch as f64);
     if options.holdout.is_some() {
         let (valid, test) = stages.run("evaluation", || Ok(evaluate(&model, &split)))?;
         for (name, v) in valid.values() {
