@@ -58,6 +58,12 @@ pub enum KgError {
     /// Writing results or an export failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The query ran past its time limit and was cancelled.
+    #[error("the query did not finish within {0:?} and was cancelled")]
+    Timeout(std::time::Duration),
+    /// The query produced more results than allowed.
+    #[error("the query returns more than {0} results; add a LIMIT, or raise the limit")]
+    TooManyResults(usize),
     /// The requested format does not fit the query or data.
     #[error("unsupported format: {0}")]
     Format(String),

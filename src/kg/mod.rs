@@ -11,4 +11,4 @@ pub mod vocab;
 pub use error::KgError;
 pub use results::ResultFormat;
 pub use saved::{ParamType, SavedQuery, SavedQueryParam};
-pub use store::{ImportRecord, KgStore, QueryOutcome};
+pub use store::{ExtensionFunction, ImportRecord, KgStore, QueryOptions, QueryOutcome};

@@ -28,6 +28,27 @@ pub enum ResultFormat {
     Turtle,
     /// N-Triples (CONSTRUCT/DESCRIBE).
     Ntriples,
+    /// JSON-LD (CONSTRUCT/DESCRIBE).
+    Jsonld,
+    /// RDF/XML (CONSTRUCT/DESCRIBE).
+    Rdfxml,
+}
+
+impl ResultFormat {
+    /// The media type of this format on the wire (`text/plain` for the table).
+    pub fn media_type(self) -> &'static str {
+        match self {
+            ResultFormat::Table => "text/plain; charset=utf-8",
+            ResultFormat::Json => "application/sparql-results+json",
+            ResultFormat::Xml => "application/sparql-results+xml",
+            ResultFormat::Csv => "text/csv; charset=utf-8",
+            ResultFormat::Tsv => "text/tab-separated-values; charset=utf-8",
+            ResultFormat::Turtle => "text/turtle",
+            ResultFormat::Ntriples => "application/n-triples",
+            ResultFormat::Jsonld => "application/ld+json",
+            ResultFormat::Rdfxml => "application/rdf+xml",
+        }
+    }
 }
 
 const PREFIXES: &[(&str, &str)] = &[
@@ -72,7 +93,10 @@ pub fn write_outcome(
                     ResultFormat::Xml => QueryResultsFormat::Xml,
                     ResultFormat::Csv => QueryResultsFormat::Csv,
                     ResultFormat::Tsv => QueryResultsFormat::Tsv,
-                    ResultFormat::Turtle | ResultFormat::Ntriples => return Err(KgError::Format(
+                    ResultFormat::Turtle
+                    | ResultFormat::Ntriples
+                    | ResultFormat::Jsonld
+                    | ResultFormat::Rdfxml => return Err(KgError::Format(
                         "SELECT results cannot be written as RDF; use table, json, xml, csv or tsv"
                             .into(),
                     )),
@@ -109,11 +133,14 @@ pub fn write_outcome(
             let rdf = match format {
                 ResultFormat::Ntriples => RdfFormat::NTriples,
                 ResultFormat::Turtle | ResultFormat::Table => RdfFormat::Turtle,
-                _ => {
-                    return Err(KgError::Format(
-                        "CONSTRUCT/DESCRIBE results are RDF: use turtle or ntriples".into(),
-                    ))
-                }
+                ResultFormat::Jsonld => RdfFormat::JsonLd {
+                    profile: oxigraph::io::JsonLdProfileSet::empty(),
+                },
+                ResultFormat::Rdfxml => RdfFormat::RdfXml,
+                _ => return Err(KgError::Format(
+                    "CONSTRUCT/DESCRIBE results are RDF: use turtle, ntriples, jsonld or rdfxml"
+                        .into(),
+                )),
             };
             let mut ser = RdfSerializer::from_format(rdf);
             if rdf == RdfFormat::Turtle {

@@ -8,11 +8,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use oxigraph::io::{RdfFormat, RdfSerializer};
 use oxigraph::model::vocab::xsd;
-use oxigraph::model::{GraphNameRef, Literal, NamedNode, NamedOrBlankNode, Quad, Term, Variable};
-use oxigraph::sparql::{QueryResults, SparqlEvaluator};
+use oxigraph::model::{
+    GraphName, GraphNameRef, Literal, NamedNode, NamedOrBlankNode, Quad, Term, Variable,
+};
+use oxigraph::sparql::{CancellationToken, QueryEvaluationError, QueryResults, SparqlEvaluator};
 use oxigraph::store::Store;
 
 use super::error::KgError;
@@ -39,6 +42,76 @@ pub enum QueryOutcome {
     Boolean(bool),
     /// CONSTRUCT or DESCRIBE.
     Graph(Vec<oxigraph::model::Triple>),
+}
+
+/// A SPARQL extension function (`kgr:score` and the like): terms in, a term or an error
+/// (`None`, unbound) out.
+pub type ExtensionFunction = Arc<dyn Fn(&[Term]) -> Option<Term> + Send + Sync>;
+
+/// How to evaluate a query or update: what [`KgStore::query`] defaults, and what the SPARQL
+/// protocol endpoint sets per request.
+#[derive(Clone, Default)]
+pub struct QueryOptions {
+    /// Variables given a value before evaluation, bound as RDF terms into the algebra.
+    pub bindings: Vec<(Variable, Term)>,
+    /// Whether the default graph is the union of all named graphs, when neither the query
+    /// (FROM) nor [`QueryOptions::default_graphs`] names one.
+    pub union_default_graph: bool,
+    /// The protocol's `default-graph-uri`: overrides the query's FROM when not empty.
+    pub default_graphs: Vec<NamedNode>,
+    /// The protocol's `named-graph-uri`: overrides the query's FROM NAMED when not empty.
+    pub named_graphs: Vec<NamedNode>,
+    /// Extension functions callable from the query by IRI.
+    pub functions: Vec<(NamedNode, ExtensionFunction)>,
+    /// Give up after this long ([`KgError::Timeout`]).
+    pub timeout: Option<Duration>,
+    /// Fail with [`KgError::TooManyResults`] beyond this many rows or triples.
+    pub max_results: Option<usize>,
+}
+
+/// Cancels a token when its time is up, unless dropped first.
+struct Deadline {
+    done: Option<std::sync::mpsc::Sender<()>>,
+    token: CancellationToken,
+    timeout: Option<Duration>,
+}
+
+impl Deadline {
+    fn start(timeout: Option<Duration>) -> Self {
+        let token = CancellationToken::new();
+        let mut done = None;
+        if let Some(limit) = timeout {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let t = token.clone();
+            std::thread::spawn(move || {
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                    t.cancel();
+                }
+            });
+            done = Some(tx);
+        }
+        Deadline {
+            done,
+            token,
+            timeout,
+        }
+    }
+
+    /// The error for an evaluation error, [`KgError::Timeout`] when it was cancelled.
+    fn query_error(&self, e: QueryEvaluationError) -> KgError {
+        match (e, self.timeout) {
+            (QueryEvaluationError::Cancelled, Some(t)) => KgError::Timeout(t),
+            (e, _) => KgError::Evaluation(e),
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        if let Some(tx) = self.done.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 /// What kgrec recorded about an earlier import (meta graph).
@@ -202,28 +275,87 @@ impl KgStore {
         bindings: &[(Variable, Term)],
         union_default_graph: bool,
     ) -> Result<QueryOutcome, KgError> {
-        let mut prepared = if bindings.is_empty() {
-            SparqlEvaluator::new().parse_query(text)?
-        } else {
-            SparqlEvaluator::new().for_query(super::binding::bind_query(text, bindings)?)
-        };
-        if union_default_graph {
-            prepared.dataset_mut().set_default_graph_as_union();
+        self.query_with(
+            text,
+            &QueryOptions {
+                bindings: bindings.to_vec(),
+                union_default_graph,
+                ..QueryOptions::default()
+            },
+        )
+    }
+
+    /// Evaluates a SPARQL query with every option of [`QueryOptions`]: dataset, extension
+    /// functions, a time limit and a result-size limit.
+    pub fn query_with(&self, text: &str, options: &QueryOptions) -> Result<QueryOutcome, KgError> {
+        let deadline = Deadline::start(options.timeout);
+        let mut evaluator = SparqlEvaluator::new().with_cancellation_token(deadline.token.clone());
+        for (name, f) in &options.functions {
+            let f = Arc::clone(f);
+            evaluator = evaluator.with_custom_function(name.clone(), move |args| f(args));
         }
-        let results = prepared.on_store(&self.store).execute()?;
+        let mut prepared = if options.bindings.is_empty() {
+            evaluator.parse_query(text)?
+        } else {
+            evaluator.for_query(super::binding::bind_query(text, &options.bindings)?)
+        };
+        let dataset = prepared.dataset_mut();
+        // Union only when neither the query (FROM, FROM NAMED) nor the request names a dataset.
+        let union = options.union_default_graph
+            && dataset.is_default_dataset()
+            && options.default_graphs.is_empty()
+            && options.named_graphs.is_empty();
+        if !options.default_graphs.is_empty() {
+            dataset.set_default_graph(
+                options
+                    .default_graphs
+                    .iter()
+                    .map(|g| GraphName::NamedNode(g.clone()))
+                    .collect(),
+            );
+        }
+        if !options.named_graphs.is_empty() {
+            dataset.set_available_named_graphs(
+                options
+                    .named_graphs
+                    .iter()
+                    .map(|g| NamedOrBlankNode::NamedNode(g.clone()))
+                    .collect(),
+            );
+        }
+        if union {
+            dataset.set_default_graph_as_union();
+        }
+        let limit = options.max_results.unwrap_or(usize::MAX);
+        let too_many = || KgError::TooManyResults(limit);
+        let results = prepared
+            .on_store(&self.store)
+            .execute()
+            .map_err(|e| deadline.query_error(e))?;
         Ok(match results {
             QueryResults::Solutions(solutions) => {
                 let variables = solutions.variables().to_vec();
                 let mut rows = Vec::new();
                 for s in solutions {
-                    let s = s?;
+                    let s = s.map_err(|e| deadline.query_error(e))?;
+                    if rows.len() == limit {
+                        return Err(too_many());
+                    }
                     rows.push(variables.iter().map(|v| s.get(v).cloned()).collect());
                 }
                 QueryOutcome::Solutions { variables, rows }
             }
             QueryResults::Boolean(b) => QueryOutcome::Boolean(b),
             QueryResults::Graph(triples) => {
-                QueryOutcome::Graph(triples.collect::<Result<Vec<_>, _>>()?)
+                let mut out = Vec::new();
+                for t in triples {
+                    let t = t.map_err(|e| deadline.query_error(e))?;
+                    if out.len() == limit {
+                        return Err(too_many());
+                    }
+                    out.push(t);
+                }
+                QueryOutcome::Graph(out)
             }
         })
     }
@@ -256,10 +388,22 @@ impl KgStore {
 
     /// Applies a SPARQL 1.1 Update atomically.
     pub fn update(&self, text: &str) -> Result<(), KgError> {
+        self.update_with(text, &QueryOptions::default())
+    }
+
+    /// Applies a SPARQL 1.1 Update atomically, within `options.timeout` (the update's
+    /// queries are cancelled past it, and nothing is written).
+    pub fn update_with(&self, text: &str, options: &QueryOptions) -> Result<(), KgError> {
+        let deadline = Deadline::start(options.timeout);
         SparqlEvaluator::new()
+            .with_cancellation_token(deadline.token.clone())
             .parse_update(text)?
             .on_store(&self.store)
-            .execute()?;
+            .execute()
+            .map_err(|e| match options.timeout {
+                Some(t) if deadline.token.is_cancelled() => KgError::Timeout(t),
+                _ => KgError::Update(e),
+            })?;
         Ok(())
     }
 
