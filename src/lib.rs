@@ -3,9 +3,11 @@
 //! Data flows `ingest → kg → graph → embed → rec`: importers turn datasets into quads of the
 //! kgrec ontology (`ontology/kgrec.ttl`); the store ([`kg::KgStore`]) holds them in named graphs
 //! and answers SPARQL; [`graph`] projects the store into a compact typed graph and walks it;
-//! [`embed`] turns walks and entity text into vectors; [`rec`] trains, scores and evaluates.
-//! A module only uses the ones before it in that chain.
+//! [`embed`] turns walks and entity text into vectors; [`rec`] trains, scores and evaluates;
+//! [`api`] serves SPARQL and recommendations over HTTP. A module only uses the ones before it
+//! in that chain.
 
+pub mod api;
 pub mod default_kg;
 pub mod embed;
 pub mod graph;

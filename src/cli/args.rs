@@ -68,6 +68,35 @@ pub enum Command {
     /// The sentence model (all-MiniLM-L6-v2).
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Serve the SPARQL 1.1 Protocol at /sparql and the JSON API under /v1 with the latest
+    /// registered model, until SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
+}
+
+/// `kgrec serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7878", env = "KGREC_ADDR")]
+    pub addr: String,
+    /// Serve this registered version instead of the latest.
+    #[arg(long)]
+    pub model_version: Option<u64>,
+    /// Bearer token that SPARQL updates must carry; without one the service is read-only.
+    #[arg(long, env = "KGREC_UPDATE_TOKEN", hide_env_values = true)]
+    pub update_token: Option<String>,
+    /// Longest a SPARQL query or update may run, in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub query_timeout: f64,
+    /// Most rows (or triples) one SPARQL query may return.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_results: usize,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_body: usize,
+    /// HTTP worker threads [default: the number of cores].
+    #[arg(long)]
+    pub workers: Option<usize>,
 }
 
 /// `kgrec model …`.

@@ -5,6 +5,7 @@ mod commands;
 mod config;
 mod learn;
 mod progress;
+mod serve;
 
 use std::process::ExitCode;
 

@@ -11,6 +11,7 @@ pub mod graph_features;
 pub mod metrics;
 pub mod registry;
 pub mod sequential;
+pub mod serving;
 mod softmax_loss;
 pub mod split;
 pub mod text_features;
@@ -29,6 +30,9 @@ pub enum RecError {
     /// The data cannot support what was asked.
     #[error("{0}")]
     BadData(String),
+    /// An unknown user, item, brand or category (what was asked for, e.g. `user <iri>`).
+    #[error("{0} is unknown")]
+    NotFound(String),
     /// Settings that cannot work.
     #[error("invalid settings: {0}")]
     InvalidConfig(String),

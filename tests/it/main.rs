@@ -9,4 +9,5 @@ mod learn;
 mod load;
 mod ontology;
 mod queries;
+mod serve;
 mod text;

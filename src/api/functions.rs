@@ -1,0 +1,39 @@
+//! Recommender functions inside SPARQL, registered as extension functions of every query the
+//! endpoint runs:
+//!
+//! - `kgr:score(?user, ?product)`: the served model's score of the product for the user
+//!   (`xsd:float`), as `/v1/users/{id}/recommendations` ranks them;
+//! - `kgr:similarity(?a, ?b)`: the cosine of two products' model vectors (`xsd:float`).
+//!
+//! An unknown user or product, or an argument that is not an IRI, leaves the value unbound
+//! (a SPARQL expression error), so `FILTER` drops the row and `ORDER BY` puts it last.
+
+use std::sync::Arc;
+
+use oxigraph::model::{Literal, NamedNode, Term};
+
+use crate::kg::vocab::kgr;
+use crate::kg::ExtensionFunction;
+use crate::rec::serving::Recommender;
+
+/// `kgr:score` and `kgr:similarity` over `recommender`.
+pub fn recommender_functions(
+    recommender: &Arc<Recommender>,
+) -> Vec<(NamedNode, ExtensionFunction)> {
+    let r = Arc::clone(recommender);
+    let score: ExtensionFunction = Arc::new(move |args: &[Term]| match args {
+        [Term::NamedNode(user), Term::NamedNode(item)] => r
+            .score_user_item(user.as_str(), item.as_str())
+            .map(|s| Literal::from(s).into()),
+        _ => None,
+    });
+    let r = Arc::clone(recommender);
+    let similarity: ExtensionFunction = Arc::new(move |args: &[Term]| match args {
+        [Term::NamedNode(a), Term::NamedNode(b)] => {
+            let (a, b) = (r.item_row(a.as_str())?, r.item_row(b.as_str())?);
+            Some(Literal::from(r.item_similarity(a, b)).into())
+        }
+        _ => None,
+    });
+    vec![(kgr("score"), score), (kgr("similarity"), similarity)]
+}

@@ -1,0 +1,165 @@
+//! The HTTP service (`kgrec serve`): the SPARQL 1.1 Protocol at `/sparql`, the JSON API under
+//! `/v1`, and `/health`. One file per route group; [`error`] is the one place that maps
+//! errors to HTTP.
+
+pub mod error;
+pub mod functions;
+pub mod health;
+pub mod recommend;
+pub mod sparql;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::http::header;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+
+use crate::kg::{ExtensionFunction, KgStore};
+use crate::rec::serving::Recommender;
+use error::ApiError;
+
+/// Limits and access settings of the service.
+#[derive(Clone, Debug)]
+pub struct ServiceSettings {
+    /// Bearer token that SPARQL updates must carry; `None`: read-only.
+    pub update_token: Option<String>,
+    /// Longest a SPARQL query or update may run.
+    pub query_timeout: Duration,
+    /// Most rows (or triples) a SPARQL query may return.
+    pub max_results: usize,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        ServiceSettings {
+            update_token: None,
+            query_timeout: Duration::from_secs(30),
+            max_results: 100_000,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// What every request handler shares.
+pub struct AppState {
+    /// The knowledge-graph store.
+    pub store: KgStore,
+    /// The registered model being served, if one is registered.
+    pub recommender: Option<Arc<Recommender>>,
+    /// Limits and access.
+    pub settings: ServiceSettings,
+    /// SPARQL extension functions (`kgr:score`, `kgr:similarity`).
+    pub functions: Vec<(oxigraph::model::NamedNode, ExtensionFunction)>,
+    /// When the service started.
+    pub started: Instant,
+}
+
+impl AppState {
+    /// Shared state over `store`, serving `recommender` when there is one.
+    pub fn new(
+        store: KgStore,
+        recommender: Option<Recommender>,
+        settings: ServiceSettings,
+    ) -> Self {
+        let recommender = recommender.map(Arc::new);
+        let functions = recommender
+            .as_ref()
+            .map(functions::recommender_functions)
+            .unwrap_or_default();
+        AppState {
+            store,
+            recommender,
+            settings,
+            functions,
+            started: Instant::now(),
+        }
+    }
+
+    /// The model, or 503 when none is registered yet.
+    pub fn recommender(&self) -> Result<&Recommender, ApiError> {
+        self.recommender.as_deref().ok_or_else(|| {
+            ApiError::Unavailable(
+                "no model is registered yet: run `kgrec train`, then restart the service".into(),
+            )
+        })
+    }
+}
+
+/// Every route of the service.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(sparql::routes)
+        .configure(recommend::routes)
+        .configure(health::routes);
+}
+
+/// The application: routes, JSON errors for malformed query strings, and a JSON 404.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| ApiError::bad_request("bad_parameter", e.to_string()).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::bad_request("bad_parameter", e.to_string()).into()),
+        )
+        .configure(routes)
+        .default_service(web::to(|req: HttpRequest| async move {
+            Err::<HttpResponse, _>(ApiError::NotFound(format!(
+                "no route {} {}",
+                req.method(),
+                req.path()
+            )))
+        }))
+}
+
+/// Serves on `addr` until SIGTERM or SIGINT (both finish the requests in flight first).
+pub async fn serve(state: AppState, addr: &str, workers: usize) -> std::io::Result<()> {
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || app(state.clone()))
+        .workers(workers.max(1))
+        .shutdown_timeout(10)
+        .bind(addr)?;
+    for a in server.addrs() {
+        eprintln!("kgrec serving on http://{a} (SPARQL at /sparql, JSON API under /v1)");
+    }
+    server.run().await
+}
+
+/// Reads a request body of at most `limit` bytes: 413 beyond it, whether or not the client
+/// declared its length.
+pub async fn read_body(
+    req: &HttpRequest,
+    body: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    match body.to_bytes_limited(limit).await {
+        Err(_) => Err(ApiError::PayloadTooLarge(limit)),
+        Ok(Err(e)) => Err(ApiError::bad_request(
+            "bad_body",
+            format!("the body could not be read: {e}"),
+        )),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}

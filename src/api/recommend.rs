@@ -1,0 +1,178 @@
+//! `/v1/users/{id}/recommendations` and `/v1/items/{id}/similar`: ranked products with their
+//! title, brand and categories. `{id}` is a full IRI (percent-encoded) or the last segment of
+//! one.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::rec::serving::{ItemFilter, Recommender, ScoredItem};
+
+/// Most items one request may ask for.
+pub const MAX_K: usize = 1000;
+
+/// The routes of this group.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/v1/users/{id}/recommendations",
+        web::get().to(recommendations),
+    )
+    .route("/v1/items/{id}/similar", web::get().to(similar));
+}
+
+/// Query parameters of the recommendation route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecommendParams {
+    k: Option<usize>,
+    category: Option<String>,
+    brand: Option<String>,
+    exclude_seen: Option<bool>,
+}
+
+/// Query parameters of the similar-items route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimilarParams {
+    k: Option<usize>,
+    category: Option<String>,
+    brand: Option<String>,
+}
+
+/// A ranked product as the JSON API shows it.
+#[derive(Debug, Serialize)]
+pub struct RankedItem {
+    /// Product IRI.
+    pub item: String,
+    /// The model's score.
+    pub score: f32,
+    /// Product name.
+    pub title: Option<String>,
+    /// Brand name.
+    pub brand: Option<String>,
+    /// Categories, each with its label.
+    pub categories: Vec<CategoryRef>,
+}
+
+/// A category the product is filed under.
+#[derive(Debug, Serialize)]
+pub struct CategoryRef {
+    /// Category IRI.
+    pub iri: String,
+    /// Its label, if any.
+    pub label: Option<String>,
+}
+
+/// Which model answered.
+#[derive(Debug, Serialize)]
+struct ModelRef {
+    version: u64,
+    name: String,
+}
+
+fn model_ref(r: &Recommender) -> ModelRef {
+    ModelRef {
+        version: r.entry().version,
+        name: r.entry().model.clone(),
+    }
+}
+
+/// Reads `k` (default 10, 1 to [`MAX_K`]).
+fn read_k(k: Option<usize>) -> Result<usize, ApiError> {
+    match k.unwrap_or(10) {
+        k @ 1..=MAX_K => Ok(k),
+        k => Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("k must be between 1 and {MAX_K}, not {k}"),
+        )),
+    }
+}
+
+/// A non-empty filter value, or 400.
+fn filter_value(name: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
+    match v {
+        Some(s) if s.trim().is_empty() => Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("{name} is empty"),
+        )),
+        other => Ok(other.map(|s| s.trim().to_owned())),
+    }
+}
+
+/// The display form of ranked items.
+pub fn ranked(r: &Recommender, items: Vec<ScoredItem>) -> Vec<RankedItem> {
+    items
+        .into_iter()
+        .map(|s| {
+            let info = r.item(s.row);
+            RankedItem {
+                title: info.and_then(|i| i.title.clone()),
+                brand: info.and_then(|i| i.brand.clone()),
+                categories: info
+                    .map(|i| {
+                        i.categories
+                            .iter()
+                            .map(|c| CategoryRef {
+                                iri: c.clone(),
+                                label: r.category_label(c).map(str::to_owned),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                item: s.item,
+                score: s.score,
+            }
+        })
+        .collect()
+}
+
+async fn recommendations(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    params: web::Query<RecommendParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    let k = read_k(p.k)?;
+    let filter = ItemFilter {
+        category: filter_value("category", p.category)?,
+        brand: filter_value("brand", p.brand)?,
+    };
+    let exclude_seen = p.exclude_seen.unwrap_or(true);
+    let state2 = state.clone();
+    let (user, items) = web::block(move || -> Result<_, ApiError> {
+        let r = state2.recommender()?;
+        let user = r.resolve_user(&id)?;
+        let items = r.recommend(&user, k, &filter, exclude_seen)?;
+        Ok((user, ranked(r, items)))
+    })
+    .await??;
+    let r = state.recommender()?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "user": user,
+        "model": model_ref(r),
+        "items": items,
+    })))
+}
+
+async fn similar(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    params: web::Query<SimilarParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    let k = read_k(p.k)?;
+    let filter = ItemFilter {
+        category: filter_value("category", p.category)?,
+        brand: filter_value("brand", p.brand)?,
+    };
+    let r = state.recommender()?;
+    let row = r.resolve_item(&id)?;
+    let items = ranked(r, r.similar(row, k, &filter)?);
+    let iri = r.item(row).map(|i| i.iri.clone()).unwrap_or_default();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "item": iri,
+        "model": model_ref(r),
+        "items": items,
+    })))
+}

@@ -1,0 +1,546 @@
+//! [`Recommender`]: a registered model loaded for serving, with the catalogue it ranks and
+//! every user's live history, so that answers reflect new events without retraining.
+//!
+//! Users are scored by running the trained sequence encoder over their current history (the
+//! last items first in weight), so an event recorded a moment ago changes the next answer.
+//! Items are the rows of the registered model; products added to the store later are known
+//! by name but not ranked until the next training.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, RwLock};
+
+use oxigraph::model::Term;
+use serde::Serialize;
+
+use super::data::{InteractionData, ItemId};
+use super::eval::Scorer;
+use super::metrics::top_k;
+use super::registry::{ModelEntry, ModelRegistry, RowKind};
+use super::sequential::SequentialModel;
+use super::train::load_registered;
+use super::RecError;
+use crate::kg::KgStore;
+
+/// What the catalogue says about one ranked product: for display and for filters.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CatalogueItem {
+    /// Product IRI.
+    pub iri: String,
+    /// Its name (`schema:name`), if any.
+    pub title: Option<String>,
+    /// Its brand's IRI, if any.
+    pub brand_iri: Option<String>,
+    /// Its brand's name, if any.
+    pub brand: Option<String>,
+    /// IRIs of the categories it is filed under.
+    pub categories: Vec<String>,
+}
+
+/// Restricts a ranking to part of the catalogue.
+#[derive(Clone, Debug, Default)]
+pub struct ItemFilter {
+    /// A category, by IRI or by label (case-insensitive).
+    pub category: Option<String>,
+    /// A brand, by IRI or by name (case-insensitive).
+    pub brand: Option<String>,
+}
+
+/// One ranked item.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScoredItem {
+    /// Row of the item in the model.
+    #[serde(skip)]
+    pub row: ItemId,
+    /// Product IRI.
+    pub item: String,
+    /// The model's score (user · item, or cosine for similar items).
+    pub score: f32,
+}
+
+/// A registered model with its catalogue and the users' live histories.
+pub struct Recommender {
+    entry: ModelEntry,
+    model: SequentialModel,
+    catalogue: Vec<CatalogueItem>,
+    rows: HashMap<String, ItemId>,
+    /// The model's item vectors, row-major (items × dim).
+    item_vectors: Vec<f32>,
+    /// The same scaled to unit length, for item-to-item similarity.
+    unit_items: Vec<f32>,
+    category_labels: HashMap<String, String>,
+    /// Items by the last segment of their IRI (`None`: more than one item has it).
+    items_by_local: HashMap<String, Option<ItemId>>,
+    users: RwLock<Users>,
+    /// Recent user vectors with the history they were computed from, so that a SPARQL
+    /// query calling `kgr:score` on many rows encodes each user once.
+    user_vectors: Mutex<HashMap<String, CachedUserVector>>,
+}
+
+/// A user vector and the history it was computed from.
+type CachedUserVector = (Vec<ItemId>, Vec<f32>);
+
+/// Cached user vectors kept at most (the cache is emptied when full).
+const USER_VECTOR_CACHE: usize = 4096;
+
+/// Every known user's history, and users by the last segment of their IRI.
+#[derive(Default)]
+struct Users {
+    histories: HashMap<String, Vec<ItemId>>,
+    by_local: HashMap<String, Option<String>>,
+}
+
+impl Users {
+    fn add(&mut self, iri: &str) -> &mut Vec<ItemId> {
+        if !self.histories.contains_key(iri) {
+            index_local(&mut self.by_local, iri, iri.to_owned());
+        }
+        self.histories.entry(iri.to_owned()).or_default()
+    }
+}
+
+/// The last segment of an IRI (after its last `/`, `#` or `:`).
+pub fn local_id(iri: &str) -> &str {
+    iri.rsplit(['/', '#', ':']).next().unwrap_or(iri)
+}
+
+fn index_local<V: PartialEq>(index: &mut HashMap<String, Option<V>>, iri: &str, value: V) {
+    index
+        .entry(local_id(iri).to_owned())
+        .and_modify(|v| {
+            if v.as_ref() != Some(&value) {
+                *v = None;
+            }
+        })
+        .or_insert(Some(value));
+}
+
+impl Recommender {
+    /// Loads version `entry` of `registry`, the catalogue facts of its items and every user's
+    /// history from `store`.
+    pub fn load(
+        store: &KgStore,
+        registry: &ModelRegistry,
+        entry: ModelEntry,
+    ) -> Result<Self, RecError> {
+        let (model, _) = load_registered(registry, &entry)?;
+        let iris = registry.iris(entry.version, RowKind::Item)?;
+        if iris.len() != model.item_count() {
+            return Err(RecError::Registry(format!(
+                "version {} lists {} items but its model has {}",
+                entry.version,
+                iris.len(),
+                model.item_count()
+            )));
+        }
+        let rows: HashMap<String, ItemId> = iris
+            .iter()
+            .enumerate()
+            .map(|(r, iri)| (iri.clone(), r as ItemId))
+            .collect();
+        let (catalogue, category_labels) = read_catalogue(store, &iris)?;
+        let item_vectors = model.item_vectors()?;
+        let unit_items = unit_rows(&item_vectors, model.dim());
+        let data = InteractionData::from_store(store, None)?;
+        let mut users = Users::default();
+        for (user, events) in data.sequences().iter().enumerate() {
+            let history = users.add(&data.users[user]);
+            history.extend(
+                events
+                    .iter()
+                    .filter_map(|e| rows.get(&data.items[e.item as usize]).copied()),
+            );
+        }
+        let mut items_by_local = HashMap::new();
+        for (r, iri) in iris.iter().enumerate() {
+            index_local(&mut items_by_local, iri, r as ItemId);
+        }
+        Ok(Recommender {
+            entry,
+            model,
+            catalogue,
+            rows,
+            item_vectors,
+            unit_items,
+            category_labels,
+            items_by_local,
+            users: RwLock::new(users),
+            user_vectors: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The registry entry of the model being served.
+    pub fn entry(&self) -> &ModelEntry {
+        &self.entry
+    }
+
+    /// Number of items the model ranks.
+    pub fn item_count(&self) -> usize {
+        self.catalogue.len()
+    }
+
+    /// Number of users with a known history.
+    pub fn user_count(&self) -> usize {
+        self.users.read().map_or(0, |u| u.histories.len())
+    }
+
+    /// The IRI of a user given by IRI or by the last segment of their IRI.
+    pub fn resolve_user(&self, id: &str) -> Result<String, RecError> {
+        let users = self
+            .users
+            .read()
+            .map_err(|_| RecError::Model("the user table is unusable".into()))?;
+        if users.histories.contains_key(id) {
+            return Ok(id.to_owned());
+        }
+        match users.by_local.get(id) {
+            Some(Some(iri)) => Ok(iri.clone()),
+            Some(None) => Err(RecError::BadData(format!(
+                "user id {id} is shared by several users: give the full IRI"
+            ))),
+            None => Err(RecError::NotFound(format!("user {id}"))),
+        }
+    }
+
+    /// The row of an item given by IRI or by the last segment of its IRI.
+    pub fn resolve_item(&self, id: &str) -> Result<ItemId, RecError> {
+        if let Some(row) = self.rows.get(id) {
+            return Ok(*row);
+        }
+        match self.items_by_local.get(id) {
+            Some(Some(row)) => Ok(*row),
+            Some(None) => Err(RecError::BadData(format!(
+                "item id {id} is shared by several items: give the full IRI"
+            ))),
+            None => Err(RecError::NotFound(format!("item {id}"))),
+        }
+    }
+
+    /// What the catalogue says about the item in `row`.
+    pub fn item(&self, row: ItemId) -> Option<&CatalogueItem> {
+        self.catalogue.get(row as usize)
+    }
+
+    /// The row of a product IRI, if the model ranks it.
+    pub fn item_row(&self, iri: &str) -> Option<ItemId> {
+        self.rows.get(iri).copied()
+    }
+
+    /// The label of a category IRI, if it has one.
+    pub fn category_label(&self, iri: &str) -> Option<&str> {
+        self.category_labels.get(iri).map(String::as_str)
+    }
+
+    /// The ranked items of `user`'s history, oldest first; `None` for an unknown user.
+    pub fn history(&self, user: &str) -> Option<Vec<ItemId>> {
+        self.users.read().ok()?.histories.get(user).cloned()
+    }
+
+    /// Appends interactions to users' histories, in the order given; a new user is created.
+    /// Items the model does not rank make the user known but do not change their ranking.
+    pub fn record<'a>(&self, events: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let Ok(mut users) = self.users.write() else {
+            return;
+        };
+        for (user, item) in events {
+            let history = users.add(user);
+            if let Some(row) = self.rows.get(item) {
+                history.push(*row);
+            }
+        }
+    }
+
+    /// Forgets a user's history; returns whether they were known.
+    pub fn forget(&self, user: &str) -> bool {
+        let Ok(mut users) = self.users.write() else {
+            return false;
+        };
+        let known = users.histories.remove(user).is_some();
+        if let Ok(mut cache) = self.user_vectors.lock() {
+            cache.remove(user);
+        }
+        if known {
+            let local = local_id(user).to_owned();
+            let others: Vec<String> = users
+                .histories
+                .keys()
+                .filter(|k| local_id(k) == local)
+                .cloned()
+                .collect();
+            match others.as_slice() {
+                [] => users.by_local.remove(&local),
+                [one] => users.by_local.insert(local, Some(one.clone())),
+                _ => None,
+            };
+        }
+        known
+    }
+
+    /// The user's state vector after their history (what items are scored against).
+    pub fn user_vector(&self, history: &[ItemId]) -> Result<Vec<f32>, RecError> {
+        self.model.user_vectors(&[history])
+    }
+
+    /// The top `k` items for `user`, best first, restricted by `filter`; with `exclude_seen`
+    /// the items of their history are left out. A known user with an empty history gets the
+    /// model's answer for an empty sequence.
+    pub fn recommend(
+        &self,
+        user: &str,
+        k: usize,
+        filter: &ItemFilter,
+        exclude_seen: bool,
+    ) -> Result<Vec<ScoredItem>, RecError> {
+        let history = self
+            .history(user)
+            .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
+        let mut scores = vec![0f32; self.item_count()];
+        self.model.score(0, &history, &mut scores);
+        let allowed = self.allowed(filter)?;
+        let excluded: &[ItemId] = if exclude_seen { &history } else { &[] };
+        Ok(self.top(&scores, excluded, allowed.as_deref(), k))
+    }
+
+    /// The `k` items closest to `item` by cosine of the model's item vectors.
+    pub fn similar(
+        &self,
+        row: ItemId,
+        k: usize,
+        filter: &ItemFilter,
+    ) -> Result<Vec<ScoredItem>, RecError> {
+        if row as usize >= self.item_count() {
+            return Err(RecError::NotFound(format!("item row {row}")));
+        }
+        let dim = self.model.dim();
+        let query = &self.unit_items[row as usize * dim..(row as usize + 1) * dim];
+        let scores: Vec<f32> = self
+            .unit_items
+            .chunks(dim)
+            .map(|v| v.iter().zip(query).map(|(a, b)| a * b).sum())
+            .collect();
+        let allowed = self.allowed(filter)?;
+        Ok(self.top(&scores, &[row], allowed.as_deref(), k))
+    }
+
+    /// The model's cosine similarity of two items' vectors.
+    pub fn item_similarity(&self, a: ItemId, b: ItemId) -> f32 {
+        let dim = self.model.dim();
+        let (a, b) = (a as usize, b as usize);
+        if a >= self.item_count() || b >= self.item_count() {
+            return 0.0;
+        }
+        self.unit_items[a * dim..(a + 1) * dim]
+            .iter()
+            .zip(&self.unit_items[b * dim..(b + 1) * dim])
+            .map(|(x, y)| x * y)
+            .sum()
+    }
+
+    /// The model's score of an item for a user, both by IRI (`None` when either is
+    /// unknown): what `kgr:score` answers in SPARQL.
+    pub fn score_user_item(&self, user: &str, item: &str) -> Option<f32> {
+        let row = self.item_row(item)?;
+        let history = self.history(user)?;
+        let cached = self
+            .user_vectors
+            .lock()
+            .ok()?
+            .get(user)
+            .filter(|(h, _)| *h == history)
+            .map(|(_, v)| v.clone());
+        let vector = match cached {
+            Some(v) => v,
+            None => {
+                let v = self.user_vector(&history).ok()?;
+                let mut cache = self.user_vectors.lock().ok()?;
+                if cache.len() >= USER_VECTOR_CACHE {
+                    cache.clear();
+                }
+                cache.insert(user.to_owned(), (history, v.clone()));
+                v
+            }
+        };
+        let dim = self.model.dim();
+        let item = &self.item_vectors[row as usize * dim..(row as usize + 1) * dim];
+        Some(vector.iter().zip(item).map(|(a, b)| a * b).sum())
+    }
+
+    /// The model's score of `item` for a history.
+    pub fn score(&self, history: &[ItemId], item: ItemId) -> Result<f32, RecError> {
+        let user = self.user_vector(history)?;
+        let dim = self.model.dim();
+        let row = self
+            .item_vectors
+            .get(item as usize * dim..(item as usize + 1) * dim)
+            .ok_or_else(|| RecError::NotFound(format!("item row {item}")))?;
+        Ok(user.iter().zip(row).map(|(a, b)| a * b).sum())
+    }
+
+    /// Which rows pass `filter` (`None`: all). An unknown brand or category is an error, so
+    /// that a typo is not answered with an empty list.
+    fn allowed(&self, filter: &ItemFilter) -> Result<Option<Vec<bool>>, RecError> {
+        if filter.brand.is_none() && filter.category.is_none() {
+            return Ok(None);
+        }
+        let brand = filter.brand.as_deref().map(str::to_lowercase);
+        let categories: Option<HashSet<&str>> = match &filter.category {
+            None => None,
+            Some(c) => {
+                let wanted = c.to_lowercase();
+                let set: HashSet<&str> = self
+                    .category_labels
+                    .iter()
+                    .filter(|(iri, label)| **iri == *c || label.to_lowercase() == wanted)
+                    .map(|(iri, _)| iri.as_str())
+                    .chain(
+                        self.catalogue
+                            .iter()
+                            .flat_map(|i| i.categories.iter())
+                            .filter(|iri| **iri == *c)
+                            .map(String::as_str),
+                    )
+                    .collect();
+                if set.is_empty() {
+                    return Err(RecError::NotFound(format!("category {c}")));
+                }
+                Some(set)
+            }
+        };
+        let mask: Vec<bool> = self
+            .catalogue
+            .iter()
+            .map(|item| {
+                let brand_ok = brand.as_ref().is_none_or(|b| {
+                    item.brand_iri
+                        .as_deref()
+                        .is_some_and(|i| i.to_lowercase() == *b)
+                        || item
+                            .brand
+                            .as_deref()
+                            .is_some_and(|n| n.to_lowercase() == *b)
+                });
+                let category_ok = categories
+                    .as_ref()
+                    .is_none_or(|set| item.categories.iter().any(|c| set.contains(c.as_str())));
+                brand_ok && category_ok
+            })
+            .collect();
+        if let (Some(b), false) = (&filter.brand, mask.iter().any(|&m| m)) {
+            if !self.catalogue.iter().any(|i| {
+                i.brand_iri.as_deref() == Some(b.as_str())
+                    || i.brand
+                        .as_deref()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(b))
+            }) {
+                return Err(RecError::NotFound(format!("brand {b}")));
+            }
+        }
+        Ok(Some(mask))
+    }
+
+    fn top(
+        &self,
+        scores: &[f32],
+        excluded: &[ItemId],
+        allowed: Option<&[bool]>,
+        k: usize,
+    ) -> Vec<ScoredItem> {
+        let mut scores = scores.to_vec();
+        if let Some(mask) = allowed {
+            for (s, ok) in scores.iter_mut().zip(mask) {
+                if !ok {
+                    *s = f32::NEG_INFINITY;
+                }
+            }
+        }
+        let mut mask = vec![false; scores.len()];
+        top_k(&scores, excluded, k, &mut mask)
+            .into_iter()
+            .filter(|&r| scores[r as usize].is_finite())
+            .map(|row| ScoredItem {
+                row,
+                item: self.catalogue[row as usize].iri.clone(),
+                score: scores[row as usize],
+            })
+            .collect()
+    }
+}
+
+/// Each row of `values` (rows × dim) scaled to unit length (zero rows stay zero).
+fn unit_rows(values: &[f32], dim: usize) -> Vec<f32> {
+    let mut out = values.to_vec();
+    for row in out.chunks_mut(dim.max(1)) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            row.iter_mut().for_each(|v| *v /= norm);
+        }
+    }
+    out
+}
+
+/// Name, brand and categories of each item in `iris` (in that order), and every category's
+/// label.
+fn read_catalogue(
+    store: &KgStore,
+    iris: &[String],
+) -> Result<(Vec<CatalogueItem>, HashMap<String, String>), RecError> {
+    let index: HashMap<&str, usize> = iris
+        .iter()
+        .enumerate()
+        .map(|(r, i)| (i.as_str(), r))
+        .collect();
+    let mut items: Vec<CatalogueItem> = iris
+        .iter()
+        .map(|iri| CatalogueItem {
+            iri: iri.clone(),
+            ..CatalogueItem::default()
+        })
+        .collect();
+    let q = "PREFIX schema: <http://schema.org/>\n\
+             SELECT ?p ?name ?brand ?brandName ?cat WHERE { ?p a schema:Product . \
+             OPTIONAL { ?p schema:name ?name } \
+             OPTIONAL { ?p schema:brand ?brand OPTIONAL { ?brand schema:name ?brandName } } \
+             OPTIONAL { ?p schema:category ?cat } }";
+    store.for_each_solution(q, |row| {
+        let Some(Term::NamedNode(p)) = &row[0] else {
+            return;
+        };
+        let Some(&r) = index.get(p.as_str()) else {
+            return;
+        };
+        let item = &mut items[r];
+        if let Some(Term::Literal(l)) = &row[1] {
+            keep_smaller(&mut item.title, l.value());
+        }
+        if let Some(Term::NamedNode(b)) = &row[2] {
+            keep_smaller(&mut item.brand_iri, b.as_str());
+        }
+        if let Some(Term::Literal(l)) = &row[3] {
+            keep_smaller(&mut item.brand, l.value());
+        }
+        if let Some(Term::NamedNode(c)) = &row[4] {
+            if !item.categories.iter().any(|x| x == c.as_str()) {
+                item.categories.push(c.as_str().to_owned());
+            }
+        }
+    })?;
+    let mut labels = HashMap::new();
+    let q = "PREFIX kgr: <https://w3id.org/kgrec/ns#>\n\
+             PREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n\
+             SELECT ?c ?label WHERE { ?c a kgr:Category ; skos:prefLabel ?label }";
+    store.for_each_solution(q, |row| {
+        if let (Some(Term::NamedNode(c)), Some(Term::Literal(l))) = (&row[0], &row[1]) {
+            labels
+                .entry(c.as_str().to_owned())
+                .or_insert_with(|| l.value().to_owned());
+        }
+    })?;
+    Ok((items, labels))
+}
+
+/// Keeps the smallest value seen, so that a product with two names shows the same one on
+/// every start.
+fn keep_smaller(slot: &mut Option<String>, value: &str) {
+    if slot.as_deref().is_none_or(|old| value < old) {
+        *slot = Some(value.to_owned());
+    }
+}

@@ -1,0 +1,555 @@
+//! `kgrec serve`: the real server on a free port, over a real store and a registered model,
+//! driven by a real HTTP client.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::common::{fixture, repo, TempStore};
+
+const P: &str = "https://w3id.org/kgrec/id/fixture/product/";
+const U: &str = "https://w3id.org/kgrec/id/fixture/user/";
+const TOKEN: &str = "test-token-0123456789";
+
+/// The shop fixture with a small kgrec-no-text model registered (no sentence model needed).
+fn shop_with_model() -> TempStore {
+    let store = TempStore::new();
+    store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
+    store.ok(&[
+        "train",
+        "--model",
+        "kgrec-no-text",
+        "--epochs",
+        "3",
+        "--hidden",
+        "16",
+        "--negatives",
+        "0",
+        "--walks-per-node",
+        "2",
+        "--sg-epochs",
+        "1",
+    ]);
+    store
+}
+
+/// A running `kgrec serve`, stopped when dropped.
+struct Service {
+    child: Child,
+    base: String,
+    stderr: mpsc::Receiver<String>,
+    agent: ureq::Agent,
+}
+
+/// A response: status, content type and body.
+struct Reply {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+
+    /// Asserts an error reply: `status`, JSON with `code` and a message.
+    fn error(&self, status: u16, code: &str) -> String {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert!(
+            self.content_type.starts_with("application/json"),
+            "{}",
+            self.content_type
+        );
+        let v = self.json();
+        assert_eq!(v["error"]["code"], code, "{v}");
+        v["error"]["message"].as_str().expect("message").to_owned()
+    }
+}
+
+impl Service {
+    fn start(store: &TempStore, extra: &[&str]) -> Service {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kgrec"))
+            .arg("--store")
+            .arg(store.path())
+            .args(["serve", "--addr", "127.0.0.1:0", "--workers", "2"])
+            .args(extra)
+            .env("KGREC_NO_DEFAULT_KG", "1")
+            .env_remove("KGREC_STORE")
+            .env_remove("KGREC_UPDATE_TOKEN")
+            .current_dir(repo())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start kgrec serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let base = loop {
+            match rx.recv_timeout(Duration::from_secs(120)) {
+                Ok(line) => {
+                    if let Some(rest) = line.split("serving on ").nth(1) {
+                        break rest.split_whitespace().next().unwrap().to_owned();
+                    }
+                    seen.push(line);
+                }
+                Err(_) => panic!("kgrec serve did not start: {seen:?}"),
+            }
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Service {
+            child,
+            base,
+            stderr: rx,
+            agent,
+        }
+    }
+
+    fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut r = r.expect("HTTP request");
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        Reply {
+            status: r.status().as_u16(),
+            content_type,
+            body: r.body_mut().read_to_string().unwrap_or_default(),
+        }
+    }
+
+    fn get(&self, path: &str, accept: Option<&str>) -> Reply {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(a) = accept {
+            req = req.header("Accept", a);
+        }
+        Self::reply(req.call())
+    }
+
+    fn post(&self, path: &str, content_type: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", content_type);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::reply(req.send(body))
+    }
+
+    fn delete(&self, path: &str) -> Reply {
+        Self::reply(self.agent.delete(format!("{}{path}", self.base)).call())
+    }
+
+    /// GET /sparql?query=… with an Accept header.
+    fn query(&self, query: &str, accept: Option<&str>) -> Reply {
+        self.get(&format!("/sparql?query={}", encode(query)), accept)
+    }
+
+    /// Sends SIGTERM and waits for the process; returns whether it exited cleanly and what
+    /// it wrote on stderr after starting.
+    fn terminate(mut self) -> (bool, String) {
+        // SAFETY: kill only sends a signal to our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let status = self.child.wait().expect("wait");
+        let rest: Vec<String> = self.stderr.try_iter().collect();
+        (status.success(), rest.join("\n"))
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+const PREFIXES: &str =
+    "PREFIX kgr: <https://w3id.org/kgrec/ns#>\nPREFIX schema: <http://schema.org/>\n";
+
+#[test]
+fn sparql_protocol_queries_in_every_format() {
+    let store = shop_with_model();
+    let s = Service::start(&store, &[]);
+    let names = format!(
+        "{PREFIXES}SELECT ?p ?name WHERE {{ ?p a schema:Product ; schema:name ?name }} ORDER BY ?p"
+    );
+
+    // GET, default format: SPARQL JSON, over the union of the named graphs.
+    let r = s.query(&names, None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.content_type, "application/sparql-results+json");
+    let rows = r.json()["results"]["bindings"].as_array().unwrap().len();
+    assert_eq!(rows, 9, "{}", r.body);
+
+    // Content negotiation.
+    let r = s.query(&names, Some("application/sparql-results+xml"));
+    assert!(r.content_type.starts_with("application/sparql-results+xml"));
+    assert!(r.body.contains("<sparql"), "{}", r.body);
+    let r = s.query(&names, Some("text/csv"));
+    assert!(r.content_type.starts_with("text/csv"));
+    assert_eq!(r.body.lines().next(), Some("p,name"));
+    assert_eq!(r.body.lines().count(), 10);
+    let r = s.query(&names, Some("text/tab-separated-values"));
+    assert!(r.body.starts_with("?p\t?name"), "{}", r.body);
+    let r = s.query(
+        &names,
+        Some("text/csv;q=0.2, application/sparql-results+xml;q=0.9"),
+    );
+    assert!(r.content_type.starts_with("application/sparql-results+xml"));
+    let r = s.query(&names, Some("image/png"));
+    r.error(406, "not_acceptable");
+
+    // CONSTRUCT and DESCRIBE as RDF.
+    let construct = format!(
+        "{PREFIXES}CONSTRUCT {{ ?p schema:name ?n }} WHERE {{ ?p schema:brand <https://w3id.org/kgrec/id/fixture/brand/OPI> ; schema:name ?n }}"
+    );
+    let r = s.query(&construct, None);
+    assert_eq!(r.content_type, "text/turtle");
+    assert!(r.body.contains("Big Apple Red"), "{}", r.body);
+    let r = s.query(&construct, Some("application/n-triples"));
+    assert_eq!(r.body.lines().filter(|l| !l.is_empty()).count(), 2);
+    let r = s.query(&construct, Some("application/ld+json"));
+    assert_eq!(r.content_type, "application/ld+json");
+    let doc: serde_json::Value = serde_json::from_str(&r.body).expect("JSON-LD");
+    assert!(doc.to_string().contains("Big Apple Red"), "{doc}");
+    let r = s.query(&format!("DESCRIBE <{P}P1>"), Some("text/turtle"));
+    assert!(r.body.contains("OPI Nail Lacquer"), "{}", r.body);
+    let r = s.query("ASK { ?s ?p ?o }", Some("application/sparql-results+json"));
+    assert_eq!(r.json()["boolean"], true);
+
+    // POST, form-encoded and direct; the protocol's dataset parameters.
+    let form = format!("query={}", encode(&names));
+    let r = s.post("/sparql", "application/x-www-form-urlencoded", &form, &[]);
+    assert_eq!(r.json()["results"]["bindings"].as_array().unwrap().len(), 9);
+    let r = s.post("/sparql", "application/sparql-query", &names, &[]);
+    assert_eq!(r.json()["results"]["bindings"].as_array().unwrap().len(), 9);
+    let only_interactions = format!(
+        "/sparql?query={}&default-graph-uri={}",
+        encode("SELECT (COUNT(*) AS ?n) WHERE { ?p a <http://schema.org/Product> }"),
+        encode("https://w3id.org/kgrec/graph/fixture/interactions")
+    );
+    let r = s.get(&only_interactions, None);
+    assert_eq!(
+        r.json()["results"]["bindings"][0]["n"]["value"],
+        "0",
+        "products live in the catalogue graph: {}",
+        r.body
+    );
+
+    // Errors: all JSON, none a 500.
+    s.query("SELECT WHERE {", None).error(400, "bad_query");
+    s.get("/sparql", None).error(400, "bad_parameter");
+    s.get("/sparql?query=a&query=b", None)
+        .error(400, "bad_parameter");
+    s.post("/sparql", "text/plain", "ASK {}", &[])
+        .error(415, "unsupported_media_type");
+    s.get("/sparql?update=CLEAR%20ALL", None)
+        .error(405, "method_not_allowed");
+    s.delete("/sparql").error(405, "method_not_allowed");
+    s.get("/nowhere", None).error(404, "not_found");
+}
+
+#[test]
+fn sparql_limits_and_updates() {
+    let store = shop_with_model();
+    let s = Service::start(
+        &store,
+        &[
+            "--query-timeout",
+            "0.5",
+            "--max-results",
+            "50",
+            "--max-body",
+            "4000",
+            "--update-token",
+            TOKEN,
+        ],
+    );
+    // Result-size limit.
+    let msg = s
+        .query("SELECT * WHERE { ?s ?p ?o }", None)
+        .error(400, "too_many_results");
+    assert!(msg.contains("50"), "{msg}");
+    // A query past the time limit is cancelled and named.
+    let slow =
+        "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l . ?m ?n2 ?o }";
+    let msg = s.query(slow, None).error(503, "query_timeout");
+    assert!(msg.contains("COUNT(*)"), "{msg}");
+    // The service still answers afterwards.
+    assert_eq!(s.query("ASK {}", None).status, 200);
+    // Body limit.
+    let big = format!("query={}", "x".repeat(5000));
+    s.post("/sparql", "application/x-www-form-urlencoded", &big, &[])
+        .error(413, "payload_too_large");
+
+    // Updates need the token.
+    let insert = format!("INSERT DATA {{ GRAPH <urn:test> {{ <{P}P1> <urn:p> \"x\" }} }}");
+    s.post("/sparql", "application/sparql-update", &insert, &[])
+        .error(401, "unauthorized");
+    s.post(
+        "/sparql",
+        "application/sparql-update",
+        &insert,
+        &[("Authorization", "Bearer wrong-token-xxxxxx")],
+    )
+    .error(401, "unauthorized");
+    let ask = "ASK { GRAPH <urn:test> { ?s <urn:p> \"x\" } }";
+    assert_eq!(s.query(ask, None).json()["boolean"], false);
+    let bearer = format!("Bearer {TOKEN}");
+    let r = s.post(
+        "/sparql",
+        "application/x-www-form-urlencoded",
+        &format!("update={}", encode(&insert)),
+        &[("Authorization", bearer.as_str())],
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(s.query(ask, None).json()["boolean"], true);
+    let r = s.post(
+        "/sparql",
+        "application/sparql-update",
+        "INSERT DATA {",
+        &[("Authorization", bearer.as_str())],
+    );
+    r.error(400, "bad_query");
+    // The update landed on disk: it is there after a restart.
+    drop(s);
+    let s = Service::start(&store, &[]);
+    assert_eq!(s.query(ask, None).json()["boolean"], true);
+    // Read-only by default.
+    s.post(
+        "/sparql",
+        "application/sparql-update",
+        &insert,
+        &[("Authorization", bearer.as_str())],
+    )
+    .error(401, "unauthorized");
+}
+
+#[test]
+fn recommender_functions_inside_sparql() {
+    let store = shop_with_model();
+    let s = Service::start(&store, &[]);
+    let by_score = format!(
+        "{PREFIXES}SELECT ?p ?score WHERE {{ ?p a schema:Product . BIND(kgr:score(<{U}U1>, ?p) AS ?score) \
+         FILTER(BOUND(?score)) }} ORDER BY DESC(?score)"
+    );
+    let r = s.query(&by_score, None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rows = r.json()["results"]["bindings"].as_array().unwrap().clone();
+    assert!(rows.len() >= 8, "{rows:?}");
+    let scores: Vec<f64> = rows
+        .iter()
+        .map(|b| b["score"]["value"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    // The same order as the JSON API's (history included there, too).
+    let api = s
+        .get("/v1/users/U1/recommendations?k=3&exclude_seen=false", None)
+        .json();
+    let top: Vec<&str> = api["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item"].as_str().unwrap())
+        .collect();
+    let sparql_top: Vec<&str> = rows[..3]
+        .iter()
+        .map(|b| b["p"]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(top, sparql_top);
+
+    let similar = format!(
+        "{PREFIXES}SELECT ?p WHERE {{ ?p a schema:Product FILTER(kgr:similarity(<{P}P1>, ?p) > 0.999) }}"
+    );
+    let r = s.query(&similar, None).json();
+    let found: Vec<&str> = r["results"]["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["p"]["value"].as_str().unwrap())
+        .collect();
+    assert!(found.contains(&format!("{P}P1").as_str()), "{found:?}");
+    // Not an IRI, or unknown: unbound, not an error.
+    let r = s.query(
+        &format!("{PREFIXES}SELECT (kgr:score(\"U1\", <{P}P1>) AS ?s) (kgr:similarity(<urn:x>, <{P}P1>) AS ?t) WHERE {{}}"),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.json()["results"]["bindings"][0]
+        .as_object()
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn recommendations_and_similar_items() {
+    let store = shop_with_model();
+    let s = Service::start(&store, &[]);
+    let r = s.get("/v1/users/U1/recommendations?k=3", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["user"], format!("{U}U1"));
+    assert_eq!(v["model"]["version"], 1);
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    // U1 bought P1, P3 and P6: excluded by default.
+    for i in items {
+        let iri = i["item"].as_str().unwrap();
+        assert!(
+            ![1, 3, 6].iter().any(|n| iri == format!("{P}P{n}")),
+            "{iri}"
+        );
+        assert!(i["score"].is_number());
+    }
+    let scores: Vec<f64> = items.iter().map(|i| i["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+
+    // The full IRI, percent-encoded, names the same user.
+    let by_iri = s
+        .get(
+            &format!(
+                "/v1/users/{}/recommendations?k=3",
+                encode(&format!("{U}U1"))
+            ),
+            None,
+        )
+        .json();
+    assert_eq!(by_iri["items"], v["items"]);
+
+    // Filters: brand by name, category by label or IRI; titles and brands are shown.
+    let revlon = s
+        .get("/v1/users/U1/recommendations?k=10&brand=revlon", None)
+        .json();
+    let items = revlon["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(items.iter().all(|i| i["brand"] == "Revlon"), "{revlon}");
+    let lips = s
+        .get(
+            "/v1/users/U2/recommendations?k=10&category=Lips&exclude_seen=false",
+            None,
+        )
+        .json();
+    let titles: Vec<&str> = lips["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles.len(), 2, "{lips}");
+    assert!(titles
+        .iter()
+        .all(|t| t.starts_with("Revlon Super Lustrous")));
+    let cat = "https://w3id.org/kgrec/id/fixture/category/Lips";
+    let by_iri = s
+        .get(
+            &format!(
+                "/v1/users/U2/recommendations?k=10&exclude_seen=false&category={}",
+                encode(cat)
+            ),
+            None,
+        )
+        .json();
+    assert_eq!(by_iri["items"], lips["items"]);
+    let seen = s
+        .get("/v1/users/U1/recommendations?k=20&exclude_seen=false", None)
+        .json();
+    assert!(seen["items"].as_array().unwrap().len() > items.len());
+
+    // Similar items.
+    let r = s.get("/v1/items/P1/similar?k=4", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["item"], format!("{P}P1"));
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    assert!(items.iter().all(|i| i["item"] != format!("{P}P1")));
+    assert!(items[0]["score"].as_f64().unwrap() <= 1.0001);
+
+    // Errors.
+    s.get("/v1/users/nobody/recommendations", None)
+        .error(404, "not_found");
+    s.get("/v1/items/P404/similar", None)
+        .error(404, "not_found");
+    s.get("/v1/users/U1/recommendations?k=0", None)
+        .error(400, "bad_parameter");
+    s.get("/v1/users/U1/recommendations?k=100000", None)
+        .error(400, "bad_parameter");
+    s.get("/v1/users/U1/recommendations?k=ten", None)
+        .error(400, "bad_parameter");
+    s.get("/v1/users/U1/recommendations?exclude_seen=maybe", None)
+        .error(400, "bad_parameter");
+    s.get("/v1/users/U1/recommendations?kk=3", None)
+        .error(400, "bad_parameter");
+    s.get("/v1/users/U1/recommendations?brand=Acme", None)
+        .error(404, "not_found");
+    s.get("/v1/users/U1/recommendations?category=Shoes", None)
+        .error(404, "not_found");
+    s.get("/v1/users/U1/recommendations?brand=", None)
+        .error(400, "bad_parameter");
+    // Identifiers are looked up, never spliced into a query.
+    for hostile in [
+        "U1> } ; DROP ALL ; #",
+        "\" } UNION { ?s ?p ?o } #",
+        "../../etc/passwd",
+        "%00",
+    ] {
+        let r = s.get(
+            &format!("/v1/users/{}/recommendations", encode(hostile)),
+            None,
+        );
+        r.error(404, "not_found");
+    }
+    assert!(s.query("ASK { ?s ?p ?o }", None).json()["boolean"] == true);
+
+    let (clean, stderr) = s.terminate();
+    assert!(clean, "exit after SIGTERM: {stderr}");
+    assert!(stderr.contains("kgrec stopped"), "{stderr}");
+}
+
+#[test]
+fn without_a_model_sparql_works_and_v1_says_why_not() {
+    let store = TempStore::new();
+    store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
+    let s = Service::start(&store, &[]);
+    assert_eq!(s.query("ASK { ?s ?p ?o }", None).json()["boolean"], true);
+    let msg = s
+        .get("/v1/users/U1/recommendations", None)
+        .error(503, "unavailable");
+    assert!(msg.contains("kgrec train"), "{msg}");
+    let health = s.get("/health", None).json();
+    assert_eq!(health["status"], "ok");
+    assert!(health["model"].is_null());
+    // A store locked by the running service is refused with a clear error.
+    let err = store.err(&["serve", "--addr", "127.0.0.1:0"]);
+    assert!(err.contains("in use by another process"), "{err}");
+}
