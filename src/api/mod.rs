@@ -3,6 +3,7 @@
 //! errors to HTTP.
 
 pub mod error;
+pub mod explain;
 pub mod functions;
 pub mod health;
 pub mod recommend;
@@ -91,6 +92,7 @@ impl AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(sparql::routes)
         .configure(recommend::routes)
+        .configure(explain::routes)
         .configure(health::routes);
 }
 

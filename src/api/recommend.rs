@@ -1,5 +1,5 @@
 //! `/v1/users/{id}/recommendations` and `/v1/items/{id}/similar`: ranked products with their
-//! title, brand and categories. `{id}` is a full IRI (percent-encoded) or the last segment of
+//! title, brand and categories, and with `explain=true` the KG paths behind each. `{id}` is a full IRI (percent-encoded) or the last segment of
 //! one.
 
 use actix_web::{web, HttpResponse};
@@ -7,10 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::AppState;
+use crate::rec::explain::Explanation;
 use crate::rec::serving::{ItemFilter, Recommender, ScoredItem};
 
 /// Most items one request may ask for.
 pub const MAX_K: usize = 1000;
+
+/// Paths given per item with `explain=true`.
+const PATHS_PER_ITEM: usize = 3;
 
 /// The routes of this group.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -29,6 +33,7 @@ struct RecommendParams {
     category: Option<String>,
     brand: Option<String>,
     exclude_seen: Option<bool>,
+    explain: Option<bool>,
 }
 
 /// Query parameters of the similar-items route.
@@ -53,6 +58,9 @@ pub struct RankedItem {
     pub brand: Option<String>,
     /// Categories, each with its label.
     pub categories: Vec<CategoryRef>,
+    /// Why, when asked for (`explain=true`): the KG paths from the user to the item.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
 }
 
 /// A category the product is filed under.
@@ -66,12 +74,13 @@ pub struct CategoryRef {
 
 /// Which model answered.
 #[derive(Debug, Serialize)]
-struct ModelRef {
+pub struct ModelRef {
     version: u64,
     name: String,
 }
 
-fn model_ref(r: &Recommender) -> ModelRef {
+/// The served model's version and name.
+pub fn model_ref(r: &Recommender) -> ModelRef {
     ModelRef {
         version: r.entry().version,
         name: r.entry().model.clone(),
@@ -79,7 +88,7 @@ fn model_ref(r: &Recommender) -> ModelRef {
 }
 
 /// Reads `k` (default 10, 1 to [`MAX_K`]).
-fn read_k(k: Option<usize>) -> Result<usize, ApiError> {
+pub fn read_k(k: Option<usize>) -> Result<usize, ApiError> {
     match k.unwrap_or(10) {
         k @ 1..=MAX_K => Ok(k),
         k => Err(ApiError::bad_request(
@@ -122,6 +131,7 @@ pub fn ranked(r: &Recommender, items: Vec<ScoredItem>) -> Vec<RankedItem> {
                     .unwrap_or_default(),
                 item: s.item,
                 score: s.score,
+                explanation: None,
             }
         })
         .collect()
@@ -139,12 +149,20 @@ async fn recommendations(
         brand: filter_value("brand", p.brand)?,
     };
     let exclude_seen = p.exclude_seen.unwrap_or(true);
+    let explain = p.explain.unwrap_or(false);
     let state2 = state.clone();
     let (user, items) = web::block(move || -> Result<_, ApiError> {
         let r = state2.recommender()?;
         let user = r.resolve_user(&id)?;
-        let items = r.recommend(&user, k, &filter, exclude_seen)?;
-        Ok((user, ranked(r, items)))
+        let scored = r.recommend(&user, k, &filter, exclude_seen)?;
+        let rows: Vec<_> = scored.iter().map(|s| s.row).collect();
+        let mut items = ranked(r, scored);
+        if explain {
+            for (item, row) in items.iter_mut().zip(rows) {
+                item.explanation = Some(r.explain(&user, row, PATHS_PER_ITEM)?);
+            }
+        }
+        Ok((user, items))
     })
     .await??;
     let r = state.recommender()?;

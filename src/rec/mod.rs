@@ -7,6 +7,7 @@ pub mod data;
 pub mod embedding_knn;
 pub mod eval;
 pub mod experiment;
+pub mod explain;
 pub mod graph_features;
 pub mod metrics;
 pub mod registry;

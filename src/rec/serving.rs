@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::data::{InteractionData, ItemId};
 use super::eval::Scorer;
+use super::explain::{ExplainRequest, Explanation, ExplanationGraph};
 use super::metrics::top_k;
 use super::registry::{ModelEntry, ModelRegistry, RowKind};
 use super::sequential::SequentialModel;
@@ -71,6 +72,7 @@ pub struct Recommender {
     /// Items by the last segment of their IRI (`None`: more than one item has it).
     items_by_local: HashMap<String, Option<ItemId>>,
     users: RwLock<Users>,
+    explanations: ExplanationGraph,
     /// Recent user vectors with the history they were computed from, so that a SPARQL
     /// query calling `kgr:score` on many rows encodes each user once.
     user_vectors: Mutex<HashMap<String, CachedUserVector>>,
@@ -138,6 +140,7 @@ impl Recommender {
             .map(|(r, iri)| (iri.clone(), r as ItemId))
             .collect();
         let (catalogue, category_labels) = read_catalogue(store, &iris)?;
+        let explanations = ExplanationGraph::build(store, &iris)?;
         let item_vectors = model.item_vectors()?;
         let unit_items = unit_rows(&item_vectors, model.dim());
         let data = InteractionData::from_store(store, None)?;
@@ -164,6 +167,7 @@ impl Recommender {
             category_labels,
             items_by_local,
             users: RwLock::new(users),
+            explanations,
             user_vectors: Mutex::new(HashMap::new()),
         })
     }
@@ -333,6 +337,35 @@ impl Recommender {
             .zip(&self.unit_items[b * dim..(b + 1) * dim])
             .map(|(x, y)| x * y)
             .sum()
+    }
+
+    /// The KG paths from `user` to the item in `row`, ranked by the model's similarity
+    /// between the item and the user's history (see [`super::explain`]).
+    pub fn explain(
+        &self,
+        user: &str,
+        row: ItemId,
+        max_paths: usize,
+    ) -> Result<Explanation, RecError> {
+        let history = self
+            .history(user)
+            .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
+        if row as usize >= self.item_count() {
+            return Err(RecError::NotFound(format!("item row {row}")));
+        }
+        let similarity = |a: ItemId, b: ItemId| self.item_similarity(a, b);
+        Ok(self.explanations.explain(&ExplainRequest {
+            user,
+            history: &history,
+            item: row,
+            similarity: &similarity,
+            max_paths,
+        }))
+    }
+
+    /// The KG the explanations walk: nodes and edges.
+    pub fn explanation_graph_size(&self) -> (usize, usize) {
+        self.explanations.size()
     }
 
     /// The model's score of an item for a user, both by IRI (`None` when either is

@@ -553,3 +553,148 @@ fn without_a_model_sparql_works_and_v1_says_why_not() {
     let err = store.err(&["serve", "--addr", "127.0.0.1:0"]);
     assert!(err.contains("in use by another process"), "{err}");
 }
+
+/// Checks every edge of every path with an ASK query; returns the number of edges checked.
+fn assert_paths_exist(s: &Service, paths: &serde_json::Value) -> usize {
+    let mut checked = 0;
+    for path in paths.as_array().expect("paths") {
+        let steps = path["steps"].as_array().expect("steps");
+        assert_eq!(path["hops"].as_u64().unwrap() as usize, steps.len() - 1);
+        assert!(steps.len() <= 4, "{path}");
+        for pair in steps.windows(2) {
+            let a = pair[0]["entity"]["iri"].as_str().unwrap();
+            let b = pair[1]["entity"]["iri"].as_str().unwrap();
+            let rel = &pair[0]["relation"];
+            let r = rel["iri"].as_str().unwrap();
+            let (s_, o) = if rel["inverse"].as_bool().unwrap() {
+                (b, a)
+            } else {
+                (a, b)
+            };
+            let ask = format!("ASK {{ <{s_}> <{r}> <{o}> }}");
+            let reply = s.query(&ask, None);
+            assert_eq!(reply.json()["boolean"], true, "{ask} is not in the KG");
+            checked += 1;
+        }
+        assert!(steps.last().unwrap()["relation"].is_null());
+    }
+    checked
+}
+
+#[test]
+fn explanations_are_true_paths_of_the_kg() {
+    let store = shop_with_model();
+    let s = Service::start(&store, &[]);
+    // U1 bought P1 (OPI, Nails; also bought with P3), P3 (Essie, Nails) and P6 (Nivea).
+    let r = s.get(
+        &format!("/v1/explain?user=U1&item={}", encode(&format!("{P}P2"))),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["user"], format!("{U}U1"));
+    assert_eq!(v["item"]["item"], format!("{P}P2"));
+    assert_eq!(v["item"]["title"], "OPI Nail Lacquer - Big Apple Red");
+    let paths = &v["paths"];
+    assert!(!paths.as_array().unwrap().is_empty(), "{v}");
+    assert!(assert_paths_exist(&s, paths) >= 2);
+    let first = &paths[0]["steps"];
+    assert_eq!(first[0]["entity"]["type"], "user");
+    assert_eq!(first[1]["entity"]["type"], "product");
+    // Different hubs: no entity in the middle of two paths.
+    let middles: Vec<&str> = paths
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["hops"] == 3)
+        .map(|p| p["steps"][2]["entity"]["iri"].as_str().unwrap())
+        .collect();
+    let mut unique = middles.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), middles.len(), "{middles:?}");
+    let scores: Vec<f64> = paths
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    let sentence = v["sentence"].as_str().unwrap();
+    assert!(sentence.starts_with("You bought "), "{sentence}");
+    assert!(
+        sentence.contains("OPI Nail Lacquer - Big Apple Red"),
+        "{sentence}"
+    );
+
+    // explain=true on recommendations: every item carries its paths, all true.
+    let recs = s
+        .get("/v1/users/U4/recommendations?k=5&explain=true", None)
+        .json();
+    let mut edges = 0;
+    for item in recs["items"].as_array().unwrap() {
+        let e = &item["explanation"];
+        assert!(e["paths"].is_array(), "{item}");
+        edges += assert_paths_exist(&s, &e["paths"]);
+    }
+    assert!(edges > 0);
+    let plain = s.get("/v1/users/U4/recommendations?k=5", None).json();
+    assert!(plain["items"][0].get("explanation").is_none());
+
+    // Errors.
+    s.get("/v1/explain?user=U1", None)
+        .error(400, "bad_parameter");
+    s.get("/v1/explain?user=U1&item=P1&paths=0", None)
+        .error(400, "bad_parameter");
+    s.get("/v1/explain?user=nobody&item=P1", None)
+        .error(404, "not_found");
+    s.get("/v1/explain?user=U1&item=P404", None)
+        .error(404, "not_found");
+}
+
+/// On real Beauty data (the bundled sample): every recommendation of 40 users has a path of
+/// at most 3 hops, and every edge of every path is in the KG.
+#[test]
+fn explanation_coverage_on_the_bundled_beauty_sample() {
+    let store = TempStore::new();
+    let file = repo().join("kg-data/amazon-beauty-sample.nq.gz");
+    store.ok(&["load", file.to_str().unwrap()]);
+    store.ok(&[
+        "train",
+        "--model",
+        "kgrec-no-text",
+        "--epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--walks-per-node",
+        "2",
+        "--sg-epochs",
+        "1",
+    ]);
+    let users = store.select(
+        "SELECT DISTINCT ?u WHERE { ?u a <https://w3id.org/kgrec/ns#User> } ORDER BY ?u LIMIT 40",
+    );
+    assert_eq!(users.len(), 40);
+    let s = Service::start(&store, &[]);
+    let (mut recs, mut covered, mut edges) = (0, 0, 0);
+    for u in &users {
+        let path = format!(
+            "/v1/users/{}/recommendations?k=10&explain=true",
+            encode(&u["u"])
+        );
+        let v = s.get(&path, None).json();
+        for item in v["items"].as_array().expect("items") {
+            recs += 1;
+            let paths = &item["explanation"]["paths"];
+            if paths.as_array().is_some_and(|p| !p.is_empty()) {
+                covered += 1;
+            }
+            edges += assert_paths_exist(&s, paths);
+        }
+    }
+    assert_eq!(recs, 400);
+    let coverage = covered as f64 / recs as f64;
+    eprintln!("explanation coverage {coverage:.4} ({covered}/{recs}), {edges} edges checked");
+    assert!(coverage >= 0.99, "coverage {coverage}");
+}

@@ -1,0 +1,468 @@
+//! Explanations: the KG paths from a user to a recommended item, ranked by the model's own
+//! similarity between the item and what the user did, and kept diverse.
+//!
+//! A path starts with the user, goes to an item of their history (`kgr:interactedWith`), and
+//! reaches the recommended item in one KG edge (`kgr:alsoBought`…) or through one shared
+//! entity (a brand, a category, a related product): at most 3 hops. Each path's score is
+//! `recency(h) · (½ + ½·cos(h, item)) · specificity`, where `cos` is the cosine of the
+//! model's vectors of the history item `h` and the recommended item, and a shared entity is
+//! worth less the more items it links (`1 / ln(e + degree)`): "also by OPI" says more than
+//! "also in Beauty". Paths through other users are not offered: they would name them.
+
+use std::collections::HashMap;
+
+use oxigraph::model::Term;
+use serde::Serialize;
+
+use super::data::ItemId;
+use super::RecError;
+use crate::graph::{KgProjection, NodeId, NodeKind, ProjectionBuilder, ProjectionConfig};
+use crate::kg::vocab::KGR;
+use crate::kg::KgStore;
+
+/// The relation from a user to an item of their history.
+pub const INTERACTED_WITH: &str = "https://w3id.org/kgrec/ns#interactedWith";
+
+/// History items looked at, most recent first.
+const MAX_HISTORY: usize = 50;
+/// Paths through one history item at most.
+const MAX_PER_HISTORY_ITEM: usize = 2;
+/// Recency decay per older history item.
+const RECENCY: f32 = 0.85;
+
+/// An entity on a path.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EntityRef {
+    /// Its IRI.
+    pub iri: String,
+    /// `user`, `product`, `brand`, `category`, `external` or `other`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Its name or label, if it has one.
+    pub label: Option<String>,
+}
+
+/// The relation that links one step of a path to the next.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RelationRef {
+    /// The property IRI.
+    pub iri: String,
+    /// A readable name (`brand`, `also bought`…).
+    pub label: String,
+    /// `false`: the KG holds `(this, relation, next)`; `true`: it holds `(next, relation,
+    /// this)`.
+    pub inverse: bool,
+}
+
+/// One step: an entity and, except on the last step, the relation to the next one.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PathStep {
+    /// The entity.
+    pub entity: EntityRef,
+    /// How it links to the next step (`None` on the last step).
+    pub relation: Option<RelationRef>,
+}
+
+/// A path from the user to the recommended item.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExplanationPath {
+    /// How much this path says about the recommendation (see the module docs).
+    pub score: f32,
+    /// Number of edges.
+    pub hops: usize,
+    /// User first, recommended item last.
+    pub steps: Vec<PathStep>,
+}
+
+/// The explanation of one recommendation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Explanation {
+    /// The best paths, best first, through different entities.
+    pub paths: Vec<ExplanationPath>,
+    /// The top reasons in one plain-English sentence (`None` without paths).
+    pub sentence: Option<String>,
+}
+
+/// What explaining needs to know about the model and the user.
+pub struct ExplainRequest<'a> {
+    /// The user's IRI.
+    pub user: &'a str,
+    /// Their history (model rows), oldest first.
+    pub history: &'a [ItemId],
+    /// The recommended item.
+    pub item: ItemId,
+    /// The model's cosine between two items.
+    pub similarity: &'a dyn Fn(ItemId, ItemId) -> f32,
+    /// Paths wanted at most.
+    pub max_paths: usize,
+}
+
+/// The KG projection with labels, and where each ranked item sits in it.
+pub struct ExplanationGraph {
+    projection: KgProjection,
+    /// Model row → projection node.
+    item_nodes: Vec<Option<NodeId>>,
+    labels: HashMap<String, String>,
+}
+
+/// One candidate path: history item, optional middle node, relations, score.
+struct Candidate {
+    score: f32,
+    history_item: ItemId,
+    middle: Option<NodeId>,
+    /// Directed relation codes: history item → middle (or target), middle → target.
+    relations: Vec<crate::graph::DirectedRelation>,
+}
+
+impl ExplanationGraph {
+    /// Projects the store's KG (every relation, no interactions) and reads every entity's
+    /// name or label. `items` are the IRIs of the model's rows.
+    pub fn build(store: &KgStore, items: &[String]) -> Result<Self, RecError> {
+        let mut builder = ProjectionBuilder::new();
+        builder
+            .read_store(store, &ProjectionConfig::default())
+            .map_err(|e| RecError::BadData(e.to_string()))?;
+        let projection = builder.build();
+        let item_nodes = items.iter().map(|i| projection.node_id(i)).collect();
+        let mut labels = HashMap::new();
+        let q = "SELECT ?s ?label WHERE { \
+                 VALUES ?p { <http://schema.org/name> <http://www.w3.org/2004/02/skos/core#prefLabel> \
+                 <http://www.w3.org/2000/01/rdf-schema#label> } ?s ?p ?label FILTER(isIRI(?s) && isLiteral(?label)) }";
+        store.for_each_solution(q, |row| {
+            if let (Some(Term::NamedNode(s)), Some(Term::Literal(l))) = (&row[0], &row[1]) {
+                let slot = labels
+                    .entry(s.as_str().to_owned())
+                    .or_insert_with(|| l.value().to_owned());
+                if l.value() < slot.as_str() {
+                    *slot = l.value().to_owned();
+                }
+            }
+        })?;
+        Ok(ExplanationGraph {
+            projection,
+            item_nodes,
+            labels,
+        })
+    }
+
+    /// Number of nodes and edges of the projection.
+    pub fn size(&self) -> (usize, usize) {
+        (self.projection.node_count(), self.projection.edge_count())
+    }
+
+    /// The name or label of an IRI, if it has one.
+    pub fn label(&self, iri: &str) -> Option<&str> {
+        self.labels.get(iri).map(String::as_str)
+    }
+
+    /// The best diverse paths from the user to the item (see the module docs).
+    pub fn explain(&self, r: &ExplainRequest<'_>) -> Explanation {
+        let Some(Some(target)) = self.item_nodes.get(r.item as usize).copied() else {
+            return Explanation {
+                paths: Vec::new(),
+                sentence: None,
+            };
+        };
+        let mut candidates = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (age, &h) in r
+            .history
+            .iter()
+            .rev()
+            .filter(|&&h| h != r.item && seen.insert(h))
+            .take(MAX_HISTORY)
+            .enumerate()
+        {
+            let Some(Some(h_node)) = self.item_nodes.get(h as usize).copied() else {
+                continue;
+            };
+            let weight =
+                RECENCY.powi(age as i32) * (0.5 + 0.5 * (r.similarity)(h, r.item).max(0.0));
+            for &rel in self.projection.relations_between(h_node, target) {
+                candidates.push(Candidate {
+                    score: weight,
+                    history_item: h,
+                    middle: None,
+                    relations: vec![rel],
+                });
+            }
+            for e in common_neighbors(
+                self.projection.neighbors(h_node),
+                self.projection.neighbors(target),
+            ) {
+                if self.projection.kind(e) == NodeKind::User {
+                    continue;
+                }
+                let (Some(&first), Some(&second)) = (
+                    self.projection.relations_between(h_node, e).first(),
+                    self.projection.relations_between(e, target).first(),
+                ) else {
+                    continue;
+                };
+                let specificity =
+                    1.0 / (std::f32::consts::E + self.projection.degree(e) as f32).ln();
+                candidates.push(Candidate {
+                    score: weight * specificity,
+                    history_item: h,
+                    middle: Some(e),
+                    relations: vec![first, second],
+                });
+            }
+        }
+        // Best first; ties by history item, then middle node, so answers are stable.
+        candidates.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.history_item.cmp(&b.history_item))
+                .then(a.middle.cmp(&b.middle))
+        });
+        // Never two paths through the same hub; first at most MAX_PER_HISTORY_ITEM through
+        // one history item, then, if slots remain, more through the same items.
+        let mut chosen: Vec<usize> = Vec::new();
+        for per_item_cap in [MAX_PER_HISTORY_ITEM, usize::MAX] {
+            for (i, c) in candidates.iter().enumerate() {
+                if chosen.len() == r.max_paths {
+                    break;
+                }
+                let same_hub = chosen.iter().any(|&o| {
+                    let o = &candidates[o];
+                    match (o.middle, c.middle) {
+                        (Some(a), Some(b)) => a == b,
+                        (None, None) => o.history_item == c.history_item,
+                        _ => false,
+                    }
+                });
+                let per_item = chosen
+                    .iter()
+                    .filter(|&&o| candidates[o].history_item == c.history_item)
+                    .count();
+                if !chosen.contains(&i) && !same_hub && per_item < per_item_cap {
+                    chosen.push(i);
+                }
+            }
+        }
+        chosen.sort_unstable();
+        let paths: Vec<ExplanationPath> = chosen
+            .iter()
+            .map(|&c| self.path(r.user, &candidates[c], target))
+            .collect();
+        let sentence = self.sentence(&paths);
+        Explanation { paths, sentence }
+    }
+
+    fn entity(&self, node: NodeId) -> EntityRef {
+        let iri = self.projection.iri(node);
+        EntityRef {
+            iri: iri.to_owned(),
+            kind: self.projection.kind(node).as_str(),
+            label: self.labels.get(iri).cloned(),
+        }
+    }
+
+    fn relation(&self, rel: crate::graph::DirectedRelation) -> RelationRef {
+        let r = &self.projection.relations()[rel.relation() as usize];
+        RelationRef {
+            iri: r.iri.clone(),
+            label: r.name.replace('_', " "),
+            inverse: rel.is_inverse(),
+        }
+    }
+
+    fn path(&self, user: &str, c: &Candidate, target: NodeId) -> ExplanationPath {
+        let h_node = self.item_nodes[c.history_item as usize].unwrap_or(target);
+        let mut steps = vec![
+            PathStep {
+                entity: EntityRef {
+                    iri: user.to_owned(),
+                    kind: NodeKind::User.as_str(),
+                    label: Some("you".into()),
+                },
+                relation: Some(RelationRef {
+                    iri: INTERACTED_WITH.into(),
+                    label: "interacted with".into(),
+                    inverse: false,
+                }),
+            },
+            PathStep {
+                entity: self.entity(h_node),
+                relation: Some(self.relation(c.relations[0])),
+            },
+        ];
+        if let (Some(e), Some(&second)) = (c.middle, c.relations.get(1)) {
+            steps.push(PathStep {
+                entity: self.entity(e),
+                relation: Some(self.relation(second)),
+            });
+        }
+        steps.push(PathStep {
+            entity: self.entity(target),
+            relation: None,
+        });
+        ExplanationPath {
+            score: c.score,
+            hops: steps.len() - 1,
+            steps,
+        }
+    }
+
+    /// "You bought A; B is also by OPI and is often bought with it." from the paths through
+    /// the best path's history item.
+    fn sentence(&self, paths: &[ExplanationPath]) -> Option<String> {
+        let first = paths.first()?;
+        let history = &first.steps[1].entity;
+        let target = &first.steps.last()?.entity;
+        let name = |e: &EntityRef| e.label.clone().unwrap_or_else(|| short(&e.iri));
+        let reasons: Vec<String> = paths
+            .iter()
+            .filter(|p| p.steps[1].entity.iri == history.iri)
+            .filter_map(|p| reason(p, &name))
+            .collect();
+        // At most two reasons, so that the sentence stays one a person reads.
+        let mut unique: Vec<String> = Vec::new();
+        for r in reasons {
+            if !unique.contains(&r) && unique.len() < 2 {
+                unique.push(r);
+            }
+        }
+        Some(format!(
+            "You bought {}; {} {}.",
+            name(history),
+            name(target),
+            unique.join(" and ")
+        ))
+    }
+}
+
+/// Why one path holds, as a verb phrase about the recommended item.
+fn reason(path: &ExplanationPath, name: &dyn Fn(&EntityRef) -> String) -> Option<String> {
+    let rel = path
+        .steps
+        .get(path.steps.len().checked_sub(2)?)?
+        .relation
+        .as_ref()?;
+    let local = rel.iri.strip_prefix(KGR).unwrap_or(rel.iri.as_str());
+    if path.hops == 2 {
+        return Some(match local {
+            "alsoBought" => "is often bought with it".to_owned(),
+            "alsoViewed" => "is often viewed with it".to_owned(),
+            "boughtTogether" => "is often bought together with it".to_owned(),
+            _ => format!("is linked to it ({})", rel.label),
+        });
+    }
+    let middle = &path.steps.get(2)?.entity;
+    Some(match (middle.kind, local) {
+        ("brand", _) => format!("is also by {}", name(middle)),
+        ("category", _) => format!("is also in {}", name(middle)),
+        (_, "alsoBought") => format!("is also often bought with {}", name(middle)),
+        (_, "alsoViewed") => format!("is also often viewed with {}", name(middle)),
+        (_, "boughtTogether") => format!("is also bought together with {}", name(middle)),
+        _ => format!("is also linked to {}", name(middle)),
+    })
+}
+
+/// The last segment of an IRI, for entities without a label.
+fn short(iri: &str) -> String {
+    iri.rsplit(['/', '#']).next().unwrap_or(iri).to_owned()
+}
+
+/// Nodes adjacent to both, from two sorted neighbour lists.
+fn common_neighbors(a: &[NodeId], b: &[NodeId]) -> Vec<NodeId> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "https://w3id.org/kgrec/id/t/product/";
+
+    /// P1 and P2 by brand B, both in category C (with P3); P1 also bought with P2.
+    fn graph() -> ExplanationGraph {
+        let store = KgStore::in_memory().unwrap();
+        store
+            .update(&format!(
+                "PREFIX schema: <http://schema.org/> PREFIX kgr: <{KGR}> \
+                 PREFIX skos: <http://www.w3.org/2004/02/skos/core#> \
+                 INSERT DATA {{ GRAPH <https://w3id.org/kgrec/graph/t/catalogue> {{ \
+                 <{P}P1> a schema:Product ; schema:name \"Red Polish\" ; schema:brand <urn:b> ; schema:category <urn:c> ; kgr:alsoBought <{P}P2> . \
+                 <{P}P2> a schema:Product ; schema:name \"Top Coat\" ; schema:brand <urn:b> ; schema:category <urn:c> . \
+                 <{P}P3> a schema:Product ; schema:name \"Lipstick\" ; schema:category <urn:c> . \
+                 <urn:b> a schema:Brand ; schema:name \"OPI\" . \
+                 <urn:c> a kgr:Category ; skos:prefLabel \"Nails\" . }} }}"
+            ))
+            .unwrap();
+        let items: Vec<String> = (1..=3).map(|i| format!("{P}P{i}")).collect();
+        ExplanationGraph::build(&store, &items).unwrap()
+    }
+
+    #[test]
+    fn paths_are_diverse_ranked_and_told_in_a_sentence() {
+        let g = graph();
+        let sim = |_: ItemId, _: ItemId| 0.5;
+        let e = g.explain(&ExplainRequest {
+            user: "urn:u",
+            history: &[0],
+            item: 1,
+            similarity: &sim,
+            max_paths: 3,
+        });
+        assert_eq!(e.paths.len(), 3);
+        // The direct co-purchase edge first, then the brand (links 2 items), then the
+        // category (links 3).
+        assert_eq!(e.paths[0].hops, 2);
+        assert_eq!(e.paths[1].steps[2].entity.label.as_deref(), Some("OPI"));
+        assert_eq!(e.paths[2].steps[2].entity.label.as_deref(), Some("Nails"));
+        assert!(e.paths[0].score > e.paths[1].score && e.paths[1].score > e.paths[2].score);
+        for p in &e.paths {
+            assert_eq!(p.steps[0].entity.iri, "urn:u");
+            assert_eq!(p.steps[1].entity.iri, format!("{P}P1"));
+            assert_eq!(p.steps.last().unwrap().entity.iri, format!("{P}P2"));
+            assert!(p.steps.last().unwrap().relation.is_none());
+        }
+        // P1 → brand is forward; brand → P2 is the inverse of (P2, brand, B).
+        let brand = &e.paths[1];
+        assert!(!brand.steps[1].relation.as_ref().unwrap().inverse);
+        assert!(brand.steps[2].relation.as_ref().unwrap().inverse);
+        assert_eq!(
+            e.sentence.as_deref(),
+            Some("You bought Red Polish; Top Coat is often bought with it and is also by OPI.")
+        );
+    }
+
+    #[test]
+    fn no_link_no_path_and_recent_items_weigh_more() {
+        let g = graph();
+        let sim = |_: ItemId, _: ItemId| 0.0;
+        // P3 shares only the category with P1 and P2.
+        let e = g.explain(&ExplainRequest {
+            user: "urn:u",
+            history: &[0, 1],
+            item: 2,
+            similarity: &sim,
+            max_paths: 3,
+        });
+        // One hub (the category): one path, through the most recent item (P2).
+        assert_eq!(e.paths.len(), 1, "{:?}", e.paths);
+        assert_eq!(e.paths[0].steps[1].entity.iri, format!("{P}P2"));
+        let none = g.explain(&ExplainRequest {
+            user: "urn:u",
+            history: &[],
+            item: 2,
+            similarity: &sim,
+            max_paths: 3,
+        });
+        assert!(none.paths.is_empty() && none.sentence.is_none());
+    }
+}
