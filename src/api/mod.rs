@@ -3,6 +3,7 @@
 //! errors to HTTP.
 
 pub mod error;
+pub mod events;
 pub mod explain;
 pub mod functions;
 pub mod health;
@@ -16,6 +17,7 @@ use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::kg::{ExtensionFunction, KgStore};
+use crate::rec::events::EventLog;
 use crate::rec::serving::Recommender;
 use error::ApiError;
 
@@ -49,6 +51,8 @@ pub struct AppState {
     pub store: KgStore,
     /// The registered model being served, if one is registered.
     pub recommender: Option<Arc<Recommender>>,
+    /// The log of live events (in the registry's database).
+    pub events: Option<EventLog>,
     /// Limits and access.
     pub settings: ServiceSettings,
     /// SPARQL extension functions (`kgr:score`, `kgr:similarity`).
@@ -62,6 +66,7 @@ impl AppState {
     pub fn new(
         store: KgStore,
         recommender: Option<Recommender>,
+        events: Option<EventLog>,
         settings: ServiceSettings,
     ) -> Self {
         let recommender = recommender.map(Arc::new);
@@ -72,6 +77,7 @@ impl AppState {
         AppState {
             store,
             recommender,
+            events,
             settings,
             functions,
             started: Instant::now(),
@@ -86,6 +92,13 @@ impl AppState {
             )
         })
     }
+
+    /// The event log, or 503 when the service runs without one.
+    pub fn event_log(&self) -> Result<&EventLog, ApiError> {
+        self.events
+            .as_ref()
+            .ok_or_else(|| ApiError::Unavailable("this service keeps no event log".into()))
+    }
 }
 
 /// Every route of the service.
@@ -93,6 +106,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(sparql::routes)
         .configure(recommend::routes)
         .configure(explain::routes)
+        .configure(events::routes)
         .configure(health::routes);
 }
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use kgrec::api::{serve as run_service, AppState, ServiceSettings};
 use kgrec::kg::KgStore;
+use kgrec::rec::events::EventLog;
 use kgrec::rec::registry::ModelRegistry;
 use kgrec::rec::serving::Recommender;
 
@@ -61,7 +62,8 @@ pub fn serve(store: &KgStore, registry_root: &Path, a: ServeArgs) -> Result<()> 
     let workers = a.workers.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
     });
-    let state = AppState::new(store.clone(), recommender, settings);
+    let events = EventLog::open(registry)?;
+    let state = AppState::new(store.clone(), recommender, Some(events), settings);
     actix_web::rt::System::new()
         .block_on(run_service(state, &a.addr, workers))
         .with_context(|| format!("cannot serve on {}", a.addr))?;

@@ -407,6 +407,57 @@ impl KgStore {
         Ok(())
     }
 
+    /// Inserts quads in one transaction: all of them are written, or none.
+    pub fn insert_quads(&self, quads: &[Quad]) -> Result<(), KgError> {
+        let mut t = self.store.start_transaction()?;
+        t.extend(quads);
+        t.commit()?;
+        Ok(())
+    }
+
+    /// Removes quads in one transaction (absent ones are ignored).
+    pub fn remove_quads(&self, quads: &[Quad]) -> Result<(), KgError> {
+        let mut t = self.store.start_transaction()?;
+        for q in quads {
+            t.remove(q);
+        }
+        t.commit()?;
+        Ok(())
+    }
+
+    /// Forgets a user, in one transaction: every quad that has them as subject or object, in
+    /// any graph, and every quad about a record that names them (`?r kgr:user <user>`:
+    /// interactions and labelled negatives). Returns the number of quads removed.
+    pub fn delete_user(&self, user: &NamedNode) -> Result<usize, KgError> {
+        let mut t = self.store.start_transaction()?;
+        let user_term = Term::NamedNode(user.clone());
+        let mut doomed: Vec<Quad> = Vec::new();
+        let mut records: Vec<NamedOrBlankNode> = Vec::new();
+        for q in t.quads_for_pattern(None, None, Some(user_term.as_ref()), None) {
+            let q = q?;
+            if q.predicate == kgr("user") {
+                records.push(q.subject.clone());
+            }
+            doomed.push(q);
+        }
+        let subject = NamedOrBlankNode::NamedNode(user.clone());
+        for q in t.quads_for_pattern(Some(subject.as_ref()), None, None, None) {
+            doomed.push(q?);
+        }
+        for r in &records {
+            for q in t.quads_for_pattern(Some(r.as_ref()), None, None, None) {
+                doomed.push(q?);
+            }
+        }
+        doomed.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+        doomed.dedup();
+        for q in &doomed {
+            t.remove(q);
+        }
+        t.commit()?;
+        Ok(doomed.len())
+    }
+
     /// Writes one graph (`Some`) or the whole store (`None`) in `format`. Whole-store exports
     /// need a dataset format (N-Quads or TriG).
     pub fn export(

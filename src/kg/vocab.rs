@@ -126,6 +126,20 @@ impl InteractionKind {
         })
     }
 
+    /// Every kind.
+    pub const ALL: [InteractionKind; 5] = [
+        InteractionKind::Purchase,
+        InteractionKind::View,
+        InteractionKind::Rating,
+        InteractionKind::Review,
+        InteractionKind::Click,
+    ];
+
+    /// The kind with this short name (`purchase`, `view`…).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// Short lowercase name, used in interaction IRIs and on the command line.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -6,6 +6,7 @@ pub mod baselines;
 pub mod data;
 pub mod embedding_knn;
 pub mod eval;
+pub mod events;
 pub mod experiment;
 pub mod explain;
 pub mod graph_features;

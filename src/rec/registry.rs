@@ -106,6 +106,28 @@ impl ModelRegistry {
         })
     }
 
+    /// A named tree of the registry's database, for other serving state (the event log).
+    pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, RecError> {
+        self.db
+            .open_tree(name)
+            .map_err(|e| registry_error(&self.root, e))
+    }
+
+    /// A fresh id, increasing across calls and restarts.
+    pub(crate) fn generate_id(&self) -> Result<u64, RecError> {
+        self.db
+            .generate_id()
+            .map_err(|e| registry_error(&self.root, e))
+    }
+
+    /// Waits until everything written to the registry's database is on disk.
+    pub(crate) fn sync(&self) -> Result<(), RecError> {
+        self.db
+            .flush()
+            .map(drop)
+            .map_err(|e| registry_error(&self.root, e))
+    }
+
     /// The root directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -164,6 +186,40 @@ impl ModelRegistry {
             .map_err(err)?;
         self.db.flush().map_err(err)?;
         Ok(())
+    }
+
+    /// Removes every trace of a user from every registered version: the id maps, their line
+    /// of `users.txt` (left empty, so rows keep their numbers) and their row of
+    /// `user_vectors.safetensors` (zeroed). Returns the number of versions that had them.
+    pub fn forget_user(&self, iri: &str) -> Result<usize, RecError> {
+        let err = |e: sled::Error| registry_error(&self.root, e);
+        let mut touched = 0;
+        for entry in self.entries()? {
+            let by_iri = self
+                .db
+                .open_tree(map_tree(RowKind::User, entry.version, true))
+                .map_err(err)?;
+            let Some(row) = by_iri.get(iri.as_bytes()).map_err(err)? else {
+                continue;
+            };
+            let bytes: [u8; 4] = row
+                .as_ref()
+                .try_into()
+                .map_err(|_| registry_error(&self.root, "corrupt user map"))?;
+            let r = u32::from_be_bytes(bytes) as usize;
+            let folder = self.folder(&entry);
+            blank_line(&folder.join("users.txt"), r)?;
+            zero_row(&folder.join("user_vectors.safetensors"), "user_vectors", r)?;
+            by_iri.remove(iri.as_bytes()).map_err(err)?;
+            self.db
+                .open_tree(map_tree(RowKind::User, entry.version, false))
+                .map_err(err)?
+                .remove(bytes)
+                .map_err(err)?;
+            touched += 1;
+        }
+        self.db.flush().map_err(err)?;
+        Ok(touched)
     }
 
     /// Every entry, oldest first.
@@ -225,6 +281,61 @@ impl ModelRegistry {
             Some(u32::from_be_bytes(bytes))
         }))
     }
+}
+
+/// Replaces line `row` of a text file with an empty line (written aside, then renamed).
+fn blank_line(path: &Path, row: usize) -> Result<(), RecError> {
+    let io = |e: std::io::Error| RecError::Io {
+        path: path.to_owned(),
+        source: e,
+    };
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    let mut lines: Vec<&str> = text.lines().collect();
+    if let Some(line) = lines.get_mut(row) {
+        *line = "";
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    replace_file(path, out.as_bytes())
+}
+
+/// Zeroes row `row` of the 2-D f32 tensor `name` in a safetensors file (written aside, then
+/// renamed).
+fn zero_row(path: &Path, name: &str, row: usize) -> Result<(), RecError> {
+    let model = |e: String| RecError::Model(format!("{}: {e}", path.display()));
+    let mut tensors = candle_core::safetensors::load(path, &candle_core::Device::Cpu)
+        .map_err(|e| model(e.to_string()))?;
+    let t = tensors
+        .get(name)
+        .ok_or_else(|| model(format!("no tensor {name}")))?;
+    let (rows, dim) = t.dims2().map_err(|e| model(e.to_string()))?;
+    if row >= rows {
+        return Ok(());
+    }
+    let mut values: Vec<f32> = t
+        .flatten_all()
+        .and_then(|v| v.to_vec1())
+        .map_err(|e| model(e.to_string()))?;
+    values[row * dim..(row + 1) * dim].fill(0.0);
+    let zeroed = candle_core::Tensor::from_vec(values, (rows, dim), &candle_core::Device::Cpu)
+        .map_err(|e| model(e.to_string()))?;
+    tensors.insert(name.to_owned(), zeroed);
+    let aside = path.with_extension("safetensors.partial");
+    candle_core::safetensors::save(&tensors, &aside).map_err(|e| model(e.to_string()))?;
+    std::fs::rename(&aside, path).map_err(|e| RecError::Io {
+        path: path.to_owned(),
+        source: e,
+    })
+}
+
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), RecError> {
+    let aside = path.with_extension("partial");
+    let io = |e: std::io::Error| RecError::Io {
+        path: path.to_owned(),
+        source: e,
+    };
+    std::fs::write(&aside, bytes).map_err(io)?;
+    std::fs::rename(&aside, path).map_err(io)
 }
 
 #[cfg(test)]

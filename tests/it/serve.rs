@@ -698,3 +698,193 @@ fn explanation_coverage_on_the_bundled_beauty_sample() {
     eprintln!("explanation coverage {coverage:.4} ({covered}/{recs}), {edges} edges checked");
     assert!(coverage >= 0.99, "coverage {coverage}");
 }
+
+fn item_iris(v: &serde_json::Value) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["item"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn live_events_change_the_next_answer_and_survive_a_restart() {
+    let store = shop_with_model();
+    let s = Service::start(&store, &["--max-body", "20000"]);
+    let interactions =
+        "SELECT (COUNT(*) AS ?n) WHERE { ?e a <https://w3id.org/kgrec/ns#Interaction> }";
+    let count = |s: &Service| -> u64 {
+        s.query(interactions, None).json()["results"]["bindings"][0]["n"]["value"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let before = count(&s);
+    assert_eq!(before, 21);
+
+    // U6 (P3, P1) buys P4: the next answer excludes it and is scored from the new history.
+    let old = s
+        .get("/v1/users/U6/recommendations?k=20&exclude_seen=false", None)
+        .json();
+    let r = s.post(
+        "/v1/events",
+        "application/json",
+        r#"{"user": "U6", "item": "P4", "kind": "purchase", "time": "2026-11-29T10:00:00Z"}"#,
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["recorded"], 1);
+    let new = s
+        .get("/v1/users/U6/recommendations?k=20&exclude_seen=false", None)
+        .json();
+    assert_ne!(old["items"], new["items"], "the scores did not move");
+    let unseen = item_iris(&s.get("/v1/users/U6/recommendations?k=20", None).json());
+    assert!(!unseen.contains(&format!("{P}P4")), "{unseen:?}");
+
+    // A new user and a new product, in one batch.
+    s.get("/v1/users/alice/recommendations", None)
+        .error(404, "not_found");
+    let r = s.post(
+        "/v1/events",
+        "application/json",
+        r#"{"events": [
+            {"user": "alice", "item": "P1", "kind": "view", "time": 1764400000},
+            {"user": "alice", "item": "https://example.org/product/new-1", "rating": 4.5, "kind": "rating"}
+        ]}"#,
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let alice = r.json()["users"][0].as_str().unwrap().to_owned();
+    assert_eq!(alice, "https://w3id.org/kgrec/id/events/user/alice");
+    let recs = s.get("/v1/users/alice/recommendations?k=5", None).json();
+    assert_eq!(item_iris(&recs).len(), 5);
+    assert!(!item_iris(&recs).contains(&format!("{P}P1")));
+    let ask = format!(
+        "ASK {{ ?e <https://w3id.org/kgrec/ns#user> <{alice}> ; <https://w3id.org/kgrec/ns#item> <https://example.org/product/new-1> ; <https://w3id.org/kgrec/ns#rating> ?r }}"
+    );
+    assert_eq!(s.query(&ask, None).json()["boolean"], true);
+    assert_eq!(count(&s), before + 3);
+
+    // Bad input is refused whole: nothing of the batch is written.
+    for (body, status, code) in [
+        (
+            r#"[{"user": "U1", "item": "P1"}, {"user": "U1", "item": "P1", "kind": "stare"}]"#,
+            400,
+            "bad_body",
+        ),
+        (
+            r#"[{"user": "U1", "item": "P1"}, {"user": "U1", "item": "no-such-item"}]"#,
+            404,
+            "not_found",
+        ),
+        (
+            r#"[{"user": "U1", "item": "P1", "time": "yesterday"}]"#,
+            400,
+            "bad_body",
+        ),
+        (r#"{"user": "U1"}"#, 400, "bad_body"),
+        ("[]", 400, "bad_body"),
+        ("{not json", 400, "bad_body"),
+    ] {
+        s.post("/v1/events", "application/json", body, &[])
+            .error(status, code);
+    }
+    s.post("/v1/events", "text/plain", "{}", &[])
+        .error(415, "unsupported_media_type");
+    let big = format!("[{}]", vec![r#"{"user":"U1","item":"P1"}"#; 2000].join(","));
+    s.post("/v1/events", "application/json", &big, &[])
+        .error(413, "payload_too_large");
+    assert_eq!(count(&s), before + 3);
+
+    // After a restart the events are still there, and alice is still known.
+    drop(s);
+    let s = Service::start(&store, &[]);
+    assert_eq!(count(&s), before + 3);
+    let again = s.get("/v1/users/alice/recommendations?k=5", None).json();
+    assert_eq!(item_iris(&again), item_iris(&recs));
+}
+
+#[test]
+fn forgetting_a_user_leaves_no_trace() {
+    let store = shop_with_model();
+    let u1 = format!("{U}U1");
+    let models = store.dir.path().join("models");
+    assert!(std::fs::read_to_string(models.join("v1/users.txt"))
+        .unwrap()
+        .contains(&u1));
+    let s = Service::start(&store, &[]);
+    let r = s.post(
+        "/v1/events",
+        "application/json",
+        r#"[{"user": "U1", "item": "P5"}, {"user": "U2", "item": "P5"}]"#,
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = s.delete("/v1/users/U1");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["user"], u1);
+    assert_eq!(v["removed"]["logged_events"], 1);
+    assert_eq!(v["removed"]["model_versions"], 1);
+    assert!(v["removed"]["store_quads"].as_u64().unwrap() > 10);
+
+    s.get("/v1/users/U1/recommendations", None)
+        .error(404, "not_found");
+    s.delete("/v1/users/U1").error(404, "not_found");
+    let anywhere = format!(
+        "ASK {{ {{ <{u1}> ?p ?o }} UNION {{ ?s ?p <{u1}> }} UNION {{ GRAPH ?g {{ {{ <{u1}> ?p ?o }} UNION {{ ?s ?p <{u1}> }} }} }} }}"
+    );
+    assert_eq!(s.query(&anywhere, None).json()["boolean"], false);
+    // Others are untouched: U2 keeps their history and their new event.
+    assert_eq!(
+        s.query(
+            &format!("ASK {{ <{U}U2> <https://w3id.org/kgrec/ns#interactedWith> <{P}P5> }}"),
+            None
+        )
+        .json()["boolean"],
+        true
+    );
+    assert_eq!(s.get("/v1/users/U2/recommendations", None).status, 200);
+    let (clean, _) = s.terminate();
+    assert!(clean);
+
+    // The model files: no line names U1, and their vector row is zero.
+    let users = std::fs::read_to_string(models.join("v1/users.txt")).unwrap();
+    assert!(!users.contains(&u1), "{users}");
+    let row = users
+        .lines()
+        .position(str::is_empty)
+        .expect("the blanked row");
+    let tensors = candle_core::safetensors::load(
+        models.join("v1/user_vectors.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let vectors = tensors["user_vectors"].to_vec2::<f32>().unwrap();
+    assert!(vectors[row].iter().all(|&x| x == 0.0));
+    assert!(
+        vectors
+            .iter()
+            .filter(|r| r.iter().all(|&x| x == 0.0))
+            .count()
+            == 1
+    );
+    // The registry's id maps and the event log no longer know them.
+    let registry = kgrec::rec::registry::ModelRegistry::open(&models).unwrap();
+    assert_eq!(
+        registry
+            .row(1, kgrec::rec::registry::RowKind::User, &u1)
+            .unwrap(),
+        None
+    );
+    let log = kgrec::rec::events::EventLog::open(registry).unwrap();
+    assert!(log.for_user(&u1).unwrap().is_empty());
+    assert_eq!(log.len(), 1);
+    // And after a restart, the service does not know them either.
+    drop(log);
+    let s = Service::start(&store, &[]);
+    s.get("/v1/users/U1/recommendations", None)
+        .error(404, "not_found");
+}

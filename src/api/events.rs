@@ -1,0 +1,238 @@
+//! `POST /v1/events` records interactions (one, a list, or `{"events": [...]}`), durable in
+//! the store and the event log before the reply, and visible to the user's next
+//! recommendations at once. `DELETE /v1/users/{id}` forgets a user everywhere.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::{read_body, AppState};
+use crate::kg::vocab::{InteractionKind, IriMinter};
+use crate::rec::data::unix_seconds;
+use crate::rec::events::{LiveEvent, EVENTS_SOURCE};
+use crate::rec::serving::Recommender;
+use crate::rec::RecError;
+
+/// Most events one request may carry.
+pub const MAX_BATCH: usize = 1000;
+
+/// The routes of this group.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/events", web::post().to(post_events))
+        .route("/v1/users/{id}", web::delete().to(delete_user));
+}
+
+/// One event as a client sends it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventIn {
+    /// A known user (IRI or id), or a new user's id or IRI.
+    user: String,
+    /// A known product (IRI or id), or a new product's IRI.
+    item: String,
+    /// `purchase` (default), `view`, `rating`, `review` or `click`.
+    kind: Option<String>,
+    /// Unix seconds or an ISO 8601 date-time; now when absent.
+    time: Option<Value>,
+    /// Explicit rating.
+    rating: Option<f32>,
+}
+
+/// The events of a body: an object, a list, or `{"events": [...]}`.
+fn parse_events(body: &[u8]) -> Result<Vec<EventIn>, ApiError> {
+    let bad = |m: String| ApiError::bad_request("bad_body", m);
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+    let list = match v {
+        Value::Array(list) => list,
+        Value::Object(mut o) if o.contains_key("events") && o.len() == 1 => {
+            match o.remove("events") {
+                Some(Value::Array(list)) => list,
+                _ => return Err(bad("\"events\" must be a list of events".into())),
+            }
+        }
+        one @ Value::Object(_) => vec![one],
+        _ => {
+            return Err(bad(
+                "send an event object, a list of them, or {\"events\": [...]}".into(),
+            ))
+        }
+    };
+    if list.is_empty() {
+        return Err(bad("no events".into()));
+    }
+    if list.len() > MAX_BATCH {
+        return Err(bad(format!(
+            "{} events in one request; at most {MAX_BATCH}",
+            list.len()
+        )));
+    }
+    list.into_iter()
+        .enumerate()
+        .map(|(i, e)| serde_json::from_value(e).map_err(|err| bad(format!("event {i}: {err}"))))
+        .collect()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Whether an identifier is an absolute IRI rather than a short id.
+fn is_iri(id: &str) -> bool {
+    id.contains(':') && oxigraph::model::NamedNode::new(id).is_ok()
+}
+
+/// Resolves ids, validates kinds, times and ratings: the events to record, or the first
+/// problem (nothing is written then).
+fn resolve(r: &Recommender, events: Vec<EventIn>) -> Result<Vec<LiveEvent>, ApiError> {
+    let minter = IriMinter::new(EVENTS_SOURCE);
+    let bad = |i: usize, m: String| ApiError::bad_request("bad_body", format!("event {i}: {m}"));
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let user = match r.resolve_user(&e.user) {
+                Ok(iri) => iri,
+                Err(RecError::NotFound(_)) if is_iri(&e.user) => e.user.clone(),
+                Err(RecError::NotFound(_)) if !e.user.trim().is_empty() => {
+                    minter.user(e.user.trim()).as_str().to_owned()
+                }
+                Err(RecError::NotFound(_)) => return Err(bad(i, "the user is empty".into())),
+                Err(other) => return Err(bad(i, other.to_string())),
+            };
+            let item = match r.resolve_item(&e.item) {
+                Ok(row) => r.item(row).map(|c| c.iri.clone()).unwrap_or_default(),
+                Err(RecError::NotFound(_)) if is_iri(&e.item) => e.item.clone(),
+                Err(RecError::NotFound(_)) => {
+                    return Err(ApiError::NotFound(format!(
+                        "event {i}: item {} is unknown (a new product is given by its full IRI)",
+                        e.item
+                    )))
+                }
+                Err(other) => return Err(bad(i, other.to_string())),
+            };
+            let kind = e.kind.unwrap_or_else(|| "purchase".into());
+            if InteractionKind::from_name(&kind).is_none() {
+                let known: Vec<&str> = InteractionKind::ALL.iter().map(|k| k.as_str()).collect();
+                return Err(bad(i, format!("kind {kind:?} is not one of {known:?}")));
+            }
+            let time = match e.time {
+                None | Some(Value::Null) => now(),
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .ok_or_else(|| bad(i, format!("time {n} is not whole seconds")))?,
+                Some(Value::String(s)) => unix_seconds(&s)
+                    .ok_or_else(|| bad(i, format!("time {s:?} is not an ISO 8601 date-time")))?,
+                Some(other) => return Err(bad(i, format!("time {other} is not a time"))),
+            };
+            if e.rating.is_some_and(|x| !x.is_finite()) {
+                return Err(bad(i, "the rating is not a number".into()));
+            }
+            Ok(LiveEvent {
+                user,
+                item,
+                kind,
+                time,
+                rating: e.rating,
+            })
+        })
+        .collect()
+}
+
+async fn post_events(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let media = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !media.trim_start().starts_with("application/json") {
+        return Err(ApiError::UnsupportedMediaType(
+            "POST /v1/events takes application/json".into(),
+        ));
+    }
+    let body = read_body(&req, body, state.settings.max_body_bytes).await?;
+    let events = parse_events(&body)?;
+    let state2 = state.clone();
+    let (ids, users) = web::block(move || -> Result<_, ApiError> {
+        let r = state2.recommender()?;
+        let log = state2.event_log()?;
+        let events = resolve(r, events)?;
+        let ids = log.record(&state2.store, &events)?;
+        r.record(events.iter().map(|e| (e.user.as_str(), e.item.as_str())));
+        let mut users: Vec<String> = events.iter().map(|e| e.user.clone()).collect();
+        users.sort();
+        users.dedup();
+        Ok((ids, users))
+    })
+    .await??;
+    Ok(HttpResponse::Created().json(json!({
+        "recorded": ids.len(),
+        "ids": ids,
+        "users": users,
+    })))
+}
+
+async fn delete_user(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let body = web::block(move || -> Result<_, ApiError> {
+        let r = state.recommender()?;
+        let log = state.event_log()?;
+        let user = r.resolve_user(&id)?;
+        let node = oxigraph::model::NamedNode::new(user.as_str())
+            .map_err(|e| ApiError::Internal(format!("stored user IRI {user}: {e}")))?;
+        let quads = state.store.delete_user(&node)?;
+        let events = log.forget_user(&user)?;
+        let versions = log.registry().forget_user(&user)?;
+        r.forget(&user);
+        Ok(json!({
+            "user": user,
+            "removed": {
+                "store_quads": quads,
+                "logged_events": events,
+                "model_versions": versions,
+            }
+        }))
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_of_every_shape_and_clear_errors() {
+        let one = parse_events(br#"{"user":"U1","item":"P1"}"#).unwrap();
+        assert_eq!(one.len(), 1);
+        let list =
+            parse_events(br#"[{"user":"U1","item":"P1"},{"user":"U2","item":"P2","kind":"view"}]"#)
+                .unwrap();
+        assert_eq!(list.len(), 2);
+        let wrapped = parse_events(br#"{"events":[{"user":"U1","item":"P1","time":5}]}"#).unwrap();
+        assert_eq!(wrapped.len(), 1);
+        for (body, needle) in [
+            (&b"[]"[..], "no events"),
+            (b"{", "not JSON"),
+            (b"3", "send an event"),
+            (br#"[{"user":"U1"}]"#, "event 0: missing field `item`"),
+            (
+                br#"{"user":"U1","item":"P1","colour":"red"}"#,
+                "unknown field",
+            ),
+        ] {
+            let err = parse_events(body).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+        assert!(is_iri("https://x.org/u/1") && !is_iri("U1") && !is_iri("a:b c"));
+    }
+}
