@@ -449,7 +449,7 @@ impl KgStore {
                 doomed.push(q?);
             }
         }
-        doomed.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+        doomed.sort_by_key(ToString::to_string);
         doomed.dedup();
         for q in &doomed {
             t.remove(q);
