@@ -8,6 +8,7 @@ pub mod explain;
 pub mod functions;
 pub mod health;
 pub mod recommend;
+pub mod search;
 pub mod sparql;
 
 use std::sync::Arc;
@@ -107,6 +108,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(recommend::routes)
         .configure(explain::routes)
         .configure(events::routes)
+        .configure(search::routes)
         .configure(health::routes);
 }
 

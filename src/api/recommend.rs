@@ -99,7 +99,7 @@ pub fn read_k(k: Option<usize>) -> Result<usize, ApiError> {
 }
 
 /// A non-empty filter value, or 400.
-fn filter_value(name: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
+pub fn filter_value(name: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
     match v {
         Some(s) if s.trim().is_empty() => Err(ApiError::bad_request(
             "bad_parameter",

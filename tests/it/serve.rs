@@ -888,3 +888,64 @@ fn forgetting_a_user_leaves_no_trace() {
     s.get("/v1/users/U1/recommendations", None)
         .error(404, "not_found");
 }
+
+#[test]
+fn search_by_meaning_with_filters_and_a_user() {
+    let store = TempStore::new();
+    store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
+    let model_dir = crate::text::model().dir().to_str().unwrap().to_owned();
+    store.ok(&[
+        "train",
+        "--model-dir",
+        &model_dir,
+        "--epochs",
+        "3",
+        "--hidden",
+        "16",
+        "--negatives",
+        "0",
+        "--walks-per-node",
+        "2",
+        "--sg-epochs",
+        "1",
+    ]);
+    let s = Service::start(&store, &["--model-dir", &model_dir]);
+    let top = |path: &str| -> Vec<String> {
+        let r = s.get(path, None);
+        assert_eq!(r.status, 200, "{}", r.body);
+        item_iris(&r.json())
+    };
+    let red = top("/v1/search?q=red%20nail%20polish&k=2");
+    let mut red_sorted = red.clone();
+    red_sorted.sort();
+    assert_eq!(red_sorted, [format!("{P}P1"), format!("{P}P2")], "{red:?}");
+    let cream = top("/v1/search?q=hand%20cream&k=1");
+    assert_eq!(cream, [format!("{P}P8")]);
+    let revlon = top("/v1/search?q=lipstick&k=3&brand=Revlon");
+    assert_eq!(
+        revlon[0..2]
+            .iter()
+            .filter(|i| i.ends_with("P4") || i.ends_with("P5"))
+            .count(),
+        2,
+        "{revlon:?}"
+    );
+    let personal = s.get("/v1/search?q=nail%20polish&k=3&user=U5", None).json();
+    assert_eq!(personal["user"], format!("{U}U5"));
+    assert_eq!(item_iris(&personal).len(), 3);
+
+    s.get("/v1/search", None).error(400, "bad_parameter");
+    s.get("/v1/search?q=%20%20", None)
+        .error(400, "bad_parameter");
+    s.get("/v1/search?q=cream&user=nobody", None)
+        .error(404, "not_found");
+    s.get("/v1/search?q=cream&k=-1", None)
+        .error(400, "bad_parameter");
+    drop(s);
+
+    // A model without text cannot search, and says so.
+    let plain = shop_with_model();
+    let s = Service::start(&plain, &[]);
+    let msg = s.get("/v1/search?q=cream", None).error(503, "unavailable");
+    assert!(msg.contains("no product text"), "{msg}");
+}
