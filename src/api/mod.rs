@@ -7,6 +7,8 @@ pub mod events;
 pub mod explain;
 pub mod functions;
 pub mod health;
+pub mod metrics;
+pub mod openapi;
 pub mod recommend;
 pub mod search;
 pub mod sparql;
@@ -60,6 +62,8 @@ pub struct AppState {
     pub functions: Vec<(oxigraph::model::NamedNode, ExtensionFunction)>,
     /// When the service started.
     pub started: Instant,
+    /// Request counters and latencies, for `/metrics`.
+    pub metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -82,6 +86,7 @@ impl AppState {
             settings,
             functions,
             started: Instant::now(),
+            metrics: metrics::Metrics::default(),
         }
     }
 
@@ -109,7 +114,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(explain::routes)
         .configure(events::routes)
         .configure(search::routes)
-        .configure(health::routes);
+        .configure(health::routes)
+        .configure(metrics::routes)
+        .configure(openapi::routes);
 }
 
 /// The application: routes, JSON errors for malformed query strings, and a JSON 404.
@@ -124,8 +131,29 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let observed = state.clone();
     App::new()
         .app_data(state)
+        .wrap_fn(move |req, srv| {
+            let started = Instant::now();
+            let method = req.method().to_string();
+            let metrics = observed.clone();
+            let response = actix_web::dev::Service::call(srv, req);
+            async move {
+                let response = response.await?;
+                let route = response
+                    .request()
+                    .match_pattern()
+                    .unwrap_or_else(|| "(no route)".into());
+                metrics.metrics.observe(
+                    &route,
+                    &method,
+                    response.status().as_u16(),
+                    started.elapsed(),
+                );
+                Ok(response)
+            }
+        })
         .app_data(
             web::QueryConfig::default()
                 .error_handler(|e, _| ApiError::bad_request("bad_parameter", e.to_string()).into()),

@@ -949,3 +949,166 @@ fn search_by_meaning_with_filters_and_a_user() {
     let msg = s.get("/v1/search?q=cream", None).error(503, "unavailable");
     assert!(msg.contains("no product text"), "{msg}");
 }
+
+/// Checks `value` against an OpenAPI schema: types, required properties, items, `$ref`,
+/// `nullable`, `oneOf`, enums and bounds. Returns what does not match.
+fn schema_errors(
+    value: &serde_json::Value,
+    schema: &serde_json::Value,
+    doc: &serde_json::Value,
+    at: &str,
+) -> Vec<String> {
+    use serde_json::Value;
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        return schema_errors(value, &doc["components"]["schemas"][name], doc, at);
+    }
+    if value.is_null() && schema["nullable"] == true {
+        return Vec::new();
+    }
+    if let Some(options) = schema["oneOf"].as_array() {
+        return if options
+            .iter()
+            .any(|o| schema_errors(value, o, doc, at).is_empty())
+        {
+            Vec::new()
+        } else {
+            vec![format!("{at}: matches none of oneOf")]
+        };
+    }
+    let mut errors = Vec::new();
+    let ok = match schema["type"].as_str() {
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some("number") => value.is_number(),
+        Some("boolean") => value.is_boolean(),
+        _ => true,
+    };
+    if !ok {
+        return vec![format!("{at}: {value} is not {}", schema["type"])];
+    }
+    if let Some(e) = schema["enum"].as_array() {
+        if !e.contains(value) {
+            errors.push(format!("{at}: {value} not in enum"));
+        }
+    }
+    if let Value::Object(o) = value {
+        for r in schema["required"].as_array().into_iter().flatten() {
+            if !o.contains_key(r.as_str().unwrap()) {
+                errors.push(format!("{at}: missing {r}"));
+            }
+        }
+        if let Some(props) = schema["properties"].as_object() {
+            for (k, v) in o {
+                match props.get(k) {
+                    Some(s) => errors.extend(schema_errors(v, s, doc, &format!("{at}.{k}"))),
+                    None if schema["additionalProperties"] == false => {
+                        errors.push(format!("{at}: unexpected {k}"))
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    if let Value::Array(items) = value {
+        for (i, v) in items.iter().enumerate() {
+            errors.extend(schema_errors(
+                v,
+                &schema["items"],
+                doc,
+                &format!("{at}[{i}]"),
+            ));
+        }
+    }
+    errors
+}
+
+#[test]
+fn every_documented_operation_answers_as_documented() {
+    let store = shop_with_model();
+    let s = Service::start(&store, &["--update-token", TOKEN]);
+    let doc = s.get("/openapi.json", None).json();
+    assert_eq!(doc["openapi"], "3.0.3");
+    let bearer = format!("Bearer {TOKEN}");
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            // Path parameters from their examples, required query parameters filled in.
+            let mut url = path.clone();
+            let mut query = Vec::new();
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                if p["in"] == "path" {
+                    url = url.replace(&format!("{{{name}}}"), p["example"].as_str().unwrap());
+                } else if p["required"] == true {
+                    let v = match name {
+                        "query" => "ASK {}",
+                        "user" => "U1",
+                        "item" => "P2",
+                        "q" => "cream",
+                        other => panic!("no value for {other}"),
+                    };
+                    query.push(format!("{name}={}", encode(v)));
+                }
+            }
+            if !query.is_empty() {
+                url = format!("{url}?{}", query.join("&"));
+            }
+            let reply = match method.as_str() {
+                "get" => s.get(&url, None),
+                "delete" => s.delete(&url),
+                "post" if path == "/sparql" => s.post(
+                    &url,
+                    "application/sparql-update",
+                    "INSERT DATA { <urn:a> <urn:b> <urn:c> }",
+                    &[("Authorization", bearer.as_str())],
+                ),
+                "post" => s.post(
+                    &url,
+                    "application/json",
+                    r#"{"user": "U1", "item": "P1"}"#,
+                    &[],
+                ),
+                other => panic!("undocumented method {other}"),
+            };
+            let responses = &op["responses"];
+            let documented = &responses[reply.status.to_string()];
+            assert!(
+                documented.is_object(),
+                "{method} {url} answered {} which {path} does not document: {}",
+                reply.status,
+                reply.body
+            );
+            if let Some(content) = documented["content"].as_object() {
+                let media = reply.content_type.split(';').next().unwrap().trim();
+                let schema = &content
+                    .get(media)
+                    .unwrap_or_else(|| panic!("{method} {url}: {media} not documented"))["schema"];
+                if media.ends_with("json") {
+                    let errors = schema_errors(&reply.json(), schema, &doc, "body");
+                    assert!(errors.is_empty(), "{method} {url}: {errors:?}");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 11);
+    // Documented errors hold their schema too.
+    let r = s.get("/v1/users/nobody/recommendations", None);
+    let errors = schema_errors(
+        &r.json(),
+        &serde_json::json!({"$ref": "#/components/schemas/Error"}),
+        &doc,
+        "body",
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    // /metrics counts by route pattern, not by raw path.
+    let metrics = s.get("/metrics", None).body;
+    assert!(metrics.contains(
+        "kgrec_http_requests_total{route=\"/v1/users/{id}/recommendations\",method=\"GET\",status=\"404\"} 1"
+    ), "{metrics}");
+    assert!(metrics.contains("kgrec_model_version 1"));
+    assert!(metrics.contains("kgrec_process_resident_memory_bytes"));
+}
