@@ -1112,3 +1112,26 @@ fn every_documented_operation_answers_as_documented() {
     assert!(metrics.contains("kgrec_model_version 1"));
     assert!(metrics.contains("kgrec_process_resident_memory_bytes"));
 }
+
+/// SPARQLWrapper and rdflib (installed by scripts/test.sh into its venv; `KGREC_PYTHON`
+/// names that Python) work against /sparql unchanged.
+#[test]
+fn a_real_sparql_client_works_unchanged() {
+    let python = std::env::var("KGREC_PYTHON").unwrap_or_else(|_| "python3".into());
+    let store = shop_with_model();
+    let s = Service::start(&store, &["--update-token", TOKEN]);
+    let out = Command::new(&python)
+        .arg(repo().join("tests/clients/sparqlwrapper_check.py"))
+        .arg(format!("{}/sparql", s.base))
+        .arg(TOKEN)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named 'SPARQLWrapper'"),
+        "SPARQLWrapper is missing: run the tests with scripts/test.sh, which installs it, or set KGREC_PYTHON"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("update ok"), "{stdout}");
+}
