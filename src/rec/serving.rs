@@ -13,7 +13,6 @@ use oxigraph::model::Term;
 use serde::Serialize;
 
 use super::data::{InteractionData, ItemId};
-use super::eval::Scorer;
 use super::explain::{ExplainRequest, Explanation, ExplanationGraph};
 use super::metrics::top_k;
 use super::registry::{ModelEntry, ModelRegistry, RowKind};
@@ -98,7 +97,7 @@ struct TextSearch {
 const PERSONAL_WEIGHT: f32 = 0.05;
 
 /// Cached user vectors kept at most (the cache is emptied when full).
-const USER_VECTOR_CACHE: usize = 4096;
+const USER_VECTOR_CACHE: usize = 1 << 17;
 
 /// Every known user's history, and users by the last segment of their IRI.
 #[derive(Default)]
@@ -325,8 +324,7 @@ impl Recommender {
         let history = self
             .history(user)
             .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
-        let mut scores = vec![0f32; self.item_count()];
-        self.model.score(0, &history, &mut scores);
+        let scores = self.scores(&self.cached_user_vector(user, history.clone())?);
         let allowed = self.allowed(filter)?;
         let excluded: &[ItemId] = if exclude_seen { &history } else { &[] };
         Ok(self.top(&scores, excluded, allowed.as_deref(), k))
@@ -384,8 +382,7 @@ impl Recommender {
             let history = self
                 .history(user)
                 .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
-            let mut personal = vec![0f32; self.item_count()];
-            self.model.score(0, &history, &mut personal);
+            let personal = self.scores(&self.cached_user_vector(user, history)?);
             let n = personal.len().max(1) as f32;
             let mean = personal.iter().sum::<f32>() / n;
             let std = (personal.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n)
@@ -447,39 +444,38 @@ impl Recommender {
     pub fn score_user_item(&self, user: &str, item: &str) -> Option<f32> {
         let row = self.item_row(item)?;
         let history = self.history(user)?;
-        let cached = self
-            .user_vectors
-            .lock()
-            .ok()?
-            .get(user)
-            .filter(|(h, _)| *h == history)
-            .map(|(_, v)| v.clone());
-        let vector = match cached {
-            Some(v) => v,
-            None => {
-                let v = self.user_vector(&history).ok()?;
-                let mut cache = self.user_vectors.lock().ok()?;
-                if cache.len() >= USER_VECTOR_CACHE {
-                    cache.clear();
-                }
-                cache.insert(user.to_owned(), (history, v.clone()));
-                v
-            }
-        };
+        let vector = self.cached_user_vector(user, history).ok()?;
         let dim = self.model.dim();
         let item = &self.item_vectors[row as usize * dim..(row as usize + 1) * dim];
         Some(vector.iter().zip(item).map(|(a, b)| a * b).sum())
     }
 
-    /// The model's score of `item` for a history.
-    pub fn score(&self, history: &[ItemId], item: ItemId) -> Result<f32, RecError> {
-        let user = self.user_vector(history)?;
-        let dim = self.model.dim();
-        let row = self
-            .item_vectors
-            .get(item as usize * dim..(item as usize + 1) * dim)
-            .ok_or_else(|| RecError::NotFound(format!("item row {item}")))?;
-        Ok(user.iter().zip(row).map(|(a, b)| a * b).sum())
+    /// The user's vector after `history`, from the cache when their history has not changed
+    /// since it was computed.
+    fn cached_user_vector(&self, user: &str, history: Vec<ItemId>) -> Result<Vec<f32>, RecError> {
+        let lock = || {
+            self.user_vectors
+                .lock()
+                .map_err(|_| RecError::Model("the user-vector cache is unusable".into()))
+        };
+        if let Some((_, v)) = lock()?.get(user).filter(|(h, _)| *h == history) {
+            return Ok(v.clone());
+        }
+        let v = self.user_vector(&history)?;
+        let mut cache = lock()?;
+        if cache.len() >= USER_VECTOR_CACHE {
+            cache.clear();
+        }
+        cache.insert(user.to_owned(), (history, v.clone()));
+        Ok(v)
+    }
+
+    /// Every item's score for a user vector (dot products with the item vectors).
+    fn scores(&self, user: &[f32]) -> Vec<f32> {
+        self.item_vectors
+            .chunks(self.model.dim().max(1))
+            .map(|row| row.iter().zip(user).map(|(a, b)| a * b).sum())
+            .collect()
     }
 
     /// Which rows pass `filter` (`None`: all). An unknown brand or category is an error, so
