@@ -5,7 +5,6 @@
 pub mod error;
 pub mod events;
 pub mod explain;
-pub mod functions;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
@@ -77,7 +76,7 @@ impl AppState {
         let recommender = recommender.map(Arc::new);
         let functions = recommender
             .as_ref()
-            .map(functions::recommender_functions)
+            .map(crate::rec::functions::recommender_functions)
             .unwrap_or_default();
         AppState {
             store,

@@ -11,7 +11,7 @@ use kgrec::default_kg;
 use kgrec::ingest::{self, ImportOutput, ImportSender, IngestError, RdfFile, RdfFileFormat};
 use kgrec::kg::saved::{parse_value, split_param};
 use kgrec::kg::vocab::{graph, GraphPart};
-use kgrec::kg::{results, ImportRecord, KgError, KgStore, ResultFormat, SavedQuery};
+use kgrec::kg::{results, ImportRecord, KgError, KgStore, QueryOptions, ResultFormat, SavedQuery};
 use oxigraph::model::NamedNode;
 
 use super::args::{
@@ -414,11 +414,55 @@ fn query(ctx: &Settings, a: QueryArgs) -> Result<()> {
         (text, b)
     };
     let store = open_for_reading(ctx)?;
-    let outcome = store.query(&text, &bindings, true)?;
+    let functions = if calls_recommender_functions(&text) {
+        recommender_functions(&store, &ctx.registry)?
+    } else {
+        Vec::new()
+    };
+    let outcome = store.query_with(
+        &text,
+        &QueryOptions {
+            bindings,
+            union_default_graph: true,
+            functions,
+            ..QueryOptions::default()
+        },
+    )?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     results::write_outcome(outcome, a.format, &mut out)?;
     out.flush()?;
     Ok(())
+}
+
+/// Whether a query calls `kgr:score` or `kgr:similarity` (then the latest model is loaded).
+fn calls_recommender_functions(text: &str) -> bool {
+    ["score", "similarity"].iter().any(|f| {
+        text.contains(&format!("kgr:{f}"))
+            || text.contains(&format!("https://w3id.org/kgrec/ns#{f}>"))
+    })
+}
+
+/// `kgr:score` and `kgr:similarity` over the latest registered model.
+fn recommender_functions(
+    store: &KgStore,
+    registry_root: &Path,
+) -> Result<Vec<(NamedNode, kgrec::kg::ExtensionFunction)>> {
+    let registry = kgrec::rec::registry::ModelRegistry::open(registry_root)?;
+    let Some(entry) = registry.latest()? else {
+        bail!(
+            "this query calls kgr:score or kgr:similarity, which need a registered model: run `kgrec train` first (registry {})",
+            registry_root.display()
+        );
+    };
+    let r = kgrec::rec::serving::Recommender::load(
+        store,
+        &registry,
+        entry,
+        &kgrec::rec::text_features::TextFeatureConfig::default(),
+    )?;
+    Ok(kgrec::rec::functions::recommender_functions(
+        &std::sync::Arc::new(r),
+    ))
 }
 
 fn update(ctx: &Settings, a: UpdateArgs) -> Result<()> {

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod events;
 pub mod experiment;
 pub mod explain;
+pub mod functions;
 pub mod graph_features;
 pub mod metrics;
 pub mod registry;

@@ -1135,3 +1135,45 @@ fn a_real_sparql_client_works_unchanged() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("update ok"), "{stdout}");
 }
+
+#[test]
+fn saved_queries_call_the_model_from_the_command_line() {
+    let store = shop_with_model();
+    let picks = store.saved("top-picks-for-user", &[("user", &format!("<{U}U1>"))]);
+    let products: Vec<&str> = picks.iter().map(|r| r["product"].as_str()).collect();
+    assert!(products.len() >= 5, "{picks:?}");
+    for seen in ["P1", "P3", "P6"] {
+        assert!(
+            !products.contains(&format!("{P}{seen}").as_str()),
+            "{products:?}"
+        );
+    }
+    let scores: Vec<f64> = picks.iter().map(|r| r["score"].parse().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    let similar = store.saved("similar-products", &[("product", &format!("<{P}P1>"))]);
+    assert!(similar.iter().all(|r| r["other"] != format!("{P}P1")));
+    assert!(similar
+        .iter()
+        .all(|r| r["linked"] == "true" || r["linked"] == "false"));
+
+    // The same order as the JSON API's.
+    let s = Service::start(&store, &[]);
+    let api = item_iris(&s.get("/v1/users/U1/recommendations?k=3", None).json());
+    assert_eq!(api, products[..3].to_vec());
+    let api = item_iris(&s.get("/v1/items/P1/similar?k=3", None).json());
+    let first: Vec<&str> = similar[..3].iter().map(|r| r["other"].as_str()).collect();
+    assert_eq!(api, first);
+    drop(s);
+
+    // Without a registered model the query says what to do.
+    let bare = TempStore::new();
+    bare.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
+    let err = bare.err(&[
+        "query",
+        "--saved",
+        "top-picks-for-user",
+        "--param",
+        &format!("user=<{U}U1>"),
+    ]);
+    assert!(err.contains("kgrec train"), "{err}");
+}

@@ -1,5 +1,5 @@
 //! Recommender functions inside SPARQL, registered as extension functions of every query the
-//! endpoint runs:
+//! endpoint runs (and of `kgrec query` when a query calls them):
 //!
 //! - `kgr:score(?user, ?product)`: the served model's score of the product for the user
 //!   (`xsd:float`), as `/v1/users/{id}/recommendations` ranks them;
@@ -12,11 +12,12 @@ use std::sync::Arc;
 
 use oxigraph::model::{Literal, NamedNode, Term};
 
+use super::serving::Recommender;
 use crate::kg::vocab::kgr;
 use crate::kg::ExtensionFunction;
-use crate::rec::serving::Recommender;
 
 /// `kgr:score` and `kgr:similarity` over `recommender`.
+#[must_use]
 pub fn recommender_functions(
     recommender: &Arc<Recommender>,
 ) -> Vec<(NamedNode, ExtensionFunction)> {
