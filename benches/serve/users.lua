@@ -11,6 +11,8 @@ math.randomseed(42)
 
 request = function()
   local pick = ids[math.random(#ids)]
-  local path = template:gsub("{user}", pick.user):gsub("{item}", pick.item)
+  -- Function replacements: ids are percent-encoded, and % is special in gsub's strings.
+  local path = template:gsub("{user}", function() return pick.user end)
+  path = path:gsub("{item}", function() return pick.item end)
   return wrk.format("GET", path)
 end

@@ -42,11 +42,17 @@ pub fn serve(store: &KgStore, registry_root: &Path, a: ServeArgs) -> Result<()> 
                 threads: None,
             };
             let r = Recommender::load(store, &registry, e, &text)?;
+            let parts: Vec<String> = r
+                .load_seconds
+                .iter()
+                .map(|(stage, s)| format!("{stage} {s:.1}s"))
+                .collect();
             eprintln!(
-                "model {name} version {version}: {} items, {} users ({:.1}s)",
+                "model {name} version {version}: {} items, {} users ({:.1}s: {})",
                 r.item_count(),
                 r.user_count(),
-                started.elapsed().as_secs_f64()
+                started.elapsed().as_secs_f64(),
+                parts.join(", ")
             );
             Some(r)
         }

@@ -289,27 +289,19 @@ impl ProjectionBuilder {
             self.node(iri, *kind);
         }
 
-        let triples =
-            "SELECT ?s ?p ?o ?g WHERE { GRAPH ?g { ?s ?p ?o FILTER(isIRI(?o) && isIRI(?s)) } }";
+        // Graph by graph, straight from the store's index: the interaction graphs, which hold
+        // most quads of a large store, are never read.
         let mut rows = Vec::new();
-        store.for_each_solution(triples, |row| {
-            let (Some(Term::NamedNode(s)), Some(Term::NamedNode(p)), Some(Term::NamedNode(o))) =
-                (&row[0], &row[1], &row[2])
-            else {
-                return;
-            };
-            let Some(Term::NamedNode(g)) = &row[3] else {
-                return;
-            };
-            let p = p.as_str();
-            if is_structural_predicate(p)
-                || !config.relations.admits(p)
-                || !admits_graph(g.as_str())
-            {
-                return;
+        for g in store.graph_names()? {
+            if !admits_graph(g.as_str()) {
+                continue;
             }
-            rows.push((s.as_str().to_owned(), p.to_owned(), o.as_str().to_owned()));
-        })?;
+            store.for_each_link_in_graph(&g, |s, p, o| {
+                if !is_structural_predicate(p) && config.relations.admits(p) {
+                    rows.push((s.to_owned(), p.to_owned(), o.to_owned()));
+                }
+            })?;
+        }
         rows.sort();
         rows.dedup();
         for (s, p, o) in rows {

@@ -265,6 +265,39 @@ impl KgStore {
         Ok(out)
     }
 
+    /// The names of the named graphs (IRIs only), without counting their quads.
+    pub fn graph_names(&self) -> Result<Vec<NamedNode>, KgError> {
+        let mut out = Vec::new();
+        for g in self.store.named_graphs() {
+            if let NamedOrBlankNode::NamedNode(n) = g? {
+                out.push(n);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Hands every IRI-to-IRI triple of one named graph to `triple` (subject, predicate,
+    /// object), read straight from the graph's index: the fast way to project a large graph.
+    pub fn for_each_link_in_graph(
+        &self,
+        graph: &NamedNode,
+        mut triple: impl FnMut(&str, &str, &str),
+    ) -> Result<(), KgError> {
+        for q in self.store.quads_for_pattern(
+            None,
+            None,
+            None,
+            Some(GraphNameRef::NamedNode(graph.as_ref())),
+        ) {
+            let q = q?;
+            if let (NamedOrBlankNode::NamedNode(s), Term::NamedNode(o)) = (&q.subject, &q.object) {
+                triple(s.as_str(), q.predicate.as_str(), o.as_str());
+            }
+        }
+        Ok(())
+    }
+
     /// Evaluates a SPARQL query. `bindings` give variables a value before evaluation, as RDF
     /// terms bound into the query algebra (never by editing the query text; see
     /// [`super::binding`]). With `union_default_graph` the default graph is the union of all

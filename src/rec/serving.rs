@@ -77,6 +77,8 @@ pub struct Recommender {
     /// Product sentence vectors (unit length) and the encoder for queries, when the model
     /// reads text.
     text: Option<TextSearch>,
+    /// Seconds each part of [`Recommender::load`] took.
+    pub load_seconds: Vec<(&'static str, f64)>,
     /// Recent user vectors with the history they were computed from, so that a SPARQL
     /// query calling `kgr:score` on many rows encodes each user once.
     user_vectors: Mutex<HashMap<String, CachedUserVector>>,
@@ -142,15 +144,12 @@ impl Recommender {
         entry: ModelEntry,
         text: &TextFeatureConfig,
     ) -> Result<Self, RecError> {
-        let (model, features) = load_registered(registry, &entry)?;
-        let text = match features.text {
-            Some((dim, vectors)) => Some(TextSearch {
-                encoder: load_encoder(text)?,
-                dim,
-                unit: unit_rows(&vectors, dim),
-            }),
-            None => None,
+        let mut stages = Vec::new();
+        let mut timed = |stage: &'static str, started: std::time::Instant| {
+            stages.push((stage, started.elapsed().as_secs_f64()));
         };
+        let t = std::time::Instant::now();
+        let (model, features) = load_registered(registry, &entry)?;
         let iris = registry.iris(entry.version, RowKind::Item)?;
         if iris.len() != model.item_count() {
             return Err(RecError::Registry(format!(
@@ -160,16 +159,41 @@ impl Recommender {
                 model.item_count()
             )));
         }
+        let item_vectors = model.item_vectors()?;
+        let unit_items = unit_rows(&item_vectors, model.dim());
+        timed("model", t);
+        let t = std::time::Instant::now();
+        let text = match features.text {
+            Some((dim, vectors)) => Some(TextSearch {
+                encoder: load_encoder(text)?,
+                dim,
+                unit: unit_rows(&vectors, dim),
+            }),
+            None => None,
+        };
+        timed("sentence model", t);
         let rows: HashMap<String, ItemId> = iris
             .iter()
             .enumerate()
             .map(|(r, iri)| (iri.clone(), r as ItemId))
             .collect();
-        let (catalogue, category_labels) = read_catalogue(store, &iris)?;
-        let explanations = ExplanationGraph::build(store, &iris)?;
-        let item_vectors = model.item_vectors()?;
-        let unit_items = unit_rows(&item_vectors, model.dim());
-        let data = InteractionData::from_store(store, None)?;
+        let mut items_by_local = HashMap::new();
+        for (r, iri) in iris.iter().enumerate() {
+            index_local(&mut items_by_local, iri, r as ItemId);
+        }
+        // The three reads of the store are independent: run them side by side.
+        let t = std::time::Instant::now();
+        let (catalogue, (explanations, data)) = rayon::join(
+            || read_catalogue(store, &iris),
+            || {
+                rayon::join(
+                    || ExplanationGraph::build(store, &iris),
+                    || InteractionData::from_store(store, None),
+                )
+            },
+        );
+        let ((catalogue, category_labels), explanations, data) = (catalogue?, explanations?, data?);
+        timed("catalogue, KG and histories", t);
         let mut users = Users::default();
         for (user, events) in data.sequences().iter().enumerate() {
             let history = users.add(&data.users[user]);
@@ -178,10 +202,6 @@ impl Recommender {
                     .iter()
                     .filter_map(|e| rows.get(&data.items[e.item as usize]).copied()),
             );
-        }
-        let mut items_by_local = HashMap::new();
-        for (r, iri) in iris.iter().enumerate() {
-            index_local(&mut items_by_local, iri, r as ItemId);
         }
         Ok(Recommender {
             entry,
@@ -196,6 +216,7 @@ impl Recommender {
             explanations,
             text,
             user_vectors: Mutex::new(HashMap::new()),
+            load_seconds: stages,
         })
     }
 

@@ -196,12 +196,23 @@ fn train_registers_a_model_other_tools_can_read() {
     assert_eq!(entry["holdout"], "loo");
     assert_eq!(entry["data_hash"].as_str().unwrap().len(), 64);
     // P11 has no name, brand or category: said once, not once per use of the text.
-    let notes = entry["notes"].as_array().unwrap();
-    assert_eq!(notes.len(), 1, "{notes:?}");
-    assert!(
-        notes[0].as_str().unwrap().contains("items have text"),
+    let notes: Vec<&str> = entry["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        notes
+            .iter()
+            .filter(|n| n.contains("items have text"))
+            .count(),
+        1,
         "{notes:?}"
     );
+    // The epoch kept by validation is recorded too.
+    assert!(notes.iter().any(|n| n.contains("kept epoch")), "{notes:?}");
+    assert_eq!(notes.len(), 2, "{notes:?}");
     let metrics = entry["metrics"].as_object().unwrap();
     for key in ["train.loss", "valid.NDCG@10", "test.HR@10", "test.MRR@10"] {
         assert!(metrics.contains_key(key), "no {key} in {metrics:?}");
