@@ -6,8 +6,8 @@
 //! entity (a brand, a category, a related product): at most 3 hops. Each path's score is
 //! `recency(h) · (½ + ½·cos(h, item)) · specificity`, where `cos` is the cosine of the
 //! model's vectors of the history item `h` and the recommended item, and a shared entity is
-//! worth less the more items it links (`1 / ln(e + degree)`): "also by OPI" says more than
-//! "also in Beauty". Paths through other users are not offered: they would name them.
+//! worth less the more items it links (`1 / ln(e + degree)`, halved when it has no name): "also
+//! by OPI" says more than "also in Beauty". Paths through other users are not offered: they would name them.
 
 use std::collections::HashMap;
 
@@ -29,6 +29,8 @@ const MAX_HISTORY: usize = 50;
 const MAX_PER_HISTORY_ITEM: usize = 2;
 /// Recency decay per older history item.
 const RECENCY: f32 = 0.85;
+/// Weight of a path through an entity without a name or label.
+const UNNAMED_HUB: f32 = 0.5;
 
 /// An entity on a path.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -199,8 +201,14 @@ impl ExplanationGraph {
                 ) else {
                     continue;
                 };
+                // A hub a person can read (a brand, a named product) says more than an id.
+                let named = if self.labels.contains_key(self.projection.iri(e)) {
+                    1.0
+                } else {
+                    UNNAMED_HUB
+                };
                 let specificity =
-                    1.0 / (std::f32::consts::E + self.projection.degree(e) as f32).ln();
+                    named / (std::f32::consts::E + self.projection.degree(e) as f32).ln();
                 candidates.push(Candidate {
                     score: weight * specificity,
                     history_item: h,
@@ -350,6 +358,15 @@ fn reason(path: &ExplanationPath, name: &dyn Fn(&EntityRef) -> String) -> Option
         });
     }
     let middle = &path.steps.get(2)?.entity;
+    if middle.label.is_none() {
+        // An entity known only by its id: say what it shares, not its id.
+        return Some(match local {
+            "alsoBought" => "is often bought with the same products".to_owned(),
+            "alsoViewed" => "is often viewed with the same products".to_owned(),
+            "boughtTogether" => "is often bought together with the same products".to_owned(),
+            _ => format!("shares a {} with it", rel.label),
+        });
+    }
     Some(match (middle.kind, local) {
         ("brand", _) => format!("is also by {}", name(middle)),
         ("category", _) => format!("is also in {}", name(middle)),
