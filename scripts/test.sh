@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/prereqs.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/kgrec-target}
-# A real SPARQL client for the endpoint test (tests/clients/), in its own venv.
+# A real SPARQL client and schemathesis for the service tests (tests/clients/), in their own venv.
 venv=${KGREC_TEST_VENV:-$HOME/.cache/kgrec-test-venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check SPARQLWrapper rdflib
+"$venv/bin/pip" install --quiet --disable-pip-version-check SPARQLWrapper rdflib schemathesis
 export KGREC_PYTHON="$venv/bin/python"
 # Doc tests are left out (there are none), so the run ends on the integration suite's summary.
 cargo test --lib --bins --tests "$@"

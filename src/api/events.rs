@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::{read_body, AppState};
+use super::{read_body, resource, AppState};
 use crate::kg::vocab::{InteractionKind, IriMinter};
 use crate::rec::data::unix_seconds;
 use crate::rec::events::{LiveEvent, EVENTS_SOURCE};
@@ -16,11 +16,15 @@ use crate::rec::RecError;
 
 /// Most events one request may carry.
 pub const MAX_BATCH: usize = 1000;
+/// Earliest event time accepted: 0001-01-01T00:00:00Z, in Unix seconds.
+pub const MIN_TIME: i64 = -62_135_596_800;
+/// Latest event time accepted: 9999-12-31T23:59:59Z, in Unix seconds.
+pub const MAX_TIME: i64 = 253_402_300_799;
 
 /// The routes of this group.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/events", web::post().to(post_events))
-        .route("/v1/users/{id}", web::delete().to(delete_user));
+    cfg.service(resource("/v1/events", "POST").route(web::post().to(post_events)))
+        .service(resource("/v1/users/{id}", "DELETE").route(web::delete().to(delete_user)));
 }
 
 /// One event as a client sends it.
@@ -33,7 +37,7 @@ struct EventIn {
     item: String,
     /// `purchase` (default), `view`, `rating`, `review` or `click`.
     kind: Option<String>,
-    /// Unix seconds or an ISO 8601 date-time; now when absent.
+    /// Unix seconds or an ISO 8601 date-time; now when absent (not null).
     time: Option<Value>,
     /// Explicit rating.
     rating: Option<f32>,
@@ -70,7 +74,18 @@ fn parse_events(body: &[u8]) -> Result<Vec<EventIn>, ApiError> {
     }
     list.into_iter()
         .enumerate()
-        .map(|(i, e)| serde_json::from_value(e).map_err(|err| bad(format!("event {i}: {err}"))))
+        .map(|(i, e)| {
+            // A null would read as absent (`time` as now); say it is wrong instead.
+            if let Some((field, _)) = e
+                .as_object()
+                .and_then(|o| o.iter().find(|(_, v)| v.is_null()))
+            {
+                return Err(bad(format!(
+                    "event {i}: {field} is null: leave it out instead"
+                )));
+            }
+            serde_json::from_value(e).map_err(|err| bad(format!("event {i}: {err}")))
+        })
         .collect()
 }
 
@@ -128,6 +143,12 @@ fn resolve(r: &Recommender, events: Vec<EventIn>) -> Result<Vec<LiveEvent>, ApiE
                     .ok_or_else(|| bad(i, format!("time {s:?} is not an ISO 8601 date-time")))?,
                 Some(other) => return Err(bad(i, format!("time {other} is not a time"))),
             };
+            if !(MIN_TIME..=MAX_TIME).contains(&time) {
+                return Err(bad(
+                    i,
+                    format!("time {time} is outside the years 1 to 9999"),
+                ));
+            }
             if e.rating.is_some_and(|x| !x.is_finite()) {
                 return Err(bad(i, "the rating is not a number".into()));
             }
@@ -223,6 +244,11 @@ mod tests {
         for (body, needle) in [
             (&b"[]"[..], "no events"),
             (b"{", "not JSON"),
+            (br#"{"user":"U1","item":"P1","time":null}"#, "time is null"),
+            (
+                br#"[{"user":"U1","item":"P1","rating":null}]"#,
+                "rating is null",
+            ),
             (b"3", "send an event"),
             (br#"[{"user":"U1"}]"#, "event 0: missing field `item`"),
             (

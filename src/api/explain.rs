@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::recommend::{model_ref, ranked};
-use super::AppState;
+use super::{resource, AppState};
 use crate::rec::serving::ScoredItem;
 
 /// Most paths one request may ask for.
@@ -14,7 +14,7 @@ const MAX_PATHS: usize = 20;
 
 /// The routes of this group.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/explain", web::get().to(explain));
+    cfg.service(resource("/v1/explain", "GET").route(web::get().to(explain)));
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,11 +4,11 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::error::ApiError;
-use super::AppState;
+use super::{resource, AppState};
 
 /// The routes of this group.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health));
+    cfg.service(resource("/health", "GET").route(web::get().to(health)));
 }
 
 async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

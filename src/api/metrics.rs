@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix_web::{web, HttpResponse};
 
 use super::error::ApiError;
-use super::AppState;
+use super::{resource, AppState};
 
 /// Latency histogram bounds, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -120,7 +120,7 @@ fn resident_bytes() -> Option<u64> {
 
 /// The routes of this group.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(metrics));
+    cfg.service(resource("/metrics", "GET").route(web::get().to(metrics)));
 }
 
 fn gauge(out: &mut String, name: &str, help: &str, value: f64) {

@@ -106,6 +106,19 @@ impl AppState {
     }
 }
 
+/// A resource at `path` whose other methods get a JSON 405 naming the ones it serves.
+pub fn resource(path: &str, methods: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
+        let mut response = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed(
+            format!("{} takes {methods}, not {}", req.path(), req.method()),
+        ));
+        if let Ok(v) = header::HeaderValue::from_str(methods) {
+            response.headers_mut().insert(header::ALLOW, v);
+        }
+        Ok::<HttpResponse, actix_web::Error>(response)
+    }))
+}
+
 /// Every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(sparql::routes)

@@ -4,9 +4,11 @@
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
+use super::events::{MAX_TIME, MIN_TIME};
+
 /// The routes of this group.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/openapi.json", web::get().to(openapi));
+    cfg.service(super::resource("/openapi.json", "GET").route(web::get().to(openapi)));
 }
 
 async fn openapi() -> HttpResponse {
@@ -53,6 +55,11 @@ fn id_param(description: &str, example: &str) -> Value {
            "description": description, "example": example})
 }
 
+/// An absolute IRI.
+fn iri_schema() -> Value {
+    json!({"type": "string", "format": "uri", "pattern": "^[A-Za-z][A-Za-z0-9+.-]*:[^\\s<>\"{}|\\\\^`]+$"})
+}
+
 fn k_param() -> Value {
     query_param(
         "k",
@@ -66,13 +73,13 @@ fn filter_params() -> Vec<Value> {
     vec![
         query_param(
             "category",
-            json!({"type": "string", "minLength": 1}),
+            json!({"type": "string", "pattern": "\\S"}),
             false,
             "A category, by IRI or label",
         ),
         query_param(
             "brand",
-            json!({"type": "string", "minLength": 1}),
+            json!({"type": "string", "pattern": "\\S"}),
             false,
             "A brand, by IRI or name",
         ),
@@ -124,14 +131,14 @@ pub fn document() -> Value {
     let mut search_params = vec![
         query_param(
             "q",
-            json!({"type": "string", "minLength": 1, "maxLength": 1000}),
+            json!({"type": "string", "pattern": "\\S", "maxLength": 1000, "example": "nail polish"}),
             true,
             "The text query",
         ),
         k_param(),
         query_param(
             "user",
-            json!({"type": "string"}),
+            json!({"type": "string", "pattern": "\\S"}),
             false,
             "Personalise for this user",
         ),
@@ -149,9 +156,9 @@ pub fn document() -> Value {
                 "get": {
                     "summary": "SPARQL 1.1 query (protocol GET)",
                     "parameters": [
-                        query_param("query", json!({"type": "string"}), true, "The SPARQL query"),
-                        query_param("default-graph-uri", json!({"type": "string"}), false, "Default graph (repeatable)"),
-                        query_param("named-graph-uri", json!({"type": "string"}), false, "Named graph (repeatable)")
+                        query_param("query", json!({"type": "string", "pattern": "\\S", "example": "ASK { ?s ?p ?o }"}), true, "The SPARQL query"),
+                        query_param("default-graph-uri", iri_schema(), false, "Default graph (repeatable)"),
+                        query_param("named-graph-uri", iri_schema(), false, "Named graph (repeatable)")
                     ],
                     "responses": with(json!({"200": {"description": "Results, by content negotiation", "content": sparql_results}}),
                         error_responses(&["400", "406", "503"]))
@@ -159,8 +166,11 @@ pub fn document() -> Value {
                 "post": {
                     "summary": "SPARQL 1.1 query or update (protocol POST)",
                     "requestBody": {"required": true, "content": {
-                        "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
-                            "query": {"type": "string"}, "update": {"type": "string"}}}},
+                        "application/x-www-form-urlencoded": {"schema": {"type": "object",
+                            "oneOf": [{"required": ["query"]}, {"required": ["update"]}],
+                            "properties": {
+                                "query": {"type": "string", "pattern": "\\S", "example": "ASK { ?s ?p ?o }"},
+                                "update": {"type": "string", "pattern": "\\S"}}}},
                         "application/sparql-query": {"schema": {"type": "string"}},
                         "application/sparql-update": {"schema": {"type": "string"}}
                     }},
@@ -184,8 +194,8 @@ pub fn document() -> Value {
             "/v1/explain": {"get": {
                 "summary": "The KG paths from a user to an item, with one sentence",
                 "parameters": [
-                    query_param("user", json!({"type": "string"}), true, "User IRI or id"),
-                    query_param("item", json!({"type": "string"}), true, "Item IRI or id"),
+                    query_param("user", json!({"type": "string", "pattern": "\\S", "example": "U1"}), true, "User IRI or id"),
+                    query_param("item", json!({"type": "string", "pattern": "\\S", "example": "P2"}), true, "Item IRI or id"),
                     query_param("paths", json!({"type": "integer", "minimum": 1, "maximum": 20, "default": 3}), false, "How many paths")
                 ],
                 "responses": with(json!({"200": {"description": "Paths", "content": {"application/json": {"schema": {
@@ -207,7 +217,7 @@ pub fn document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
                     {"$ref": "#/components/schemas/Event"},
                     {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/Event"}},
-                    {"type": "object", "required": ["events"], "properties": {"events": {
+                    {"type": "object", "required": ["events"], "additionalProperties": false, "properties": {"events": {
                         "type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/Event"}}}}
                 ]}}}},
                 "responses": with(json!({"201": {"description": "Recorded", "content": {"application/json": {"schema": {
@@ -276,10 +286,12 @@ pub fn document() -> Value {
                     }}}
                 }},
                 "Event": {"type": "object", "required": ["user", "item"], "additionalProperties": false, "properties": {
-                    "user": {"type": "string", "example": "U1"},
-                    "item": {"type": "string", "example": "P1"},
+                    "user": {"type": "string", "pattern": "\\S", "example": "U1"},
+                    "item": {"type": "string", "pattern": "\\S", "example": "P1"},
                     "kind": {"type": "string", "enum": ["purchase", "view", "rating", "review", "click"]},
-                    "time": {"oneOf": [{"type": "integer"}, {"type": "string", "format": "date-time"}]},
+                    "time": {"oneOf": [
+                        {"type": "integer", "minimum": MIN_TIME, "maximum": MAX_TIME},
+                        {"type": "string", "format": "date-time"}]},
                     "rating": {"type": "number"}
                 }}
             }

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::AppState;
+use super::{resource, AppState};
 use crate::rec::explain::Explanation;
 use crate::rec::serving::{ItemFilter, Recommender, ScoredItem};
 
@@ -18,11 +18,10 @@ const PATHS_PER_ITEM: usize = 3;
 
 /// The routes of this group.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/v1/users/{id}/recommendations",
-        web::get().to(recommendations),
+    cfg.service(
+        resource("/v1/users/{id}/recommendations", "GET").route(web::get().to(recommendations)),
     )
-    .route("/v1/items/{id}/similar", web::get().to(similar));
+    .service(resource("/v1/items/{id}/similar", "GET").route(web::get().to(similar)));
 }
 
 /// Query parameters of the recommendation route.

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::recommend::{filter_value, model_ref, ranked, read_k};
-use super::AppState;
+use super::{resource, AppState};
 use crate::rec::serving::ItemFilter;
 
 /// Longest query accepted, in characters.
@@ -14,7 +14,7 @@ const MAX_QUERY: usize = 1000;
 
 /// The routes of this group.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/search", web::get().to(search));
+    cfg.service(resource("/v1/search", "GET").route(web::get().to(search)));
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,20 +9,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use oxigraph::model::NamedNode;
 
 use super::error::ApiError;
-use super::{read_body, AppState};
+use super::{read_body, resource, AppState};
 use crate::kg::{QueryOptions, QueryOutcome, ResultFormat};
 
 /// The routes of this group.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/sparql")
+        resource("/sparql", "GET, POST")
             .route(web::get().to(get))
-            .route(web::post().to(post))
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::MethodNotAllowed(
-                    "/sparql takes GET (query) and POST (query or update)".into(),
-                ))
-            })),
+            .route(web::post().to(post)),
     );
 }
 

@@ -1177,3 +1177,67 @@ fn saved_queries_call_the_model_from_the_command_line() {
     ]);
     assert!(err.contains("kgrec train"), "{err}");
 }
+
+/// schemathesis (installed by scripts/test.sh) generates requests from /openapi.json and
+/// checks every answer: no server error, statuses, content types and bodies as documented,
+/// schema-valid requests accepted and invalid ones refused.
+#[test]
+fn schemathesis_finds_nothing() {
+    let python = std::env::var("KGREC_PYTHON").unwrap_or_else(|_| "python3".into());
+    let st = std::path::Path::new(&python).with_file_name("st");
+    assert!(
+        st.is_file(),
+        "{} is missing: run the tests with scripts/test.sh, which installs schemathesis",
+        st.display()
+    );
+    let store = TempStore::new();
+    store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
+    let model_dir = crate::text::model().dir().to_str().unwrap().to_owned();
+    store.ok(&[
+        "train",
+        "--model-dir",
+        &model_dir,
+        "--epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--walks-per-node",
+        "2",
+        "--sg-epochs",
+        "1",
+    ]);
+    let s = Service::start(
+        &store,
+        &[
+            "--model-dir",
+            &model_dir,
+            "--update-token",
+            TOKEN,
+            "--query-timeout",
+            "5",
+        ],
+    );
+    let out = Command::new(&st)
+        .arg("--config-file")
+        .arg(repo().join("tests/clients/schemathesis.toml"))
+        .args(["run", &format!("{}/openapi.json", s.base)])
+        .args([
+            "--max-examples",
+            "50",
+            "--seed",
+            "1",
+            "--request-timeout",
+            "20",
+        ])
+        .env("NO_COLOR", "1")
+        .current_dir(store.dir.path())
+        .output()
+        .expect("run schemathesis");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("passed"), "{stdout}");
+}
