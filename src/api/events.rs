@@ -181,22 +181,33 @@ async fn post_events(
     let body = read_body(&req, body, state.settings.max_body_bytes).await?;
     let events = parse_events(&body)?;
     let state2 = state.clone();
-    let (ids, users) = web::block(move || -> Result<_, ApiError> {
+    let (ids, users, placed) = web::block(move || -> Result<_, ApiError> {
         let r = state2.recommender()?;
         let log = state2.event_log()?;
         let events = resolve(r, events)?;
         let ids = log.record(&state2.store, &events)?;
+        // Products the model never saw are placed from their text (cold start), once the
+        // events are durable; one that cannot be placed is still recorded.
+        let mut placed: Vec<String> = Vec::new();
+        for e in &events {
+            if r.item_row(&e.item).is_none() && !placed.contains(&e.item) {
+                if let Ok(Some(_)) = r.add_item(&state2.store, &e.item) {
+                    placed.push(e.item.clone());
+                }
+            }
+        }
         r.record(events.iter().map(|e| (e.user.as_str(), e.item.as_str())));
         let mut users: Vec<String> = events.iter().map(|e| e.user.clone()).collect();
         users.sort();
         users.dedup();
-        Ok((ids, users))
+        Ok((ids, users, placed))
     })
     .await??;
     Ok(HttpResponse::Created().json(json!({
         "recorded": ids.len(),
         "ids": ids,
         "users": users,
+        "new_items": placed,
     })))
 }
 

@@ -224,7 +224,9 @@ pub fn document() -> Value {
                     "type": "object", "required": ["recorded", "ids", "users"], "properties": {
                         "recorded": {"type": "integer"},
                         "ids": {"type": "array", "items": {"type": "integer"}},
-                        "users": {"type": "array", "items": {"type": "string"}}
+                        "users": {"type": "array", "items": {"type": "string"}},
+                        "new_items": {"type": "array", "items": {"type": "string"},
+                            "description": "Products the model had not seen, now placed from their text"}
                     }}}}}}), error_responses(&["400", "404", "413", "415", "503"]))
             }},
             "/v1/users/{id}": {"delete": {

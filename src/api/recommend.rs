@@ -114,6 +114,7 @@ pub fn ranked(r: &Recommender, items: Vec<ScoredItem>) -> Vec<RankedItem> {
         .into_iter()
         .map(|s| {
             let info = r.item(s.row);
+            let info = info.as_ref();
             RankedItem {
                 title: info.and_then(|i| i.title.clone()),
                 brand: info.and_then(|i| i.brand.clone()),

@@ -233,10 +233,25 @@ impl Network {
             Some(ix) => t.index_select(ix, 0),
             None => Ok(t.clone()),
         };
+        let features: Vec<Tensor> = self
+            .inputs
+            .iter()
+            .map(|f| rows(&f.features))
+            .collect::<candle_core::Result<_>>()?;
+        let id = match &self.id_embedding {
+            Some(id) => Some(rows(id.as_tensor())?),
+            None => None,
+        };
+        self.fuse(&features, id)
+    }
+
+    /// Fuses raw feature rows (one tensor per input, in input order) and optional ID rows.
+    fn fuse(&self, features: &[Tensor], id: Option<Tensor>) -> candle_core::Result<Tensor> {
         let parts: Vec<Tensor> = self
             .inputs
             .iter()
-            .map(|f| f.norm.forward(&f.projection.forward(&rows(&f.features)?)?))
+            .zip(features)
+            .map(|(f, x)| f.norm.forward(&f.projection.forward(x)?))
             .collect::<candle_core::Result<_>>()?;
         let mut fused = match (&self.gate, parts.len()) {
             (_, 0) => None,
@@ -257,8 +272,7 @@ impl Network {
             }
             _ => Some(parts[0].clone()),
         };
-        if let Some(id) = &self.id_embedding {
-            let id = rows(id.as_tensor())?;
+        if let Some(id) = id {
             fused = Some(match fused {
                 Some(f) => (f + id)?,
                 None => id,
@@ -564,6 +578,44 @@ impl SequentialModel {
         self.items
             .flatten_all()
             .and_then(|t| t.to_vec1())
+            .map_err(candle_error)
+    }
+
+    /// Whether the model reads item text (and so can place an item it never saw).
+    pub fn reads_text(&self) -> bool {
+        self.config.use_text && self.network.inputs.len() > usize::from(self.config.use_structure)
+    }
+
+    /// The vector of an item the model was not trained on (cold start), from its text
+    /// vector alone: its structure input is zero (it has no walks yet) and it has no ID part.
+    /// `None` when the model reads no text.
+    pub fn cold_item_vector(&self, text: &[f32]) -> Result<Option<Vec<f32>>, RecError> {
+        if !self.reads_text() {
+            return Ok(None);
+        }
+        let device = Device::Cpu;
+        let mut features = Vec::new();
+        for (k, input) in self.network.inputs.iter().enumerate() {
+            let fdim = input.features.dims()[1];
+            let is_text = k + 1 == self.network.inputs.len();
+            let row = if is_text {
+                if text.len() != fdim {
+                    return Err(RecError::Model(format!(
+                        "a text vector of {} values, the model reads {fdim}",
+                        text.len()
+                    )));
+                }
+                text.to_vec()
+            } else {
+                vec![0f32; fdim]
+            };
+            features.push(Tensor::from_vec(row, (1, fdim), &device).map_err(candle_error)?);
+        }
+        let fused = self.network.fuse(&features, None).map_err(candle_error)?;
+        fused
+            .flatten_all()
+            .and_then(|t| t.to_vec1())
+            .map(Some)
             .map_err(candle_error)
     }
 

@@ -20,7 +20,7 @@ use super::sequential::SequentialModel;
 use super::text_features::{load_encoder, TextFeatureConfig};
 use super::train::load_registered;
 use super::RecError;
-use crate::embed::TextEncoder;
+use crate::embed::{ProductFacts, TextEncoder};
 use crate::kg::KgStore;
 
 /// What the catalogue says about one ranked product: for display and for filters.
@@ -63,15 +63,10 @@ pub struct ScoredItem {
 pub struct Recommender {
     entry: ModelEntry,
     model: SequentialModel,
-    catalogue: Vec<CatalogueItem>,
-    rows: HashMap<String, ItemId>,
-    /// The model's item vectors, row-major (items × dim).
-    item_vectors: Vec<f32>,
-    /// The same scaled to unit length, for item-to-item similarity.
-    unit_items: Vec<f32>,
+    /// Vector size.
+    dim: usize,
+    items: RwLock<Items>,
     category_labels: HashMap<String, String>,
-    /// Items by the last segment of their IRI (`None`: more than one item has it).
-    items_by_local: HashMap<String, Option<ItemId>>,
     users: RwLock<Users>,
     explanations: ExplanationGraph,
     /// Product sentence vectors (unit length) and the encoder for queries, when the model
@@ -87,12 +82,29 @@ pub struct Recommender {
 /// A user vector and the history it was computed from.
 type CachedUserVector = (Vec<ItemId>, Vec<f32>);
 
-/// Search by meaning: the sentence model and every ranked item's sentence vector.
+/// The sentence model, for search queries and for placing new products.
 struct TextSearch {
     encoder: TextEncoder,
     dim: usize,
-    unit: Vec<f32>,
 }
+
+/// The ranked items: what the catalogue says, their vectors and id maps. It grows when a
+/// product the model never saw arrives (cold start).
+#[derive(Default)]
+struct Items {
+    catalogue: Vec<CatalogueItem>,
+    rows: HashMap<String, ItemId>,
+    /// Items by the last segment of their IRI (`None`: more than one item has it).
+    by_local: HashMap<String, Option<ItemId>>,
+    /// The model's item vectors, row-major (items × dim).
+    vectors: Vec<f32>,
+    /// The same scaled to unit length, for item-to-item similarity.
+    unit: Vec<f32>,
+    /// Product sentence vectors, unit length (empty when the model reads no text).
+    text_unit: Vec<f32>,
+}
+
+type ItemsGuard<'a> = std::sync::RwLockReadGuard<'a, Items>;
 
 /// Weight of the user's (standardised) model score against the query's cosine in a
 /// personalised search.
@@ -163,13 +175,15 @@ impl Recommender {
         let unit_items = unit_rows(&item_vectors, model.dim());
         timed("model", t);
         let t = std::time::Instant::now();
-        let text = match features.text {
-            Some((dim, vectors)) => Some(TextSearch {
-                encoder: load_encoder(text)?,
-                dim,
-                unit: unit_rows(&vectors, dim),
-            }),
-            None => None,
+        let (text, text_unit) = match features.text {
+            Some((dim, vectors)) => (
+                Some(TextSearch {
+                    encoder: load_encoder(text)?,
+                    dim,
+                }),
+                unit_rows(&vectors, dim),
+            ),
+            None => (None, Vec::new()),
         };
         timed("sentence model", t);
         let rows: HashMap<String, ItemId> = iris
@@ -203,15 +217,20 @@ impl Recommender {
                     .filter_map(|e| rows.get(&data.items[e.item as usize]).copied()),
             );
         }
+        let dim = model.dim();
         Ok(Recommender {
             entry,
             model,
-            catalogue,
-            rows,
-            item_vectors,
-            unit_items,
+            dim,
+            items: RwLock::new(Items {
+                catalogue,
+                rows,
+                by_local: items_by_local,
+                vectors: item_vectors,
+                unit: unit_items,
+                text_unit,
+            }),
             category_labels,
-            items_by_local,
             users: RwLock::new(users),
             explanations,
             text,
@@ -225,9 +244,15 @@ impl Recommender {
         &self.entry
     }
 
-    /// Number of items the model ranks.
+    /// Number of items the model ranks (with the products placed since it loaded).
     pub fn item_count(&self) -> usize {
-        self.catalogue.len()
+        self.items.read().map_or(0, |i| i.catalogue.len())
+    }
+
+    fn items(&self) -> Result<ItemsGuard<'_>, RecError> {
+        self.items
+            .read()
+            .map_err(|_| RecError::Model("the item table is unusable".into()))
     }
 
     /// Number of users with a known history.
@@ -255,10 +280,11 @@ impl Recommender {
 
     /// The row of an item given by IRI or by the last segment of its IRI.
     pub fn resolve_item(&self, id: &str) -> Result<ItemId, RecError> {
-        if let Some(row) = self.rows.get(id) {
+        let items = self.items()?;
+        if let Some(row) = items.rows.get(id) {
             return Ok(*row);
         }
-        match self.items_by_local.get(id) {
+        match items.by_local.get(id) {
             Some(Some(row)) => Ok(*row),
             Some(None) => Err(RecError::BadData(format!(
                 "item id {id} is shared by several items: give the full IRI"
@@ -268,13 +294,13 @@ impl Recommender {
     }
 
     /// What the catalogue says about the item in `row`.
-    pub fn item(&self, row: ItemId) -> Option<&CatalogueItem> {
-        self.catalogue.get(row as usize)
+    pub fn item(&self, row: ItemId) -> Option<CatalogueItem> {
+        self.items().ok()?.catalogue.get(row as usize).cloned()
     }
 
     /// The row of a product IRI, if the model ranks it.
     pub fn item_row(&self, iri: &str) -> Option<ItemId> {
-        self.rows.get(iri).copied()
+        self.items().ok()?.rows.get(iri).copied()
     }
 
     /// The label of a category IRI, if it has one.
@@ -290,12 +316,15 @@ impl Recommender {
     /// Appends interactions to users' histories, in the order given; a new user is created.
     /// Items the model does not rank make the user known but do not change their ranking.
     pub fn record<'a>(&self, events: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let Ok(items) = self.items() else {
+            return;
+        };
         let Ok(mut users) = self.users.write() else {
             return;
         };
         for (user, item) in events {
             let history = users.add(user);
-            if let Some(row) = self.rows.get(item) {
+            if let Some(row) = items.rows.get(item) {
                 history.push(*row);
             }
         }
@@ -328,8 +357,16 @@ impl Recommender {
     }
 
     /// The user's state vector after their history (what items are scored against).
+    /// Items placed after the model loaded (cold start) are left out: the model's sequence
+    /// encoder has no input row for them until the next training.
     pub fn user_vector(&self, history: &[ItemId]) -> Result<Vec<f32>, RecError> {
-        self.model.user_vectors(&[history])
+        let known = self.model.item_count();
+        let history: Vec<ItemId> = history
+            .iter()
+            .copied()
+            .filter(|&r| (r as usize) < known)
+            .collect();
+        self.model.user_vectors(&[&history])
     }
 
     /// The top `k` items for `user`, best first, restricted by `filter`; with `exclude_seen`
@@ -345,10 +382,12 @@ impl Recommender {
         let history = self
             .history(user)
             .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
-        let scores = self.scores(&self.cached_user_vector(user, history.clone())?);
-        let allowed = self.allowed(filter)?;
+        let user_vector = self.cached_user_vector(user, history.clone())?;
+        let items = self.items()?;
+        let scores = self.scores(&items, &user_vector);
+        let allowed = self.allowed(&items, filter)?;
         let excluded: &[ItemId] = if exclude_seen { &history } else { &[] };
-        Ok(self.top(&scores, excluded, allowed.as_deref(), k))
+        Ok(self.top(&items, &scores, excluded, allowed.as_deref(), k))
     }
 
     /// The `k` items closest to `item` by cosine of the model's item vectors.
@@ -358,18 +397,19 @@ impl Recommender {
         k: usize,
         filter: &ItemFilter,
     ) -> Result<Vec<ScoredItem>, RecError> {
-        if row as usize >= self.item_count() {
+        let items = self.items()?;
+        if row as usize >= items.catalogue.len() {
             return Err(RecError::NotFound(format!("item row {row}")));
         }
-        let dim = self.model.dim();
-        let query = &self.unit_items[row as usize * dim..(row as usize + 1) * dim];
-        let scores: Vec<f32> = self
-            .unit_items
+        let dim = self.dim;
+        let query = &items.unit[row as usize * dim..(row as usize + 1) * dim];
+        let scores: Vec<f32> = items
+            .unit
             .chunks(dim)
             .map(|v| v.iter().zip(query).map(|(a, b)| a * b).sum())
             .collect();
-        let allowed = self.allowed(filter)?;
-        Ok(self.top(&scores, &[row], allowed.as_deref(), k))
+        let allowed = self.allowed(&items, filter)?;
+        Ok(self.top(&items, &scores, &[row], allowed.as_deref(), k))
     }
 
     /// Whether [`Recommender::search`] is available (the model reads product text).
@@ -394,16 +434,23 @@ impl Recommender {
         })?;
         let q = text.encoder.encode(&[query])?;
         let q = q.row(0);
-        let mut scores: Vec<f32> = text
-            .unit
+        let user_vector = match user {
+            Some(user) => {
+                let history = self
+                    .history(user)
+                    .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
+                Some(self.cached_user_vector(user, history)?)
+            }
+            None => None,
+        };
+        let items = self.items()?;
+        let mut scores: Vec<f32> = items
+            .text_unit
             .chunks(text.dim.max(1))
             .map(|v| v.iter().zip(q).map(|(a, b)| a * b).sum())
             .collect();
-        if let Some(user) = user {
-            let history = self
-                .history(user)
-                .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
-            let personal = self.scores(&self.cached_user_vector(user, history)?);
+        if let Some(user_vector) = user_vector {
+            let personal = self.scores(&items, &user_vector);
             let n = personal.len().max(1) as f32;
             let mean = personal.iter().sum::<f32>() / n;
             let std = (personal.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n)
@@ -413,20 +460,64 @@ impl Recommender {
                 *s += PERSONAL_WEIGHT * (p - mean) / std;
             }
         }
-        let allowed = self.allowed(filter)?;
-        Ok(self.top(&scores, &[], allowed.as_deref(), k))
+        let allowed = self.allowed(&items, filter)?;
+        Ok(self.top(&items, &scores, &[], allowed.as_deref(), k))
+    }
+
+    /// Places a product the model never saw (cold start): its sentence from the store (name,
+    /// brand, categories, price) through the sentence model, then the model's own fusion of
+    /// a text input with a zero structure input and no ID part. Returns its row; `None` when
+    /// the model reads no text or the store says nothing about the product. It can then be
+    /// recommended, found by search and compared; its KG paths appear after the next
+    /// restart, and it shapes users' vectors after the next training.
+    pub fn add_item(&self, store: &KgStore, iri: &str) -> Result<Option<ItemId>, RecError> {
+        if let Some(row) = self.item_row(iri) {
+            return Ok(Some(row));
+        }
+        let Some(text) = &self.text else {
+            return Ok(None);
+        };
+        let (item, facts) = product_facts(store, iri, &self.category_labels)?;
+        let Some(sentence) = facts.text() else {
+            return Ok(None);
+        };
+        let text_vector = text.encoder.encode(&[sentence.as_str()])?.row(0).to_vec();
+        let Some(vector) = self.model.cold_item_vector(&text_vector)? else {
+            return Ok(None);
+        };
+        let mut items = self
+            .items
+            .write()
+            .map_err(|_| RecError::Model("the item table is unusable".into()))?;
+        if let Some(row) = items.rows.get(iri) {
+            return Ok(Some(*row));
+        }
+        let row = items.catalogue.len() as ItemId;
+        items.catalogue.push(item);
+        items.rows.insert(iri.to_owned(), row);
+        index_local(&mut items.by_local, iri, row);
+        items.unit.extend(unit_rows(&vector, self.dim));
+        items.vectors.extend(vector);
+        items.text_unit.extend(unit_rows(&text_vector, text.dim));
+        Ok(Some(row))
     }
 
     /// The model's cosine similarity of two items' vectors.
     pub fn item_similarity(&self, a: ItemId, b: ItemId) -> f32 {
-        let dim = self.model.dim();
+        self.items()
+            .map_or(0.0, |items| self.similarity_in(&items, a, b))
+    }
+
+    fn similarity_in(&self, items: &Items, a: ItemId, b: ItemId) -> f32 {
+        let dim = self.dim;
         let (a, b) = (a as usize, b as usize);
-        if a >= self.item_count() || b >= self.item_count() {
+        let n = items.catalogue.len();
+        if a >= n || b >= n {
             return 0.0;
         }
-        self.unit_items[a * dim..(a + 1) * dim]
+        items.unit[a * dim..(a + 1) * dim]
             .iter()
-            .zip(&self.unit_items[b * dim..(b + 1) * dim])
+            .zip(&items.unit[b * dim..(b + 1) * dim])
             .map(|(x, y)| x * y)
             .sum()
     }
@@ -442,10 +533,11 @@ impl Recommender {
         let history = self
             .history(user)
             .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
-        if row as usize >= self.item_count() {
+        let items = self.items()?;
+        if row as usize >= items.catalogue.len() {
             return Err(RecError::NotFound(format!("item row {row}")));
         }
-        let similarity = |a: ItemId, b: ItemId| self.item_similarity(a, b);
+        let similarity = |a: ItemId, b: ItemId| self.similarity_in(&items, a, b);
         Ok(self.explanations.explain(&ExplainRequest {
             user,
             history: &history,
@@ -466,8 +558,11 @@ impl Recommender {
         let row = self.item_row(item)?;
         let history = self.history(user)?;
         let vector = self.cached_user_vector(user, history).ok()?;
-        let dim = self.model.dim();
-        let item = &self.item_vectors[row as usize * dim..(row as usize + 1) * dim];
+        let dim = self.dim;
+        let items = self.items().ok()?;
+        let item = items
+            .vectors
+            .get(row as usize * dim..(row as usize + 1) * dim)?;
         Some(vector.iter().zip(item).map(|(a, b)| a * b).sum())
     }
 
@@ -492,16 +587,17 @@ impl Recommender {
     }
 
     /// Every item's score for a user vector (dot products with the item vectors).
-    fn scores(&self, user: &[f32]) -> Vec<f32> {
-        self.item_vectors
-            .chunks(self.model.dim().max(1))
+    fn scores(&self, items: &Items, user: &[f32]) -> Vec<f32> {
+        items
+            .vectors
+            .chunks(self.dim.max(1))
             .map(|row| row.iter().zip(user).map(|(a, b)| a * b).sum())
             .collect()
     }
 
     /// Which rows pass `filter` (`None`: all). An unknown brand or category is an error, so
     /// that a typo is not answered with an empty list.
-    fn allowed(&self, filter: &ItemFilter) -> Result<Option<Vec<bool>>, RecError> {
+    fn allowed(&self, items: &Items, filter: &ItemFilter) -> Result<Option<Vec<bool>>, RecError> {
         if filter.brand.is_none() && filter.category.is_none() {
             return Ok(None);
         }
@@ -516,7 +612,8 @@ impl Recommender {
                     .filter(|(iri, label)| **iri == *c || label.to_lowercase() == wanted)
                     .map(|(iri, _)| iri.as_str())
                     .chain(
-                        self.catalogue
+                        items
+                            .catalogue
                             .iter()
                             .flat_map(|i| i.categories.iter())
                             .filter(|iri| **iri == *c)
@@ -529,7 +626,7 @@ impl Recommender {
                 Some(set)
             }
         };
-        let mask: Vec<bool> = self
+        let mask: Vec<bool> = items
             .catalogue
             .iter()
             .map(|item| {
@@ -549,7 +646,7 @@ impl Recommender {
             })
             .collect();
         if let (Some(b), false) = (&filter.brand, mask.iter().any(|&m| m)) {
-            if !self.catalogue.iter().any(|i| {
+            if !items.catalogue.iter().any(|i| {
                 i.brand_iri.as_deref() == Some(b.as_str())
                     || i.brand
                         .as_deref()
@@ -563,6 +660,7 @@ impl Recommender {
 
     fn top(
         &self,
+        items: &Items,
         scores: &[f32],
         excluded: &[ItemId],
         allowed: Option<&[bool]>,
@@ -582,7 +680,7 @@ impl Recommender {
             .filter(|&r| scores[r as usize].is_finite())
             .map(|row| ScoredItem {
                 row,
-                item: self.catalogue[row as usize].iri.clone(),
+                item: items.catalogue[row as usize].iri.clone(),
                 score: scores[row as usize],
             })
             .collect()
@@ -659,6 +757,71 @@ fn read_catalogue(
         }
     })?;
     Ok((items, labels))
+}
+
+/// What the store says about one product: its catalogue entry and the facts its sentence is
+/// made of. The IRI is bound into the query as a term.
+fn product_facts(
+    store: &KgStore,
+    iri: &str,
+    category_labels: &HashMap<String, String>,
+) -> Result<(CatalogueItem, ProductFacts), RecError> {
+    let node = oxigraph::model::NamedNode::new(iri)
+        .map_err(|e| RecError::BadData(format!("<{iri}> is not an IRI: {e}")))?;
+    let q = "PREFIX schema: <http://schema.org/>\n\
+             SELECT ?p ?name ?brand ?brandName ?cat ?price ?currency WHERE { \
+             OPTIONAL { ?p schema:name ?name } \
+             OPTIONAL { ?p schema:brand ?brand OPTIONAL { ?brand schema:name ?brandName } } \
+             OPTIONAL { ?p schema:category ?cat } \
+             OPTIONAL { ?p schema:offers ?o . ?o schema:price ?price \
+                        OPTIONAL { ?o schema:priceCurrency ?currency } } }";
+    let p = oxigraph::model::Variable::new_unchecked("p");
+    let outcome = store.query(q, &[(p, Term::NamedNode(node))], true)?;
+    let mut item = CatalogueItem {
+        iri: iri.to_owned(),
+        ..CatalogueItem::default()
+    };
+    let mut facts = ProductFacts::default();
+    if let crate::kg::QueryOutcome::Solutions { rows, .. } = outcome {
+        for row in rows {
+            if let Some(Term::Literal(l)) = &row[1] {
+                keep_smaller(&mut item.title, l.value());
+            }
+            if let Some(Term::NamedNode(b)) = &row[2] {
+                keep_smaller(&mut item.brand_iri, b.as_str());
+            }
+            if let Some(Term::Literal(l)) = &row[3] {
+                keep_smaller(&mut item.brand, l.value());
+            }
+            if let Some(Term::NamedNode(c)) = &row[4] {
+                if !item.categories.iter().any(|x| x == c.as_str()) {
+                    item.categories.push(c.as_str().to_owned());
+                }
+            }
+            if let Some(price) = row[5]
+                .as_ref()
+                .and_then(|t| match t {
+                    Term::Literal(l) => l.value().trim().parse::<f64>().ok(),
+                    _ => None,
+                })
+                .filter(|p| p.is_finite())
+            {
+                let currency = match &row[6] {
+                    Some(Term::Literal(l)) => Some(l.value().to_owned()),
+                    _ => None,
+                };
+                facts.price = Some((price, currency));
+            }
+        }
+    }
+    facts.name = item.title.clone();
+    facts.brand = item.brand.clone();
+    facts.categories = item
+        .categories
+        .iter()
+        .filter_map(|c| category_labels.get(c).cloned())
+        .collect();
+    Ok((item, facts))
 }
 
 /// Keeps the smallest value seen, so that a product with two names shows the same one on

@@ -1241,3 +1241,74 @@ fn schemathesis_finds_nothing() {
     );
     assert!(stdout.contains("passed"), "{stdout}");
 }
+
+#[test]
+fn a_new_product_is_placed_from_its_text() {
+    let store = TempStore::new();
+    store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
+    let model_dir = crate::text::model().dir().to_str().unwrap().to_owned();
+    store.ok(&[
+        "train",
+        "--model-dir",
+        &model_dir,
+        "--epochs",
+        "3",
+        "--hidden",
+        "16",
+        "--negatives",
+        "0",
+        "--walks-per-node",
+        "2",
+        "--sg-epochs",
+        "1",
+    ]);
+    // A product added to the catalogue after training.
+    store.ok(&[
+        "update",
+        &format!(
+            "PREFIX schema: <http://schema.org/> INSERT DATA {{ GRAPH <https://w3id.org/kgrec/graph/fixture/catalogue> {{ \
+             <{P}P20> a schema:Product ; schema:name \"OPI Nail Lacquer, Coral Sunset Orange\" ; \
+             schema:brand <https://w3id.org/kgrec/id/fixture/brand/OPI> ; \
+             schema:category <https://w3id.org/kgrec/id/fixture/category/Nails> }} }}"
+        ),
+    ]);
+    let s = Service::start(&store, &["--model-dir", &model_dir]);
+    s.get("/v1/items/P20/similar", None).error(404, "not_found");
+    let r = s.post(
+        "/v1/events",
+        "application/json",
+        &format!(r#"{{"user": "U5", "item": "{P}P20"}}"#),
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["new_items"][0], format!("{P}P20"));
+
+    // Now it is ranked: similar items, search, kgr:score, the user's answers.
+    let similar = s.get("/v1/items/P20/similar?k=3", None);
+    assert_eq!(similar.status, 200, "{}", similar.body);
+    assert_eq!(item_iris(&similar.json()).len(), 3);
+    let found = item_iris(
+        &s.get("/v1/search?q=coral%20orange%20nail%20lacquer&k=1", None)
+            .json(),
+    );
+    assert_eq!(found, [format!("{P}P20")]);
+    let score = s.query(
+        &format!("PREFIX kgr: <https://w3id.org/kgrec/ns#> SELECT (kgr:score(<{U}U1>, <{P}P20>) AS ?s) WHERE {{}}"),
+        None,
+    );
+    assert!(
+        score.json()["results"]["bindings"][0]["s"]["value"].is_string(),
+        "{}",
+        score.body
+    );
+    let all = item_iris(&s.get("/v1/users/U1/recommendations?k=50", None).json());
+    assert!(all.contains(&format!("{P}P20")), "{all:?}");
+    // U5 bought it: it leaves their recommendations, and their answer still comes.
+    let u5 = item_iris(&s.get("/v1/users/U5/recommendations?k=50", None).json());
+    assert!(!u5.contains(&format!("{P}P20")), "{u5:?}");
+    let e = s.get(
+        &format!("/v1/explain?user=U1&item={}", encode(&format!("{P}P20"))),
+        None,
+    );
+    assert_eq!(e.status, 200, "{}", e.body);
+}
