@@ -122,7 +122,7 @@ fn start(ctx: &Settings, skip_training: bool) -> Result<()> {
     }
     println!(
         "\nNext: `kgrec queries` lists the saved queries; `kgrec query --saved NAME` runs one; \
-         `kgrec models` lists the trained models."
+         `kgrec models` lists the trained models; `kgrec serve` serves SPARQL and the JSON API."
     );
     Ok(())
 }
