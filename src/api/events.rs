@@ -119,7 +119,7 @@ fn resolve(r: &Recommender, events: Vec<EventIn>) -> Result<Vec<LiveEvent>, ApiE
                 Err(other) => return Err(bad(i, other.to_string())),
             };
             let item = match r.resolve_item(&e.item) {
-                Ok(row) => r.item(row).map(|c| c.iri.clone()).unwrap_or_default(),
+                Ok(row) => r.item(row).map(|c| c.iri).unwrap_or_default(),
                 Err(RecError::NotFound(_)) if is_iri(&e.item) => e.item.clone(),
                 Err(RecError::NotFound(_)) => {
                     return Err(ApiError::NotFound(format!(

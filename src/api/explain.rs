@@ -40,28 +40,26 @@ async fn explain(
         }
     };
     // Sub-millisecond CPU work: answered on the worker, without a hop to the blocking pool.
-    let body = (|| -> Result<_, ApiError> {
-        let r = state.recommender()?;
-        let user = r.resolve_user(&p.user)?;
-        let row = r.resolve_item(&p.item)?;
-        let explanation = r.explain(&user, row, max_paths)?;
-        let iri = r.item(row).map(|i| i.iri.clone()).unwrap_or_default();
-        let score = r.score_user_item(&user, &iri).unwrap_or(f32::NAN);
-        let item = ranked(
-            r,
-            vec![ScoredItem {
-                row,
-                item: iri,
-                score,
-            }],
-        );
-        Ok(serde_json::json!({
-            "user": user,
-            "item": item.first(),
-            "model": model_ref(r),
-            "paths": explanation.paths,
-            "sentence": explanation.sentence,
-        }))
-    })()?;
+    let r = state.recommender()?;
+    let user = r.resolve_user(&p.user)?;
+    let row = r.resolve_item(&p.item)?;
+    let explanation = r.explain(&user, row, max_paths)?;
+    let iri = r.item(row).map(|i| i.iri).unwrap_or_default();
+    let score = r.score_user_item(&user, &iri).unwrap_or(f32::NAN);
+    let item = ranked(
+        r,
+        vec![ScoredItem {
+            row,
+            item: iri,
+            score,
+        }],
+    );
+    let body = serde_json::json!({
+        "user": user,
+        "item": item.first(),
+        "model": model_ref(r),
+        "paths": explanation.paths,
+        "sentence": explanation.sentence,
+    });
     Ok(HttpResponse::Ok().json(body))
 }

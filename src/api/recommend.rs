@@ -97,15 +97,22 @@ pub fn read_k(k: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
-/// A non-empty filter value, or 400.
-pub fn filter_value(name: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
-    match v {
+/// The `category` and `brand` parameters as a filter; an empty value is a 400.
+pub fn read_filter(
+    category: Option<String>,
+    brand: Option<String>,
+) -> Result<ItemFilter, ApiError> {
+    let value = |name: &str, v: Option<String>| match v {
         Some(s) if s.trim().is_empty() => Err(ApiError::bad_request(
             "bad_parameter",
             format!("{name} is empty"),
         )),
         other => Ok(other.map(|s| s.trim().to_owned())),
-    }
+    };
+    Ok(ItemFilter {
+        category: value("category", category)?,
+        brand: value("brand", brand)?,
+    })
 }
 
 /// The display form of ranked items.
@@ -144,27 +151,20 @@ async fn recommendations(
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
     let k = read_k(p.k)?;
-    let filter = ItemFilter {
-        category: filter_value("category", p.category)?,
-        brand: filter_value("brand", p.brand)?,
-    };
+    let filter = read_filter(p.category, p.brand)?;
     let exclude_seen = p.exclude_seen.unwrap_or(true);
     let explain = p.explain.unwrap_or(false);
     // Sub-millisecond CPU work: answered on the worker, without a hop to the blocking pool.
-    let (user, items) = (|| -> Result<_, ApiError> {
-        let r = state.recommender()?;
-        let user = r.resolve_user(&id)?;
-        let scored = r.recommend(&user, k, &filter, exclude_seen)?;
-        let rows: Vec<_> = scored.iter().map(|s| s.row).collect();
-        let mut items = ranked(r, scored);
-        if explain {
-            for (item, row) in items.iter_mut().zip(rows) {
-                item.explanation = Some(r.explain(&user, row, PATHS_PER_ITEM)?);
-            }
-        }
-        Ok((user, items))
-    })()?;
     let r = state.recommender()?;
+    let user = r.resolve_user(&id)?;
+    let scored = r.recommend(&user, k, &filter, exclude_seen)?;
+    let rows: Vec<_> = scored.iter().map(|s| s.row).collect();
+    let mut items = ranked(r, scored);
+    if explain {
+        for (item, row) in items.iter_mut().zip(rows) {
+            item.explanation = Some(r.explain(&user, row, PATHS_PER_ITEM)?);
+        }
+    }
     Ok(HttpResponse::Ok().json(UserRanking {
         user,
         model: model_ref(r),
@@ -187,14 +187,11 @@ async fn similar(
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
     let k = read_k(p.k)?;
-    let filter = ItemFilter {
-        category: filter_value("category", p.category)?,
-        brand: filter_value("brand", p.brand)?,
-    };
+    let filter = read_filter(p.category, p.brand)?;
     let r = state.recommender()?;
     let row = r.resolve_item(&id)?;
     let items = ranked(r, r.similar(row, k, &filter)?);
-    let iri = r.item(row).map(|i| i.iri.clone()).unwrap_or_default();
+    let iri = r.item(row).map(|i| i.iri).unwrap_or_default();
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "item": iri,
         "model": model_ref(r),

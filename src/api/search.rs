@@ -5,9 +5,8 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::recommend::{filter_value, model_ref, ranked, read_k};
+use super::recommend::{model_ref, ranked, read_filter, read_k};
 use super::{resource, AppState};
-use crate::rec::serving::ItemFilter;
 
 /// Longest query accepted, in characters.
 const MAX_QUERY: usize = 1000;
@@ -40,10 +39,7 @@ async fn search(
         ));
     }
     let k = read_k(p.k)?;
-    let filter = ItemFilter {
-        category: filter_value("category", p.category)?,
-        brand: filter_value("brand", p.brand)?,
-    };
+    let filter = read_filter(p.category, p.brand)?;
     let body = web::block(move || -> Result<_, ApiError> {
         let r = state.recommender()?;
         if !r.can_search() {

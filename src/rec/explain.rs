@@ -147,11 +147,6 @@ impl ExplanationGraph {
         })
     }
 
-    /// Number of nodes and edges of the projection.
-    pub fn size(&self) -> (usize, usize) {
-        (self.projection.node_count(), self.projection.edge_count())
-    }
-
     /// The name or label of an IRI, if it has one.
     pub fn label(&self, iri: &str) -> Option<&str> {
         self.labels.get(iri).map(String::as_str)

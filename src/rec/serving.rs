@@ -38,6 +38,27 @@ pub struct CatalogueItem {
     pub categories: Vec<String>,
 }
 
+impl CatalogueItem {
+    /// Adds one row of (name, brand, brand name, category) cells: the smallest name and
+    /// brand seen (so every start shows the same one), every category once.
+    fn merge(&mut self, cells: &[Option<Term>]) {
+        if let Some(Term::Literal(l)) = &cells[0] {
+            keep_smaller(&mut self.title, l.value());
+        }
+        if let Some(Term::NamedNode(b)) = &cells[1] {
+            keep_smaller(&mut self.brand_iri, b.as_str());
+        }
+        if let Some(Term::Literal(l)) = &cells[2] {
+            keep_smaller(&mut self.brand, l.value());
+        }
+        if let Some(Term::NamedNode(c)) = &cells[3] {
+            if !self.categories.iter().any(|x| x == c.as_str()) {
+                self.categories.push(c.as_str().to_owned());
+            }
+        }
+    }
+}
+
 /// Restricts a ranking to part of the catalogue.
 #[derive(Clone, Debug, Default)]
 pub struct ItemFilter {
@@ -547,11 +568,6 @@ impl Recommender {
         }))
     }
 
-    /// The KG the explanations walk: nodes and edges.
-    pub fn explanation_graph_size(&self) -> (usize, usize) {
-        self.explanations.size()
-    }
-
     /// The model's score of an item for a user, both by IRI (`None` when either is
     /// unknown): what `kgr:score` answers in SPARQL.
     pub fn score_user_item(&self, user: &str, item: &str) -> Option<f32> {
@@ -729,21 +745,7 @@ fn read_catalogue(
         let Some(&r) = index.get(p.as_str()) else {
             return;
         };
-        let item = &mut items[r];
-        if let Some(Term::Literal(l)) = &row[1] {
-            keep_smaller(&mut item.title, l.value());
-        }
-        if let Some(Term::NamedNode(b)) = &row[2] {
-            keep_smaller(&mut item.brand_iri, b.as_str());
-        }
-        if let Some(Term::Literal(l)) = &row[3] {
-            keep_smaller(&mut item.brand, l.value());
-        }
-        if let Some(Term::NamedNode(c)) = &row[4] {
-            if !item.categories.iter().any(|x| x == c.as_str()) {
-                item.categories.push(c.as_str().to_owned());
-            }
-        }
+        items[r].merge(&row[1..5]);
     })?;
     let mut labels = HashMap::new();
     let q = "PREFIX kgr: <https://w3id.org/kgrec/ns#>\n\
@@ -784,20 +786,7 @@ fn product_facts(
     let mut facts = ProductFacts::default();
     if let crate::kg::QueryOutcome::Solutions { rows, .. } = outcome {
         for row in rows {
-            if let Some(Term::Literal(l)) = &row[1] {
-                keep_smaller(&mut item.title, l.value());
-            }
-            if let Some(Term::NamedNode(b)) = &row[2] {
-                keep_smaller(&mut item.brand_iri, b.as_str());
-            }
-            if let Some(Term::Literal(l)) = &row[3] {
-                keep_smaller(&mut item.brand, l.value());
-            }
-            if let Some(Term::NamedNode(c)) = &row[4] {
-                if !item.categories.iter().any(|x| x == c.as_str()) {
-                    item.categories.push(c.as_str().to_owned());
-                }
-            }
+            item.merge(&row[1..5]);
             if let Some(price) = row[5]
                 .as_ref()
                 .and_then(|t| match t {

@@ -91,6 +91,21 @@ impl TempStore {
     }
 }
 
+/// `kgrec train` settings for a small model in about a second: the tests check behaviour,
+/// not quality.
+pub const QUICK_TRAINING: &[&str] = &[
+    "--epochs",
+    "3",
+    "--hidden",
+    "16",
+    "--negatives",
+    "0",
+    "--walks-per-node",
+    "2",
+    "--sg-epochs",
+    "1",
+];
+
 /// The prefixes the tests use in ad-hoc queries: the library's own.
 pub use kgrec::kg::vocab::SPARQL_PREFIXES as PREFIXES;
 

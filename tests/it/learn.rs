@@ -1,7 +1,7 @@
 //! `kgrec eval` on real data: the bundled default KG (1,500 Beauty users) and the shared
 //! datasets, through the real binary and store.
 
-use crate::common::{fixture, repo, TempStore};
+use crate::common::{fixture, repo, TempStore, QUICK_TRAINING};
 
 /// A store holding the bundled default KG.
 fn default_kg_store() -> TempStore {
@@ -158,20 +158,8 @@ fn train_registers_a_model_other_tools_can_read() {
     store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
     // The sentence model, found or fetched once for the whole test binary.
     let model_dir = crate::text::model().dir().to_str().unwrap().to_owned();
-    let quick = [
-        "--model-dir",
-        model_dir.as_str(),
-        "--epochs",
-        "3",
-        "--hidden",
-        "16",
-        "--negatives",
-        "0",
-        "--walks-per-node",
-        "2",
-        "--sg-epochs",
-        "1",
-    ];
+    let mut quick = vec!["--model-dir", model_dir.as_str()];
+    quick.extend_from_slice(QUICK_TRAINING);
     let mut args = vec!["train", "--holdout", "loo"];
     args.extend_from_slice(&quick);
     let out = store.ok(&args);

@@ -6,32 +6,34 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::common::{fixture, repo, TempStore};
+use crate::common::{fixture, repo, TempStore, QUICK_TRAINING};
 
 const P: &str = "https://w3id.org/kgrec/id/fixture/product/";
 const U: &str = "https://w3id.org/kgrec/id/fixture/user/";
 const TOKEN: &str = "test-token-0123456789";
 
-/// The shop fixture with a small kgrec-no-text model registered (no sentence model needed).
-fn shop_with_model() -> TempStore {
+/// The shop fixture with a small model registered, trained with `train ARGS` and quick
+/// settings.
+fn shop_trained(args: &[&str]) -> TempStore {
     let store = TempStore::new();
     store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
-    store.ok(&[
-        "train",
-        "--model",
-        "kgrec-no-text",
-        "--epochs",
-        "3",
-        "--hidden",
-        "16",
-        "--negatives",
-        "0",
-        "--walks-per-node",
-        "2",
-        "--sg-epochs",
-        "1",
-    ]);
+    let mut train = vec!["train"];
+    train.extend_from_slice(args);
+    train.extend_from_slice(QUICK_TRAINING);
+    store.ok(&train);
     store
+}
+
+/// The shop fixture with a small kgrec-no-text model registered (no sentence model needed).
+fn shop_with_model() -> TempStore {
+    shop_trained(&["--model", "kgrec-no-text"])
+}
+
+/// The shop fixture with a small kgrec model (text included) registered, and the sentence
+/// model's folder.
+fn shop_with_text_model() -> (TempStore, String) {
+    let model_dir = crate::text::model().dir().to_str().unwrap().to_owned();
+    (shop_trained(&["--model-dir", &model_dir]), model_dir)
 }
 
 /// A running `kgrec serve`, stopped when dropped.
@@ -891,24 +893,7 @@ fn forgetting_a_user_leaves_no_trace() {
 
 #[test]
 fn search_by_meaning_with_filters_and_a_user() {
-    let store = TempStore::new();
-    store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
-    let model_dir = crate::text::model().dir().to_str().unwrap().to_owned();
-    store.ok(&[
-        "train",
-        "--model-dir",
-        &model_dir,
-        "--epochs",
-        "3",
-        "--hidden",
-        "16",
-        "--negatives",
-        "0",
-        "--walks-per-node",
-        "2",
-        "--sg-epochs",
-        "1",
-    ]);
+    let (store, model_dir) = shop_with_text_model();
     let s = Service::start(&store, &["--model-dir", &model_dir]);
     let top = |path: &str| -> Vec<String> {
         let r = s.get(path, None);
@@ -1190,22 +1175,7 @@ fn schemathesis_finds_nothing() {
         "{} is missing: run the tests with scripts/test.sh, which installs schemathesis",
         st.display()
     );
-    let store = TempStore::new();
-    store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
-    let model_dir = crate::text::model().dir().to_str().unwrap().to_owned();
-    store.ok(&[
-        "train",
-        "--model-dir",
-        &model_dir,
-        "--epochs",
-        "2",
-        "--hidden",
-        "16",
-        "--walks-per-node",
-        "2",
-        "--sg-epochs",
-        "1",
-    ]);
+    let (store, model_dir) = shop_with_text_model();
     let s = Service::start(
         &store,
         &[
@@ -1244,24 +1214,7 @@ fn schemathesis_finds_nothing() {
 
 #[test]
 fn a_new_product_is_placed_from_its_text() {
-    let store = TempStore::new();
-    store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
-    let model_dir = crate::text::model().dir().to_str().unwrap().to_owned();
-    store.ok(&[
-        "train",
-        "--model-dir",
-        &model_dir,
-        "--epochs",
-        "3",
-        "--hidden",
-        "16",
-        "--negatives",
-        "0",
-        "--walks-per-node",
-        "2",
-        "--sg-epochs",
-        "1",
-    ]);
+    let (store, model_dir) = shop_with_text_model();
     // A product added to the catalogue after training.
     store.ok(&[
         "update",
