@@ -103,7 +103,7 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value = "loo")]
     pub protocol: ProtocolArg,
     /// Models to evaluate, comma-separated, or `all` (popularity, item-knn, bpr-mf, walk-knn,
-    /// sasrec, kgrec, kgrec-no-kg, kgrec-no-text, kgrec-no-walks).
+    /// sasrec, kgrec, kgrec-no-kg, kgrec-no-text, kgrec-no-walks, kgrec-no-links).
     #[arg(long, default_value = "all", value_delimiter = ',')]
     pub models: Vec<String>,
     /// Seeds, comma-separated: one run per seed, reported as mean ± std.
@@ -119,7 +119,8 @@ pub struct EvalArgs {
 /// `kgrec train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// The model: kgrec, an ablation (kgrec-no-kg, kgrec-no-text, kgrec-no-walks) or sasrec.
+    /// The model: kgrec, an ablation (kgrec-no-kg, kgrec-no-text, kgrec-no-walks,
+    /// kgrec-no-links) or sasrec.
     #[arg(long, default_value = "kgrec")]
     pub model: String,
     /// Hold this protocol's validation and test parts out and record their metrics; without

@@ -7,13 +7,14 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{BprConfig, BprMf, ItemKnn, ItemKnnConfig, Popularity};
-use super::data::InteractionData;
+use super::data::{InteractionData, ItemId};
 use super::embedding_knn::EmbeddingKnn;
 use super::eval::{evaluate_ctr, evaluate_ranking, CtrReport, RankingReport, Scorer};
-use super::graph_features::{item_neighbourhood, item_structure, StructureConfig};
+use super::graph_features::{item_links, item_neighbourhood, item_structure, StructureConfig};
+use super::links::ItemLinks;
 use super::sequential::{ItemFeatures, SequentialConfig, SequentialModel};
 use super::split::{EvalSplit, Protocol, Stage};
-use super::text_features::{item_texts, load_encoder, TextFeatureConfig};
+use super::text_features::{item_texts, load_encoder, text_neighbours, TextFeatureConfig};
 use super::RecError;
 use crate::kg::KgStore;
 
@@ -31,7 +32,8 @@ pub enum ModelKind {
     WalkKnn,
     /// The ID-only self-attentive sequence model trained with cross-entropy (SASRec+CE).
     Sasrec,
-    /// kgrec's model: the sequence model with fused ID, KG-structure and text inputs.
+    /// kgrec's model: the sequence model with fused ID, KG-structure and text inputs, and
+    /// the KG's links from the recent items scored directly.
     Kgrec,
     /// Ablation: kgrec without the KG (ID and text inputs).
     KgrecNoKg,
@@ -40,11 +42,13 @@ pub enum ModelKind {
     /// Ablation: kgrec with the KG read directly (one-hop neighbourhood codes) instead of
     /// through walks and skip-gram.
     KgrecNoWalks,
+    /// Ablation: kgrec without the direct KG links (the KG only through the walk vectors).
+    KgrecNoLinks,
 }
 
 impl ModelKind {
     /// Every model, in report order.
-    pub const ALL: [ModelKind; 9] = [
+    pub const ALL: [ModelKind; 10] = [
         ModelKind::Popularity,
         ModelKind::ItemKnn,
         ModelKind::BprMf,
@@ -54,6 +58,7 @@ impl ModelKind {
         ModelKind::KgrecNoKg,
         ModelKind::KgrecNoText,
         ModelKind::KgrecNoWalks,
+        ModelKind::KgrecNoLinks,
     ];
 
     /// The name used on the command line and in reports.
@@ -68,6 +73,7 @@ impl ModelKind {
             ModelKind::KgrecNoKg => "kgrec-no-kg",
             ModelKind::KgrecNoText => "kgrec-no-text",
             ModelKind::KgrecNoWalks => "kgrec-no-walks",
+            ModelKind::KgrecNoLinks => "kgrec-no-links",
         }
     }
 }
@@ -81,23 +87,28 @@ pub struct SequenceInputs {
     pub neighbourhood: bool,
     /// Text vectors from the sentence model.
     pub text: bool,
+    /// Links from the recent items scored directly: the KG's item-to-item links when the
+    /// model reads the KG, the nearest items by text when it reads text.
+    pub links: bool,
 }
 
 impl ModelKind {
     /// The inputs of a sequence model, or `None` for a model that is not one.
     pub fn sequence_inputs(self) -> Option<SequenceInputs> {
-        let (walks, neighbourhood, text) = match self {
-            ModelKind::Sasrec => (false, false, false),
-            ModelKind::Kgrec => (true, false, true),
-            ModelKind::KgrecNoKg => (false, false, true),
-            ModelKind::KgrecNoText => (true, false, false),
-            ModelKind::KgrecNoWalks => (false, true, true),
+        let (walks, neighbourhood, text, links) = match self {
+            ModelKind::Sasrec => (false, false, false, false),
+            ModelKind::Kgrec => (true, false, true, true),
+            ModelKind::KgrecNoKg => (false, false, true, true),
+            ModelKind::KgrecNoText => (true, false, false, true),
+            ModelKind::KgrecNoWalks => (false, true, true, true),
+            ModelKind::KgrecNoLinks => (true, false, true, false),
             _ => return None,
         };
         Some(SequenceInputs {
             walks,
             neighbourhood,
             text,
+            links,
         })
     }
 }
@@ -266,6 +277,8 @@ pub struct FeatureCache<'a> {
     config: &'a ExperimentConfig,
     text: Option<Option<(usize, Vec<f32>)>>,
     structure: Option<(u64, (usize, Vec<f32>))>,
+    links: Option<ItemLinks>,
+    text_neighbours: Option<Vec<Vec<ItemId>>>,
     text_note: Option<String>,
     notes: Vec<String>,
 }
@@ -283,6 +296,8 @@ impl<'a> FeatureCache<'a> {
             config,
             text: None,
             structure: None,
+            links: None,
+            text_neighbours: None,
             text_note: None,
             notes: Vec::new(),
         }
@@ -327,6 +342,40 @@ impl<'a> FeatureCache<'a> {
         }
     }
 
+    /// The KG's item-to-item links (the same for every split: they read no interaction).
+    pub fn links(&mut self, split: &EvalSplit) -> Result<ItemLinks, RecError> {
+        if self.links.is_none() {
+            let links = item_links(
+                self.store,
+                self.data,
+                split,
+                &self.config.structure.projection,
+            )?;
+            self.notes.push(format!(
+                "{} KG links between items, of {} kinds",
+                links.len(),
+                links.kinds.len()
+            ));
+            self.links = Some(links);
+        }
+        Ok(self.links.clone().unwrap_or_default())
+    }
+
+    /// Each item's nearest items by text ([`TEXT_NEIGHBOURS`] of them), or `None` when no
+    /// item has text.
+    pub fn text_neighbours(
+        &mut self,
+        progress: Progress<'_>,
+    ) -> Result<Option<Vec<Vec<ItemId>>>, RecError> {
+        if self.text_neighbours.is_none() {
+            let Some((dim, vectors)) = self.text(progress)? else {
+                return Ok(None);
+            };
+            self.text_neighbours = Some(text_neighbours(dim, &vectors, TEXT_NEIGHBOURS)?);
+        }
+        Ok(self.text_neighbours.clone())
+    }
+
     /// Notes about the inputs handed out since the last call, each once.
     pub fn take_notes(&mut self) -> Vec<String> {
         let mut notes = std::mem::take(&mut self.notes);
@@ -348,6 +397,7 @@ pub fn item_features(
         walks,
         neighbourhood,
         text,
+        links,
     }) = model.sequence_inputs()
     else {
         return Ok(ItemFeatures::default());
@@ -373,7 +423,27 @@ pub fn item_features(
             "kgrec-no-kg needs item text, and no item in this store has any".into(),
         ));
     }
-    Ok(ItemFeatures { structure, text })
+    // Links: the KG's when the model reads the KG, and the nearest items by text when it
+    // reads text.
+    let mut table = None;
+    if links && structure.is_some() {
+        table = Some(cache.links(split)?);
+    }
+    if links && text.is_some() {
+        if let Some(neighbours) = cache.text_neighbours(progress)? {
+            table = Some(
+                table
+                    .unwrap_or_default()
+                    .with_kind(TEXT_LINK_KIND, &neighbours),
+            );
+        }
+    }
+    let links = table.filter(|l| !l.is_empty());
+    Ok(ItemFeatures {
+        structure,
+        text,
+        links,
+    })
 }
 
 /// Trains the sequence-model variant `model` (sasrec or a kgrec variant) on `split`.
@@ -396,6 +466,7 @@ pub fn fit_sequential(
         use_id: true,
         use_structure: features.structure.is_some(),
         use_text: features.text.is_some(),
+        use_links: features.links.is_some() && cache.config.sequential.use_links,
         ..cache.config.sequential.clone()
     };
     let fitted = SequentialModel::fit(split, &features, &sequential, progress)?;
@@ -405,14 +476,45 @@ pub fn fit_sequential(
         .find(|(epoch, _)| *epoch == fitted.best_epoch)
     {
         cache.notes.push(format!(
-            "seed {seed}: kept epoch {} of the {} trained, by validation NDCG@10 ({:.4})",
+            "seed {seed}: kept epoch {} of the {} trained, by validation {} ({:.4})",
             best.0,
             fitted.losses.len(),
+            if split.protocol == Protocol::Ctr {
+                "AUC"
+            } else {
+                "NDCG@10"
+            },
             best.1
+        ));
+    }
+    let mut weights = fitted.link_weights()?;
+    if !weights.is_empty() {
+        weights.sort_by(|a, b| b.1[0].total_cmp(&a.1[0]));
+        let shown: Vec<String> = weights
+            .iter()
+            .take(LINK_KINDS_SHOWN)
+            .map(|(kind, w)| {
+                let w: Vec<String> = w.iter().map(|x| format!("{x:.2}")).collect();
+                format!("{kind} {}", w.join("/"))
+            })
+            .collect();
+        cache.notes.push(format!(
+            "seed {seed}: link weights (from the last item / the two before / the rest of the \
+             last 10), strongest first: {}",
+            shown.join("; ")
         ));
     }
     Ok((fitted, features))
 }
+
+/// How many nearest items by text each item links to.
+pub const TEXT_NEIGHBOURS: usize = 10;
+
+/// The name of the link kind "among the nearest items by text".
+pub const TEXT_LINK_KIND: &str = "similar text";
+
+/// How many link kinds a report's note shows.
+const LINK_KINDS_SHOWN: usize = 8;
 
 /// Fits one model on `split` with `seed`.
 pub fn fit(

@@ -7,7 +7,10 @@
 //! `recency(h) · (½ + ½·cos(h, item)) · specificity`, where `cos` is the cosine of the
 //! model's vectors of the history item `h` and the recommended item, and a shared entity is
 //! worth less the more items it links (`1 / ln(e + degree)`, halved when it has no name): "also
-//! by OPI" says more than "also in Beauty". Paths through other users are not offered: they would name them.
+//! by OPI" says more than "also in Beauty". When the model scores KG links itself (see
+//! [`super::links`]), a path that is such a link adds the weight the model gave it, so the
+//! paths that raised the item's score come first. Paths through other users are not
+//! offered: they would name them.
 
 use std::collections::HashMap;
 
@@ -95,6 +98,10 @@ pub struct ExplainRequest<'a> {
     pub item: ItemId,
     /// The model's cosine between two items.
     pub similarity: &'a dyn Fn(ItemId, ItemId) -> f32,
+    /// The weight the model's score gives a KG link of the named kind (`also_bought`,
+    /// `^also_bought`, `shared brand`) from the history item `back` positions before the end
+    /// (0: the last) to the recommended item; 0 when the model does not score it.
+    pub link_weight: &'a dyn Fn(usize, ItemId, &str) -> f32,
     /// Paths wanted at most.
     pub max_paths: usize,
 }
@@ -162,11 +169,12 @@ impl ExplanationGraph {
         };
         let mut candidates = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for (age, &h) in r
+        for (age, (back, &h)) in r
             .history
             .iter()
             .rev()
-            .filter(|&&h| h != r.item && seen.insert(h))
+            .enumerate()
+            .filter(|(_, &h)| h != r.item && seen.insert(h))
             .take(MAX_HISTORY)
             .enumerate()
         {
@@ -175,9 +183,14 @@ impl ExplanationGraph {
             };
             let weight =
                 RECENCY.powi(age as i32) * (0.5 + 0.5 * (r.similarity)(h, r.item).max(0.0));
+            let link = |shared: &str, rel: crate::graph::DirectedRelation| {
+                let name = &self.projection.relations()[rel.relation() as usize].name;
+                let inverse = if rel.is_inverse() { "^" } else { "" };
+                (r.link_weight)(back, h, &format!("{shared}{inverse}{name}")).max(0.0)
+            };
             for &rel in self.projection.relations_between(h_node, target) {
                 candidates.push(Candidate {
-                    score: weight,
+                    score: weight + link("", rel),
                     history_item: h,
                     middle: None,
                     relations: vec![rel],
@@ -205,7 +218,7 @@ impl ExplanationGraph {
                 let specificity =
                     named / (std::f32::consts::E + self.projection.degree(e) as f32).ln();
                 candidates.push(Candidate {
-                    score: weight * specificity,
+                    score: weight * specificity + link("shared ", first),
                     history_item: h,
                     middle: Some(e),
                     relations: vec![first, second],
@@ -428,6 +441,7 @@ mod tests {
             history: &[0],
             item: 1,
             similarity: &sim,
+            link_weight: &|_, _, _| 0.0,
             max_paths: 3,
         });
         assert_eq!(e.paths.len(), 3);
@@ -463,6 +477,7 @@ mod tests {
             history: &[0, 1],
             item: 2,
             similarity: &sim,
+            link_weight: &|_, _, _| 0.0,
             max_paths: 3,
         });
         // One hub (the category): one path, through the most recent item (P2).
@@ -473,6 +488,7 @@ mod tests {
             history: &[],
             item: 2,
             similarity: &sim,
+            link_weight: &|_, _, _| 0.0,
             max_paths: 3,
         });
         assert!(none.paths.is_empty() && none.sentence.is_none());

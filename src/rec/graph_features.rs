@@ -3,13 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::data::InteractionData;
+use super::data::{InteractionData, ItemId};
+use super::links::ItemLinks;
 use super::split::EvalSplit;
 use super::RecError;
 use crate::embed::{train_skipgram, NodeVectors, SkipGramConfig, SkipGramStats};
 use crate::graph::{
-    generate_walks_from, KgProjection, NodeId, NodeKind, ProjectionBuilder, ProjectionConfig,
-    WalkConfig,
+    generate_walks_from, DirectedRelation, KgProjection, NodeId, NodeKind, ProjectionBuilder,
+    ProjectionConfig, WalkConfig,
 };
 use crate::kg::vocab::KGR;
 use crate::kg::KgStore;
@@ -163,6 +164,70 @@ pub fn item_neighbourhood(
     Ok(vectors)
 }
 
+/// Most catalogue items a shared neighbour (a brand, a co-purchased product outside the
+/// catalogue) may have for the items it joins to count as linked: a hub that joins hundreds
+/// of items says little about any two of them.
+pub const SHARED_NEIGHBOUR_LIMIT: usize = 50;
+
+/// The KG's links between the catalogue's items (see [`ItemLinks`]): one hop from item to
+/// item, by each directed relation (`also_bought`, `^also_bought`), and two hops through a
+/// neighbour outside the catalogue that joins at most [`SHARED_NEIGHBOUR_LIMIT`] items
+/// (`shared produced_by`). Only catalogue edges enter (no interactions), so nothing held
+/// out can leak; the relation selection applies.
+pub fn item_links(
+    store: &KgStore,
+    data: &InteractionData,
+    split: &EvalSplit,
+    projection: &ProjectionConfig,
+) -> Result<ItemLinks, RecError> {
+    let graph = project_for_training(store, data, split, projection, false)?;
+    let mut item_of = vec![ItemId::MAX; graph.node_count()];
+    for (i, iri) in data.items.iter().enumerate() {
+        if let Some(n) = graph.node_id(iri) {
+            item_of[n as usize] = i as ItemId;
+        }
+    }
+    let items_around = |m: NodeId| {
+        graph
+            .neighbors(m)
+            .iter()
+            .map(|&n| item_of[n as usize])
+            .filter(|&i| i != ItemId::MAX)
+    };
+    let mut kinds = Vec::new();
+    let mut kind_index = std::collections::HashMap::new();
+    let mut kind = |shared: bool, relation: DirectedRelation| {
+        *kind_index.entry((shared, relation)).or_insert_with(|| {
+            let name = &graph.relations()[relation.relation() as usize].name;
+            let inverse = if relation.is_inverse() { "^" } else { "" };
+            let shared = if shared { "shared " } else { "" };
+            kinds.push(format!("{shared}{inverse}{name}"));
+            kinds.len() as u32 - 1
+        })
+    };
+    let mut lists: Vec<Vec<(ItemId, u32)>> = vec![Vec::new(); data.item_count()];
+    for (i, list) in lists.iter_mut().enumerate() {
+        let Some(node) = graph.node_id(&data.items[i]) else {
+            continue;
+        };
+        for (&m, &label) in graph.neighbors(node).iter().zip(graph.edge_labels(node)) {
+            let relations = graph.label_relations(label);
+            let to = item_of[m as usize];
+            if to != ItemId::MAX {
+                for &r in relations {
+                    list.push((to, kind(false, r)));
+                }
+            } else if items_around(m).nth(SHARED_NEIGHBOUR_LIMIT).is_none() {
+                for &r in relations {
+                    let k = kind(true, r);
+                    list.extend(items_around(m).map(|to| (to, k)));
+                }
+            }
+        }
+    }
+    Ok(ItemLinks::from_lists(kinds, lists))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +291,47 @@ mod tests {
             .node_id("https://w3id.org/kgrec/id/fixture/brand/OPI")
             .unwrap();
         assert!(graph.has_edge(p1, opi));
+    }
+
+    #[test]
+    fn item_links_follow_the_catalogue_edges_only() {
+        let store = shop();
+        let data = InteractionData::from_store(&store, None).unwrap();
+        let split = EvalSplit::new(&data, Protocol::Loo, 1).unwrap();
+        let config = ProjectionConfig::default();
+        let links = item_links(&store, &data, &split, &config).unwrap();
+        let graph = project_for_training(&store, &data, &split, &config, false).unwrap();
+        assert_eq!(links.item_count(), data.item_count());
+        assert!(!links.is_empty());
+        let node = |i: ItemId| graph.node_id(&data.items[i as usize]).unwrap();
+        for a in 0..data.item_count() as ItemId {
+            for (b, kind) in links.links(a) {
+                let name = &links.kinds[kind];
+                let (na, nb) = (node(a), node(b));
+                if name.starts_with("shared ") {
+                    // Two hops through one neighbour outside the catalogue.
+                    let via = graph
+                        .neighbors(na)
+                        .iter()
+                        .filter(|m| graph.neighbors(nb).contains(m))
+                        .count();
+                    assert!(via > 0, "{a}→{b} ({name}) has no shared neighbour");
+                } else {
+                    assert!(graph.has_edge(na, nb), "{a}→{b} ({name}) is not an edge");
+                }
+                // No link comes from interactions: the kinds are catalogue relations.
+                assert!(!name.contains("interactedWith"), "{name}");
+            }
+        }
+        // The fixture's two OPI polishes share their brand.
+        let row =
+            |local: &str| data.items.iter().position(|i| i.ends_with(local)).unwrap() as ItemId;
+        let shared_brand: Vec<_> = links
+            .links(row("/P1"))
+            .filter(|(_, k)| links.kinds[*k] == "shared brand")
+            .map(|(to, _)| to)
+            .collect();
+        assert!(!shared_brand.is_empty(), "kinds: {:?}", links.kinds);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod experiment;
 pub mod explain;
 pub mod functions;
 pub mod graph_features;
+pub mod links;
 pub mod metrics;
 pub mod registry;
 pub mod sequential;

@@ -1,6 +1,8 @@
 //! [`SequentialModel`]: a self-attentive sequence recommender (SASRec-style, trained with
 //! softmax cross-entropy) whose item inputs fuse an ID embedding with the item's KG
-//! structure vector and text vector through learned projections and a per-item gate.
+//! structure vector and text vector through learned projections and a per-item gate, and
+//! that adds to each score the learned weights of the KG links ([`ItemLinks`]) from the
+//! user's recent items to the candidate.
 //!
 //! With only the ID part it is the strongest ID-only baseline (SASRec+CE); with structure
 //! and text it is kgrec's model; the ablations switch parts off. Items share one vector for
@@ -13,8 +15,9 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use serde::{Deserialize, Serialize};
 
 use super::data::{ItemId, UserId};
-use super::eval::{evaluate_ranking, Scorer};
-use super::softmax_loss::FullSoftmaxLoss;
+use super::eval::{evaluate_ctr, evaluate_ranking, Scorer};
+use super::links::{ItemLinks, LinkLogits};
+use super::softmax_loss::{FullSoftmaxLoss, RowLinks};
 use super::split::{EvalSplit, Protocol, Stage};
 use super::RecError;
 use crate::util::SeededRng;
@@ -47,6 +50,9 @@ pub struct SequentialConfig {
     pub use_structure: bool,
     /// Feed the item's text vector.
     pub use_text: bool,
+    /// Score the KG's links from the user's recent items to a candidate (one learned weight
+    /// per link kind and recency class), when the item inputs carry them.
+    pub use_links: bool,
     /// Negatives per batch for sampled softmax (drawn uniformly, shared by the batch); 0
     /// trains with the full softmax over the catalogue.
     pub negatives: usize,
@@ -54,7 +60,8 @@ pub struct SequentialConfig {
     /// the most recent one (long histories, as in MovieLens, otherwise lose their older part).
     pub all_windows: bool,
     /// Epochs between validation passes (0: none). When the split has validation cases,
-    /// training keeps the parameters of the epoch with the best validation NDCG@10 (the
+    /// training keeps the parameters of the epoch with the best validation NDCG@10 (AUC on
+    /// click-through splits) (the
     /// usual protocol: `epochs` is then a maximum, not the epoch reported).
     pub validate_every: usize,
     /// Stop after this many validation passes without improvement (0: run every epoch).
@@ -78,6 +85,7 @@ impl Default for SequentialConfig {
             use_id: true,
             use_structure: true,
             use_text: true,
+            use_links: true,
             negatives: 1024,
             all_windows: false,
             validate_every: 2,
@@ -94,6 +102,8 @@ pub struct ItemFeatures {
     pub structure: Option<(usize, Vec<f32>)>,
     /// Text vectors: (dim, rows × dim values).
     pub text: Option<(usize, Vec<f32>)>,
+    /// The KG's item-to-item links.
+    pub links: Option<ItemLinks>,
 }
 
 fn candle_error(e: candle_core::Error) -> RecError {
@@ -191,9 +201,15 @@ struct Network {
     positions: Var,
     blocks: Vec<Block>,
     final_norm: Norm,
+    /// The KG links and one weight per link feature (scaled by [`LINK_SCALE`]).
+    links: Option<(ItemLinks, Var)>,
     dim: usize,
     heads: usize,
 }
+
+/// The factor on the link weights: Adam moves a weight by about the learning rate per step,
+/// and a link's useful weight is a few units of logit, far more than the other parameters'.
+const LINK_SCALE: f32 = 10.0;
 
 /// Dropout with masks from the seeded generator (candle's own draws from an unseeded one).
 struct Dropout<'a> {
@@ -220,6 +236,15 @@ impl Dropout<'_> {
 }
 
 impl Network {
+    /// The link weights as they enter the score (`None` without links).
+    fn link_weights(&self) -> candle_core::Result<Option<(&ItemLinks, Vec<f32>)>> {
+        let Some((links, weights)) = &self.links else {
+            return Ok(None);
+        };
+        let w: Vec<f32> = weights.as_tensor().to_vec1()?;
+        Ok(Some((links, w.iter().map(|x| x * LINK_SCALE).collect())))
+    }
+
     /// Every item's fused vector: ID embedding plus the gated mix of its feature parts.
     fn item_matrix(&self) -> candle_core::Result<Tensor> {
         self.item_rows(None)
@@ -376,7 +401,8 @@ pub struct SequentialModel {
     config: SequentialConfig,
     /// Mean training loss of each epoch.
     pub losses: Vec<f32>,
-    /// Validation NDCG@10 after each validated epoch (1-based), when training validated.
+    /// Validation NDCG@10 (AUC on click-through splits) after each validated epoch (1-based),
+    /// when training validated.
     pub validation: Vec<(usize, f64)>,
     /// The epoch whose parameters the model kept (the last one without validation).
     pub best_epoch: usize,
@@ -411,6 +437,9 @@ impl SequentialModel {
             device: device.clone(),
         };
         let network = build_network(&mut params, features, c, n_items)?;
+        let full = c.negatives == 0 || c.negatives >= n_items;
+        // The weight operand of a full-softmax loss without links (not read).
+        let no_link_weights = Tensor::zeros(1, DType::F32, &device)?;
         let mut optimizer = AdamW::new(
             params.vars.clone(),
             ParamsAdamW {
@@ -437,13 +466,16 @@ impl SequentialModel {
         // Item id → row in this step's item subset (u32::MAX: not in it).
         let mut local = vec![u32::MAX; n_items];
         let mut losses = Vec::with_capacity(c.epochs);
-        // Validation: the held-out next item after each training sequence (not for
-        // click-through splits, whose validation is labelled pairs).
-        let valid_cases = if c.validate_every > 0 && split.protocol != Protocol::Ctr {
+        // Validation: the held-out next item after each training sequence (NDCG@10), or for
+        // click-through splits the labelled validation pairs (AUC).
+        let ctr = split.protocol == Protocol::Ctr;
+        let valid_cases = if c.validate_every > 0 && !ctr {
             split.ranking_cases(Stage::Valid)
         } else {
             Vec::new()
         };
+        let validates = c.validate_every > 0
+            && (!valid_cases.is_empty() || (ctr && !split.valid_pairs.is_empty()));
         let mut validation = Vec::new();
         let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
         let mut stale = 0usize;
@@ -457,6 +489,8 @@ impl SequentialModel {
                 let mut ids = vec![u32::MAX; batch.len() * len];
                 let mut targets = Vec::new();
                 let mut rows = Vec::new();
+                // The history before each target (its sequence and last position).
+                let mut before = Vec::new();
                 for (r, s) in batch.iter().enumerate() {
                     let n = s.len() - 1;
                     for t in 0..n {
@@ -464,16 +498,24 @@ impl SequentialModel {
                         ids[at] = s[t];
                         rows.push(at as u32);
                         targets.push(s[t + 1]);
+                        before.push(&s[..=t]);
                     }
                 }
-                let full = c.negatives == 0 || c.negatives >= n_items;
-                let (items, ids, targets, sample) = if full {
-                    (network.item_matrix()?, ids, targets, Vec::new())
+                let (items, ids, targets, sample, link_logits) = if full {
+                    (network.item_matrix()?, ids, targets, Vec::new(), None)
                 } else {
                     // Only the rows this step touches: inputs, targets and the negatives.
                     let sample: Vec<u32> = (0..c.negatives)
                         .map(|_| batch_rng.below(n_items) as u32)
                         .collect();
+                    let link_logits = network
+                        .links
+                        .as_ref()
+                        .map(|(links, weights)| {
+                            let op = sampled_link_logits(links, &before, &targets, &sample);
+                            weights.as_tensor().apply_op1(op)
+                        })
+                        .transpose()?;
                     let mut needed = Vec::new();
                     let mut to_local = |i: u32| {
                         if local[i as usize] == u32::MAX {
@@ -492,17 +534,47 @@ impl SequentialModel {
                         local[i as usize] = u32::MAX;
                     }
                     let index = Tensor::from_vec(needed.clone(), needed.len(), &device)?;
-                    (network.item_rows(Some(&index))?, ids, targets, sample)
+                    (
+                        network.item_rows(Some(&index))?,
+                        ids,
+                        targets,
+                        sample,
+                        link_logits,
+                    )
                 };
                 let h = network.encode(&items, &ids, batch.len(), len, &dropout)?;
                 let h = h
                     .reshape((batch.len() * len, c.dim))?
                     .index_select(&Tensor::from_vec(rows.clone(), rows.len(), &device)?, 0)?;
                 let loss = if full {
-                    h.contiguous()?
-                        .apply_op2(&items.contiguous()?, FullSoftmaxLoss::new(targets))?
+                    let (h, items) = (h.contiguous()?, items.contiguous()?);
+                    match &network.links {
+                        Some((links, weights)) => {
+                            let rows = before
+                                .iter()
+                                .map(|history| {
+                                    let mut row = Vec::new();
+                                    links.for_each_feature(history, |to, f| {
+                                        row.push((to, f as u32));
+                                    });
+                                    row
+                                })
+                                .collect();
+                            let loss = FullSoftmaxLoss::with_links(
+                                targets,
+                                RowLinks {
+                                    rows,
+                                    scale: LINK_SCALE,
+                                },
+                            );
+                            h.apply_op3(&items, weights.as_tensor(), loss)?
+                        }
+                        None => {
+                            h.apply_op3(&items, &no_link_weights, FullSoftmaxLoss::new(targets))?
+                        }
+                    }
                 } else {
-                    sampled_softmax_loss(&h, &items, &targets, &sample)?
+                    sampled_softmax_loss(&h, &items, &targets, &sample, link_logits.as_ref())?
                 };
                 optimizer.backward_step(&loss)?;
                 loss_sum += loss.to_scalar::<f32>()?;
@@ -511,7 +583,7 @@ impl SequentialModel {
             losses.push(loss_sum / batches.len().max(1) as f32);
             let done = epoch + 1;
             best_epoch = done;
-            if valid_cases.is_empty() || (done % c.validate_every != 0 && done != c.epochs) {
+            if !validates || (done % c.validate_every != 0 && done != c.epochs) {
                 continue;
             }
             let items = network.item_matrix()?.detach();
@@ -520,17 +592,22 @@ impl SequentialModel {
                 items: &items,
                 max_len: c.max_len,
             };
-            let ndcg = evaluate_ranking(&view, &valid_cases, n_items)
-                .at_k(10)
-                .map_or(0.0, |m| m.ndcg);
-            validation.push((done, ndcg));
-            if best.as_ref().is_none_or(|(score, _, _)| ndcg > *score) {
+            let score = if ctr {
+                let pairs = &split.valid_pairs;
+                evaluate_ctr(&view, pairs, pairs, &split.train, n_items).auc
+            } else {
+                evaluate_ranking(&view, &valid_cases, n_items)
+                    .at_k(10)
+                    .map_or(0.0, |m| m.ndcg)
+            };
+            validation.push((done, score));
+            if best.as_ref().is_none_or(|(best, _, _)| score > *best) {
                 let snapshot = params
                     .vars
                     .iter()
                     .map(|v| v.as_tensor().copy())
                     .collect::<candle_core::Result<Vec<_>>>()?;
-                best = Some((ndcg, done, snapshot));
+                best = Some((score, done, snapshot));
                 stale = 0;
             } else {
                 stale += 1;
@@ -619,6 +696,53 @@ impl SequentialModel {
             .map_err(candle_error)
     }
 
+    /// Adds the KG-link part of the score to `scores` (one per item, in item order) for a
+    /// history (oldest first): what the model adds to `user · item` when it reads links.
+    pub fn add_link_scores(&self, history: &[ItemId], scores: &mut [f32]) -> Result<(), RecError> {
+        if let Some((links, weights)) = self.network.link_weights().map_err(candle_error)? {
+            links.add_scores(history, &weights, scores);
+        }
+        Ok(())
+    }
+
+    /// The weight the score gives a link of kind `kind` (by name) from `from` to `to` when
+    /// `from` is `back` positions before the end of the history; 0 when the model reads no
+    /// links or has no such link.
+    pub fn link_weight(&self, back: usize, from: ItemId, to: ItemId, kind: &str) -> f32 {
+        let Some((links, weights)) = &self.network.links else {
+            return 0.0;
+        };
+        let Some(class) = super::links::recency_class(back) else {
+            return 0.0;
+        };
+        let linked = links
+            .links(from)
+            .any(|(t, k)| t == to && links.kinds[k] == kind);
+        let feature = links.kinds.iter().position(|k| k == kind);
+        match (linked, feature) {
+            (true, Some(k)) => weights
+                .as_tensor()
+                .get(k * super::links::RECENCY_CLASSES + class)
+                .and_then(|w| w.to_scalar::<f32>())
+                .map_or(0.0, |w| w * LINK_SCALE),
+            _ => 0.0,
+        }
+    }
+
+    /// The learned weight of each link kind for each recency class (last item, the two
+    /// before it, the rest of the recent items), when the model reads links.
+    pub fn link_weights(&self) -> Result<Vec<(String, Vec<f32>)>, RecError> {
+        let Some((links, weights)) = self.network.link_weights().map_err(candle_error)? else {
+            return Ok(Vec::new());
+        };
+        Ok(links
+            .kinds
+            .iter()
+            .zip(weights.chunks(super::links::RECENCY_CLASSES))
+            .map(|(kind, w)| (kind.clone(), w.to_vec()))
+            .collect())
+    }
+
     /// The user vectors of several histories (each oldest first), row-major.
     pub fn user_vectors(&self, histories: &[&[ItemId]]) -> Result<Vec<f32>, RecError> {
         self.view()
@@ -643,6 +767,17 @@ impl SequentialModel {
                     Tensor::from_slice(values, (n, *dim), &Device::Cpu).map_err(candle_error)?;
                 tensors.insert(format!("input.{name}"), t);
             }
+        }
+        if let Some((links, _)) = &self.network.links {
+            let [offsets, targets, kinds] = links.to_parts();
+            for (name, part) in [("offsets", offsets), ("targets", targets), ("kinds", kinds)] {
+                let t = Tensor::from_slice(part, part.len(), &Device::Cpu).map_err(candle_error)?;
+                tensors.insert(format!("input.links.{name}"), t);
+            }
+            let names = links.kinds.join("\n").into_bytes();
+            let t =
+                Tensor::from_vec(names.clone(), names.len(), &Device::Cpu).map_err(candle_error)?;
+            tensors.insert("input.links.kind_names".into(), t);
         }
         tensors.insert("item_vectors".into(), self.items.clone());
         candle_core::safetensors::save(&tensors, path).map_err(candle_error)
@@ -674,13 +809,16 @@ impl SequentialModel {
                 },
             }
         };
+        let links = saved_links(&tensors, n_items).map_err(bad)?;
         let features = ItemFeatures {
             structure: feature("structure")?,
             text: feature("text")?,
+            links,
         };
         let c = SequentialConfig {
             use_structure: features.structure.is_some(),
             use_text: features.text.is_some(),
+            use_links: features.links.is_some(),
             ..config.clone()
         };
         let mut params = Params {
@@ -770,6 +908,11 @@ impl ScoringView<'_> {
         let scores = h.matmul(&self.items.t()?)?.to_dtype(DType::F32)?;
         let flat: Vec<f32> = scores.flatten_all()?.to_vec1()?;
         out[..histories.len() * n_items].copy_from_slice(&flat);
+        if let Some((links, weights)) = self.network.link_weights()? {
+            for (history, row) in histories.iter().zip(out.chunks_mut(n_items)) {
+                links.add_scores(history, &weights, row);
+            }
+        }
         Ok(())
     }
 }
@@ -808,6 +951,70 @@ fn training_windows(train: &[Vec<ItemId>], max_len: usize, all: bool) -> Vec<&[I
     windows
 }
 
+/// The link table saved with a model (`input.links.*`), if it has one; an error message when
+/// the parts are missing or do not form a table of `n_items` items.
+fn saved_links(
+    tensors: &std::collections::HashMap<String, Tensor>,
+    n_items: usize,
+) -> Result<Option<ItemLinks>, String> {
+    if !tensors.contains_key("input.links.offsets") {
+        return Ok(None);
+    }
+    let part = |name: &str| -> Result<Vec<u32>, String> {
+        tensors
+            .get(&format!("input.links.{name}"))
+            .ok_or_else(|| format!("input.links.{name} is missing"))?
+            .to_vec1()
+            .map_err(|e| e.to_string())
+    };
+    let names: Vec<u8> = tensors
+        .get("input.links.kind_names")
+        .ok_or("input.links.kind_names is missing")?
+        .to_vec1()
+        .map_err(|e| e.to_string())?;
+    let names = String::from_utf8(names).map_err(|_| "input.links.kind_names is not UTF-8")?;
+    let kinds = names.split('\n').map(str::to_owned).collect();
+    ItemLinks::from_parts(kinds, part("offsets")?, part("targets")?, part("kinds")?)
+        .filter(|l| l.item_count() == n_items)
+        .map(Some)
+        .ok_or_else(|| "input.links.* do not form a link table of the items".into())
+}
+
+/// The link part of a sampled step's logits, in the layout of [`sampled_softmax_loss`]:
+/// column 0 is each row's target, column `1 + k` the negative `sample[k]`. Row `r` reads the
+/// links from the recent items of `before[r]` (item ids, not the step's local rows).
+fn sampled_link_logits(
+    links: &ItemLinks,
+    before: &[&[ItemId]],
+    targets: &[ItemId],
+    sample: &[ItemId],
+) -> LinkLogits {
+    let cols = sample.len() + 1;
+    let mut columns: std::collections::HashMap<ItemId, Vec<u32>> =
+        std::collections::HashMap::with_capacity(sample.len());
+    for (k, &item) in sample.iter().enumerate() {
+        columns.entry(item).or_default().push(k as u32 + 1);
+    }
+    let mut entries = Vec::new();
+    for (row, (history, &target)) in before.iter().zip(targets).enumerate() {
+        let base = (row * cols) as u32;
+        links.for_each_feature(history, |to, feature| {
+            if to == target {
+                entries.push((base, feature as u32));
+            }
+            for &col in columns.get(&to).map_or(&[][..], Vec::as_slice) {
+                entries.push((base + col, feature as u32));
+            }
+        });
+    }
+    LinkLogits {
+        rows: targets.len(),
+        cols,
+        entries,
+        scale: LINK_SCALE,
+    }
+}
+
 /// Cross-entropy of each target against the negatives `sample` drawn uniformly for the
 /// batch (a negative equal to the row's target is masked out). `targets` and `sample` are
 /// rows of `items`. Uniform draws need no logQ correction, and the cost no longer grows
@@ -817,6 +1024,7 @@ fn sampled_softmax_loss(
     items: &Tensor,
     targets: &[u32],
     sample: &[u32],
+    extra: Option<&Tensor>,
 ) -> candle_core::Result<Tensor> {
     let device = h.device();
     let rows = targets.len();
@@ -836,7 +1044,10 @@ fn sampled_softmax_loss(
     let negative =
         h.matmul(&negative_items.t()?)?
             .add(&Tensor::from_vec(mask, (rows, negatives), device)?)?;
-    let logits = Tensor::cat(&[positive, negative], 1)?;
+    let mut logits = Tensor::cat(&[positive, negative], 1)?;
+    if let Some(extra) = extra {
+        logits = (logits + extra)?;
+    }
     let zeros = Tensor::zeros(rows, DType::U32, device)?;
     candle_nn::loss::cross_entropy(&logits, &zeros)
 }
@@ -889,13 +1100,28 @@ fn build_network(
             ffn_out: params.linear(dim, dim)?,
         });
     }
+    let final_norm = params.norm(dim)?;
+    // Created last, so that the parameters of a model without links keep their order.
+    let links = match (&features.links, c.use_links) {
+        (Some(links), true) if links.feature_count() > 0 => {
+            if links.item_count() != n_items {
+                candle_core::bail!(
+                    "the link table covers {} items, the model {n_items}",
+                    links.item_count()
+                );
+            }
+            Some((links.clone(), params.constant(links.feature_count(), 0.0)?))
+        }
+        _ => None,
+    };
     Ok(Network {
         id_embedding,
         inputs,
         gate,
         positions,
         blocks,
-        final_norm: params.norm(dim)?,
+        final_norm,
+        links,
         dim,
         heads: c.heads.max(1),
     })
@@ -1023,7 +1249,7 @@ mod tests {
         }
         let features = ItemFeatures {
             structure: Some((6, circle)),
-            text: None,
+            ..Default::default()
         };
         let mut config = small(40);
         config.use_id = false;
@@ -1042,6 +1268,63 @@ mod tests {
             above + 1,
             n - history.len()
         );
+    }
+
+    /// The cycle's successor of every item as a KG link ("next").
+    fn successor_links(n: usize) -> ItemLinks {
+        let lists = (0..n).map(|i| vec![(((i + 1) % n) as ItemId, 0)]).collect();
+        ItemLinks::from_lists(vec!["next".into()], lists)
+    }
+
+    #[test]
+    fn learns_to_score_kg_links() {
+        // Item 29 never appears in training, so its ID vector stays at its random start;
+        // only the link 28 → 29, weighed like the links seen in training, can place it.
+        let mut split = cycles();
+        for seq in split.train.iter_mut() {
+            seq.retain(|&i| i != 29);
+        }
+        let n = split.n_items;
+        let features = ItemFeatures {
+            links: Some(successor_links(n)),
+            ..Default::default()
+        };
+        let config = SequentialConfig {
+            negatives: 8,
+            ..small(20)
+        };
+        let rank_of_29 = |model: &SequentialModel| {
+            let mut out = vec![0f32; n];
+            let history = [25, 26, 27, 28];
+            model.score(0, &history, &mut out);
+            (0..n)
+                .filter(|&i| i != 29 && !history.contains(&(i as u32)) && out[i] >= out[29])
+                .count()
+        };
+        let model = SequentialModel::fit(&split, &features, &config, &|_, _, _| {}).unwrap();
+        let weights = model.link_weights().unwrap();
+        assert_eq!(weights.len(), 1);
+        assert!(weights[0].1[0] > 1.0, "{weights:?}");
+        // Only item 0 may come first: in training, with 29 removed, 0 follows 28.
+        let linked = rank_of_29(&model);
+        assert!(linked <= 1, "with links, {linked} items above 29");
+        // Without links, the same training cannot place it.
+        let plain = SequentialConfig {
+            use_links: false,
+            ..config.clone()
+        };
+        let model = SequentialModel::fit(&split, &features, &plain, &|_, _, _| {}).unwrap();
+        assert!(model.link_weights().unwrap().is_empty());
+        let plain = rank_of_29(&model);
+        assert!(plain > linked + 2, "without links {plain}, with {linked}");
+        // The full softmax learns them too.
+        let full = SequentialConfig {
+            negatives: 0,
+            ..config
+        };
+        let model = SequentialModel::fit(&split, &features, &full, &|_, _, _| {}).unwrap();
+        let linked = rank_of_29(&model);
+        assert!(linked <= 1, "full softmax: {linked} items above 29");
     }
 
     #[test]
@@ -1064,10 +1347,12 @@ mod tests {
         let features = ItemFeatures {
             structure: Some((2, (0..n * 2).map(|i| (i as f32).sin()).collect())),
             text: Some((3, (0..n * 3).map(|i| (i as f32).cos()).collect())),
+            links: Some(successor_links(n)),
         };
         let mut config = small(1);
         config.use_structure = true;
         config.use_text = true;
+        config.negatives = 8;
         let model = SequentialModel::fit(&split, &features, &config, &|_, _, _| {}).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model.safetensors");
@@ -1075,6 +1360,11 @@ mod tests {
         let (loaded, loaded_features) = SequentialModel::load(&path, &config).unwrap();
         assert_eq!(loaded_features.structure, features.structure);
         assert_eq!(loaded_features.text, features.text);
+        assert_eq!(loaded_features.links, features.links);
+        assert_eq!(
+            loaded.link_weights().unwrap(),
+            model.link_weights().unwrap()
+        );
         assert_eq!(
             loaded.item_vectors().unwrap(),
             model.item_vectors().unwrap()

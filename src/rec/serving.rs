@@ -405,7 +405,7 @@ impl Recommender {
             .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
         let user_vector = self.cached_user_vector(user, history.clone())?;
         let items = self.items()?;
-        let scores = self.scores(&items, &user_vector);
+        let scores = self.scores(&items, &user_vector, &history)?;
         let allowed = self.allowed(&items, filter)?;
         let excluded: &[ItemId] = if exclude_seen { &history } else { &[] };
         Ok(self.top(&items, &scores, excluded, allowed.as_deref(), k))
@@ -460,7 +460,7 @@ impl Recommender {
                 let history = self
                     .history(user)
                     .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
-                Some(self.cached_user_vector(user, history)?)
+                Some((self.cached_user_vector(user, history.clone())?, history))
             }
             None => None,
         };
@@ -470,8 +470,8 @@ impl Recommender {
             .chunks(text.dim.max(1))
             .map(|v| v.iter().zip(q).map(|(a, b)| a * b).sum())
             .collect();
-        if let Some(user_vector) = user_vector {
-            let personal = self.scores(&items, &user_vector);
+        if let Some((user_vector, history)) = user_vector {
+            let personal = self.scores(&items, &user_vector, &history)?;
             let n = personal.len().max(1) as f32;
             let mean = personal.iter().sum::<f32>() / n;
             let std = (personal.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n)
@@ -564,6 +564,7 @@ impl Recommender {
             history: &history,
             item: row,
             similarity: &similarity,
+            link_weight: &|back, from, kind| self.model.link_weight(back, from, row, kind),
             max_paths,
         }))
     }
@@ -573,13 +574,17 @@ impl Recommender {
     pub fn score_user_item(&self, user: &str, item: &str) -> Option<f32> {
         let row = self.item_row(item)?;
         let history = self.history(user)?;
-        let vector = self.cached_user_vector(user, history).ok()?;
+        let vector = self.cached_user_vector(user, history.clone()).ok()?;
         let dim = self.dim;
         let items = self.items().ok()?;
         let item = items
             .vectors
             .get(row as usize * dim..(row as usize + 1) * dim)?;
-        Some(vector.iter().zip(item).map(|(a, b)| a * b).sum())
+        let dot: f32 = vector.iter().zip(item).map(|(a, b)| a * b).sum();
+        // The link part: only the candidate's slot matters, so a table up to its row.
+        let mut links = vec![0f32; row as usize + 1];
+        self.model.add_link_scores(&history, &mut links).ok()?;
+        Some(dot + links[row as usize])
     }
 
     /// The user's vector after `history`, from the cache when their history has not changed
@@ -602,13 +607,21 @@ impl Recommender {
         Ok(v)
     }
 
-    /// Every item's score for a user vector (dot products with the item vectors).
-    fn scores(&self, items: &Items, user: &[f32]) -> Vec<f32> {
-        items
+    /// Every item's score for a user with this vector and history: the dot products with
+    /// the item vectors, plus the KG-link part when the model reads links.
+    fn scores(
+        &self,
+        items: &Items,
+        user: &[f32],
+        history: &[ItemId],
+    ) -> Result<Vec<f32>, RecError> {
+        let mut scores: Vec<f32> = items
             .vectors
             .chunks(self.dim.max(1))
             .map(|row| row.iter().zip(user).map(|(a, b)| a * b).sum())
-            .collect()
+            .collect();
+        self.model.add_link_scores(history, &mut scores)?;
+        Ok(scores)
     }
 
     /// Which rows pass `filter` (`None`: all). An unknown brand or category is an error, so

@@ -9,8 +9,12 @@
 //! backward pass when they fit in [`CACHE_FLOATS`]; a longer batch recomputes them block by
 //! block instead. The blocks run in parallel; the item gradient adds per-worker partial sums,
 //! so results repeat only to within floating-point reduction order.
+//!
+//! A model that scores KG links (see [`super::links`]) adds, per row, the weights of the
+//! links to some candidates; the third operand is that weight vector, and its gradient comes
+//! from the same probabilities.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 /// Positions per block: a block's logits (`BLOCK × items` floats) stay within a few MB.
@@ -19,13 +23,24 @@ const BLOCK: usize = 64;
 /// Most probabilities (`rows × items`) the forward pass keeps for the backward pass: 128 MB.
 const CACHE_FLOATS: usize = 32 << 20;
 
-/// Mean cross-entropy of `hidden · itemsᵀ` against one target item per row; apply with
-/// `hidden.apply_op2(&items, FullSoftmaxLoss::new(targets))` to contiguous f32 tensors
-/// `hidden: [rows, dim]` and `items: [n_items, dim]`.
+/// Mean cross-entropy of `hidden · itemsᵀ (+ link weights)` against one target item per
+/// row; apply with `hidden.apply_op3(&items, &weights, FullSoftmaxLoss::new(targets))` to
+/// contiguous f32 tensors `hidden: [rows, dim]`, `items: [n_items, dim]` and `weights:
+/// [features]` (any vector when the loss has no links: it is then not read).
 pub(crate) struct FullSoftmaxLoss {
     targets: Vec<u32>,
+    links: Option<RowLinks>,
     /// The forward pass's softmax probabilities (`rows × items`), taken by the backward pass.
     probabilities: std::sync::Mutex<Option<Vec<f32>>>,
+}
+
+/// Link logits of each row: `(item, feature)` pairs, each adding `scale × weights[feature]`
+/// to that item's logit.
+pub(crate) struct RowLinks {
+    /// One list per row.
+    pub rows: Vec<Vec<(u32, u32)>>,
+    /// The factor on every weight.
+    pub scale: f32,
 }
 
 impl FullSoftmaxLoss {
@@ -33,18 +48,75 @@ impl FullSoftmaxLoss {
     pub(crate) fn new(targets: Vec<u32>) -> Self {
         FullSoftmaxLoss {
             targets,
+            links: None,
             probabilities: std::sync::Mutex::new(None),
         }
     }
 
-    fn check(&self, rows: usize, n_items: usize) -> candle_core::Result<()> {
+    /// The loss with link logits added to each row's candidates.
+    pub(crate) fn with_links(targets: Vec<u32>, links: RowLinks) -> Self {
+        FullSoftmaxLoss {
+            links: Some(links),
+            ..Self::new(targets)
+        }
+    }
+
+    fn check(&self, rows: usize, n_items: usize, features: usize) -> candle_core::Result<()> {
         if rows != self.targets.len() {
             candle_core::bail!("{rows} hidden rows for {} targets", self.targets.len());
         }
         if let Some(t) = self.targets.iter().find(|&&t| t as usize >= n_items) {
             candle_core::bail!("target {t} outside the {n_items} items");
         }
+        if let Some(links) = &self.links {
+            if links.rows.len() != rows {
+                candle_core::bail!("{rows} hidden rows for {} link rows", links.rows.len());
+            }
+            let bad = links
+                .rows
+                .iter()
+                .flatten()
+                .any(|&(i, f)| i as usize >= n_items || f as usize >= features);
+            if bad {
+                candle_core::bail!("a link outside the {n_items} items or {features} weights");
+            }
+        }
         Ok(())
+    }
+
+    /// The link rows of block `b` (empty without links).
+    fn block_links(&self, b: usize) -> &[Vec<(u32, u32)>] {
+        match &self.links {
+            Some(l) => {
+                let start = (b * BLOCK).min(l.rows.len());
+                &l.rows[start..(start + BLOCK).min(l.rows.len())]
+            }
+            None => &[],
+        }
+    }
+
+    /// Block `b`'s inputs.
+    fn block<'a>(
+        &'a self,
+        b: usize,
+        hidden: &'a [f32],
+        targets: &'a [u32],
+        weights: &'a [f32],
+    ) -> Block<'a> {
+        Block {
+            hidden,
+            targets,
+            links: self.block_links(b),
+            weights,
+        }
+    }
+
+    /// The weights as they enter the logits (empty without links).
+    fn scaled_weights(&self, weights: &[f32]) -> Vec<f32> {
+        match &self.links {
+            Some(l) => weights.iter().map(|w| w * l.scale).collect(),
+            None => Vec::new(),
+        }
     }
 }
 
@@ -112,17 +184,26 @@ fn block_logits(out: &mut [f32], hidden: &[f32], items: &[f32], dim: usize) {
     );
 }
 
+/// A block's inputs: its rows of `hidden`, their targets, their links, and the link weights
+/// as they enter the logits.
+struct Block<'a> {
+    hidden: &'a [f32],
+    targets: &'a [u32],
+    links: &'a [Vec<(u32, u32)>],
+    weights: &'a [f32],
+}
+
 /// A block's softmax probabilities over the items, written into `out` (`rows × n_items`);
 /// returns the block's summed cross-entropy.
-fn block_probabilities(
-    out: &mut [f32],
-    hidden: &[f32],
-    items: &[f32],
-    dim: usize,
-    targets: &[u32],
-) -> f64 {
-    block_logits(out, hidden, items, dim);
+fn block_probabilities(out: &mut [f32], block: &Block<'_>, items: &[f32], dim: usize) -> f64 {
+    let targets = block.targets;
+    block_logits(out, block.hidden, items, dim);
     let n_items = items.len() / dim;
+    for (row, links) in out.chunks_exact_mut(n_items).zip(block.links) {
+        for &(item, feature) in links {
+            row[item as usize] += block.weights[feature as usize];
+        }
+    }
     let mut loss = 0f64;
     for (row, &t) in out.chunks_exact_mut(n_items).zip(targets) {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -136,7 +217,7 @@ fn block_probabilities(
     loss
 }
 
-impl CustomOp2 for FullSoftmaxLoss {
+impl CustomOp3 for FullSoftmaxLoss {
     fn name(&self) -> &'static str {
         "full-softmax-cross-entropy"
     }
@@ -147,13 +228,19 @@ impl CustomOp2 for FullSoftmaxLoss {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (hidden, rows, dim) = matrix(s1, l1)?;
         let (items, n_items, item_dim) = matrix(s2, l2)?;
         if dim != item_dim {
             candle_core::bail!("hidden size {dim} against item size {item_dim}");
         }
-        self.check(rows, n_items)?;
+        let Some((start, end)) = l3.contiguous_offsets() else {
+            candle_core::bail!("full-softmax loss needs contiguous link weights");
+        };
+        let weights = self.scaled_weights(&s3.as_slice::<f32>()?[start..end]);
+        self.check(rows, n_items, end - start)?;
         let cache = rows * n_items <= CACHE_FLOATS;
         let mut kept = if cache {
             vec![0f32; rows * n_items]
@@ -162,17 +249,20 @@ impl CustomOp2 for FullSoftmaxLoss {
         };
         let blocks = hidden
             .par_chunks(BLOCK * dim)
-            .zip(self.targets.par_chunks(BLOCK));
+            .zip(self.targets.par_chunks(BLOCK))
+            .enumerate();
         let total: f64 = if cache {
             blocks
                 .zip(kept.par_chunks_mut(BLOCK * n_items))
-                .map(|((h, targets), out)| block_probabilities(out, h, items, dim, targets))
+                .map(|((b, (h, t)), out)| {
+                    block_probabilities(out, &self.block(b, h, t, &weights), items, dim)
+                })
                 .sum()
         } else {
             blocks
-                .map(|(h, targets)| {
-                    let mut out = vec![0f32; targets.len() * n_items];
-                    block_probabilities(&mut out, h, items, dim, targets)
+                .map(|(b, (h, t))| {
+                    let mut out = vec![0f32; t.len() * n_items];
+                    block_probabilities(&mut out, &self.block(b, h, t, &weights), items, dim)
                 })
                 .sum()
         };
@@ -187,13 +277,17 @@ impl CustomOp2 for FullSoftmaxLoss {
         &self,
         hidden: &Tensor,
         items: &Tensor,
+        link_weights: &Tensor,
         _loss: &Tensor,
         grad_loss: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (rows, dim) = hidden.dims2()?;
         let (n_items, _) = items.dims2()?;
         let h: Vec<f32> = hidden.flatten_all()?.to_vec1()?;
         let it: Vec<f32> = items.flatten_all()?.to_vec1()?;
+        let features = link_weights.elem_count();
+        let weights = self.scaled_weights(&link_weights.flatten_all()?.to_vec1()?);
+        let link_scale = self.links.as_ref().map_or(0.0, |l| l.scale);
         let scale = grad_loss.to_scalar::<f32>()? / rows.max(1) as f32;
         let mut grad_hidden = vec![0f32; rows * dim];
         let kept = self
@@ -212,20 +306,25 @@ impl CustomOp2 for FullSoftmaxLoss {
         } else {
             probabilities.chunks_mut(BLOCK * n_items).collect()
         };
-        // Each worker sums its blocks' item gradients; the partial sums are added at the end.
-        let grad_items = grad_hidden
+        // Each worker sums its blocks' item (and link-weight) gradients; the partial sums
+        // are added at the end.
+        let zero = || (vec![0f32; n_items * dim], vec![0f32; features]);
+        let (grad_items, grad_links) = grad_hidden
             .par_chunks_mut(BLOCK * dim)
             .zip(block_slots.par_iter_mut())
             .zip(h.par_chunks(BLOCK * dim))
             .zip(self.targets.par_chunks(BLOCK))
+            .enumerate()
             .fold(
-                || vec![0f32; n_items * dim],
-                |mut acc, (((gh, slot), hb), targets)| {
+                zero,
+                |(mut acc, mut acc_links), (b, (((gh, slot), hb), targets))| {
                     let block = targets.len();
+                    let links = self.block_links(b);
                     let mut own = Vec::new();
                     let p: &mut [f32] = if recompute {
                         own.resize(block * n_items, 0f32);
-                        block_probabilities(&mut own, hb, &it, dim, targets);
+                        let inputs = self.block(b, hb, targets, &weights);
+                        block_probabilities(&mut own, &inputs, &it, dim);
                         &mut own
                     } else {
                         slot
@@ -236,6 +335,12 @@ impl CustomOp2 for FullSoftmaxLoss {
                             *x *= scale;
                         }
                         row[t as usize] -= scale;
+                    }
+                    // A link weight's gradient: the logit gradients where it was added.
+                    for (row, links) in p.chunks_exact(n_items).zip(links) {
+                        for &(item, feature) in links {
+                            acc_links[feature as usize] += link_scale * row[item as usize];
+                        }
                     }
                     // d hidden = P · items; d items += Pᵀ · hidden.
                     product(
@@ -256,22 +361,27 @@ impl CustomOp2 for FullSoftmaxLoss {
                         hb,
                         (1, dim),
                     );
-                    acc
+                    (acc, acc_links)
                 },
             )
-            .reduce(
-                || vec![0f32; n_items * dim],
-                |mut a, b| {
-                    for (x, y) in a.iter_mut().zip(b) {
-                        *x += y;
-                    }
-                    a
-                },
-            );
+            .reduce(zero, |(mut a, mut a_links), (b, b_links)| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+                for (x, y) in a_links.iter_mut().zip(b_links) {
+                    *x += y;
+                }
+                (a, a_links)
+            });
         let device = hidden.device();
+        let grad_links = match self.links {
+            Some(_) => Some(Tensor::from_vec(grad_links, link_weights.shape(), device)?),
+            None => None,
+        };
         Ok((
             Some(Tensor::from_vec(grad_hidden, (rows, dim), device)?),
             Some(Tensor::from_vec(grad_items, (n_items, dim), device)?),
+            grad_links,
         ))
     }
 }
@@ -287,6 +397,11 @@ mod tests {
             .map(|_| rng.unit_f32() * 4.0 - 2.0)
             .collect();
         Var::from_tensor(&Tensor::from_vec(values, shape, &Device::Cpu).unwrap()).unwrap()
+    }
+
+    /// The weight operand of a loss without links.
+    fn no_weights() -> Tensor {
+        Tensor::zeros(1, candle_core::DType::F32, &Device::Cpu).unwrap()
     }
 
     fn close(a: &Tensor, b: &Tensor) -> f32 {
@@ -311,7 +426,11 @@ mod tests {
 
         let fused = hidden
             .as_tensor()
-            .apply_op2(items.as_tensor(), FullSoftmaxLoss::new(targets.clone()))
+            .apply_op3(
+                items.as_tensor(),
+                &no_weights(),
+                FullSoftmaxLoss::new(targets.clone()),
+            )
             .unwrap();
         let logits = hidden
             .as_tensor()
@@ -345,18 +464,90 @@ mod tests {
         let targets: Vec<u32> = (0..rows).map(|_| rng.below(n_items) as u32).collect();
         let grad = Tensor::new(2.0f32, &Device::Cpu).unwrap();
         let kept_op = FullSoftmaxLoss::new(targets.clone());
+        let w = no_weights();
         let loss = hidden
             .as_tensor()
-            .apply_op2_no_bwd(items.as_tensor(), &kept_op)
+            .apply_op3_no_bwd(items.as_tensor(), &w, &kept_op)
             .unwrap();
         let kept = kept_op
-            .bwd(hidden.as_tensor(), items.as_tensor(), &loss, &grad)
+            .bwd(hidden.as_tensor(), items.as_tensor(), &w, &loss, &grad)
             .unwrap();
         let fresh = FullSoftmaxLoss::new(targets)
-            .bwd(hidden.as_tensor(), items.as_tensor(), &loss, &grad)
+            .bwd(hidden.as_tensor(), items.as_tensor(), &w, &loss, &grad)
             .unwrap();
+        assert!(kept.2.is_none() && fresh.2.is_none());
         for (a, b) in [(kept.0, fresh.0), (kept.1, fresh.1)] {
             assert_eq!(close(&a.unwrap(), &b.unwrap()), 0.0);
+        }
+    }
+
+    /// With link logits, the loss and the gradients of hidden, items and link weights equal
+    /// the composed reference: candle's cross-entropy of `hidden · itemsᵀ + links`.
+    #[test]
+    fn link_logits_match_the_composed_reference() {
+        let mut rng = SeededRng::new(11);
+        let (rows, n_items, dim, features) = (BLOCK + 7, 19, 4, 5);
+        let hidden = random(&mut rng, (rows, dim));
+        let items = random(&mut rng, (n_items, dim));
+        let weights =
+            Var::from_vec(vec![0.5f32, -0.25, 1.0, 0.0, 2.0], features, &Device::Cpu).unwrap();
+        let targets: Vec<u32> = (0..rows).map(|_| rng.below(n_items) as u32).collect();
+        let links: Vec<Vec<(u32, u32)>> = (0..rows)
+            .map(|r| {
+                let mut l = vec![(targets[r], (r % features) as u32)];
+                for _ in 0..3 {
+                    l.push((rng.below(n_items) as u32, rng.below(features) as u32));
+                }
+                l
+            })
+            .collect();
+        let scale = 3.0;
+        let fused = hidden
+            .as_tensor()
+            .apply_op3(
+                items.as_tensor(),
+                weights.as_tensor(),
+                FullSoftmaxLoss::with_links(
+                    targets.clone(),
+                    RowLinks {
+                        rows: links.clone(),
+                        scale,
+                    },
+                ),
+            )
+            .unwrap();
+        let entries = links
+            .iter()
+            .enumerate()
+            .flat_map(|(r, l)| l.iter().map(move |&(i, f)| ((r * n_items) as u32 + i, f)))
+            .collect();
+        let extra = weights
+            .as_tensor()
+            .apply_op1(crate::rec::links::LinkLogits {
+                rows,
+                cols: n_items,
+                entries,
+                scale,
+            })
+            .unwrap();
+        let logits = (hidden
+            .as_tensor()
+            .matmul(&items.as_tensor().t().unwrap())
+            .unwrap()
+            + extra)
+            .unwrap();
+        let t = Tensor::from_vec(targets, rows, &Device::Cpu).unwrap();
+        let reference = candle_nn::loss::cross_entropy(&logits, &t).unwrap();
+        let loss_gap =
+            (fused.to_scalar::<f32>().unwrap() - reference.to_scalar::<f32>().unwrap()).abs();
+        assert!(loss_gap < 1e-4, "loss differs by {loss_gap}");
+        let fused_grads = fused.backward().unwrap();
+        let reference_grads = reference.backward().unwrap();
+        for var in [&hidden, &items, &weights] {
+            let a = fused_grads.get(var.as_tensor()).unwrap();
+            let b = reference_grads.get(var.as_tensor()).unwrap();
+            let gap = close(a, b);
+            assert!(gap < 1e-5, "gradient differs by {gap}");
         }
     }
 
@@ -366,9 +557,11 @@ mod tests {
         let hidden = random(&mut rng, (3, 4));
         let items = random(&mut rng, (5, 4));
         for targets in [vec![0, 1], vec![0, 1, 5]] {
-            let r = hidden
-                .as_tensor()
-                .apply_op2(items.as_tensor(), FullSoftmaxLoss::new(targets));
+            let r = hidden.as_tensor().apply_op3(
+                items.as_tensor(),
+                &no_weights(),
+                FullSoftmaxLoss::new(targets),
+            );
             assert!(r.is_err());
         }
     }

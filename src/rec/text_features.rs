@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::data::InteractionData;
+use super::data::{InteractionData, ItemId};
 use super::RecError;
 use crate::embed::{
     default_models_root, product_texts, EncoderConfig, FetchPolicy, ModelFiles, TextEncoder,
@@ -92,4 +92,91 @@ pub fn item_texts(
         vectors,
         with_text: rows.len(),
     })
+}
+
+/// Query rows per matrix product when finding text neighbours.
+const NEIGHBOUR_BLOCK: usize = 512;
+
+/// Each item's `k` nearest items by cosine of their text vectors (`dim`, row-major), closest
+/// first; an item without text (a zero row) has none and is nobody's neighbour. Products
+/// whose sentences are alike (shades of one polish, sizes of one cream) are often bought one
+/// after the other; this list lets the model score that directly, as a link.
+pub fn text_neighbours(
+    dim: usize,
+    vectors: &[f32],
+    k: usize,
+) -> Result<Vec<Vec<ItemId>>, RecError> {
+    let n = if dim == 0 { 0 } else { vectors.len() / dim };
+    let error = |e: candle_core::Error| RecError::Model(e.to_string());
+    let unit: Vec<f32> = vectors
+        .chunks(dim.max(1))
+        .flat_map(|row| {
+            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+            row.iter().map(move |x| x * scale)
+        })
+        .collect();
+    let has_text: Vec<bool> = unit
+        .chunks(dim.max(1))
+        .map(|r| r.iter().any(|&x| x != 0.0))
+        .collect();
+    let all = Tensor::from_slice(&unit, (n, dim), &Device::Cpu).map_err(error)?;
+    let all_t = all.t().map_err(error)?;
+    let mut neighbours = Vec::with_capacity(n);
+    for start in (0..n).step_by(NEIGHBOUR_BLOCK) {
+        let rows = NEIGHBOUR_BLOCK.min(n - start);
+        let scores: Vec<f32> = all
+            .narrow(0, start, rows)
+            .and_then(|q| q.matmul(&all_t))
+            .and_then(|s| s.flatten_all())
+            .and_then(|s| s.to_vec1())
+            .map_err(error)?;
+        for (r, row) in scores.chunks(n.max(1)).enumerate() {
+            let item = start + r;
+            if !has_text[item] {
+                neighbours.push(Vec::new());
+                continue;
+            }
+            let mut candidates: Vec<(f32, ItemId)> = row
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != item && has_text[j])
+                .map(|(j, &s)| (s, j as ItemId))
+                .collect();
+            let keep = k.min(candidates.len());
+            if keep == 0 {
+                neighbours.push(Vec::new());
+                continue;
+            }
+            // Best first; ties by item id, so the lists repeat.
+            let order =
+                |a: &(f32, ItemId), b: &(f32, ItemId)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+            candidates.select_nth_unstable_by(keep - 1, order);
+            candidates.truncate(keep);
+            candidates.sort_by(order);
+            neighbours.push(candidates.into_iter().map(|(_, j)| j).collect());
+        }
+    }
+    Ok(neighbours)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neighbours_are_the_closest_texts() {
+        // Items 0 and 1 point the same way, 2 is close to them, 3 is opposite, 4 has no text.
+        let vectors = [1.0, 0.0, 2.0, 0.1, 1.0, 0.3, -1.0, 0.0, 0.0, 0.0f32];
+        let n = text_neighbours(2, &vectors, 2).unwrap();
+        assert_eq!(n[0], [1, 2]);
+        assert_eq!(n[1], [0, 2]);
+        assert_eq!(n[3].len(), 2);
+        assert!(n[4].is_empty());
+        assert!(n.iter().all(|l| !l.contains(&4)));
+        assert_eq!(
+            text_neighbours(2, &vectors, 0).unwrap()[0],
+            Vec::<ItemId>::new()
+        );
+    }
 }

@@ -86,7 +86,7 @@ pub fn train_and_register(
     let mut cache = FeatureCache::new(store, data, config);
     let Some(inputs) = options.model.sequence_inputs() else {
         return Err(RecError::InvalidConfig(format!(
-            "kgrec train trains the sequence models (kgrec, kgrec-no-kg, kgrec-no-text, kgrec-no-walks, sasrec), not {}",
+            "kgrec train trains the sequence models (kgrec, kgrec-no-kg, kgrec-no-text, kgrec-no-walks, kgrec-no-links, sasrec), not {}",
             options.model.as_str()
         )));
     };
@@ -98,6 +98,17 @@ pub fn train_and_register(
     }
     if inputs.text {
         stages.run("text", || cache.text(progress).map(drop))?;
+    }
+    if inputs.links {
+        stages.run("links", || {
+            if inputs.walks || inputs.neighbourhood {
+                cache.links(&split)?;
+            }
+            if inputs.text {
+                cache.text_neighbours(progress)?;
+            }
+            Ok(())
+        })?;
     }
     let (model, features) = stages.run("training", || {
         fit_sequential(options.model, &mut cache, &split, options.seed, progress)
