@@ -175,6 +175,13 @@ fn train_registers_a_model_other_tools_can_read() {
     assert_eq!(model["item_vectors"], [items, 16]);
     assert_eq!(model["input.text"], [items, 384]);
     assert_eq!(model["input.structure"], [items, 64]);
+    // The link table: a CSR over the items, as u32 (offsets, targets, kinds).
+    assert_eq!(model["input.links.offsets"], [items + 1]);
+    assert_eq!(
+        model["input.links.targets"],
+        model["input.links.kinds"],
+        "one kind per link"
+    );
     let user = tensor_shapes(&v1.join("user_vectors.safetensors"));
     assert_eq!(user["user_vectors"], [users, 16]);
 
@@ -200,7 +207,10 @@ fn train_registers_a_model_other_tools_can_read() {
     );
     // The epoch kept by validation is recorded too.
     assert!(notes.iter().any(|n| n.contains("kept epoch")), "{notes:?}");
-    assert_eq!(notes.len(), 2, "{notes:?}");
+    // So are the KG links the model scores and the weights it learned for them.
+    assert!(notes.iter().any(|n| n.contains("KG links between items")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains("link weights")), "{notes:?}");
+    assert_eq!(notes.len(), 4, "{notes:?}");
     let metrics = entry["metrics"].as_object().unwrap();
     for key in ["train.loss", "valid.NDCG@10", "test.HR@10", "test.MRR@10"] {
         assert!(metrics.contains_key(key), "no {key} in {metrics:?}");
@@ -213,7 +223,7 @@ fn train_registers_a_model_other_tools_can_read() {
         .collect();
     assert_eq!(
         stages,
-        ["structure", "text", "training", "evaluation", "saving"]
+        ["structure", "text", "links", "training", "evaluation", "saving"]
     );
 
     // A second model, on every interaction, gets the next version and the same data hash.
@@ -228,6 +238,7 @@ fn train_registers_a_model_other_tools_can_read() {
     assert_eq!(listed.matches(&hash[..12]).count(), 2, "{listed}");
     let sasrec = tensor_shapes(&root.join("v2").join("model.safetensors"));
     assert!(!sasrec.contains_key("input.text"), "sasrec is ID-only");
+    assert!(!sasrec.contains_key("input.links.offsets"), "sasrec is ID-only");
 
     let err = store.err(&["train", "--model", "popularity"]);
     assert!(err.contains("trains the sequence models"), "{err}");
