@@ -178,8 +178,7 @@ fn train_registers_a_model_other_tools_can_read() {
     // The link table: a CSR over the items, as u32 (offsets, targets, kinds).
     assert_eq!(model["input.links.offsets"], [items + 1]);
     assert_eq!(
-        model["input.links.targets"],
-        model["input.links.kinds"],
+        model["input.links.targets"], model["input.links.kinds"],
         "one kind per link"
     );
     let user = tensor_shapes(&v1.join("user_vectors.safetensors"));
@@ -208,8 +207,14 @@ fn train_registers_a_model_other_tools_can_read() {
     // The epoch kept by validation is recorded too.
     assert!(notes.iter().any(|n| n.contains("kept epoch")), "{notes:?}");
     // So are the KG links the model scores and the weights it learned for them.
-    assert!(notes.iter().any(|n| n.contains("KG links between items")), "{notes:?}");
-    assert!(notes.iter().any(|n| n.contains("link weights")), "{notes:?}");
+    assert!(
+        notes.iter().any(|n| n.contains("KG links between items")),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.contains("link weights")),
+        "{notes:?}"
+    );
     assert_eq!(notes.len(), 4, "{notes:?}");
     let metrics = entry["metrics"].as_object().unwrap();
     for key in ["train.loss", "valid.NDCG@10", "test.HR@10", "test.MRR@10"] {
@@ -223,7 +228,14 @@ fn train_registers_a_model_other_tools_can_read() {
         .collect();
     assert_eq!(
         stages,
-        ["structure", "text", "links", "training", "evaluation", "saving"]
+        [
+            "structure",
+            "text",
+            "links",
+            "training",
+            "evaluation",
+            "saving"
+        ]
     );
 
     // A second model, on every interaction, gets the next version and the same data hash.
@@ -238,7 +250,10 @@ fn train_registers_a_model_other_tools_can_read() {
     assert_eq!(listed.matches(&hash[..12]).count(), 2, "{listed}");
     let sasrec = tensor_shapes(&root.join("v2").join("model.safetensors"));
     assert!(!sasrec.contains_key("input.text"), "sasrec is ID-only");
-    assert!(!sasrec.contains_key("input.links.offsets"), "sasrec is ID-only");
+    assert!(
+        !sasrec.contains_key("input.links.offsets"),
+        "sasrec is ID-only"
+    );
 
     let err = store.err(&["train", "--model", "popularity"]);
     assert!(err.contains("trains the sequence models"), "{err}");
