@@ -106,7 +106,7 @@ pub fn text_neighbours(
     vectors: &[f32],
     k: usize,
 ) -> Result<Vec<Vec<ItemId>>, RecError> {
-    let n = if dim == 0 { 0 } else { vectors.len() / dim };
+    let n = vectors.len().checked_div(dim).unwrap_or(0);
     let error = |e: candle_core::Error| RecError::Model(e.to_string());
     let unit: Vec<f32> = vectors
         .chunks(dim.max(1))
