@@ -98,10 +98,11 @@ pub struct ExplainRequest<'a> {
     pub item: ItemId,
     /// The model's cosine between two items.
     pub similarity: &'a dyn Fn(ItemId, ItemId) -> f32,
-    /// The weight the model's score gives a KG link of the named kind (`also_bought`,
-    /// `^also_bought`, `shared brand`) from the history item `back` positions before the end
-    /// (0: the last) to the recommended item; 0 when the model does not score it.
-    pub link_weight: &'a dyn Fn(usize, ItemId, &str) -> f32,
+    /// The links the model's score counts from the history item `back` positions before
+    /// the end (0: the last) to the recommended item: (kind, weight), the kind named as in
+    /// [`super::links::ItemLinks`] (`also_bought`, `^also_bought`, `shared brand`). Empty
+    /// when the model scores no links.
+    pub link_weights: &'a dyn Fn(usize, ItemId) -> Vec<(&'a str, f32)>,
     /// Paths wanted at most.
     pub max_paths: usize,
 }
@@ -112,6 +113,9 @@ pub struct ExplanationGraph {
     /// Model row → projection node.
     item_nodes: Vec<Option<NodeId>>,
     labels: HashMap<String, String>,
+    /// Per directed relation code: the link-kind names of a direct link by it and of two
+    /// hops through a shared neighbour (`also_bought`, `shared also_bought`).
+    link_kinds: Vec<(String, String)>,
 }
 
 /// One candidate path: history item, optional middle node, relations, score.
@@ -132,6 +136,17 @@ impl ExplanationGraph {
             .read_store(store, &ProjectionConfig::default())
             .map_err(|e| RecError::BadData(e.to_string()))?;
         let projection = builder.build();
+        let link_kinds = (0..projection.relations().len() as u32 * 2)
+            .map(|code| {
+                let rel = crate::graph::DirectedRelation(code);
+                let name = &projection.relations()[rel.relation() as usize].name;
+                let inverse = if rel.is_inverse() { "^" } else { "" };
+                (
+                    format!("{inverse}{name}"),
+                    format!("shared {inverse}{name}"),
+                )
+            })
+            .collect();
         let item_nodes = items.iter().map(|i| projection.node_id(i)).collect();
         let mut labels = HashMap::new();
         let q = "SELECT ?s ?label WHERE { \
@@ -151,6 +166,7 @@ impl ExplanationGraph {
             projection,
             item_nodes,
             labels,
+            link_kinds,
         })
     }
 
@@ -183,14 +199,21 @@ impl ExplanationGraph {
             };
             let weight =
                 RECENCY.powi(age as i32) * (0.5 + 0.5 * (r.similarity)(h, r.item).max(0.0));
-            let link = |shared: &str, rel: crate::graph::DirectedRelation| {
-                let name = &self.projection.relations()[rel.relation() as usize].name;
-                let inverse = if rel.is_inverse() { "^" } else { "" };
-                (r.link_weight)(back, h, &format!("{shared}{inverse}{name}")).max(0.0)
+            // The links the model scored from h to the item, by kind.
+            let scored = (r.link_weights)(back, h);
+            let link = |shared: bool, rel: crate::graph::DirectedRelation| {
+                let Some((direct, via)) = self.link_kinds.get(rel.0 as usize) else {
+                    return 0.0;
+                };
+                let kind = if shared { via } else { direct };
+                scored
+                    .iter()
+                    .find(|(k, _)| *k == kind.as_str())
+                    .map_or(0.0, |(_, w)| w.max(0.0))
             };
             for &rel in self.projection.relations_between(h_node, target) {
                 candidates.push(Candidate {
-                    score: weight + link("", rel),
+                    score: weight + link(false, rel),
                     history_item: h,
                     middle: None,
                     relations: vec![rel],
@@ -218,7 +241,7 @@ impl ExplanationGraph {
                 let specificity =
                     named / (std::f32::consts::E + self.projection.degree(e) as f32).ln();
                 candidates.push(Candidate {
-                    score: weight * specificity + link("shared ", first),
+                    score: weight * specificity + link(true, first),
                     history_item: h,
                     middle: Some(e),
                     relations: vec![first, second],
@@ -441,7 +464,7 @@ mod tests {
             history: &[0],
             item: 1,
             similarity: &sim,
-            link_weight: &|_, _, _| 0.0,
+            link_weights: &|_, _| Vec::new(),
             max_paths: 3,
         });
         assert_eq!(e.paths.len(), 3);
@@ -477,7 +500,7 @@ mod tests {
             history: &[0, 1],
             item: 2,
             similarity: &sim,
-            link_weight: &|_, _, _| 0.0,
+            link_weights: &|_, _| Vec::new(),
             max_paths: 3,
         });
         // One hub (the category): one path, through the most recent item (P2).
@@ -488,7 +511,7 @@ mod tests {
             history: &[],
             item: 2,
             similarity: &sim,
-            link_weight: &|_, _, _| 0.0,
+            link_weights: &|_, _| Vec::new(),
             max_paths: 3,
         });
         assert!(none.paths.is_empty() && none.sentence.is_none());

@@ -122,6 +122,21 @@ impl ItemLinks {
             .map(|(&to, &kind)| (to, kind as usize))
     }
 
+    /// The kinds of the links from `from` to `to` (a binary search: each item's links are
+    /// sorted by target).
+    pub fn kinds_between(&self, from: ItemId, to: ItemId) -> impl Iterator<Item = usize> + '_ {
+        let i = from as usize;
+        let (start, end) = if i < self.item_count() {
+            (self.offsets[i] as usize, self.offsets[i + 1] as usize)
+        } else {
+            (0, 0)
+        };
+        let targets = &self.targets[start..end];
+        let first = start + targets.partition_point(|&t| t < to);
+        let last = start + targets.partition_point(|&t| t <= to);
+        self.kind_of[first..last].iter().map(|&k| k as usize)
+    }
+
     /// Calls `f(candidate, feature)` for every link from one of the recent items of
     /// `history` (oldest first) to a candidate; a candidate linked several times gets
     /// several calls. The feature is `kind × RECENCY_CLASSES + recency class`.
@@ -164,7 +179,15 @@ impl ItemLinks {
         let ends = offsets.first() == Some(&0) && offsets.last() == Some(&(targets.len() as u32));
         let in_range = targets.iter().all(|&t| (t as usize) < n)
             && kind_of.iter().all(|&k| (k as usize) < kinds.len());
-        (ordered && ends && in_range && targets.len() == kind_of.len()).then_some(ItemLinks {
+        // Each item's links sorted by target, as `kinds_between` searches them.
+        let sorted = ordered
+            && ends
+            && offsets.windows(2).all(|w| {
+                targets
+                    .get(w[0] as usize..w[1] as usize)
+                    .is_some_and(|t| t.windows(2).all(|p| p[0] <= p[1]))
+            });
+        (sorted && in_range && targets.len() == kind_of.len()).then_some(ItemLinks {
             kinds,
             offsets,
             targets,
@@ -253,6 +276,11 @@ mod tests {
         assert_eq!(links.len(), 4);
         assert_eq!(links.links(0).collect::<Vec<_>>(), [(1, 0), (2, 1)]);
         assert_eq!(links.links(9).count(), 0);
+        assert_eq!(links.kinds_between(0, 2).collect::<Vec<_>>(), [1]);
+        assert_eq!(links.kinds_between(0, 0).count(), 0);
+        assert_eq!(links.kinds_between(9, 0).count(), 0);
+        let two = sample().with_kind("c", &[vec![2], vec![], vec![]]);
+        assert_eq!(two.kinds_between(0, 2).collect::<Vec<_>>(), [1, 2]);
         let [o, t, k] = links.to_parts();
         let back =
             ItemLinks::from_parts(links.kinds.clone(), o.to_vec(), t.to_vec(), k.to_vec()).unwrap();
@@ -260,6 +288,14 @@ mod tests {
         // Parts that do not fit together are refused.
         assert!(ItemLinks::from_parts(links.kinds.clone(), vec![0, 5], vec![0], vec![0]).is_none());
         assert!(ItemLinks::from_parts(vec![], o.to_vec(), t.to_vec(), k.to_vec()).is_none());
+        // Unsorted links of an item are refused too.
+        assert!(ItemLinks::from_parts(
+            links.kinds.clone(),
+            vec![0, 2, 2, 2],
+            vec![2, 1],
+            vec![0, 0]
+        )
+        .is_none());
     }
 
     #[test]

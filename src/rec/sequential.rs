@@ -406,6 +406,8 @@ pub struct SequentialModel {
     pub validation: Vec<(usize, f64)>,
     /// The epoch whose parameters the model kept (the last one without validation).
     pub best_epoch: usize,
+    /// The link weights as they enter the score (empty without links), read once.
+    link_values: Vec<f32>,
 }
 
 impl SequentialModel {
@@ -623,6 +625,7 @@ impl SequentialModel {
             best_epoch = epoch;
         }
         let items = network.item_matrix()?.detach();
+        let link_values = network.link_weights()?.map_or_else(Vec::new, |(_, w)| w);
         Ok(SequentialModel {
             network,
             vars: params.vars,
@@ -631,6 +634,7 @@ impl SequentialModel {
             losses,
             validation,
             best_epoch,
+            link_values,
         })
     }
 
@@ -698,35 +702,31 @@ impl SequentialModel {
 
     /// Adds the KG-link part of the score to `scores` (one per item, in item order) for a
     /// history (oldest first): what the model adds to `user · item` when it reads links.
-    pub fn add_link_scores(&self, history: &[ItemId], scores: &mut [f32]) -> Result<(), RecError> {
-        if let Some((links, weights)) = self.network.link_weights().map_err(candle_error)? {
-            links.add_scores(history, &weights, scores);
+    pub fn add_link_scores(&self, history: &[ItemId], scores: &mut [f32]) {
+        if let Some((links, _)) = &self.network.links {
+            links.add_scores(history, &self.link_values, scores);
         }
-        Ok(())
     }
 
-    /// The weight the score gives a link of kind `kind` (by name) from `from` to `to` when
-    /// `from` is `back` positions before the end of the history; 0 when the model reads no
-    /// links or has no such link.
-    pub fn link_weight(&self, back: usize, from: ItemId, to: ItemId, kind: &str) -> f32 {
-        let Some((links, weights)) = &self.network.links else {
-            return 0.0;
+    /// The links the score counts from `from` to `to` when `from` is `back` positions before
+    /// the end of the history: (kind name, weight). Empty when the model reads no links.
+    pub fn links_between(&self, back: usize, from: ItemId, to: ItemId) -> Vec<(&str, f32)> {
+        let (Some((links, _)), Some(class)) =
+            (&self.network.links, super::links::recency_class(back))
+        else {
+            return Vec::new();
         };
-        let Some(class) = super::links::recency_class(back) else {
-            return 0.0;
-        };
-        let linked = links
-            .links(from)
-            .any(|(t, k)| t == to && links.kinds[k] == kind);
-        let feature = links.kinds.iter().position(|k| k == kind);
-        match (linked, feature) {
-            (true, Some(k)) => weights
-                .as_tensor()
-                .get(k * super::links::RECENCY_CLASSES + class)
-                .and_then(|w| w.to_scalar::<f32>())
-                .map_or(0.0, |w| w * LINK_SCALE),
-            _ => 0.0,
-        }
+        links
+            .kinds_between(from, to)
+            .map(|kind| {
+                let w = self
+                    .link_values
+                    .get(kind * super::links::RECENCY_CLASSES + class)
+                    .copied()
+                    .unwrap_or(0.0);
+                (links.kinds[kind].as_str(), w)
+            })
+            .collect()
     }
 
     /// The learned weight of each link kind for each recency class (last item, the two
@@ -846,6 +846,10 @@ impl SequentialModel {
             return Err(bad("more parameters than the configuration has".into()));
         }
         let items = network.item_matrix().map_err(candle_error)?.detach();
+        let link_values = network
+            .link_weights()
+            .map_err(candle_error)?
+            .map_or_else(Vec::new, |(_, w)| w);
         Ok((
             SequentialModel {
                 network,
@@ -855,6 +859,7 @@ impl SequentialModel {
                 losses: Vec::new(),
                 validation: Vec::new(),
                 best_epoch: 0,
+                link_values,
             },
             features,
         ))

@@ -405,7 +405,7 @@ impl Recommender {
             .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
         let user_vector = self.cached_user_vector(user, history.clone())?;
         let items = self.items()?;
-        let scores = self.scores(&items, &user_vector, &history)?;
+        let scores = self.scores(&items, &user_vector, &history);
         let allowed = self.allowed(&items, filter)?;
         let excluded: &[ItemId] = if exclude_seen { &history } else { &[] };
         Ok(self.top(&items, &scores, excluded, allowed.as_deref(), k))
@@ -471,7 +471,7 @@ impl Recommender {
             .map(|v| v.iter().zip(q).map(|(a, b)| a * b).sum())
             .collect();
         if let Some((user_vector, history)) = user_vector {
-            let personal = self.scores(&items, &user_vector, &history)?;
+            let personal = self.scores(&items, &user_vector, &history);
             let n = personal.len().max(1) as f32;
             let mean = personal.iter().sum::<f32>() / n;
             let std = (personal.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n)
@@ -564,7 +564,7 @@ impl Recommender {
             history: &history,
             item: row,
             similarity: &similarity,
-            link_weight: &|back, from, kind| self.model.link_weight(back, from, row, kind),
+            link_weights: &|back, from| self.model.links_between(back, from, row),
             max_paths,
         }))
     }
@@ -583,7 +583,7 @@ impl Recommender {
         let dot: f32 = vector.iter().zip(item).map(|(a, b)| a * b).sum();
         // The link part: only the candidate's slot matters, so a table up to its row.
         let mut links = vec![0f32; row as usize + 1];
-        self.model.add_link_scores(&history, &mut links).ok()?;
+        self.model.add_link_scores(&history, &mut links);
         Some(dot + links[row as usize])
     }
 
@@ -609,19 +609,14 @@ impl Recommender {
 
     /// Every item's score for a user with this vector and history: the dot products with
     /// the item vectors, plus the KG-link part when the model reads links.
-    fn scores(
-        &self,
-        items: &Items,
-        user: &[f32],
-        history: &[ItemId],
-    ) -> Result<Vec<f32>, RecError> {
+    fn scores(&self, items: &Items, user: &[f32], history: &[ItemId]) -> Vec<f32> {
         let mut scores: Vec<f32> = items
             .vectors
             .chunks(self.dim.max(1))
             .map(|row| row.iter().zip(user).map(|(a, b)| a * b).sum())
             .collect();
-        self.model.add_link_scores(history, &mut scores)?;
-        Ok(scores)
+        self.model.add_link_scores(history, &mut scores);
+        scores
     }
 
     /// Which rows pass `filter` (`None`: all). An unknown brand or category is an error, so
