@@ -491,6 +491,32 @@ mod tests {
     }
 
     #[test]
+    fn a_link_the_model_scored_comes_first() {
+        let g = graph();
+        let sim = |_: ItemId, _: ItemId| 0.5;
+        // The model weighs "shared brand" from the last item (P1 → P2), not the co-purchase.
+        let weights = |back: usize, from: ItemId| {
+            if back == 0 && from == 0 {
+                vec![("shared brand", 2.0), ("also_bought", -1.0)]
+            } else {
+                Vec::new()
+            }
+        };
+        let e = g.explain(&ExplainRequest {
+            user: "urn:u",
+            history: &[0],
+            item: 1,
+            similarity: &sim,
+            link_weights: &weights,
+            max_paths: 3,
+        });
+        assert_eq!(e.paths[0].steps[2].entity.label.as_deref(), Some("OPI"));
+        // A negative weight takes nothing away: the co-purchase still comes before the category.
+        assert_eq!(e.paths[1].hops, 2);
+        assert_eq!(e.paths[2].steps[2].entity.label.as_deref(), Some("Nails"));
+    }
+
+    #[test]
     fn no_link_no_path_and_recent_items_weigh_more() {
         let g = graph();
         let sim = |_: ItemId, _: ItemId| 0.0;
