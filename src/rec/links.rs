@@ -43,15 +43,19 @@ pub struct ItemLinks {
 }
 
 impl ItemLinks {
-    /// The table of `n_items` items from each item's links `(to, kind)`, in any order and
-    /// with repeats (kept once). Links to the item itself and kinds out of range are dropped.
+    /// The table of `lists.len()` items from each item's links `(to, kind)`, in any order
+    /// and with repeats (kept once). Links to the item itself, to items beyond the table and
+    /// of kinds out of range are dropped.
     pub fn from_lists(kinds: Vec<String>, mut lists: Vec<Vec<(ItemId, u32)>>) -> Self {
+        let n = lists.len();
         let mut offsets = Vec::with_capacity(lists.len() + 1);
         let mut targets = Vec::new();
         let mut kind_of = Vec::new();
         offsets.push(0);
         for (item, list) in lists.iter_mut().enumerate() {
-            list.retain(|&(to, kind)| to as usize != item && (kind as usize) < kinds.len());
+            list.retain(|&(to, kind)| {
+                to as usize != item && (to as usize) < n && (kind as usize) < kinds.len()
+            });
             list.sort_unstable();
             list.dedup();
             for &(to, kind) in list.iter() {
@@ -258,12 +262,12 @@ mod tests {
 
     fn sample() -> ItemLinks {
         // 0 → 1 (kind 0), 0 → 2 (kind 1), 1 → 2 (kind 0), 2 → 0 (kind 1); a self-link, a
-        // repeat and an unknown kind, all dropped.
+        // repeat, an unknown kind and an unknown item, all dropped.
         ItemLinks::from_lists(
             vec!["a".into(), "b".into()],
             vec![
                 vec![(2, 1), (1, 0), (1, 0), (0, 0)],
-                vec![(2, 0), (0, 7)],
+                vec![(2, 0), (0, 7), (9, 0)],
                 vec![(0, 1)],
             ],
         )
