@@ -155,6 +155,24 @@ impl ItemLinks {
         }
     }
 
+    /// The link part of one candidate's score: the sum of `weights[feature]` over the links
+    /// from `history`'s recent items to `item` (the one slot of [`ItemLinks::add_scores`]).
+    pub fn score_of(&self, history: &[ItemId], item: ItemId, weights: &[f32]) -> f32 {
+        let mut sum = 0.0;
+        for (back, &from) in history.iter().rev().enumerate() {
+            let Some(class) = recency_class(back) else {
+                break;
+            };
+            for kind in self.kinds_between(from, item) {
+                sum += weights
+                    .get(kind * RECENCY_CLASSES + class)
+                    .copied()
+                    .unwrap_or(0.0);
+            }
+        }
+        sum
+    }
+
     /// Adds `weights[feature]` to `scores[candidate]` for every link from `history`'s recent
     /// items (candidates beyond `scores` are skipped).
     pub fn add_scores(&self, history: &[ItemId], weights: &[f32], scores: &mut [f32]) {
@@ -328,6 +346,9 @@ mod tests {
         let weights: Vec<f32> = (0..links.feature_count()).map(|f| f as f32).collect();
         let mut scores = vec![0f32; 3];
         links.add_scores(&[0, 2], &weights, &mut scores);
+        for (item, &score) in scores.iter().enumerate() {
+            assert_eq!(links.score_of(&[0, 2], item as ItemId, &weights), score);
+        }
         assert_eq!(scores, [3.0, 1.0, 4.0]);
         assert_eq!(recency_class(RECENT_ITEMS), None);
         assert_eq!(recency_class(RECENT_ITEMS - 1), Some(2));

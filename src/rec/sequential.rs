@@ -708,6 +708,14 @@ impl SequentialModel {
         }
     }
 
+    /// The KG-link part of one item's score for a history (oldest first): the slot of
+    /// `item` in [`SequentialModel::add_link_scores`], without scoring the catalogue.
+    pub fn link_score(&self, history: &[ItemId], item: ItemId) -> f32 {
+        self.network.links.as_ref().map_or(0.0, |(links, _)| {
+            links.score_of(history, item, &self.link_values)
+        })
+    }
+
     /// The links the score counts from `from` to `to` when `from` is `back` positions before
     /// the end of the history: (kind name, weight). Empty when the model reads no links.
     pub fn links_between(&self, back: usize, from: ItemId, to: ItemId) -> Vec<(&str, f32)> {
@@ -732,13 +740,13 @@ impl SequentialModel {
     /// The learned weight of each link kind for each recency class (last item, the two
     /// before it, the rest of the recent items), when the model reads links.
     pub fn link_weights(&self) -> Result<Vec<(String, Vec<f32>)>, RecError> {
-        let Some((links, weights)) = self.network.link_weights().map_err(candle_error)? else {
+        let Some((links, _)) = &self.network.links else {
             return Ok(Vec::new());
         };
         Ok(links
             .kinds
             .iter()
-            .zip(weights.chunks(super::links::RECENCY_CLASSES))
+            .zip(self.link_values.chunks(super::links::RECENCY_CLASSES))
             .map(|(kind, w)| (kind.clone(), w.to_vec()))
             .collect())
     }

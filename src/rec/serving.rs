@@ -581,10 +581,7 @@ impl Recommender {
             .vectors
             .get(row as usize * dim..(row as usize + 1) * dim)?;
         let dot: f32 = vector.iter().zip(item).map(|(a, b)| a * b).sum();
-        // The link part: only the candidate's slot matters, so a table up to its row.
-        let mut links = vec![0f32; row as usize + 1];
-        self.model.add_link_scores(&history, &mut links);
-        Some(dot + links[row as usize])
+        Some(dot + self.model.link_score(&history, row))
     }
 
     /// The user's vector after `history`, from the cache when their history has not changed

@@ -404,6 +404,30 @@ mod tests {
         Tensor::zeros(1, candle_core::DType::F32, &Device::Cpu).unwrap()
     }
 
+    /// The fused loss equals candle's cross-entropy of `logits` against `targets`, and so do
+    /// the gradients of `vars` (both losses scaled by `upstream` first).
+    fn assert_matches_reference(
+        fused: &Tensor,
+        logits: &Tensor,
+        targets: Vec<u32>,
+        upstream: f64,
+        vars: &[&Var],
+    ) {
+        let t = Tensor::from_vec(targets, logits.dims()[0], &Device::Cpu).unwrap();
+        let reference = candle_nn::loss::cross_entropy(logits, &t).unwrap();
+        let loss_gap =
+            (fused.to_scalar::<f32>().unwrap() - reference.to_scalar::<f32>().unwrap()).abs();
+        assert!(loss_gap < 1e-4, "loss differs by {loss_gap}");
+        let fused_grads = (fused * upstream).unwrap().backward().unwrap();
+        let reference_grads = (reference * upstream).unwrap().backward().unwrap();
+        for var in vars {
+            let a = fused_grads.get(var.as_tensor()).unwrap();
+            let b = reference_grads.get(var.as_tensor()).unwrap();
+            let gap = close(a, b);
+            assert!(gap < 1e-5, "gradient differs by {gap}");
+        }
+    }
+
     fn close(a: &Tensor, b: &Tensor) -> f32 {
         let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
         let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
@@ -436,21 +460,8 @@ mod tests {
             .as_tensor()
             .matmul(&items.as_tensor().t().unwrap())
             .unwrap();
-        let t = Tensor::from_vec(targets, rows, &Device::Cpu).unwrap();
-        let reference = candle_nn::loss::cross_entropy(&logits, &t).unwrap();
-        let loss_gap =
-            (fused.to_scalar::<f32>().unwrap() - reference.to_scalar::<f32>().unwrap()).abs();
-        assert!(loss_gap < 1e-4, "loss differs by {loss_gap}");
-
         // Scale both by 3 so that the upstream gradient is not just 1.
-        let fused_grads = (fused * 3.0).unwrap().backward().unwrap();
-        let reference_grads = (reference * 3.0).unwrap().backward().unwrap();
-        for var in [&hidden, &items] {
-            let a = fused_grads.get(var.as_tensor()).unwrap();
-            let b = reference_grads.get(var.as_tensor()).unwrap();
-            let gap = close(a, b);
-            assert!(gap < 1e-5, "gradient differs by {gap}");
-        }
+        assert_matches_reference(&fused, &logits, targets, 3.0, &[&hidden, &items]);
     }
 
     /// Without the forward pass's probabilities (a batch too long to keep them), the
@@ -536,19 +547,7 @@ mod tests {
             .unwrap()
             + extra)
             .unwrap();
-        let t = Tensor::from_vec(targets, rows, &Device::Cpu).unwrap();
-        let reference = candle_nn::loss::cross_entropy(&logits, &t).unwrap();
-        let loss_gap =
-            (fused.to_scalar::<f32>().unwrap() - reference.to_scalar::<f32>().unwrap()).abs();
-        assert!(loss_gap < 1e-4, "loss differs by {loss_gap}");
-        let fused_grads = fused.backward().unwrap();
-        let reference_grads = reference.backward().unwrap();
-        for var in [&hidden, &items, &weights] {
-            let a = fused_grads.get(var.as_tensor()).unwrap();
-            let b = reference_grads.get(var.as_tensor()).unwrap();
-            let gap = close(a, b);
-            assert!(gap < 1e-5, "gradient differs by {gap}");
-        }
+        assert_matches_reference(&fused, &logits, targets, 1.0, &[&hidden, &items, &weights]);
     }
 
     #[test]
