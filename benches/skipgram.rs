@@ -13,12 +13,13 @@ use std::process::Command;
 use std::time::Instant;
 
 use kgrec::embed::{train_skipgram, SkipGramConfig};
+use kgrec::eval::{evaluate_ranking, EvalSplit, Protocol, Stage};
+use kgrec::features::read_interactions;
+use kgrec::features::structure::{project_for_training, walk_starts};
 use kgrec::graph::{generate_walks_from, ProjectionConfig, WalkConfig};
 use kgrec::ingest::beauty;
 use kgrec::kg::KgStore;
-use kgrec::rec::embedding_knn::EmbeddingKnn;
-use kgrec::rec::graph_features::{project_for_training, walk_starts};
-use kgrec::rec::{evaluate_ranking, EvalSplit, InteractionData, Protocol, Stage};
+use kgrec::model::embedding_knn::EmbeddingKnn;
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
     args.iter()
@@ -55,7 +56,7 @@ fn main() {
         .bulk_load(output.quads.into_iter().map(Ok::<_, String>), None)
         .expect("load");
 
-    let data = InteractionData::from_store(&store, None).expect("interactions");
+    let data = read_interactions(&store, None).expect("interactions");
     let split = EvalSplit::new(&data, Protocol::Loo, 1).expect("split");
     let graph = project_for_training(&store, &data, &split, &ProjectionConfig::default(), true)
         .expect("projection");
@@ -138,7 +139,8 @@ fn main() {
     for (name, vectors) in [("gensim", &gensim_vectors), ("kgrec", &ours.data)] {
         let scorer = EmbeddingKnn::new(64, item_rows(vectors), 0.7);
         for stage in [Stage::Valid, Stage::Test] {
-            let r = evaluate_ranking(&scorer, &split.ranking_cases(stage), split.n_items);
+            let r = evaluate_ranking(&scorer, &split.ranking_cases(stage), split.n_items)
+                .expect("scoring");
             let m = r.at_k(10).expect("k=10");
             println!(
                 "downstream {name} {stage:?}: HR@10 {:.4} NDCG@10 {:.4}",

@@ -8,8 +8,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::error::RecError;
 use crate::kg::KgError;
-use crate::rec::RecError;
 
 /// An error answered to a client.
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +166,8 @@ impl From<RecError> for ApiError {
                 ApiError::bad_request("bad_parameter", e.to_string())
             }
             RecError::Store(k) => k.into(),
+            // A model that failed, a model file that cannot be read, state left unusable by
+            // a failed request, the registry: the service's faults, never the client's.
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -212,6 +214,19 @@ mod tests {
         );
         let missing = RecError::NotFound("user <x>".into());
         assert_eq!(ApiError::from(missing).status_code(), StatusCode::NOT_FOUND);
+        // A corrupt model file is the service's fault, and the message names the file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        std::fs::write(&path, b"not a safetensors file").unwrap();
+        let config = crate::model::SequentialConfig::default();
+        let Err(corrupt) = crate::model::SequentialModel::load(&path, &config) else {
+            panic!("a corrupt model file loaded");
+        };
+        let e = ApiError::from(RecError::from(corrupt));
+        assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+        let poisoned = ApiError::from(RecError::Poisoned("the user table"));
+        assert_eq!(poisoned.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
         let long = shorten(&"x".repeat(500));
         assert!(long.chars().count() < 130);
     }

@@ -8,11 +8,11 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::{read_body, resource, AppState};
+use crate::error::RecError;
+use crate::eval::data::unix_seconds;
 use crate::kg::vocab::{InteractionKind, IriMinter};
-use crate::rec::data::unix_seconds;
-use crate::rec::events::{LiveEvent, EVENTS_SOURCE};
-use crate::rec::serving::Recommender;
-use crate::rec::RecError;
+use crate::serve::events::{LiveEvent, EVENTS_SOURCE};
+use crate::serve::recommender::Recommender;
 
 /// Most events one request may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -183,7 +183,7 @@ async fn post_events(
     let state2 = state.clone();
     let (ids, users, placed) = web::block(move || -> Result<_, ApiError> {
         let r = state2.recommender()?;
-        let log = state2.event_log()?;
+        let log = state2.event_recorder()?;
         let events = resolve(r, events)?;
         let ids = log.record(&state2.store, &events)?;
         // Products the model never saw are placed from their text (cold start), once the
@@ -196,7 +196,7 @@ async fn post_events(
                 }
             }
         }
-        r.record(events.iter().map(|e| (e.user.as_str(), e.item.as_str())));
+        r.record(events.iter().map(|e| (e.user.as_str(), e.item.as_str())))?;
         let mut users: Vec<String> = events.iter().map(|e| e.user.clone()).collect();
         users.sort();
         users.dedup();
@@ -217,19 +217,17 @@ async fn delete_user(
 ) -> Result<HttpResponse, ApiError> {
     let body = web::block(move || -> Result<_, ApiError> {
         let r = state.recommender()?;
-        let log = state.event_log()?;
+        let log = state.event_recorder()?;
         let user = r.resolve_user(&id)?;
         let node = oxigraph::model::NamedNode::new(user.as_str())
             .map_err(|e| ApiError::Internal(format!("stored user IRI {user}: {e}")))?;
         let quads = state.store.delete_user(&node)?;
-        let events = log.forget_user(&user)?;
         let versions = log.registry().forget_user(&user)?;
-        r.forget(&user);
+        r.forget(&user)?;
         Ok(json!({
             "user": user,
             "removed": {
                 "store_quads": quads,
-                "logged_events": events,
                 "model_versions": versions,
             }
         }))

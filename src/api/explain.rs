@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::recommend::{model_ref, ranked};
 use super::{resource, AppState};
-use crate::rec::serving::ScoredItem;
+use crate::serve::recommender::ScoredItem;
 
 /// Most paths one request may ask for.
 const MAX_PATHS: usize = 20;

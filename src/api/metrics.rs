@@ -159,14 +159,6 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             r.user_count() as f64,
         );
     }
-    if let Some(log) = &state.events {
-        gauge(
-            &mut out,
-            "kgrec_events_logged",
-            "Live events in the event log.",
-            log.len() as f64,
-        );
-    }
     if let Some(rss) = resident_bytes() {
         gauge(
             &mut out,

@@ -19,8 +19,8 @@ use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::kg::{ExtensionFunction, KgStore};
-use crate::rec::events::EventLog;
-use crate::rec::serving::Recommender;
+use crate::serve::events::EventRecorder;
+use crate::serve::recommender::Recommender;
 use error::ApiError;
 
 /// Limits and access settings of the service.
@@ -53,8 +53,8 @@ pub struct AppState {
     pub store: KgStore,
     /// The registered model being served, if one is registered.
     pub recommender: Option<Arc<Recommender>>,
-    /// The log of live events (in the registry's database).
-    pub events: Option<EventLog>,
+    /// Writes live events to the store.
+    pub events: Option<EventRecorder>,
     /// Limits and access.
     pub settings: ServiceSettings,
     /// SPARQL extension functions (`kgr:score`, `kgr:similarity`).
@@ -70,13 +70,13 @@ impl AppState {
     pub fn new(
         store: KgStore,
         recommender: Option<Recommender>,
-        events: Option<EventLog>,
+        events: Option<EventRecorder>,
         settings: ServiceSettings,
     ) -> Self {
         let recommender = recommender.map(Arc::new);
         let functions = recommender
             .as_ref()
-            .map(crate::rec::functions::recommender_functions)
+            .map(crate::serve::functions::recommender_functions)
             .unwrap_or_default();
         AppState {
             store,
@@ -98,11 +98,11 @@ impl AppState {
         })
     }
 
-    /// The event log, or 503 when the service runs without one.
-    pub fn event_log(&self) -> Result<&EventLog, ApiError> {
+    /// The event recorder, or 503 when the service runs without a registry to name events.
+    pub fn event_recorder(&self) -> Result<&EventRecorder, ApiError> {
         self.events
             .as_ref()
-            .ok_or_else(|| ApiError::Unavailable("this service keeps no event log".into()))
+            .ok_or_else(|| ApiError::Unavailable("this service records no events".into()))
     }
 }
 

@@ -230,14 +230,13 @@ pub fn document() -> Value {
                     }}}}}}), error_responses(&["400", "404", "413", "415", "503"]))
             }},
             "/v1/users/{id}": {"delete": {
-                "summary": "Forget a user: store, event log and model files",
+                "summary": "Forget a user: store and model files",
                 "parameters": [id_param("User IRI (percent-encoded) or the last segment of it", "U3")],
                 "responses": with(json!({"200": {"description": "What was removed", "content": {"application/json": {"schema": {
                     "type": "object", "required": ["user", "removed"], "properties": {
                         "user": {"type": "string"},
                         "removed": {"type": "object", "properties": {
                             "store_quads": {"type": "integer"},
-                            "logged_events": {"type": "integer"},
                             "model_versions": {"type": "integer"}}}
                     }}}}}}), error_responses(&["404", "503"]))
             }},

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::{resource, AppState};
-use crate::rec::explain::Explanation;
-use crate::rec::serving::{ItemFilter, Recommender, ScoredItem};
+use crate::serve::explain::Explanation;
+use crate::serve::recommender::{ItemFilter, Recommender, ScoredItem};
 
 /// Most items one request may ask for.
 pub const MAX_K: usize = 1000;

@@ -1,6 +1,5 @@
 //! One function per subcommand.
 
-use std::convert::Infallible;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -272,8 +271,8 @@ fn import(ctx: &Settings, c: ImportCommand) -> Result<()> {
     Ok(())
 }
 
-/// Bulk-loads `quads` atomically. With graphs to replace, every quad is read (and so
-/// validated) before those graphs are emptied, so malformed input never loses the old content.
+/// Bulk-loads `quads` atomically; with graphs to replace, swaps them for the new quads in
+/// one transaction ([`KgStore::replace_graphs`]), so no failure loses the old content.
 fn load_replacing<E: std::fmt::Display>(
     store: &KgStore,
     replaced: &[NamedNode],
@@ -281,18 +280,10 @@ fn load_replacing<E: std::fmt::Display>(
     progress: &LoadProgress,
 ) -> Result<u64, KgError> {
     if replaced.is_empty() {
-        return store.bulk_load(quads, Some(progress.counter()));
+        store.bulk_load(quads, Some(progress.counter()))
+    } else {
+        store.replace_graphs(replaced, quads, Some(progress.counter()))
     }
-    let all = quads
-        .collect::<Result<Vec<_>, E>>()
-        .map_err(|e| KgError::InvalidInput(e.to_string()))?;
-    for g in replaced {
-        store.clear_graph(g)?;
-    }
-    store.bulk_load(
-        all.into_iter().map(Ok::<_, Infallible>),
-        Some(progress.counter()),
-    )
 }
 
 fn run_importer(c: ImportCommand, sink: Option<ImportSender>) -> Result<ImportOutput, IngestError> {
@@ -414,7 +405,7 @@ fn query(ctx: &Settings, a: QueryArgs) -> Result<()> {
         (text, b)
     };
     let store = open_for_reading(ctx)?;
-    let functions = if calls_recommender_functions(&text) {
+    let functions = if calls_recommender_functions(&text)? {
         recommender_functions(&store, &ctx.registry)?
     } else {
         Vec::new()
@@ -434,12 +425,12 @@ fn query(ctx: &Settings, a: QueryArgs) -> Result<()> {
     Ok(())
 }
 
-/// Whether a query calls `kgr:score` or `kgr:similarity` (then the latest model is loaded).
-fn calls_recommender_functions(text: &str) -> bool {
-    ["score", "similarity"].iter().any(|f| {
-        text.contains(&format!("kgr:{f}"))
-            || text.contains(&format!("https://w3id.org/kgrec/ns#{f}>"))
-    })
+/// Whether a query calls `kgr:score` or `kgr:similarity` (then the latest model is loaded),
+/// read from the parsed query.
+fn calls_recommender_functions(text: &str) -> Result<bool, KgError> {
+    let iris = kgrec::serve::functions::function_iris();
+    let names: Vec<&str> = iris.iter().map(NamedNode::as_str).collect();
+    kgrec::kg::calls::calls_any(text, &names)
 }
 
 /// `kgr:score` and `kgr:similarity` over the latest registered model.
@@ -447,20 +438,20 @@ fn recommender_functions(
     store: &KgStore,
     registry_root: &Path,
 ) -> Result<Vec<(NamedNode, kgrec::kg::ExtensionFunction)>> {
-    let registry = kgrec::rec::registry::ModelRegistry::open(registry_root)?;
+    let registry = kgrec::registry::ModelRegistry::open(registry_root)?;
     let Some(entry) = registry.latest()? else {
         bail!(
             "this query calls kgr:score or kgr:similarity, which need a registered model: run `kgrec train` first (registry {})",
             registry_root.display()
         );
     };
-    let r = kgrec::rec::serving::Recommender::load(
+    let r = kgrec::serve::recommender::Recommender::load(
         store,
         &registry,
         entry,
-        &kgrec::rec::text_features::TextFeatureConfig::default(),
+        &kgrec::features::text::TextFeatureConfig::default(),
     )?;
-    Ok(kgrec::rec::functions::recommender_functions(
+    Ok(kgrec::serve::functions::recommender_functions(
         &std::sync::Arc::new(r),
     ))
 }

@@ -8,13 +8,14 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use kgrec::embed::product_texts;
 use kgrec::embed::{default_models_root, FetchOptions, FetchPolicy, ModelFiles};
+use kgrec::eval::metrics::top_k;
+use kgrec::eval::{run_experiment, InteractionData, ItemId, ModelReport, Protocol, Scorer};
+use kgrec::features::{read_interactions, StoreFeatures};
 use kgrec::graph::{RelationSelection, WalkKind};
-use kgrec::rec::experiment::{run_experiment, ExperimentConfig, ModelKind, ModelReport};
-use kgrec::rec::metrics::top_k;
-use kgrec::rec::registry::ModelRegistry;
-use kgrec::rec::train::{load_registered, train_and_register, TrainOptions};
-use kgrec::rec::{InteractionData, Protocol};
-use kgrec::rec::{ItemId, Scorer};
+use kgrec::model::{fit, ModelKind};
+use kgrec::registry::{
+    load_registered, train_and_register, ExperimentConfig, ModelRegistry, TrainOptions,
+};
 
 use super::progress::StageProgress;
 
@@ -182,36 +183,36 @@ fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
             let mut c: ExperimentConfig = toml::from_str(&text)
                 .with_context(|| format!("invalid settings {}", path.display()))?;
             if a.model_dir.is_some() {
-                c.text.model_dir = a.model_dir.clone();
+                c.features.text.model_dir = a.model_dir.clone();
             }
             return Ok(c);
         }
         None => ExperimentConfig::default(),
     };
-    c.text.model_dir = a.model_dir.clone();
-    c.structure.projection.source = a.source.clone();
+    c.features.text.model_dir = a.model_dir.clone();
+    c.features.structure.projection.source = a.source.clone();
     if let Some(r) = &a.relations {
-        c.structure.projection.relations = RelationSelection::only(r)?;
+        c.features.structure.projection.relations = RelationSelection::only(r)?;
     }
-    c.structure.walks.kind = match a.walks {
+    c.features.structure.walks.kind = match a.walks {
         WalkArg::Uniform => WalkKind::Uniform,
         WalkArg::Node2vec => WalkKind::Node2Vec { p: a.p, q: a.q },
     };
-    c.structure.walks.length = a.walk_length;
-    c.structure.walks.walks_per_node = a.walks_per_node;
-    c.structure.skipgram.dim = a.dim;
-    c.structure.skipgram.window = a.window;
-    c.structure.skipgram.epochs = a.sg_epochs;
-    c.sequential.epochs = a.epochs;
-    c.sequential.dim = a.hidden;
-    c.sequential.dropout = a.dropout;
-    c.sequential.max_len = a.max_len;
-    c.sequential.learning_rate = a.lr;
-    c.sequential.negatives = a.negatives;
-    c.sequential.batch_size = a.batch_size;
-    c.sequential.all_windows = a.all_windows;
-    c.sequential.validate_every = a.validate_every;
-    c.sequential.patience = a.patience;
+    c.features.structure.walks.length = a.walk_length;
+    c.features.structure.walks.walks_per_node = a.walks_per_node;
+    c.features.structure.skipgram.dim = a.dim;
+    c.features.structure.skipgram.window = a.window;
+    c.features.structure.skipgram.epochs = a.sg_epochs;
+    c.model.sequential.epochs = a.epochs;
+    c.model.sequential.dim = a.hidden;
+    c.model.sequential.dropout = a.dropout;
+    c.model.sequential.max_len = a.max_len;
+    c.model.sequential.learning_rate = a.lr;
+    c.model.sequential.negatives = a.negatives;
+    c.model.sequential.batch_size = a.batch_size;
+    c.model.sequential.all_windows = a.all_windows;
+    c.model.sequential.validate_every = a.validate_every;
+    c.model.sequential.patience = a.patience;
     Ok(c)
 }
 
@@ -232,9 +233,23 @@ pub fn eval(store: &kgrec::kg::KgStore, a: EvalArgs) -> Result<()> {
     };
     let data = read_data(store, a.settings.source.as_deref())?;
     let bars = StageProgress::new();
-    let reports = run_experiment(store, &data, &models, &config, &|s, d, n| {
-        bars.update(s, d, n)
-    })?;
+    let names: Vec<&str> = models.iter().map(|m| m.as_str()).collect();
+    let mut features = StoreFeatures::new(store, &data, &config.features);
+    let reports = run_experiment(
+        &data,
+        config.protocol,
+        &config.seeds,
+        &names,
+        |m, split, seed, progress| -> Result<_, kgrec::RecError> {
+            let inputs = features.for_model(models[m], split, seed, progress)?;
+            let mut fitted = fit(models[m], split, &inputs, &config.model, seed, progress)?;
+            let mut notes = features.take_notes();
+            notes.append(&mut fitted.notes);
+            fitted.notes = notes;
+            Ok(fitted)
+        },
+        &|s, d, n| bars.update(s, d, n),
+    )?;
     bars.finish();
     let mut out = std::io::stdout().lock();
     match a.format {
@@ -251,7 +266,7 @@ pub fn eval(store: &kgrec::kg::KgStore, a: EvalArgs) -> Result<()> {
 /// The interactions (of one source, or all), with a line saying how many.
 fn read_data(store: &kgrec::kg::KgStore, source: Option<&str>) -> Result<InteractionData> {
     let t = Instant::now();
-    let data = InteractionData::from_store(store, source)?;
+    let data = read_interactions(store, source)?;
     eprintln!(
         "{} users, {} items, {} interactions, {} labelled negatives ({:.1}s)",
         data.user_count(),
@@ -486,7 +501,7 @@ The store holds no interactions yet, so there is no model to train."
     };
     let history: Vec<ItemId> = events.iter().map(|e| e.item).collect();
     let mut scores = vec![0f32; model.item_count()];
-    model.score(user as u32, &history, &mut scores);
+    model.score(user as u32, &history, &mut scores)?;
     let mut excluded = vec![false; scores.len()];
     let top = top_k(&scores, &history, 5, &mut excluded);
     let titles = product_texts(store)?

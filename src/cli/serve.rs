@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use kgrec::api::{serve as run_service, AppState, ServiceSettings};
+use kgrec::features::text::TextFeatureConfig;
 use kgrec::kg::KgStore;
-use kgrec::rec::events::EventLog;
-use kgrec::rec::registry::ModelRegistry;
-use kgrec::rec::serving::Recommender;
-use kgrec::rec::text_features::TextFeatureConfig;
+use kgrec::registry::ModelRegistry;
+use kgrec::serve::events::EventRecorder;
+use kgrec::serve::recommender::Recommender;
 
 use super::args::ServeArgs;
 
@@ -73,7 +73,7 @@ pub fn serve(store: &KgStore, registry_root: &Path, a: ServeArgs) -> Result<()> 
     let workers = a.workers.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
     });
-    let events = EventLog::open(registry)?;
+    let events = EventRecorder::new(registry);
     let state = AppState::new(store.clone(), recommender, Some(events), settings);
     actix_web::rt::System::new()
         .block_on(run_service(state, &a.addr, workers))

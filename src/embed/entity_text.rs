@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use oxigraph::model::Term;
+use oxigraph::model::{NamedNode, Term, Variable};
 
 use super::error::EmbedError;
 use crate::kg::vocab::SPARQL_PREFIXES;
@@ -150,10 +150,21 @@ fn chain(tree: &HashMap<String, CategoryNode>, c: &str) -> Vec<String> {
     out
 }
 
-/// The text of every product that has at least a name, brand, category or price, sorted by
-/// IRI.
-pub fn product_texts(store: &KgStore) -> Result<Vec<(String, String)>, EmbedError> {
-    let tree = category_tree(store)?;
+/// What the store says about one product, before its category chain is chosen.
+#[derive(Default)]
+struct RawProduct {
+    name: Option<String>,
+    brand: Option<String>,
+    price: Option<(f64, Option<String>)>,
+    categories: Vec<String>,
+}
+
+/// Name, brand, lowest price and categories of every product, or (`product` given) of that
+/// one product alone, bound into the query as a term.
+fn raw_products(
+    store: &KgStore,
+    product: Option<&NamedNode>,
+) -> Result<BTreeMap<String, RawProduct>, EmbedError> {
     let q = format!(
         "{SPARQL_PREFIXES}SELECT ?p ?name ?brand ?price ?currency ?cat WHERE {{ ?p a schema:Product . \
          OPTIONAL {{ ?p schema:name ?name }} \
@@ -161,15 +172,12 @@ pub fn product_texts(store: &KgStore) -> Result<Vec<(String, String)>, EmbedErro
          OPTIONAL {{ ?p schema:offers ?o . ?o schema:price ?price OPTIONAL {{ ?o schema:priceCurrency ?currency }} }} \
          OPTIONAL {{ ?p schema:category ?cat }} }}"
     );
-    #[derive(Default)]
-    struct Raw {
-        name: Option<String>,
-        brand: Option<String>,
-        price: Option<(f64, Option<String>)>,
-        categories: Vec<String>,
-    }
-    let mut products: BTreeMap<String, Raw> = BTreeMap::new();
-    for row in rows(store.query(&q, &[], true)?) {
+    let bindings: Vec<(Variable, Term)> = product
+        .map(|p| (Variable::new_unchecked("p"), Term::NamedNode(p.clone())))
+        .into_iter()
+        .collect();
+    let mut products: BTreeMap<String, RawProduct> = BTreeMap::new();
+    for row in rows(store.query(&q, &bindings, true)?) {
         let Some(p) = iri(&row[0]) else { continue };
         let raw = products.entry(p.to_owned()).or_default();
         keep_min(&mut raw.name, text(&row[1]));
@@ -185,54 +193,98 @@ pub fn product_texts(store: &KgStore) -> Result<Vec<(String, String)>, EmbedErro
             }
         }
     }
+    Ok(products)
+}
 
-    // Each product's deepest category chain (ties: smaller label, then IRI).
-    let label = |c: &str| {
-        tree.get(c)
+/// Renders product sentences, the one way both training and serving (a product placed by
+/// its text after training) read a product: the deepest category chain with the catalogue's
+/// common top category left out, the lowest price, the smallest name and brand.
+pub struct ProductSentences {
+    tree: HashMap<String, CategoryNode>,
+    /// The top category every categorised product falls under, if there is one.
+    common_top: Option<String>,
+}
+
+impl ProductSentences {
+    /// Reads the category tree and finds the catalogue's common top category.
+    pub fn new(store: &KgStore) -> Result<Self, EmbedError> {
+        Ok(Self::with_products(store)?.0)
+    }
+
+    /// The renderer and every product's raw facts, from one read of the catalogue.
+    fn with_products(store: &KgStore) -> Result<(Self, BTreeMap<String, RawProduct>), EmbedError> {
+        let mut sentences = ProductSentences {
+            tree: category_tree(store)?,
+            common_top: None,
+        };
+        let products = raw_products(store, None)?;
+        let mut tops = products
+            .values()
+            .filter_map(|raw| sentences.deepest_chain(raw))
+            .map(|c| c[0].clone());
+        sentences.common_top = match tops.next() {
+            Some(first) if tops.all(|t| t == first) => Some(first),
+            _ => None,
+        };
+        Ok((sentences, products))
+    }
+
+    fn label(&self, c: &str) -> String {
+        self.tree
+            .get(c)
             .and_then(|n| n.label.clone())
             .unwrap_or_else(|| c.rsplit('/').next().unwrap_or(c).to_owned())
-    };
-    let mut chains: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (p, raw) in &products {
-        let best = raw
-            .categories
+    }
+
+    /// The product's deepest category chain (ties: smaller label, then IRI).
+    fn deepest_chain(&self, raw: &RawProduct) -> Option<Vec<String>> {
+        raw.categories
             .iter()
-            .map(|c| chain(&tree, c))
+            .map(|c| chain(&self.tree, c))
             .max_by(|a, b| {
-                let (la, lb) = (label(&a[a.len() - 1]), label(&b[b.len() - 1]));
+                let (la, lb) = (self.label(&a[a.len() - 1]), self.label(&b[b.len() - 1]));
                 a.len()
                     .cmp(&b.len())
                     .then_with(|| lb.cmp(&la))
                     .then_with(|| b[b.len() - 1].cmp(&a[a.len() - 1]))
-            });
-        if let Some(best) = best {
-            chains.insert(p.as_str(), best);
-        }
+            })
     }
-    // A top category every categorised product falls under says nothing: leave it out.
-    let mut tops = chains.values().map(|c| &c[0]);
-    let common_top = match tops.next() {
-        Some(first) if tops.all(|t| t == first) => Some(first.clone()),
-        _ => None,
-    };
 
-    let mut out = Vec::with_capacity(products.len());
-    for (p, raw) in &products {
-        let mut path: &[String] = chains.get(p.as_str()).map_or(&[], Vec::as_slice);
-        if path.len() > 1 && common_top.as_ref() == path.first() {
+    fn facts_of(&self, raw: &RawProduct) -> ProductFacts {
+        let chain = self.deepest_chain(raw).unwrap_or_default();
+        let mut path: &[String] = &chain;
+        if path.len() > 1 && self.common_top.as_ref() == path.first() {
             path = &path[1..];
         }
-        let facts = ProductFacts {
+        ProductFacts {
             name: raw.name.clone(),
             brand: raw.brand.clone(),
-            categories: path.iter().map(|c| label(c)).collect(),
+            categories: path.iter().map(|c| self.label(c)).collect(),
             price: raw.price.clone(),
-        };
-        if let Some(t) = facts.text() {
-            out.push((p.clone(), t));
         }
     }
-    Ok(out)
+
+    /// The facts of one product as its sentence reads them; `None` when the store does not
+    /// know it as a `schema:Product`.
+    pub fn facts(
+        &self,
+        store: &KgStore,
+        product: &NamedNode,
+    ) -> Result<Option<ProductFacts>, EmbedError> {
+        Ok(raw_products(store, Some(product))?
+            .get(product.as_str())
+            .map(|raw| self.facts_of(raw)))
+    }
+}
+
+/// The text of every product that has at least a name, brand, category or price, sorted by
+/// IRI.
+pub fn product_texts(store: &KgStore) -> Result<Vec<(String, String)>, EmbedError> {
+    let (sentences, products) = ProductSentences::with_products(store)?;
+    Ok(products
+        .iter()
+        .filter_map(|(p, raw)| sentences.facts_of(raw).text().map(|t| (p.clone(), t)))
+        .collect())
 }
 
 /// The name of every brand that has one, sorted by IRI.
@@ -303,5 +355,32 @@ mod tests {
         };
         assert_eq!(nameless.text().unwrap(), "Brand: Nivea.");
         assert_eq!(ProductFacts::default().text(), None);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod store_tests {
+    use super::*;
+    use oxigraph::io::{RdfFormat, RdfParser};
+
+    /// A product in two categories of different depth, offered at two prices.
+    pub(crate) const TWO_PRICES: &str =
+        include_str!("../../tests/fixtures/product-two-prices.trig");
+
+    #[test]
+    fn one_product_reads_as_in_the_whole_catalogue() {
+        let store = KgStore::in_memory().unwrap();
+        let quads = RdfParser::from_format(RdfFormat::TriG).for_reader(TWO_PRICES.as_bytes());
+        store.bulk_load(quads, None).unwrap();
+        let all = product_texts(&store).unwrap();
+        let p1 = NamedNode::new("http://example.org/p1").unwrap();
+        let expected = "Red lacquer. Category: Nails > Nail Polish. Price: $9.50.";
+        assert_eq!(all[0], (p1.as_str().to_owned(), expected.to_owned()));
+        let one = ProductSentences::new(&store)
+            .unwrap()
+            .facts(&store, &p1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(one.text().as_deref(), Some(expected));
     }
 }

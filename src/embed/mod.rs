@@ -13,7 +13,9 @@ mod sgemm;
 pub mod skipgram;
 pub mod text;
 
-pub use entity_text::{brand_texts, category_texts, entity_texts, product_texts, ProductFacts};
+pub use entity_text::{
+    brand_texts, category_texts, entity_texts, product_texts, ProductFacts, ProductSentences,
+};
 pub use error::EmbedError;
 pub use model_files::{
     default_models_root, fetch_model, FetchOptions, FetchPolicy, ModelFiles, ModelSource,

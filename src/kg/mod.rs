@@ -2,6 +2,7 @@
 //! interface, SPARQL evaluation with safe parameter binding, result formats and saved queries.
 
 pub mod binding;
+pub mod calls;
 pub mod error;
 pub mod results;
 pub mod saved;

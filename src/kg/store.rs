@@ -246,6 +246,32 @@ impl KgStore {
         }
     }
 
+    /// Replaces named graphs with `quads`, atomically: every quad is read first (an error
+    /// leaves the store as it was), then the graphs are cleared and the quads written in one
+    /// transaction, so a failure or a crash at any point before it commits keeps the old
+    /// graphs whole. The transaction holds the new quads in memory until it commits.
+    pub fn replace_graphs<E: std::fmt::Display>(
+        &self,
+        graphs: &[NamedNode],
+        quads: impl IntoIterator<Item = Result<Quad, E>>,
+        counter: Option<LoadCounter>,
+    ) -> Result<u64, KgError> {
+        let mut all = Vec::new();
+        for q in quads {
+            all.push(q.map_err(|e| KgError::InvalidInput(e.to_string()))?);
+            if let Some(c) = &counter {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let mut t = self.store.start_transaction()?;
+        for g in graphs {
+            t.clear_graph(g)?;
+        }
+        t.extend(&all);
+        t.commit()?;
+        Ok(all.len() as u64)
+    }
+
     /// Removes every quad of a named graph (used to reload one part of the KG alone).
     pub fn clear_graph(&self, graph: &NamedNode) -> Result<(), KgError> {
         Ok(self.store.clear_graph(graph)?)
@@ -646,6 +672,45 @@ mod tests {
         let err = store.bulk_load(bad, None).unwrap_err();
         assert!(err.to_string().contains("bad line 6"));
         assert_eq!(store.len().unwrap(), 10);
+    }
+
+    #[test]
+    fn replacing_graphs_swaps_them_whole_or_not_at_all() {
+        let store = KgStore::in_memory().unwrap();
+        let g = NamedNode::new_unchecked("http://example.com/g");
+        let other = Quad::new(
+            g.clone(),
+            g.clone(),
+            g.clone(),
+            NamedNode::new_unchecked("http://x/h"),
+        );
+        store
+            .bulk_load((0..10).map(|i| Ok::<_, String>(quad(i))), None)
+            .unwrap();
+        store.insert_quads(std::slice::from_ref(&other)).unwrap();
+        let bad = (100..105).map(|i| {
+            if i == 103 {
+                Err("bad line".to_owned())
+            } else {
+                Ok(quad(i))
+            }
+        });
+        assert!(store
+            .replace_graphs(std::slice::from_ref(&g), bad, None)
+            .is_err());
+        assert_eq!(store.len().unwrap(), 11);
+        assert!(store.store.contains(&quad(0)).unwrap());
+        let n = store
+            .replace_graphs(
+                std::slice::from_ref(&g),
+                (100..103).map(|i| Ok::<_, String>(quad(i))),
+                None,
+            )
+            .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(store.len().unwrap(), 4);
+        assert!(!store.store.contains(&quad(0)).unwrap());
+        assert!(store.store.contains(&other).unwrap());
     }
 
     #[test]

@@ -12,16 +12,16 @@ use std::sync::{Mutex, RwLock};
 use oxigraph::model::Term;
 use serde::Serialize;
 
-use super::data::{InteractionData, ItemId};
 use super::explain::{ExplainRequest, Explanation, ExplanationGraph};
-use super::metrics::top_k;
-use super::registry::{ModelEntry, ModelRegistry, RowKind};
-use super::sequential::SequentialModel;
-use super::text_features::{load_encoder, TextFeatureConfig};
-use super::train::load_registered;
-use super::RecError;
-use crate::embed::{ProductFacts, TextEncoder};
+use crate::embed::{ProductSentences, TextEncoder};
+use crate::error::RecError;
+use crate::eval::metrics::top_k;
+use crate::eval::ItemId;
+use crate::features::read_interactions;
+use crate::features::text::{load_encoder, TextFeatureConfig};
 use crate::kg::KgStore;
+use crate::model::SequentialModel;
+use crate::registry::{load_registered, ModelEntry, ModelRegistry, RowKind};
 
 /// What the catalogue says about one ranked product: for display and for filters.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -107,6 +107,8 @@ type CachedUserVector = (Vec<ItemId>, Vec<f32>);
 struct TextSearch {
     encoder: TextEncoder,
     dim: usize,
+    /// The product sentences as training renders them, read on the first cold start.
+    sentences: std::sync::OnceLock<ProductSentences>,
 }
 
 /// The ranked items: what the catalogue says, their vectors and id maps. It grows when a
@@ -201,6 +203,7 @@ impl Recommender {
                 Some(TextSearch {
                     encoder: load_encoder(text)?,
                     dim,
+                    sentences: std::sync::OnceLock::new(),
                 }),
                 unit_rows(&vectors, dim),
             ),
@@ -223,7 +226,7 @@ impl Recommender {
             || {
                 rayon::join(
                     || ExplanationGraph::build(store, &iris),
-                    || InteractionData::from_store(store, None),
+                    || read_interactions(store, None),
                 )
             },
         );
@@ -273,7 +276,19 @@ impl Recommender {
     fn items(&self) -> Result<ItemsGuard<'_>, RecError> {
         self.items
             .read()
-            .map_err(|_| RecError::Model("the item table is unusable".into()))
+            .map_err(|_| RecError::Poisoned("the item table"))
+    }
+
+    fn users(&self) -> Result<std::sync::RwLockReadGuard<'_, Users>, RecError> {
+        self.users
+            .read()
+            .map_err(|_| RecError::Poisoned("the user table"))
+    }
+
+    fn users_mut(&self) -> Result<std::sync::RwLockWriteGuard<'_, Users>, RecError> {
+        self.users
+            .write()
+            .map_err(|_| RecError::Poisoned("the user table"))
     }
 
     /// Number of users with a known history.
@@ -283,10 +298,7 @@ impl Recommender {
 
     /// The IRI of a user given by IRI or by the last segment of their IRI.
     pub fn resolve_user(&self, id: &str) -> Result<String, RecError> {
-        let users = self
-            .users
-            .read()
-            .map_err(|_| RecError::Model("the user table is unusable".into()))?;
+        let users = self.users()?;
         if users.histories.contains_key(id) {
             return Ok(id.to_owned());
         }
@@ -330,36 +342,36 @@ impl Recommender {
     }
 
     /// The ranked items of `user`'s history, oldest first; `None` for an unknown user.
-    pub fn history(&self, user: &str) -> Option<Vec<ItemId>> {
-        self.users.read().ok()?.histories.get(user).cloned()
+    pub fn history(&self, user: &str) -> Result<Option<Vec<ItemId>>, RecError> {
+        Ok(self.users()?.histories.get(user).cloned())
     }
 
     /// Appends interactions to users' histories, in the order given; a new user is created.
     /// Items the model does not rank make the user known but do not change their ranking.
-    pub fn record<'a>(&self, events: impl IntoIterator<Item = (&'a str, &'a str)>) {
-        let Ok(items) = self.items() else {
-            return;
-        };
-        let Ok(mut users) = self.users.write() else {
-            return;
-        };
+    /// Fails, changing nothing, when the tables are unusable.
+    pub fn record<'a>(
+        &self,
+        events: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), RecError> {
+        let items = self.items()?;
+        let mut users = self.users_mut()?;
         for (user, item) in events {
             let history = users.add(user);
             if let Some(row) = items.rows.get(item) {
                 history.push(*row);
             }
         }
+        Ok(())
     }
 
     /// Forgets a user's history; returns whether they were known.
-    pub fn forget(&self, user: &str) -> bool {
-        let Ok(mut users) = self.users.write() else {
-            return false;
-        };
+    pub fn forget(&self, user: &str) -> Result<bool, RecError> {
+        let mut users = self.users_mut()?;
         let known = users.histories.remove(user).is_some();
-        if let Ok(mut cache) = self.user_vectors.lock() {
-            cache.remove(user);
-        }
+        self.user_vectors
+            .lock()
+            .map_err(|_| RecError::Poisoned("the user-vector cache"))?
+            .remove(user);
         if known {
             let local = local_id(user).to_owned();
             let others: Vec<String> = users
@@ -374,7 +386,7 @@ impl Recommender {
                 _ => None,
             };
         }
-        known
+        Ok(known)
     }
 
     /// The user's state vector after their history (what items are scored against).
@@ -387,7 +399,7 @@ impl Recommender {
             .copied()
             .filter(|&r| (r as usize) < known)
             .collect();
-        self.model.user_vectors(&[&history])
+        Ok(self.model.user_vectors(&[&history])?)
     }
 
     /// The top `k` items for `user`, best first, restricted by `filter`; with `exclude_seen`
@@ -401,7 +413,7 @@ impl Recommender {
         exclude_seen: bool,
     ) -> Result<Vec<ScoredItem>, RecError> {
         let history = self
-            .history(user)
+            .history(user)?
             .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
         let user_vector = self.cached_user_vector(user, history.clone())?;
         let items = self.items()?;
@@ -458,7 +470,7 @@ impl Recommender {
         let user_vector = match user {
             Some(user) => {
                 let history = self
-                    .history(user)
+                    .history(user)?
                     .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
                 Some((self.cached_user_vector(user, history.clone())?, history))
             }
@@ -498,10 +510,19 @@ impl Recommender {
         let Some(text) = &self.text else {
             return Ok(None);
         };
-        let (item, facts) = product_facts(store, iri, &self.category_labels)?;
-        let Some(sentence) = facts.text() else {
+        let node = oxigraph::model::NamedNode::new(iri)
+            .map_err(|e| RecError::BadData(format!("<{iri}> is not an IRI: {e}")))?;
+        let sentences = match text.sentences.get() {
+            Some(s) => s,
+            None => {
+                let read = ProductSentences::new(store)?;
+                text.sentences.get_or_init(|| read)
+            }
+        };
+        let Some(sentence) = cold_start_sentence(sentences, store, &node)? else {
             return Ok(None);
         };
+        let item = catalogue_item(store, &node)?;
         let text_vector = text.encoder.encode(&[sentence.as_str()])?.row(0).to_vec();
         let Some(vector) = self.model.cold_item_vector(&text_vector)? else {
             return Ok(None);
@@ -509,7 +530,7 @@ impl Recommender {
         let mut items = self
             .items
             .write()
-            .map_err(|_| RecError::Model("the item table is unusable".into()))?;
+            .map_err(|_| RecError::Poisoned("the item table"))?;
         if let Some(row) = items.rows.get(iri) {
             return Ok(Some(*row));
         }
@@ -552,7 +573,7 @@ impl Recommender {
         max_paths: usize,
     ) -> Result<Explanation, RecError> {
         let history = self
-            .history(user)
+            .history(user)?
             .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
         let items = self.items()?;
         if row as usize >= items.catalogue.len() {
@@ -570,10 +591,11 @@ impl Recommender {
     }
 
     /// The model's score of an item for a user, both by IRI (`None` when either is
-    /// unknown): what `kgr:score` answers in SPARQL.
+    /// unknown): what `kgr:score` answers in SPARQL. A SPARQL function has no error but
+    /// an unbound value, so a failure reads as unbound here too.
     pub fn score_user_item(&self, user: &str, item: &str) -> Option<f32> {
         let row = self.item_row(item)?;
-        let history = self.history(user)?;
+        let history = self.history(user).ok()??;
         let vector = self.cached_user_vector(user, history.clone()).ok()?;
         let dim = self.dim;
         let items = self.items().ok()?;
@@ -590,7 +612,7 @@ impl Recommender {
         let lock = || {
             self.user_vectors
                 .lock()
-                .map_err(|_| RecError::Model("the user-vector cache is unusable".into()))
+                .map_err(|_| RecError::Poisoned("the user-vector cache"))
         };
         if let Some((_, v)) = lock()?.get(user).filter(|(h, _)| *h == history) {
             return Ok(v.clone());
@@ -766,56 +788,41 @@ fn read_catalogue(
     Ok((items, labels))
 }
 
-/// What the store says about one product: its catalogue entry and the facts its sentence is
-/// made of. The IRI is bound into the query as a term.
-fn product_facts(
+/// The sentence a product the model never saw is placed by: the one training renders for
+/// it ([`ProductSentences`]), so that its text vector means what the model learned.
+fn cold_start_sentence(
+    sentences: &ProductSentences,
     store: &KgStore,
-    iri: &str,
-    category_labels: &HashMap<String, String>,
-) -> Result<(CatalogueItem, ProductFacts), RecError> {
-    let node = oxigraph::model::NamedNode::new(iri)
-        .map_err(|e| RecError::BadData(format!("<{iri}> is not an IRI: {e}")))?;
+    product: &oxigraph::model::NamedNode,
+) -> Result<Option<String>, RecError> {
+    Ok(sentences
+        .facts(store, product)?
+        .and_then(|facts| facts.text()))
+}
+
+/// One product's catalogue entry (title, brand, categories), as [`read_catalogue`] reads
+/// every ranked item's. The IRI is bound into the query as a term.
+fn catalogue_item(
+    store: &KgStore,
+    product: &oxigraph::model::NamedNode,
+) -> Result<CatalogueItem, RecError> {
     let q = "PREFIX schema: <http://schema.org/>\n\
-             SELECT ?p ?name ?brand ?brandName ?cat ?price ?currency WHERE { \
+             SELECT ?p ?name ?brand ?brandName ?cat WHERE { \
              OPTIONAL { ?p schema:name ?name } \
              OPTIONAL { ?p schema:brand ?brand OPTIONAL { ?brand schema:name ?brandName } } \
-             OPTIONAL { ?p schema:category ?cat } \
-             OPTIONAL { ?p schema:offers ?o . ?o schema:price ?price \
-                        OPTIONAL { ?o schema:priceCurrency ?currency } } }";
+             OPTIONAL { ?p schema:category ?cat } }";
     let p = oxigraph::model::Variable::new_unchecked("p");
-    let outcome = store.query(q, &[(p, Term::NamedNode(node))], true)?;
+    let outcome = store.query(q, &[(p, Term::NamedNode(product.clone()))], true)?;
     let mut item = CatalogueItem {
-        iri: iri.to_owned(),
+        iri: product.as_str().to_owned(),
         ..CatalogueItem::default()
     };
-    let mut facts = ProductFacts::default();
     if let crate::kg::QueryOutcome::Solutions { rows, .. } = outcome {
         for row in rows {
             item.merge(&row[1..5]);
-            if let Some(price) = row[5]
-                .as_ref()
-                .and_then(|t| match t {
-                    Term::Literal(l) => l.value().trim().parse::<f64>().ok(),
-                    _ => None,
-                })
-                .filter(|p| p.is_finite())
-            {
-                let currency = match &row[6] {
-                    Some(Term::Literal(l)) => Some(l.value().to_owned()),
-                    _ => None,
-                };
-                facts.price = Some((price, currency));
-            }
         }
     }
-    facts.name = item.title.clone();
-    facts.brand = item.brand.clone();
-    facts.categories = item
-        .categories
-        .iter()
-        .filter_map(|c| category_labels.get(c).cloned())
-        .collect();
-    Ok((item, facts))
+    Ok(item)
 }
 
 /// Keeps the smallest value seen, so that a product with two names shows the same one on
@@ -823,5 +830,28 @@ fn product_facts(
 fn keep_smaller(slot: &mut Option<String>, value: &str) {
     if slot.as_deref().is_none_or(|old| value < old) {
         *slot = Some(value.to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::entity_text::store_tests::TWO_PRICES;
+    use crate::embed::product_texts;
+    use oxigraph::io::{RdfFormat, RdfParser};
+
+    /// A product placed after training reads exactly as training read it: its deepest
+    /// category chain without the common top, and its lowest price.
+    #[test]
+    fn cold_start_reads_the_training_sentence() {
+        let store = KgStore::in_memory().unwrap();
+        let quads = RdfParser::from_format(RdfFormat::TriG).for_reader(TWO_PRICES.as_bytes());
+        store.bulk_load(quads, None).unwrap();
+        let p1 = oxigraph::model::NamedNode::new("http://example.org/p1").unwrap();
+        let trained = product_texts(&store).unwrap();
+        let sentences = ProductSentences::new(&store).unwrap();
+        let served = cold_start_sentence(&sentences, &store, &p1).unwrap();
+        assert_eq!(served.as_deref(), Some(trained[0].1.as_str()));
+        assert!(trained[0].1.contains("Nails > Nail Polish") && trained[0].1.contains("$9.50"));
     }
 }

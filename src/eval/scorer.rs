@@ -9,20 +9,28 @@ use super::metrics::{
     auc, best_f1_threshold, f1_at, ranks_of, top_k, MetricsAtK, RankingAccumulator, CUTOFFS,
 };
 use super::split::{LabelledPair, RankingCase};
+use super::LearnError;
 
 /// Anything that scores every item for a user given their history (higher is better).
 pub trait Scorer: Sync {
     /// Writes one score per item into `out` (`out.len()` is the catalogue size). `history`
     /// is what the user did, oldest first; `user` may be unknown to the model (cold start).
-    fn score(&self, user: UserId, history: &[ItemId], out: &mut [f32]);
+    /// A model that fails (a tensor error) says so: an evaluation must not go on with
+    /// made-up scores.
+    fn score(&self, user: UserId, history: &[ItemId], out: &mut [f32]) -> Result<(), LearnError>;
 
     /// Scores several users at once into consecutive rows of `out` (`queries.len()` ×
     /// catalogue size). Models that batch (matrix products) override this.
-    fn score_batch(&self, queries: &[(UserId, &[ItemId])], out: &mut [f32]) {
+    fn score_batch(
+        &self,
+        queries: &[(UserId, &[ItemId])],
+        out: &mut [f32],
+    ) -> Result<(), LearnError> {
         let n = out.len() / queries.len().max(1);
         for (row, (user, history)) in out.chunks_mut(n.max(1)).zip(queries) {
-            self.score(*user, history, row);
+            self.score(*user, history, row)?;
         }
+        Ok(())
     }
 }
 
@@ -55,16 +63,17 @@ pub struct CtrReport {
     pub threshold: f32,
 }
 
-/// Ranks the whole catalogue for every case, the history excluded, in parallel.
+/// Ranks the whole catalogue for every case, the history excluded, in parallel; fails with
+/// the scorer's first error.
 pub fn evaluate_ranking(
     scorer: &dyn Scorer,
     cases: &[RankingCase],
     n_items: usize,
-) -> RankingReport {
+) -> Result<RankingReport, LearnError> {
     let top_len = CUTOFFS.iter().copied().max().unwrap_or(0);
     let acc = cases
         .par_chunks(64)
-        .fold(
+        .try_fold(
             || {
                 (
                     RankingAccumulator::new(n_items),
@@ -78,24 +87,24 @@ pub fn evaluate_ranking(
                     .map(|c| (c.user, c.history.as_slice()))
                     .collect();
                 scores.resize(chunk.len() * n_items, 0f32);
-                scorer.score_batch(&queries, &mut scores);
+                scorer.score_batch(&queries, &mut scores)?;
                 for (case, row) in chunk.iter().zip(scores.chunks(n_items.max(1))) {
                     let ranks = ranks_of(row, &case.history, &case.relevant, &mut mask);
                     let top = top_k(row, &case.history, top_len, &mut mask);
                     acc.add(&ranks, case.relevant.len(), &top);
                 }
-                (acc, scores, mask)
+                Ok((acc, scores, mask))
             },
         )
-        .map(|(acc, _, _)| acc)
-        .reduce(
+        .map(|state| state.map(|(acc, _, _)| acc))
+        .try_reduce(
             || RankingAccumulator::new(n_items),
-            RankingAccumulator::merge,
-        );
-    RankingReport {
+            |a, b| Ok::<_, LearnError>(a.merge(b)),
+        )?;
+    Ok(RankingReport {
         cases: acc.cases(),
         at: acc.finish(),
-    }
+    })
 }
 
 /// Scores labelled pairs: each user's history is `history[user]`.
@@ -104,7 +113,7 @@ fn score_pairs(
     pairs: &[LabelledPair],
     history: &[Vec<ItemId>],
     n_items: usize,
-) -> Vec<(f32, bool)> {
+) -> Result<Vec<(f32, bool)>, LearnError> {
     let mut by_user: Vec<Vec<usize>> = vec![Vec::new(); history.len()];
     for (i, p) in pairs.iter().enumerate() {
         by_user[p.user as usize].push(i);
@@ -114,18 +123,22 @@ fn score_pairs(
         .par_iter()
         .enumerate()
         .filter(|(_, idx)| !idx.is_empty())
-        .flat_map_iter(|(u, idx)| {
+        .map(|(u, idx)| {
             let mut scores = vec![0f32; n_items];
-            scorer.score(u as UserId, &history[u], &mut scores);
-            idx.iter()
+            scorer.score(u as UserId, &history[u], &mut scores)?;
+            Ok(idx
+                .iter()
                 .map(|&i| (i, scores[pairs[i].item as usize]))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>())
         })
+        .collect::<Result<Vec<_>, LearnError>>()?
+        .into_iter()
+        .flatten()
         .collect();
     for (i, s) in scored {
         out[i] = (s, pairs[i].positive);
     }
-    out
+    Ok(out)
 }
 
 /// AUC on the test pairs, and F1 at the threshold that maximises F1 on the validation pairs.
@@ -135,16 +148,16 @@ pub fn evaluate_ctr(
     test: &[LabelledPair],
     train: &[Vec<ItemId>],
     n_items: usize,
-) -> CtrReport {
-    let valid_scored = score_pairs(scorer, valid, train, n_items);
+) -> Result<CtrReport, LearnError> {
+    let valid_scored = score_pairs(scorer, valid, train, n_items)?;
     let threshold = best_f1_threshold(&valid_scored);
-    let test_scored = score_pairs(scorer, test, train, n_items);
-    CtrReport {
+    let test_scored = score_pairs(scorer, test, train, n_items)?;
+    Ok(CtrReport {
         pairs: test.len(),
         auc: auc(&test_scored).unwrap_or(0.5),
         f1: f1_at(&test_scored, threshold),
         threshold,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -154,11 +167,41 @@ mod tests {
     /// Scores item i as i for everyone: item n-1 is always first.
     struct ById;
     impl Scorer for ById {
-        fn score(&self, _: UserId, _: &[ItemId], out: &mut [f32]) {
+        fn score(&self, _: UserId, _: &[ItemId], out: &mut [f32]) -> Result<(), LearnError> {
             for (i, s) in out.iter_mut().enumerate() {
                 *s = i as f32;
             }
+            Ok(())
         }
+    }
+
+    /// Fails for user 1: a tensor error in the middle of an evaluation.
+    struct FailsForOne;
+    impl Scorer for FailsForOne {
+        fn score(&self, user: UserId, h: &[ItemId], out: &mut [f32]) -> Result<(), LearnError> {
+            if user == 1 {
+                return Err(LearnError::Model("shape mismatch".into()));
+            }
+            ById.score(user, h, out)
+        }
+    }
+
+    #[test]
+    fn a_scoring_error_fails_the_evaluation() {
+        let case = |user| RankingCase {
+            user,
+            history: vec![],
+            relevant: vec![0],
+        };
+        let err = evaluate_ranking(&FailsForOne, &[case(0), case(1)], 5).unwrap_err();
+        assert!(err.to_string().contains("shape mismatch"), "{err}");
+        let pair = |user| LabelledPair {
+            user,
+            item: 0,
+            positive: true,
+        };
+        let ctr = evaluate_ctr(&FailsForOne, &[pair(0)], &[pair(1)], &[vec![], vec![]], 5);
+        assert!(ctr.is_err());
     }
 
     #[test]
@@ -177,7 +220,7 @@ mod tests {
                 relevant: vec![0],
             },
         ];
-        let r = evaluate_ranking(&ById, &cases, 30);
+        let r = evaluate_ranking(&ById, &cases, 30).unwrap();
         assert_eq!(r.cases, 2);
         let at10 = r.at_k(10).unwrap();
         assert_eq!(at10.hr, 0.5);
@@ -196,7 +239,7 @@ mod tests {
         };
         let valid = vec![pair(0, 5, true), pair(0, 1, false)];
         let test = vec![pair(1, 9, true), pair(1, 2, false), pair(0, 3, false)];
-        let r = evaluate_ctr(&ById, &valid, &test, &[vec![], vec![]], 10);
+        let r = evaluate_ctr(&ById, &valid, &test, &[vec![], vec![]], 10).unwrap();
         assert_eq!(r.auc, 1.0);
         assert_eq!(r.threshold, 5.0);
         assert_eq!(r.f1, 1.0);

@@ -3,17 +3,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::data::{InteractionData, ItemId};
-use super::links::ItemLinks;
-use super::split::EvalSplit;
-use super::RecError;
 use crate::embed::{train_skipgram, NodeVectors, SkipGramConfig, SkipGramStats};
+use crate::error::RecError;
+use crate::eval::EvalSplit;
+use crate::eval::{InteractionData, ItemId};
 use crate::graph::{
     generate_walks_from, DirectedRelation, KgProjection, NodeId, NodeKind, ProjectionBuilder,
     ProjectionConfig, WalkConfig,
 };
 use crate::kg::vocab::KGR;
 use crate::kg::KgStore;
+use crate::model::links::LinkKind;
+use crate::model::ItemLinks;
 use crate::util::SeededRng;
 
 /// How structural vectors are learned.
@@ -198,10 +199,20 @@ pub fn item_links(
     let mut kind_index = std::collections::HashMap::new();
     let mut kind = |shared: bool, relation: DirectedRelation| {
         *kind_index.entry((shared, relation)).or_insert_with(|| {
-            let name = &graph.relations()[relation.relation() as usize].name;
-            let inverse = if relation.is_inverse() { "^" } else { "" };
-            let shared = if shared { "shared " } else { "" };
-            kinds.push(format!("{shared}{inverse}{name}"));
+            let relation_name = graph.relations()[relation.relation() as usize].name.clone();
+            let inverse = relation.is_inverse();
+            let kind = if shared {
+                LinkKind::Shared {
+                    relation: relation_name,
+                    inverse,
+                }
+            } else {
+                LinkKind::Hop {
+                    relation: relation_name,
+                    inverse,
+                }
+            };
+            kinds.push(kind.name());
             kinds.len() as u32 - 1
         })
     };
@@ -231,8 +242,9 @@ pub fn item_links(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval::Protocol;
+    use crate::features::interactions::read_interactions;
     use crate::graph::DirectedRelation;
-    use crate::rec::split::Protocol;
     use oxigraph::io::{RdfFormat, RdfParser};
 
     fn shop() -> KgStore {
@@ -246,7 +258,7 @@ mod tests {
     #[test]
     fn held_out_interactions_never_enter_the_projection() {
         let store = shop();
-        let data = InteractionData::from_store(&store, None).unwrap();
+        let data = read_interactions(&store, None).unwrap();
         let split = EvalSplit::new(&data, Protocol::Loo, 1).unwrap();
         let graph = project_for_training(&store, &data, &split, &ProjectionConfig::default(), true)
             .unwrap();
@@ -296,7 +308,7 @@ mod tests {
     #[test]
     fn item_links_follow_the_catalogue_edges_only() {
         let store = shop();
-        let data = InteractionData::from_store(&store, None).unwrap();
+        let data = read_interactions(&store, None).unwrap();
         let split = EvalSplit::new(&data, Protocol::Loo, 1).unwrap();
         let config = ProjectionConfig::default();
         let links = item_links(&store, &data, &split, &config).unwrap();
@@ -351,7 +363,7 @@ mod tests {
     #[test]
     fn neighbourhood_vectors_follow_shared_neighbours() {
         let store = shop();
-        let data = InteractionData::from_store(&store, None).unwrap();
+        let data = read_interactions(&store, None).unwrap();
         let split = EvalSplit::new(&data, Protocol::Loo, 1).unwrap();
         let config = ProjectionConfig::default();
         let dim = 512;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::data::{DataSplit, InteractionData, ItemId, UserId};
-use super::RecError;
+use super::LearnError;
 use crate::util::SeededRng;
 
 /// How held-out interactions are chosen.
@@ -89,7 +89,7 @@ pub struct EvalSplit {
 impl EvalSplit {
     /// Nothing held out: every user's whole sequence trains (the model a service runs).
     /// Its validation and test parts are empty.
-    pub fn all_training(data: &InteractionData) -> Result<Self, RecError> {
+    pub fn all_training(data: &InteractionData) -> Result<Self, LearnError> {
         let mut split = Self::empty(data, Protocol::Loo)?;
         for (u, seq) in data.sequences().iter().enumerate() {
             split.train[u] = seq.iter().map(|e| e.item).collect();
@@ -98,9 +98,11 @@ impl EvalSplit {
     }
 
     /// A split of `data` with every part empty; refuses data without interactions.
-    fn empty(data: &InteractionData, protocol: Protocol) -> Result<Self, RecError> {
+    fn empty(data: &InteractionData, protocol: Protocol) -> Result<Self, LearnError> {
         if data.events.is_empty() {
-            return Err(RecError::BadData("the store holds no interactions".into()));
+            return Err(LearnError::BadData(
+                "the store holds no interactions".into(),
+            ));
         }
         let n_users = data.user_count();
         Ok(EvalSplit {
@@ -117,7 +119,7 @@ impl EvalSplit {
     }
 
     /// Splits `data` by `protocol`; `seed` drives the random protocols.
-    pub fn new(data: &InteractionData, protocol: Protocol, seed: u64) -> Result<Self, RecError> {
+    pub fn new(data: &InteractionData, protocol: Protocol, seed: u64) -> Result<Self, LearnError> {
         let mut split = Self::empty(data, protocol)?;
         let sequences = data.sequences();
         match protocol {
@@ -167,7 +169,7 @@ impl EvalSplit {
             }
             Protocol::Ctr => {
                 if data.negatives.is_empty() {
-                    return Err(RecError::BadData(
+                    return Err(LearnError::BadData(
                         "the ctr protocol needs labelled negatives (kgr:NegativeSample), as KGCN datasets carry".into(),
                     ));
                 }

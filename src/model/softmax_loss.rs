@@ -534,7 +534,7 @@ mod tests {
             .collect();
         let extra = weights
             .as_tensor()
-            .apply_op1(crate::rec::links::LinkLogits {
+            .apply_op1(crate::model::links::LinkLogits {
                 rows,
                 cols: n_items,
                 entries,

@@ -1,31 +1,9 @@
-//! Recommendation: interaction data ([`data`]), evaluation protocols ([`split`]), metrics
-//! ([`metrics`]), the scoring interface every model implements and its evaluation
-//! ([`eval`]), and the models themselves ([`baselines`]).
+//! [`RecError`]: the errors of the layers that read the store to learn and serve
+//! ([`crate::features`], [`crate::registry`], [`crate::serve`]).
 
-pub mod baselines;
-pub mod data;
-pub mod embedding_knn;
-pub mod eval;
-pub mod events;
-pub mod experiment;
-pub mod explain;
-pub mod functions;
-pub mod graph_features;
-pub mod links;
-pub mod metrics;
-pub mod registry;
-pub mod sequential;
-pub mod serving;
-mod softmax_loss;
-pub mod split;
-pub mod text_features;
-pub mod train;
+use crate::eval::LearnError;
 
-pub use data::{InteractionData, ItemId, UserId};
-pub use eval::{evaluate_ctr, evaluate_ranking, CtrReport, RankingReport, Scorer};
-pub use split::{EvalSplit, Protocol, RankingCase, Stage};
-
-/// Errors of the recommendation layer.
+/// Errors of learning from the store and of serving.
 #[derive(Debug, thiserror::Error)]
 pub enum RecError {
     /// Reading the store failed.
@@ -40,9 +18,13 @@ pub enum RecError {
     /// Settings that cannot work.
     #[error("invalid settings: {0}")]
     InvalidConfig(String),
-    /// The neural model failed (shapes, numerics).
-    #[error("model error: {0}")]
-    Model(String),
+    /// Evaluation or a model failed, or a saved model could not be read.
+    #[error(transparent)]
+    Learn(#[from] LearnError),
+    /// Serving state is unusable: a request panicked while it held the lock on it. The
+    /// service answers 500 rather than act on half-updated state.
+    #[error("{0} is unusable after a failed request; restart the service")]
+    Poisoned(&'static str),
     /// The model registry could not be read or written.
     #[error("model registry {0}")]
     Registry(String),
@@ -58,4 +40,10 @@ pub enum RecError {
     /// The sentence model could not be found, loaded or run.
     #[error(transparent)]
     Text(#[from] crate::embed::EmbedError),
+}
+
+impl From<candle_core::Error> for RecError {
+    fn from(e: candle_core::Error) -> Self {
+        RecError::Learn(LearnError::from(e))
+    }
 }

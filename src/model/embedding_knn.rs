@@ -3,8 +3,8 @@
 //! vectors is worth for recommendation before any learned model, and compares skip-gram
 //! implementations on the same downstream task.
 
-use super::data::{ItemId, UserId};
-use super::eval::Scorer;
+use crate::eval::Scorer;
+use crate::eval::{ItemId, LearnError, UserId};
 
 /// Cosine scoring against a recency-weighted history profile.
 pub struct EmbeddingKnn {
@@ -32,7 +32,7 @@ impl EmbeddingKnn {
 }
 
 impl Scorer for EmbeddingKnn {
-    fn score(&self, _: UserId, history: &[ItemId], out: &mut [f32]) {
+    fn score(&self, _: UserId, history: &[ItemId], out: &mut [f32]) -> Result<(), LearnError> {
         let dim = self.dim;
         let mut profile = vec![0f32; dim];
         let mut weight = 1.0;
@@ -48,6 +48,7 @@ impl Scorer for EmbeddingKnn {
             let row = &self.vectors[i * dim..(i + 1) * dim];
             *s = profile.iter().zip(row).map(|(a, b)| a * b).sum();
         }
+        Ok(())
     }
 }
 
@@ -61,9 +62,9 @@ mod tests {
         let v = vec![1.0, 0.0, 0.0, 1.0, 0.9, 0.1, 0.1, 0.9];
         let knn = EmbeddingKnn::new(2, v, 0.5);
         let mut out = vec![0.0; 4];
-        knn.score(0, &[0, 1], &mut out);
+        knn.score(0, &[0, 1], &mut out).unwrap();
         assert!(out[3] > out[2], "{out:?}");
-        knn.score(0, &[1, 0], &mut out);
+        knn.score(0, &[1, 0], &mut out).unwrap();
         assert!(out[2] > out[3], "{out:?}");
     }
 }

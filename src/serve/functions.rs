@@ -12,9 +12,15 @@ use std::sync::Arc;
 
 use oxigraph::model::{Literal, NamedNode, Term};
 
-use super::serving::Recommender;
+use super::recommender::Recommender;
 use crate::kg::vocab::kgr;
 use crate::kg::ExtensionFunction;
+
+/// The IRIs of the recommender functions: `kgr:score`, `kgr:similarity`.
+#[must_use]
+pub fn function_iris() -> [NamedNode; 2] {
+    [kgr("score"), kgr("similarity")]
+}
 
 /// `kgr:score` and `kgr:similarity` over `recommender`.
 #[must_use]
@@ -36,5 +42,6 @@ pub fn recommender_functions(
         }
         _ => None,
     });
-    vec![(kgr("score"), score), (kgr("similarity"), similarity)]
+    let [score_iri, similarity_iri] = function_iris();
+    vec![(score_iri, score), (similarity_iri, similarity)]
 }

@@ -17,11 +17,12 @@ use std::collections::HashMap;
 use oxigraph::model::Term;
 use serde::Serialize;
 
-use super::data::ItemId;
-use super::RecError;
+use crate::error::RecError;
+use crate::eval::ItemId;
 use crate::graph::{KgProjection, NodeId, NodeKind, ProjectionBuilder, ProjectionConfig};
 use crate::kg::vocab::KGR;
 use crate::kg::KgStore;
+use crate::model::links::LinkKind;
 
 /// The relation from a user to an item of their history.
 pub const INTERACTED_WITH: &str = "https://w3id.org/kgrec/ns#interactedWith";
@@ -139,11 +140,15 @@ impl ExplanationGraph {
         let link_kinds = (0..projection.relations().len() as u32 * 2)
             .map(|code| {
                 let rel = crate::graph::DirectedRelation(code);
-                let name = &projection.relations()[rel.relation() as usize].name;
-                let inverse = if rel.is_inverse() { "^" } else { "" };
+                let relation = projection.relations()[rel.relation() as usize].name.clone();
+                let inverse = rel.is_inverse();
                 (
-                    format!("{inverse}{name}"),
-                    format!("shared {inverse}{name}"),
+                    LinkKind::Hop {
+                        relation: relation.clone(),
+                        inverse,
+                    }
+                    .name(),
+                    LinkKind::Shared { relation, inverse }.name(),
                 )
             })
             .collect();

@@ -1,18 +1,17 @@
 //! Live events: interactions sent to the service after training. Each is written to the
 //! store (as a `kgr:Interaction` in the `graph/events/interactions` graph, the same shape the
-//! importers write) and to an append-only event log in the registry's sled database, so the
-//! next training sees it and a user can be forgotten everywhere.
+//! importers write), so the next training sees it and forgetting a user removes it.
 
 use oxigraph::model::vocab::xsd;
 use oxigraph::model::{Literal, NamedNode, Quad};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::registry::ModelRegistry;
-use super::RecError;
+use crate::error::RecError;
 use crate::ingest::builder::unix_to_datetime;
 use crate::kg::vocab::{graph, kgr, rdf_type, schema, GraphPart, InteractionKind};
 use crate::kg::KgStore;
+use crate::registry::ModelRegistry;
 
 /// The import source live events are filed under (`graph/events/interactions`).
 pub const EVENTS_SOURCE: &str = "events";
@@ -88,120 +87,37 @@ impl LiveEvent {
     }
 }
 
-/// The append-only log of live events, in the registry's sled database.
-pub struct EventLog {
-    events: sled::Tree,
-    by_user: sled::Tree,
+/// Writes live events to the store, where training reads them. Each event gets a new id
+/// from the registry's id generator (unique across restarts), which names its interaction
+/// node. The store is the only place events are kept: a second copy (the sled event log of
+/// earlier versions) was never replayed, so it could only disagree.
+pub struct EventRecorder {
     registry: ModelRegistry,
 }
 
-fn log_error(e: impl std::fmt::Display) -> RecError {
-    RecError::Registry(format!("event log: {e}"))
-}
-
-/// `user`, a zero byte, then the event id: the by-user index key.
-fn user_key(user: &str, id: u64) -> Vec<u8> {
-    let mut k = user.as_bytes().to_vec();
-    k.push(0);
-    k.extend_from_slice(&id.to_be_bytes());
-    k
-}
-
-impl EventLog {
-    /// The log of `registry` (created empty on first use).
-    pub fn open(registry: ModelRegistry) -> Result<Self, RecError> {
-        Ok(EventLog {
-            events: registry.tree("event-log")?,
-            by_user: registry.tree("event-log-by-user")?,
-            registry,
-        })
+impl EventRecorder {
+    /// Records events with ids from `registry`.
+    pub fn new(registry: ModelRegistry) -> Self {
+        EventRecorder { registry }
     }
 
-    /// The registry the log lives in.
+    /// The registry whose id generator names events.
     pub fn registry(&self) -> &ModelRegistry {
         &self.registry
     }
 
-    /// Fresh ids for `n` events, increasing.
-    pub fn reserve_ids(&self, n: usize) -> Result<Vec<u64>, RecError> {
-        (0..n).map(|_| self.registry.generate_id()).collect()
-    }
-
-    /// Appends events under their ids and waits until they are on disk.
-    pub fn append(&self, events: &[(u64, LiveEvent)]) -> Result<(), RecError> {
-        let mut batch = sled::Batch::default();
-        let mut index = sled::Batch::default();
-        for (id, e) in events {
-            let value = serde_json::to_vec(e).map_err(log_error)?;
-            batch.insert(&id.to_be_bytes(), value);
-            index.insert(user_key(&e.user, *id), &[]);
-        }
-        self.events.apply_batch(batch).map_err(log_error)?;
-        self.by_user.apply_batch(index).map_err(log_error)?;
-        self.registry.sync()
-    }
-
-    /// Number of logged events.
-    pub fn len(&self) -> usize {
-        self.events.len()
-    }
-
-    /// Whether nothing is logged.
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-    }
-
-    /// A user's logged events, oldest first.
-    pub fn for_user(&self, user: &str) -> Result<Vec<(u64, LiveEvent)>, RecError> {
-        let mut prefix = user.as_bytes().to_vec();
-        prefix.push(0);
-        let mut out = Vec::new();
-        for k in self.by_user.scan_prefix(&prefix).keys() {
-            let k = k.map_err(log_error)?;
-            let bytes: [u8; 8] = k[prefix.len()..].try_into().map_err(log_error)?;
-            let id = u64::from_be_bytes(bytes);
-            if let Some(v) = self.events.get(bytes).map_err(log_error)? {
-                out.push((id, serde_json::from_slice(&v).map_err(log_error)?));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Removes every event of `user`; returns how many there were.
-    pub fn forget_user(&self, user: &str) -> Result<usize, RecError> {
-        let events = self.for_user(user)?;
-        for (id, _) in &events {
-            self.events.remove(id.to_be_bytes()).map_err(log_error)?;
-            self.by_user
-                .remove(user_key(user, *id))
-                .map_err(log_error)?;
-        }
-        self.registry.sync()?;
-        Ok(events.len())
-    }
-
-    /// Writes events to the store and then to the log: both or, on a failure, neither (the
-    /// store's part is undone).
+    /// Writes `events` to the store in one transaction, durable when this returns (the
+    /// service answers 201 after it); returns their ids. A bad event is refused before
+    /// anything is written.
     pub fn record(&self, store: &KgStore, events: &[LiveEvent]) -> Result<Vec<u64>, RecError> {
-        let ids = self.reserve_ids(events.len())?;
+        let ids = (0..events.len())
+            .map(|_| self.registry.generate_id())
+            .collect::<Result<Vec<_>, _>>()?;
         let mut quads = Vec::new();
         for (id, e) in ids.iter().zip(events) {
             quads.extend(e.quads(*id)?);
         }
         store.insert_quads(&quads)?;
-        let logged: Vec<(u64, LiveEvent)> =
-            ids.iter().copied().zip(events.iter().cloned()).collect();
-        if let Err(e) = self.append(&logged) {
-            // Only the interaction records are undone: the user and product declarations
-            // may have been there before.
-            let own: Vec<Quad> = quads
-                .into_iter()
-                .filter(|q| q.predicate != rdf_type() || q.object == kgr("Interaction").into())
-                .filter(|q| q.predicate != kgr("interactedWith"))
-                .collect();
-            let _ = store.remove_quads(&own);
-            return Err(e);
-        }
         Ok(ids)
     }
 }
@@ -221,9 +137,9 @@ mod tests {
     }
 
     #[test]
-    fn events_land_in_the_store_and_the_log_and_can_be_forgotten() {
+    fn events_land_in_the_store_and_can_be_forgotten() {
         let dir = tempfile::tempdir().unwrap();
-        let log = EventLog::open(ModelRegistry::open(dir.path()).unwrap()).unwrap();
+        let log = EventRecorder::new(ModelRegistry::open(dir.path()).unwrap());
         let store = KgStore::in_memory().unwrap();
         let ids = log
             .record(
@@ -236,14 +152,6 @@ mod tests {
             )
             .unwrap();
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(log.len(), 3);
-        let u1: Vec<String> = log
-            .for_user("urn:u1")
-            .unwrap()
-            .into_iter()
-            .map(|(_, e)| e.item)
-            .collect();
-        assert_eq!(u1, ["urn:p1", "urn:p2"]);
         let n = |q: &str| match store.query(q, &[], true).unwrap() {
             crate::kg::QueryOutcome::Solutions { rows, .. } => rows.len(),
             _ => unreachable!(),
@@ -257,9 +165,6 @@ mod tests {
             .delete_user(&NamedNode::new("urn:u1").unwrap())
             .unwrap();
         assert!(removed > 2 * 6, "{removed}");
-        assert_eq!(log.forget_user("urn:u1").unwrap(), 2);
-        assert_eq!(log.len(), 1);
-        assert!(log.for_user("urn:u1").unwrap().is_empty());
         assert_eq!(
             n("SELECT * WHERE { { <urn:u1> ?p ?o } UNION { ?s ?p <urn:u1> } }"),
             0
@@ -275,7 +180,6 @@ mod tests {
         assert!(log
             .record(&store, &[event("urn:u3", "urn:p1"), bad])
             .is_err());
-        assert!(log.for_user("urn:u3").unwrap().is_empty());
         assert_eq!(
             n("SELECT ?e WHERE { ?e <https://w3id.org/kgrec/ns#user> <urn:u3> }"),
             0

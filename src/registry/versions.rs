@@ -3,16 +3,24 @@
 //! (`registry/`) holding each version's entry (model, config, data hash, metrics, costs) and
 //! its id maps both ways (row ↔ IRI for items and users).
 //!
-//! An entry is written last, after the folder and the id maps, so a version is either
-//! complete in the registry or not there at all.
+//! The sled database is the source of truth for entries and id maps. The files beside the
+//! tensors (`entry.json`, `items.txt`, `users.txt`) are an export of the same data, written
+//! at registration for other tools, and read back only to recover a version whose
+//! registration a crash cut short.
+//!
+//! A version's folder is written as `.vN.partial` and renamed to `vN` once complete; the
+//! entry is registered after that, last of all, so a version is either complete in the
+//! registry or not there at all. A crash between the rename and the registration leaves a
+//! complete folder that no entry names: [`ModelRegistry::open`] registers it from its
+//! export, and removes what a crash left half-written.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::sequential::SequentialConfig;
-use super::RecError;
+use crate::error::RecError;
+use crate::model::SequentialConfig;
 
 /// What one stage of training cost.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,31 +108,67 @@ impl ModelRegistry {
                 format!("{e} (is another kgrec process using this model directory?)"),
             )
         })?;
-        Ok(ModelRegistry {
+        let registry = ModelRegistry {
             root: root.to_owned(),
             db,
-        })
+        };
+        registry.reconcile()?;
+        Ok(registry)
     }
 
-    /// A named tree of the registry's database, for other serving state (the event log).
-    pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, RecError> {
-        self.db
-            .open_tree(name)
-            .map_err(|e| registry_error(&self.root, e))
+    /// Brings the folders and the database into agreement after a crash: a complete version
+    /// folder (`vN` with its `entry.json`) that is not registered is registered from its
+    /// export; a half-written one (`.vN.partial`, or `vN` without `entry.json` and not
+    /// registered) is removed.
+    fn reconcile(&self) -> Result<(), RecError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| RecError::Io { path, source }
+        };
+        let listing = std::fs::read_dir(&self.root).map_err(io(&self.root))?;
+        let mut folders = Vec::new();
+        for dirent in listing {
+            let dirent = dirent.map_err(io(&self.root))?;
+            let name = dirent.file_name().to_string_lossy().into_owned();
+            let path = dirent.path();
+            if !path.is_dir() {
+                continue;
+            }
+            if name.starts_with(".v") && name.ends_with(".partial") {
+                std::fs::remove_dir_all(&path).map_err(io(&path))?;
+            } else if let Some(version) = name.strip_prefix('v').and_then(|v| v.parse::<u64>().ok())
+            {
+                folders.push((version, path));
+            }
+        }
+        folders.sort();
+        for (version, path) in folders {
+            if self.entry(version)?.is_some() {
+                continue;
+            }
+            let entry_path = path.join("entry.json");
+            if !entry_path.is_file() {
+                std::fs::remove_dir_all(&path).map_err(io(&path))?;
+                continue;
+            }
+            let json = std::fs::read(&entry_path).map_err(io(&entry_path))?;
+            let entry: ModelEntry = serde_json::from_slice(&json).map_err(|e| {
+                registry_error(&self.root, format!("{}: {e}", entry_path.display()))
+            })?;
+            let lines = |file: &str| -> Result<Vec<String>, RecError> {
+                let p = path.join(file);
+                let text = std::fs::read_to_string(&p).map_err(io(&p))?;
+                Ok(text.lines().map(str::to_owned).collect())
+            };
+            self.register(&entry, &lines("items.txt")?, &lines("users.txt")?)?;
+        }
+        Ok(())
     }
 
     /// A fresh id, increasing across calls and restarts.
     pub(crate) fn generate_id(&self) -> Result<u64, RecError> {
         self.db
             .generate_id()
-            .map_err(|e| registry_error(&self.root, e))
-    }
-
-    /// Waits until everything written to the registry's database is on disk.
-    pub(crate) fn sync(&self) -> Result<(), RecError> {
-        self.db
-            .flush()
-            .map(drop)
             .map_err(|e| registry_error(&self.root, e))
     }
 
@@ -175,7 +219,10 @@ impl ModelRegistry {
             for (i, iri) in iris.iter().enumerate() {
                 let row = (i as u32).to_be_bytes();
                 rows.insert(&row, iri.as_bytes());
-                ids.insert(iri.as_bytes(), &row);
+                // An empty row is a forgotten user's: it keeps its number, maps from nothing.
+                if !iri.is_empty() {
+                    ids.insert(iri.as_bytes(), &row);
+                }
             }
             by_row.apply_batch(rows).map_err(err)?;
             by_iri.apply_batch(ids).map_err(err)?;
@@ -188,9 +235,10 @@ impl ModelRegistry {
         Ok(())
     }
 
-    /// Removes every trace of a user from every registered version: the id maps, their line
-    /// of `users.txt` (left empty, so rows keep their numbers) and their row of
-    /// `user_vectors.safetensors` (zeroed). Returns the number of versions that had them.
+    /// Removes every trace of a user from every registered version: the id maps (their row
+    /// stays, empty, so that no other row moves), their line of `users.txt` (left empty) and
+    /// their row of `user_vectors.safetensors` (zeroed). Returns the number of versions that
+    /// had them.
     pub fn forget_user(&self, iri: &str) -> Result<usize, RecError> {
         let err = |e: sled::Error| registry_error(&self.root, e);
         let mut touched = 0;
@@ -214,7 +262,7 @@ impl ModelRegistry {
             self.db
                 .open_tree(map_tree(RowKind::User, entry.version, false))
                 .map_err(err)?
-                .remove(bytes)
+                .insert(bytes, &[])
                 .map_err(err)?;
             touched += 1;
         }
@@ -253,7 +301,8 @@ impl ModelRegistry {
         }
     }
 
-    /// The IRIs of a version's item or user rows, in row order.
+    /// The IRIs of a version's item or user rows, in row order; a forgotten user's row is
+    /// empty.
     pub fn iris(&self, version: u64, kind: RowKind) -> Result<Vec<String>, RecError> {
         let err = |e: sled::Error| registry_error(&self.root, e);
         let tree = self
@@ -302,7 +351,12 @@ fn blank_line(path: &Path, row: usize) -> Result<(), RecError> {
 /// Zeroes row `row` of the 2-D f32 tensor `name` in a safetensors file (written aside, then
 /// renamed).
 fn zero_row(path: &Path, name: &str, row: usize) -> Result<(), RecError> {
-    let model = |e: String| RecError::Model(format!("{}: {e}", path.display()));
+    let model = |e: String| {
+        RecError::from(crate::eval::LearnError::Checkpoint {
+            path: path.to_owned(),
+            message: e,
+        })
+    };
     let mut tensors = candle_core::safetensors::load(path, &candle_core::Device::Cpu)
         .map_err(|e| model(e.to_string()))?;
     let t = tensors
@@ -386,5 +440,72 @@ mod tests {
         assert_eq!(r.row(2, RowKind::Item, "http://x/i1").unwrap(), Some(0));
         assert_eq!(r.row(1, RowKind::User, "http://x/u0").unwrap(), Some(0));
         assert_eq!(r.row(1, RowKind::User, "http://x/nobody").unwrap(), None);
+    }
+
+    /// Writes a version's folder as training does: the tensors' stand-in and the export.
+    fn write_folder(root: &Path, e: &ModelEntry, items: &[&str], users: &[&str]) {
+        let dir = root.join(&e.folder);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("items.txt"), items.join("\n") + "\n").unwrap();
+        std::fs::write(dir.join("users.txt"), users.join("\n") + "\n").unwrap();
+        let t = candle_core::Tensor::ones(
+            (users.len(), 2),
+            candle_core::DType::F32,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let tensors = std::collections::HashMap::from([("user_vectors".to_owned(), t)]);
+        candle_core::safetensors::save(&tensors, dir.join("user_vectors.safetensors")).unwrap();
+        std::fs::write(dir.join("entry.json"), serde_json::to_vec(e).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn forgetting_a_user_moves_no_other_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = ModelRegistry::open(dir.path()).unwrap();
+        let users = ["http://x/u0", "http://x/u1", "http://x/u2"];
+        write_folder(dir.path(), &entry(1), &["http://x/i0"], &users);
+        let owned: Vec<String> = users.iter().map(|u| (*u).to_owned()).collect();
+        r.register(&entry(1), &["http://x/i0".to_owned()], &owned)
+            .unwrap();
+        assert_eq!(r.forget_user("http://x/u1").unwrap(), 1);
+        assert_eq!(
+            r.iris(1, RowKind::User).unwrap(),
+            ["http://x/u0", "", "http://x/u2"]
+        );
+        assert_eq!(r.row(1, RowKind::User, "http://x/u2").unwrap(), Some(2));
+        assert_eq!(r.row(1, RowKind::User, "http://x/u1").unwrap(), None);
+        let text = std::fs::read_to_string(dir.path().join("v1/users.txt")).unwrap();
+        assert_eq!(text, "http://x/u0\n\nhttp://x/u2\n");
+    }
+
+    #[test]
+    fn opening_registers_a_complete_folder_and_removes_a_partial_one() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(ModelRegistry::open(dir.path()).unwrap());
+        // Training was killed after renaming v1 into place, before registering it, and while
+        // writing v2.
+        write_folder(
+            dir.path(),
+            &entry(1),
+            &["http://x/i0", "http://x/i1"],
+            &["http://x/u0", ""],
+        );
+        std::fs::create_dir_all(dir.path().join(".v2.partial")).unwrap();
+        std::fs::write(dir.path().join(".v2.partial/model.safetensors"), b"half").unwrap();
+        // A folder renamed into place without its entry cannot happen through training; it
+        // is incomplete all the same.
+        std::fs::create_dir_all(dir.path().join("v3")).unwrap();
+        let r = ModelRegistry::open(dir.path()).unwrap();
+        assert_eq!(r.entry(1).unwrap().unwrap(), entry(1));
+        assert_eq!(
+            r.iris(1, RowKind::Item).unwrap(),
+            ["http://x/i0", "http://x/i1"]
+        );
+        assert_eq!(r.iris(1, RowKind::User).unwrap(), ["http://x/u0", ""]);
+        assert_eq!(r.row(1, RowKind::User, "").unwrap(), None);
+        assert!(!dir.path().join(".v2.partial").exists());
+        assert!(!dir.path().join("v3").exists());
+        assert_eq!(r.next_version().unwrap(), 2);
     }
 }

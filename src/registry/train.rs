@@ -15,13 +15,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use candle_core::{Device, Tensor};
 
-use super::data::{InteractionData, ItemId};
-use super::experiment::{evaluate, fit_sequential, ExperimentConfig, FeatureCache, ModelKind};
-use super::registry::{ModelEntry, ModelRegistry, StageCost};
-use super::sequential::{ItemFeatures, SequentialModel};
-use super::split::{EvalSplit, Protocol};
-use super::RecError;
+use super::config::ExperimentConfig;
+use super::versions::{ModelEntry, ModelRegistry, StageCost};
+use crate::error::RecError;
+use crate::eval::{evaluate, EvalSplit, InteractionData, ItemId, LearnError, Progress, Protocol};
+use crate::features::StoreFeatures;
 use crate::kg::KgStore;
+use crate::model::{fit_sequential, ItemFeatures, ModelKind, SequentialModel};
 use crate::util::{peak_rss_bytes, reset_peak_rss};
 
 /// What to train.
@@ -76,44 +76,50 @@ pub fn train_and_register(
     config: &ExperimentConfig,
     options: &TrainOptions,
     registry: &ModelRegistry,
-    progress: &(dyn Fn(&str, u64, u64) + Sync),
+    progress: Progress<'_>,
 ) -> Result<ModelEntry, RecError> {
     let mut stages = Stages { costs: Vec::new() };
     let split = match options.holdout {
         Some(p) => EvalSplit::new(data, p, options.seed)?,
         None => EvalSplit::all_training(data)?,
     };
-    let mut cache = FeatureCache::new(store, data, config);
     let Some(inputs) = options.model.sequence_inputs() else {
         return Err(RecError::InvalidConfig(format!(
             "kgrec train trains the sequence models (kgrec, kgrec-no-kg, kgrec-no-text, kgrec-no-walks, kgrec-no-links, sasrec), not {}",
             options.model.as_str()
         )));
     };
-    // Features first, each its own stage; training then finds them in the cache.
+    // One way through: features (each input its own timed stage), then the model.
+    let mut store_features = StoreFeatures::new(store, data, &config.features);
     if inputs.walks {
         stages.run("structure", || {
-            cache.structure(&split, options.seed, progress).map(drop)
+            store_features
+                .structure(&split, options.seed, progress)
+                .map(drop)
         })?;
     }
     if inputs.text {
-        stages.run("text", || cache.text(progress).map(drop))?;
+        stages.run("text", || store_features.text(progress).map(drop))?;
     }
-    if inputs.links {
-        stages.run("links", || {
-            if inputs.walks || inputs.neighbourhood {
-                cache.links(&split)?;
-            }
-            if inputs.text {
-                cache.text_neighbours(progress)?;
-            }
-            Ok(())
-        })?;
-    }
-    let (model, features) = stages.run("training", || {
-        fit_sequential(options.model, &mut cache, &split, options.seed, progress)
+    let mut for_model = || store_features.for_model(options.model, &split, options.seed, progress);
+    let features = if inputs.links {
+        stages.run("links", for_model)?
+    } else {
+        for_model()?
+    };
+    let mut notes = store_features.take_notes();
+    let model = stages.run("training", || {
+        let (model, fit_notes) = fit_sequential(
+            options.model,
+            &split,
+            &features,
+            &config.model,
+            options.seed,
+            progress,
+        )?;
+        notes.extend(fit_notes);
+        Ok(model)
     })?;
-    let notes = cache.take_notes();
 
     let mut metrics = std::collections::BTreeMap::new();
     // The loss of the epoch whose parameters were kept (the last without validation).
@@ -123,7 +129,7 @@ pub fn train_and_register(
     metrics.insert("train.epochs".to_owned(), model.losses.len() as f64);
     metrics.insert("train.best_epoch".to_owned(), model.best_epoch as f64);
     if options.holdout.is_some() {
-        let (valid, test) = stages.run("evaluation", || Ok(evaluate(&model, &split)))?;
+        let (valid, test) = stages.run("evaluation", || Ok(evaluate(&model, &split)?))?;
         for (name, v) in valid.values() {
             metrics.insert(format!("valid.{name}"), v);
         }
@@ -194,7 +200,7 @@ pub fn load_registered(
             path.display()
         )));
     }
-    SequentialModel::load(&path, &entry.sequential)
+    Ok(SequentialModel::load(&path, &entry.sequential)?)
 }
 
 /// Each user's vector after their training history, row `u` for user `u`.
@@ -216,10 +222,13 @@ fn save_user_vectors(
             values[u * dim..(u + 1) * dim].copy_from_slice(&vectors[k * dim..(k + 1) * dim]);
         }
     }
-    let tensor = Tensor::from_vec(values, (n_users, dim), &Device::Cpu)
-        .map_err(|e| RecError::Model(e.to_string()))?;
+    let failed = |e: candle_core::Error| LearnError::Checkpoint {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let tensor = Tensor::from_vec(values, (n_users, dim), &Device::Cpu).map_err(failed)?;
     let tensors = std::collections::HashMap::from([("user_vectors".to_owned(), tensor)]);
-    candle_core::safetensors::save(&tensors, path).map_err(|e| RecError::Model(e.to_string()))
+    Ok(candle_core::safetensors::save(&tensors, path).map_err(failed)?)
 }
 
 fn write_lines(path: &Path, lines: &[String]) -> Result<(), RecError> {

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::data::{ItemId, UserId};
-use super::eval::Scorer;
-use super::split::EvalSplit;
+use crate::eval::EvalSplit;
+use crate::eval::Scorer;
+use crate::eval::{ItemId, LearnError, UserId};
 use crate::util::SeededRng;
 
 /// Scores items by how often they were interacted with in training.
@@ -27,8 +27,9 @@ impl Popularity {
 }
 
 impl Scorer for Popularity {
-    fn score(&self, _: UserId, _: &[ItemId], out: &mut [f32]) {
+    fn score(&self, _: UserId, _: &[ItemId], out: &mut [f32]) -> Result<(), LearnError> {
         out.copy_from_slice(&self.counts);
+        Ok(())
     }
 }
 
@@ -98,7 +99,7 @@ impl ItemKnn {
 }
 
 impl Scorer for ItemKnn {
-    fn score(&self, _: UserId, history: &[ItemId], out: &mut [f32]) {
+    fn score(&self, _: UserId, history: &[ItemId], out: &mut [f32]) -> Result<(), LearnError> {
         out.fill(0.0);
         for &h in history {
             if let Some(list) = self.neighbours.get(h as usize) {
@@ -107,6 +108,7 @@ impl Scorer for ItemKnn {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -206,27 +208,28 @@ impl BprMf {
 }
 
 impl Scorer for BprMf {
-    fn score(&self, user: UserId, _: &[ItemId], out: &mut [f32]) {
+    fn score(&self, user: UserId, _: &[ItemId], out: &mut [f32]) -> Result<(), LearnError> {
         let dim = self.dim;
         let u = user as usize;
         if (u + 1) * dim > self.users.len() {
             out.copy_from_slice(&self.bias);
-            return;
+            return Ok(());
         }
         let pu = &self.users[u * dim..(u + 1) * dim];
         for (i, s) in out.iter_mut().enumerate() {
             let qi = &self.items[i * dim..(i + 1) * dim];
             *s = self.bias[i] + pu.iter().zip(qi).map(|(a, b)| a * b).sum::<f32>();
         }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rec::data::InteractionData;
-    use crate::rec::eval::evaluate_ranking;
-    use crate::rec::split::{Protocol, Stage};
+    use crate::eval::evaluate_ranking;
+    use crate::eval::InteractionData;
+    use crate::eval::{Protocol, Stage};
 
     /// Two taste groups: even users take items 0..10 in a fixed order, odd users 10..20;
     /// item 0 and 10 are the most popular of each group.
@@ -253,12 +256,13 @@ mod tests {
     fn personalised_baselines_beat_popularity_on_grouped_tastes() {
         let s = split();
         let cases = s.ranking_cases(Stage::Test);
-        let pop = evaluate_ranking(&Popularity::fit(&s), &cases, s.n_items);
+        let pop = evaluate_ranking(&Popularity::fit(&s), &cases, s.n_items).unwrap();
         let knn = evaluate_ranking(
             &ItemKnn::fit(&s, &ItemKnnConfig::default()),
             &cases,
             s.n_items,
-        );
+        )
+        .unwrap();
         let bpr = evaluate_ranking(
             &BprMf::fit(
                 &s,
@@ -270,8 +274,9 @@ mod tests {
             ),
             &cases,
             s.n_items,
-        );
-        let ndcg = |r: &crate::rec::RankingReport| r.at_k(5).unwrap().ndcg;
+        )
+        .unwrap();
+        let ndcg = |r: &crate::eval::RankingReport| r.at_k(5).unwrap().ndcg;
         // Within a group every item is eligible; knowing the group halves the candidates.
         assert!(
             ndcg(&knn) > ndcg(&pop) + 0.1,

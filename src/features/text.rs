@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::data::{InteractionData, ItemId};
-use super::RecError;
 use crate::embed::{
     default_models_root, product_texts, EncoderConfig, FetchPolicy, ModelFiles, TextEncoder,
 };
+use crate::error::RecError;
+use crate::eval::{InteractionData, ItemId};
 use crate::kg::KgStore;
 
 /// Where the sentence model comes from and how it runs.
@@ -107,7 +107,7 @@ pub fn text_neighbours(
     k: usize,
 ) -> Result<Vec<Vec<ItemId>>, RecError> {
     let n = vectors.len().checked_div(dim).unwrap_or(0);
-    let error = |e: candle_core::Error| RecError::Model(e.to_string());
+    let error = RecError::from;
     let unit: Vec<f32> = vectors
         .chunks(dim.max(1))
         .flat_map(|row| {

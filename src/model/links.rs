@@ -12,7 +12,45 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
-use super::data::ItemId;
+use crate::eval::ItemId;
+
+/// What a link between two catalogue items is. Its [name](LinkKind::name) is what a
+/// checkpoint stores, a report shows and an explanation looks the model's weight up by, so
+/// every part of kgrec builds it here.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LinkKind {
+    /// One KG edge from item to item by `relation` (`^relation`: read backwards).
+    Hop {
+        /// The relation's short name (`also_bought`).
+        relation: String,
+        /// Whether the edge points from the candidate to the history item.
+        inverse: bool,
+    },
+    /// Two KG edges through a neighbour both items share (`shared brand`).
+    Shared {
+        /// The relation's short name.
+        relation: String,
+        /// Whether the edges point from the neighbour to the items.
+        inverse: bool,
+    },
+    /// Among each other's nearest items by sentence vector (`similar text`).
+    SimilarText,
+}
+
+impl LinkKind {
+    /// The kind's name: `also_bought`, `^also_bought`, `shared brand`, `similar text`.
+    pub fn name(&self) -> String {
+        let directed =
+            |relation: &str, inverse: bool| format!("{}{relation}", if inverse { "^" } else { "" });
+        match self {
+            LinkKind::Hop { relation, inverse } => directed(relation, *inverse),
+            LinkKind::Shared { relation, inverse } => {
+                format!("shared {}", directed(relation, *inverse))
+            }
+            LinkKind::SimilarText => "similar text".to_owned(),
+        }
+    }
+}
 
 /// How many of the most recent history items a link is read from.
 pub const RECENT_ITEMS: usize = 10;

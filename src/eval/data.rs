@@ -1,16 +1,11 @@
-//! [`InteractionData`]: the users, items and interactions of the store, read once into
-//! dense ids and per-user sequences for training and evaluation.
+//! [`InteractionData`]: the users, items and interactions of a dataset, in dense ids and
+//! per-user sequences for training and evaluation. Plain data: [`crate::features`] reads it
+//! from the store through [`InteractionDataBuilder`].
 
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use oxigraph::model::Term;
 use serde::{Deserialize, Serialize};
-
-use crate::kg::vocab::{GRAPH, KGR, SPARQL_PREFIXES};
-use crate::kg::KgStore;
-
-use super::RecError;
 
 /// Dense user index.
 pub type UserId = u32;
@@ -72,74 +67,6 @@ pub struct InteractionData {
 }
 
 impl InteractionData {
-    /// Reads interactions from the store; with `source`, only those of that import source
-    /// (its `graph/{source}/interactions` graph).
-    pub fn from_store(store: &KgStore, source: Option<&str>) -> Result<Self, RecError> {
-        let graph_filter = match source {
-            Some(s) => format!("FILTER(?g = <{GRAPH}{s}/interactions>)"),
-            None => String::new(),
-        };
-        let mut data = InteractionData::default();
-        let mut events = Vec::new();
-        let positives = format!(
-            "{SPARQL_PREFIXES}SELECT ?user ?item ?pos ?time ?split ?rating WHERE {{ GRAPH ?g {{ \
-             ?e a kgr:Interaction ; kgr:user ?user ; kgr:item ?item . \
-             OPTIONAL {{ ?e kgr:position ?pos }} OPTIONAL {{ ?e kgr:timestamp ?time }} \
-             OPTIONAL {{ ?e kgr:split ?split }} OPTIONAL {{ ?e kgr:rating ?rating }} }} {graph_filter} }}"
-        );
-        let mut bad: Option<String> = None;
-        store.for_each_solution(&positives, |row| {
-            let (Some(Term::NamedNode(u)), Some(Term::NamedNode(i))) = (&row[0], &row[1]) else {
-                return;
-            };
-            let position = match literal(&row[2]).map(|v| v.parse::<i64>()) {
-                Some(Ok(p)) => Some(p),
-                Some(Err(_)) => {
-                    bad.get_or_insert_with(|| format!("kgr:position on {u} is not an integer"));
-                    None
-                }
-                None => None,
-            };
-            let time = literal(&row[3]).and_then(unix_seconds);
-            let rating = literal(&row[5]).and_then(|r| r.parse::<f32>().ok());
-            let user = data.user_id_or_insert(u.as_str());
-            let item = data.item_id_or_insert(i.as_str());
-            events.push(Event {
-                user,
-                item,
-                position,
-                time,
-                split: split(&row[4]),
-                rating,
-            });
-        })?;
-        if let Some(message) = bad {
-            return Err(RecError::BadData(message));
-        }
-        let negatives = format!(
-            "{SPARQL_PREFIXES}SELECT ?user ?item ?split WHERE {{ GRAPH ?g {{ \
-             ?e a kgr:NegativeSample ; kgr:user ?user ; kgr:item ?item . \
-             OPTIONAL {{ ?e kgr:split ?split }} }} {graph_filter} }}"
-        );
-        let mut negs = Vec::new();
-        store.for_each_solution(&negatives, |row| {
-            if let (Some(Term::NamedNode(u)), Some(Term::NamedNode(i))) = (&row[0], &row[1]) {
-                negs.push((u.as_str().to_owned(), i.as_str().to_owned(), split(&row[2])));
-            }
-        })?;
-        for (u, i, s) in negs {
-            let user = data.user_id_or_insert(&u);
-            let item = data.item_id_or_insert(&i);
-            data.negatives.push(Negative {
-                user,
-                item,
-                split: s,
-            });
-        }
-        data.finish(events);
-        Ok(data)
-    }
-
     /// Builds data from IRI-keyed events (tests, examples and live events): `(user, item,
     /// position)` in any order.
     pub fn from_triples<'a>(events: impl IntoIterator<Item = (&'a str, &'a str, i64)>) -> Self {
@@ -163,7 +90,7 @@ impl InteractionData {
 
     /// Renumbers users and items in IRI order (so ids do not depend on the store's
     /// iteration order) and sorts events by user, then sequence order.
-    fn finish(&mut self, mut events: Vec<Event>) {
+    pub(crate) fn finish(&mut self, mut events: Vec<Event>) {
         let user_map = renumber(&mut self.users, &mut self.user_index);
         let item_map = renumber(&mut self.items, &mut self.item_index);
         for e in &mut events {
@@ -189,11 +116,11 @@ impl InteractionData {
         self.events = events;
     }
 
-    fn user_id_or_insert(&mut self, iri: &str) -> UserId {
+    pub(crate) fn user_id_or_insert(&mut self, iri: &str) -> UserId {
         id_or_insert(&mut self.users, &mut self.user_index, iri)
     }
 
-    fn item_id_or_insert(&mut self, iri: &str) -> ItemId {
+    pub(crate) fn item_id_or_insert(&mut self, iri: &str) -> ItemId {
         id_or_insert(&mut self.items, &mut self.item_index, iri)
     }
 
@@ -295,25 +222,6 @@ fn renumber(names: &mut Vec<String>, index: &mut HashMap<String, u32>) -> Vec<u3
         index.insert(n.clone(), i as u32);
     }
     map
-}
-
-fn literal(term: &Option<Term>) -> Option<&str> {
-    match term {
-        Some(Term::Literal(l)) => Some(l.value()),
-        _ => None,
-    }
-}
-
-fn split(term: &Option<Term>) -> Option<DataSplit> {
-    match term {
-        Some(Term::NamedNode(n)) => match n.as_str().strip_prefix(KGR) {
-            Some("Train") => Some(DataSplit::Train),
-            Some("Valid") => Some(DataSplit::Valid),
-            Some("Test") => Some(DataSplit::Test),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 /// Unix seconds of an `xsd:dateTime` lexical form (no time zone counts as UTC).

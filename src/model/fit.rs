@@ -1,0 +1,122 @@
+//! Fitting a model of any kind on a split from its item inputs, with the notes a report
+//! shows about what it learned. Training a version and the experiment driver both fit
+//! through here.
+
+use super::baselines::{BprConfig, BprMf, ItemKnn, Popularity};
+use super::embedding_knn::EmbeddingKnn;
+use super::inputs::ItemFeatures;
+use super::kind::{ModelConfig, ModelKind};
+use super::sequential::{SequentialConfig, SequentialModel};
+use crate::eval::{EvalSplit, Fitted, LearnError, Progress, Protocol};
+
+/// How many link kinds a report's note shows.
+const LINK_KINDS_SHOWN: usize = 8;
+
+/// Fits `model` on `split` with `seed`, reading the item inputs it needs from `features`
+/// (see [`ModelKind::sequence_inputs`]; `walk-knn` reads the structure vectors).
+pub fn fit(
+    model: ModelKind,
+    split: &EvalSplit,
+    features: &ItemFeatures,
+    config: &ModelConfig,
+    seed: u64,
+    progress: Progress<'_>,
+) -> Result<Fitted, LearnError> {
+    let scorer: Box<dyn crate::eval::Scorer> = match model {
+        ModelKind::Popularity => Box::new(Popularity::fit(split)),
+        ModelKind::ItemKnn => Box::new(ItemKnn::fit(split, &config.item_knn)),
+        ModelKind::BprMf => Box::new(BprMf::fit(
+            split,
+            &BprConfig {
+                seed,
+                ..config.bpr.clone()
+            },
+        )),
+        ModelKind::WalkKnn => {
+            let Some((dim, vectors)) = &features.structure else {
+                return Err(LearnError::InvalidConfig(
+                    "walk-knn needs the items' structure vectors".into(),
+                ));
+            };
+            Box::new(EmbeddingKnn::new(
+                *dim,
+                vectors.clone(),
+                config.recency_decay,
+            ))
+        }
+        _ => {
+            let (fitted, notes) = fit_sequential(model, split, features, config, seed, progress)?;
+            return Ok(Fitted {
+                scorer: Box::new(fitted),
+                notes,
+            });
+        }
+    };
+    Ok(Fitted {
+        scorer,
+        notes: Vec::new(),
+    })
+}
+
+/// Trains the sequence-model variant `model` (sasrec or a kgrec variant) on `split`; returns
+/// it with notes on the epoch kept and the strongest link weights.
+pub fn fit_sequential(
+    model: ModelKind,
+    split: &EvalSplit,
+    features: &ItemFeatures,
+    config: &ModelConfig,
+    seed: u64,
+    progress: Progress<'_>,
+) -> Result<(SequentialModel, Vec<String>), LearnError> {
+    if model.sequence_inputs().is_none() {
+        return Err(LearnError::InvalidConfig(format!(
+            "{} is not a sequence model",
+            model.as_str()
+        )));
+    }
+    let sequential = SequentialConfig {
+        seed,
+        use_id: true,
+        use_structure: features.structure.is_some(),
+        use_text: features.text.is_some(),
+        use_links: features.links.is_some() && config.sequential.use_links,
+        ..config.sequential.clone()
+    };
+    let fitted = SequentialModel::fit(split, features, &sequential, progress)?;
+    let mut notes = Vec::new();
+    if let Some(best) = fitted
+        .validation
+        .iter()
+        .find(|(epoch, _)| *epoch == fitted.best_epoch)
+    {
+        notes.push(format!(
+            "seed {seed}: kept epoch {} of the {} trained, by validation {} ({:.4})",
+            best.0,
+            fitted.losses.len(),
+            if split.protocol == Protocol::Ctr {
+                "AUC"
+            } else {
+                "NDCG@10"
+            },
+            best.1
+        ));
+    }
+    let mut weights = fitted.link_weights()?;
+    if !weights.is_empty() {
+        weights.sort_by(|a, b| b.1[0].total_cmp(&a.1[0]));
+        let shown: Vec<String> = weights
+            .iter()
+            .take(LINK_KINDS_SHOWN)
+            .map(|(kind, w)| {
+                let w: Vec<String> = w.iter().map(|x| format!("{x:.2}")).collect();
+                format!("{kind} {}", w.join("/"))
+            })
+            .collect();
+        notes.push(format!(
+            "seed {seed}: link weights (from the last item / the two before / the rest of the \
+             last 10), strongest first: {}",
+            shown.join("; ")
+        ));
+    }
+    Ok((fitted, notes))
+}

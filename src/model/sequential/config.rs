@@ -1,0 +1,76 @@
+//! [`SequentialConfig`]: the sequence model's settings, recorded with every trained version.
+
+use serde::{Deserialize, Serialize};
+
+/// Settings of the sequence model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SequentialConfig {
+    /// Hidden size.
+    pub dim: usize,
+    /// Self-attention blocks.
+    pub layers: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Most recent items a sequence keeps.
+    pub max_len: usize,
+    /// Dropout on embeddings, attention outputs and feed-forward layers.
+    pub dropout: f32,
+    /// Passes over the training sequences.
+    pub epochs: usize,
+    /// Sequences per batch.
+    pub batch_size: usize,
+    /// AdamW learning rate.
+    pub learning_rate: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Learn a free ID embedding per item.
+    pub use_id: bool,
+    /// Feed the item's structure (KG) vector.
+    pub use_structure: bool,
+    /// Feed the item's text vector.
+    pub use_text: bool,
+    /// Score the KG's links from the user's recent items to a candidate (one learned weight
+    /// per link kind and recency class), when the item inputs carry them.
+    pub use_links: bool,
+    /// Negatives per batch for sampled softmax (drawn uniformly, shared by the batch); 0
+    /// trains with the full softmax over the catalogue.
+    pub negatives: usize,
+    /// Train on every window of `max_len + 1` items of a long training sequence, not only
+    /// the most recent one (long histories, as in MovieLens, otherwise lose their older part).
+    pub all_windows: bool,
+    /// Epochs between validation passes (0: none). When the split has validation cases,
+    /// training keeps the parameters of the epoch with the best validation NDCG@10 (AUC on
+    /// click-through splits) (the
+    /// usual protocol: `epochs` is then a maximum, not the epoch reported).
+    pub validate_every: usize,
+    /// Stop after this many validation passes without improvement (0: run every epoch).
+    pub patience: usize,
+    /// Seed of initialisation, batch order and dropout.
+    pub seed: u64,
+}
+
+impl Default for SequentialConfig {
+    fn default() -> Self {
+        SequentialConfig {
+            dim: 64,
+            layers: 2,
+            heads: 1,
+            max_len: 50,
+            dropout: 0.3,
+            epochs: 60,
+            batch_size: 128,
+            learning_rate: 1e-3,
+            weight_decay: 0.0,
+            use_id: true,
+            use_structure: true,
+            use_text: true,
+            use_links: true,
+            negatives: 1024,
+            all_windows: false,
+            validate_every: 2,
+            patience: 5,
+            seed: 42,
+        }
+    }
+}

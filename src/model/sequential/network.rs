@@ -1,0 +1,456 @@
+//! The network: named parameters ([`Params`]), the fusion of item inputs, and the
+//! self-attentive encoder.
+
+use candle_core::{Device, Tensor, Var, D};
+use candle_nn::VarMap;
+
+use super::config::SequentialConfig;
+use crate::model::inputs::ItemFeatures;
+use crate::model::links::ItemLinks;
+use crate::util::SeededRng;
+
+/// A seeded parameter factory: every variable is created from kgrec's seeded generator, in
+/// a fixed order, and kept by name in a [`VarMap`] (the names a checkpoint stores).
+pub(super) struct Params {
+    pub(super) vars: VarMap,
+    /// The names in creation order: the order of checkpoints written before parameters were
+    /// named (see [`super::checkpoint`]).
+    pub(super) order: Vec<String>,
+    pub(super) rng: SeededRng,
+    pub(super) device: Device,
+}
+
+impl Params {
+    /// An empty factory whose draws start from `seed`.
+    pub(super) fn new(seed: u64, device: Device) -> Self {
+        Params {
+            vars: VarMap::new(),
+            order: Vec::new(),
+            rng: SeededRng::new(seed),
+            device,
+        }
+    }
+
+    /// The variable called `name`.
+    pub(super) fn get(&self, name: &str) -> candle_core::Result<Var> {
+        self.vars
+            .data()
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("the parameter map is poisoned".into()))?
+            .get(name)
+            .cloned()
+            .ok_or_else(|| candle_core::Error::Msg(format!("no parameter {name}")))
+    }
+
+    pub(super) fn insert(&mut self, name: String, tensor: Tensor) -> candle_core::Result<Var> {
+        let var = Var::from_tensor(&tensor)?;
+        let mut map = self
+            .vars
+            .data()
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("the parameter map is poisoned".into()))?;
+        if map.insert(name.clone(), var.clone()).is_some() {
+            candle_core::bail!("parameter {name} is created twice");
+        }
+        self.order.push(name);
+        Ok(var)
+    }
+
+    pub(super) fn uniform(
+        &mut self,
+        name: &str,
+        shape: (usize, usize),
+        scale: f32,
+    ) -> candle_core::Result<Var> {
+        let values: Vec<f32> = (0..shape.0 * shape.1)
+            .map(|_| (self.rng.unit_f32() * 2.0 - 1.0) * scale)
+            .collect();
+        let tensor = Tensor::from_vec(values, shape, &self.device)?;
+        self.insert(name.to_owned(), tensor)
+    }
+
+    pub(super) fn constant(
+        &mut self,
+        name: &str,
+        len: usize,
+        value: f32,
+    ) -> candle_core::Result<Var> {
+        let tensor = Tensor::from_vec(vec![value; len], len, &self.device)?;
+        self.insert(name.to_owned(), tensor)
+    }
+
+    pub(super) fn linear(
+        &mut self,
+        name: &str,
+        inputs: usize,
+        outputs: usize,
+    ) -> candle_core::Result<Linear> {
+        let bound = 1.0 / (inputs as f32).sqrt();
+        Ok(Linear {
+            weight: self.uniform(&format!("{name}.weight"), (outputs, inputs), bound)?,
+            bias: self.constant(&format!("{name}.bias"), outputs, 0.0)?,
+        })
+    }
+
+    pub(super) fn norm(&mut self, name: &str, dim: usize) -> candle_core::Result<Norm> {
+        Ok(Norm {
+            alpha: self.constant(&format!("{name}.alpha"), dim, 1.0)?,
+            beta: self.constant(&format!("{name}.beta"), dim, 0.0)?,
+        })
+    }
+}
+
+pub(super) struct Linear {
+    pub(super) weight: Var,
+    pub(super) bias: Var,
+}
+
+impl Linear {
+    pub(super) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let w = self.weight.as_tensor();
+        let y = match x.dims() {
+            [b, t, i] => x
+                .reshape((b * t, *i))?
+                .matmul(&w.t()?)?
+                .reshape((*b, *t, ()))?,
+            _ => x.matmul(&w.t()?)?,
+        };
+        y.broadcast_add(self.bias.as_tensor())
+    }
+}
+
+pub(super) struct Norm {
+    pub(super) alpha: Var,
+    pub(super) beta: Var,
+}
+
+impl Norm {
+    pub(super) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::layer_norm_slow(x, self.alpha.as_tensor(), self.beta.as_tensor(), 1e-6)
+    }
+}
+
+pub(super) struct Block {
+    pub(super) attn_norm: Norm,
+    pub(super) query: Linear,
+    pub(super) key: Linear,
+    pub(super) value: Linear,
+    pub(super) out: Linear,
+    pub(super) ffn_norm: Norm,
+    pub(super) ffn_in: Linear,
+    pub(super) ffn_out: Linear,
+}
+
+/// Which item input a [`FeatureInput`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum InputKind {
+    /// The KG structure vectors.
+    Structure,
+    /// The text vectors.
+    Text,
+}
+
+impl InputKind {
+    /// The name of its parameters (`inputs.{name}.…`) and of its rows in a checkpoint
+    /// (`input.{name}`).
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            InputKind::Structure => "structure",
+            InputKind::Text => "text",
+        }
+    }
+}
+
+/// A feature projected into the hidden space, normalised.
+pub(super) struct FeatureInput {
+    pub(super) kind: InputKind,
+    pub(super) features: Tensor,
+    pub(super) projection: Linear,
+    pub(super) norm: Norm,
+}
+
+pub(super) struct Network {
+    pub(super) id_embedding: Option<Var>,
+    pub(super) inputs: Vec<FeatureInput>,
+    pub(super) gate: Option<Linear>,
+    pub(super) positions: Var,
+    pub(super) blocks: Vec<Block>,
+    pub(super) final_norm: Norm,
+    /// The KG links and one weight per link feature (scaled by [`LINK_SCALE`]).
+    pub(super) links: Option<(ItemLinks, Var)>,
+    pub(super) dim: usize,
+    pub(super) heads: usize,
+}
+
+/// The factor on the link weights: Adam moves a weight by about the learning rate per step,
+/// and a link's useful weight is a few units of logit, far more than the other parameters'.
+pub(super) const LINK_SCALE: f32 = 10.0;
+
+/// Dropout with masks from the seeded generator (candle's own draws from an unseeded one).
+pub(super) struct Dropout<'a> {
+    pub(super) rng: Option<&'a std::cell::RefCell<SeededRng>>,
+    pub(super) p: f32,
+}
+
+impl Dropout<'_> {
+    pub(super) fn apply(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let Some(rng) = self.rng else {
+            return Ok(x.clone());
+        };
+        if self.p <= 0.0 {
+            return Ok(x.clone());
+        }
+        let keep = 1.0 / (1.0 - self.p);
+        let n = x.elem_count();
+        let mut rng = rng.borrow_mut();
+        let mask: Vec<f32> = (0..n)
+            .map(|_| if rng.unit_f32() < self.p { 0.0 } else { keep })
+            .collect();
+        x.mul(&Tensor::from_vec(mask, x.shape(), x.device())?)
+    }
+}
+
+impl Network {
+    /// The link weights as they enter the score (`None` without links).
+    pub(super) fn link_weights(&self) -> candle_core::Result<Option<(&ItemLinks, Vec<f32>)>> {
+        let Some((links, weights)) = &self.links else {
+            return Ok(None);
+        };
+        let w: Vec<f32> = weights.as_tensor().to_vec1()?;
+        Ok(Some((links, w.iter().map(|x| x * LINK_SCALE).collect())))
+    }
+
+    /// Every item's fused vector: ID embedding plus the gated mix of its feature parts.
+    pub(super) fn item_matrix(&self) -> candle_core::Result<Tensor> {
+        self.item_rows(None)
+    }
+
+    /// The fused vectors of the items in `index` (all items when `None`), in that order.
+    /// Training with sampled negatives needs only the batch's items and the negatives, so
+    /// the projections and the gate run over those rows alone.
+    pub(super) fn item_rows(&self, index: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let rows = |t: &Tensor| match index {
+            Some(ix) => t.index_select(ix, 0),
+            None => Ok(t.clone()),
+        };
+        let features: Vec<Tensor> = self
+            .inputs
+            .iter()
+            .map(|f| rows(&f.features))
+            .collect::<candle_core::Result<_>>()?;
+        let id = match &self.id_embedding {
+            Some(id) => Some(rows(id.as_tensor())?),
+            None => None,
+        };
+        self.fuse(&features, id)
+    }
+
+    /// Fuses raw feature rows (one tensor per input, in input order) and optional ID rows.
+    pub(super) fn fuse(
+        &self,
+        features: &[Tensor],
+        id: Option<Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let parts: Vec<Tensor> = self
+            .inputs
+            .iter()
+            .zip(features)
+            .map(|(f, x)| f.norm.forward(&f.projection.forward(x)?))
+            .collect::<candle_core::Result<_>>()?;
+        let mut fused = match (&self.gate, parts.len()) {
+            (_, 0) => None,
+            (Some(gate), n) if n > 1 => {
+                // Per-item softmax weights over the parts, from all parts together.
+                let joined = Tensor::cat(&parts, 1)?;
+                let weights = candle_nn::ops::softmax(&gate.forward(&joined)?, D::Minus1)?;
+                let mut sum: Option<Tensor> = None;
+                for (k, p) in parts.iter().enumerate() {
+                    let w = weights.narrow(1, k, 1)?;
+                    let term = p.broadcast_mul(&w)?;
+                    sum = Some(match sum {
+                        Some(s) => (s + term)?,
+                        None => term,
+                    });
+                }
+                sum
+            }
+            _ => Some(parts[0].clone()),
+        };
+        if let Some(id) = id {
+            fused = Some(match fused {
+                Some(f) => (f + id)?,
+                None => id,
+            });
+        }
+        match fused {
+            Some(f) => Ok(f),
+            None => candle_core::bail!("the model has no item input"),
+        }
+    }
+
+    /// Hidden states for left-padded item sequences `ids` (batch × len, pad = `u32::MAX`
+    /// mapped to item 0 and masked).
+    pub(super) fn encode(
+        &self,
+        items: &Tensor,
+        ids: &[u32],
+        batch: usize,
+        len: usize,
+        dropout: &Dropout<'_>,
+    ) -> candle_core::Result<Tensor> {
+        let device = items.device();
+        let valid: Vec<f32> = ids
+            .iter()
+            .map(|&i| if i == u32::MAX { 0.0 } else { 1.0 })
+            .collect();
+        let index: Vec<u32> = ids
+            .iter()
+            .map(|&i| if i == u32::MAX { 0 } else { i })
+            .collect();
+        let index = Tensor::from_vec(index, batch * len, device)?;
+        let valid_t = Tensor::from_vec(valid.clone(), (batch, len, 1), device)?;
+        let mut h = items
+            .index_select(&index, 0)?
+            .reshape((batch, len, self.dim))?
+            .affine((self.dim as f64).sqrt(), 0.0)?;
+        // Positions count back from the most recent item, so recency has its own embedding.
+        let max_len = self.positions.dims()[0];
+        let pos_index: Vec<u32> = (0..len)
+            .map(|t| (len - 1 - t).min(max_len - 1) as u32)
+            .collect();
+        let pos = self
+            .positions
+            .as_tensor()
+            .index_select(&Tensor::from_vec(pos_index, len, device)?, 0)?;
+        h = h.broadcast_add(&pos)?;
+        h = dropout.apply(&h)?.broadcast_mul(&valid_t)?;
+
+        // Additive mask: a query attends to itself and earlier valid keys.
+        let mut mask = vec![0f32; batch * len * len];
+        for b in 0..batch {
+            for q in 0..len {
+                for k in 0..len {
+                    let ok = k == q || (k < q && valid[b * len + k] > 0.0);
+                    if !ok {
+                        mask[(b * len + q) * len + k] = -1e9;
+                    }
+                }
+            }
+        }
+        let mask = Tensor::from_vec(mask, (batch, 1, len, len), device)?;
+        let head_dim = self.dim / self.heads;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        for block in &self.blocks {
+            let x = block.attn_norm.forward(&h)?;
+            let split = |t: Tensor| -> candle_core::Result<Tensor> {
+                t.reshape((batch, len, self.heads, head_dim))?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
+            let q = split(block.query.forward(&x)?)?;
+            let k = split(block.key.forward(&x)?)?;
+            let v = split(block.value.forward(&x)?)?;
+            let scores = q
+                .matmul(&k.t()?)?
+                .affine(scale, 0.0)?
+                .broadcast_add(&mask)?;
+            let attn = candle_nn::ops::softmax(&scores, D::Minus1)?;
+            let ctx = attn
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((batch, len, self.dim))?;
+            h = (h + dropout.apply(&block.out.forward(&ctx)?)?)?;
+            let x = block.ffn_norm.forward(&h)?;
+            let f = block
+                .ffn_out
+                .forward(&dropout.apply(&block.ffn_in.forward(&x)?.gelu_erf()?)?)?;
+            h = (h + dropout.apply(&f)?)?.broadcast_mul(&valid_t)?;
+        }
+        self.final_norm.forward(&h)
+    }
+}
+
+/// Creates the network's parameters, by name, for `n_items` items and the inputs the
+/// configuration switches on.
+pub(super) fn build_network(
+    params: &mut Params,
+    features: &ItemFeatures,
+    c: &SequentialConfig,
+    n_items: usize,
+) -> candle_core::Result<Network> {
+    let dim = c.dim;
+    let id_embedding = if c.use_id {
+        Some(params.uniform("id_embedding", (n_items, dim), 1.0 / (dim as f32).sqrt())?)
+    } else {
+        None
+    };
+    let mut inputs = Vec::new();
+    let wanted = [
+        (InputKind::Structure, c.use_structure, &features.structure),
+        (InputKind::Text, c.use_text, &features.text),
+    ];
+    for (kind, use_it, feature) in wanted {
+        if let (true, Some((fdim, values))) = (use_it, feature) {
+            if values.len() != n_items * fdim {
+                candle_core::bail!("feature rows do not match the {n_items} items");
+            }
+            let name = kind.name();
+            inputs.push(FeatureInput {
+                kind,
+                features: Tensor::from_vec(values.clone(), (n_items, *fdim), &params.device)?,
+                projection: params.linear(&format!("inputs.{name}.projection"), *fdim, dim)?,
+                norm: params.norm(&format!("inputs.{name}.norm"), dim)?,
+            });
+        }
+    }
+    let gate = if inputs.len() > 1 {
+        Some(params.linear("gate", dim * inputs.len(), inputs.len())?)
+    } else {
+        None
+    };
+    let positions = params.uniform("positions", (c.max_len, dim), 0.02)?;
+    let mut blocks = Vec::new();
+    for layer in 0..c.layers {
+        let name = |part: &str| format!("blocks.{layer}.{part}");
+        blocks.push(Block {
+            attn_norm: params.norm(&name("attn_norm"), dim)?,
+            query: params.linear(&name("query"), dim, dim)?,
+            key: params.linear(&name("key"), dim, dim)?,
+            value: params.linear(&name("value"), dim, dim)?,
+            out: params.linear(&name("out"), dim, dim)?,
+            ffn_norm: params.norm(&name("ffn_norm"), dim)?,
+            ffn_in: params.linear(&name("ffn_in"), dim, dim)?,
+            ffn_out: params.linear(&name("ffn_out"), dim, dim)?,
+        });
+    }
+    let final_norm = params.norm("final_norm", dim)?;
+    // Created last, so that the parameters of a model without links keep their order (the
+    // order checkpoints written before parameters were named rely on).
+    let links = match (&features.links, c.use_links) {
+        (Some(links), true) if links.feature_count() > 0 => {
+            if links.item_count() != n_items {
+                candle_core::bail!(
+                    "the link table covers {} items, the model {n_items}",
+                    links.item_count()
+                );
+            }
+            Some((
+                links.clone(),
+                params.constant("links.weights", links.feature_count(), 0.0)?,
+            ))
+        }
+        _ => None,
+    };
+    Ok(Network {
+        id_embedding,
+        inputs,
+        gate,
+        positions,
+        blocks,
+        final_norm,
+        links,
+        dim,
+        heads: c.heads.max(1),
+    })
+}

@@ -1,0 +1,327 @@
+//! Training: next-item prediction at every position of the training windows, with the
+//! fused full softmax over the catalogue or sampled negatives, validated every few epochs
+//! and the best epoch kept.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+
+use super::network::{build_network, Dropout, Params, LINK_SCALE};
+use super::scoring::ScoringView;
+use super::{SequentialConfig, SequentialModel};
+use crate::eval::{
+    evaluate_ctr, evaluate_ranking, EvalSplit, ItemId, LearnError, Progress, Protocol, Stage,
+};
+use crate::model::inputs::ItemFeatures;
+use crate::model::links::{ItemLinks, LinkLogits};
+use crate::model::softmax_loss::{FullSoftmaxLoss, RowLinks};
+use crate::util::SeededRng;
+
+impl SequentialModel {
+    /// Trains on the split's training sequences (next-item prediction at every position,
+    /// full softmax over the catalogue).
+    pub fn fit(
+        split: &EvalSplit,
+        features: &ItemFeatures,
+        config: &SequentialConfig,
+        progress: Progress<'_>,
+    ) -> Result<Self, LearnError> {
+        let c = config;
+        let device = Device::Cpu;
+        let n_items = split.n_items;
+        if !c.dim.is_multiple_of(c.heads.max(1)) || c.max_len < 2 || c.batch_size == 0 {
+            return Err(LearnError::InvalidConfig(
+                "dim must be a multiple of heads, max_len ≥ 2, batch_size > 0".into(),
+            ));
+        }
+        let mut params = Params::new(c.seed, device.clone());
+        let network = build_network(&mut params, features, c, n_items)?;
+        let full = c.negatives == 0 || c.negatives >= n_items;
+        // The weight operand of a full-softmax loss without links (not read).
+        let no_link_weights = Tensor::zeros(1, DType::F32, &device)?;
+        let mut optimizer = AdamW::new(
+            params.vars.all_vars(),
+            ParamsAdamW {
+                lr: c.learning_rate,
+                beta1: 0.9,
+                beta2: 0.98,
+                eps: 1e-8,
+                weight_decay: c.weight_decay,
+            },
+        )?;
+
+        let mut sequences = training_windows(&split.train, c.max_len, c.all_windows);
+        // Batches of similar length, so padding stays small.
+        sequences.sort_by_key(|s| s.len());
+        let batches: Vec<&[&[ItemId]]> = sequences.chunks(c.batch_size).collect();
+        let mut order: Vec<usize> = (0..batches.len()).collect();
+        let mut batch_rng = SeededRng::for_stream(c.seed, 1);
+        let dropout_rng = std::cell::RefCell::new(SeededRng::for_stream(c.seed, 2));
+        let dropout = Dropout {
+            rng: Some(&dropout_rng),
+            p: c.dropout,
+        };
+        let total = (c.epochs * batches.len()) as u64;
+        // Item id → row in this step's item subset (u32::MAX: not in it).
+        let mut local = vec![u32::MAX; n_items];
+        let mut losses = Vec::with_capacity(c.epochs);
+        // Validation: the held-out next item after each training sequence (NDCG@10), or for
+        // click-through splits the labelled validation pairs (AUC).
+        let ctr = split.protocol == Protocol::Ctr;
+        let valid_cases = if c.validate_every > 0 && !ctr {
+            split.ranking_cases(Stage::Valid)
+        } else {
+            Vec::new()
+        };
+        let validates = c.validate_every > 0
+            && (!valid_cases.is_empty() || (ctr && !split.valid_pairs.is_empty()));
+        let mut validation = Vec::new();
+        let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
+        let mut stale = 0usize;
+        let mut best_epoch = 0usize;
+        for epoch in 0..c.epochs {
+            batch_rng.shuffle(&mut order);
+            let mut loss_sum = 0f32;
+            for (step, &b) in order.iter().enumerate() {
+                let batch = batches[b];
+                let len = batch.iter().map(|s| s.len() - 1).max().unwrap_or(1);
+                let mut ids = vec![u32::MAX; batch.len() * len];
+                let mut targets = Vec::new();
+                let mut rows = Vec::new();
+                // The history before each target (its sequence and last position).
+                let mut before = Vec::new();
+                for (r, s) in batch.iter().enumerate() {
+                    let n = s.len() - 1;
+                    for t in 0..n {
+                        let at = r * len + len - n + t;
+                        ids[at] = s[t];
+                        rows.push(at as u32);
+                        targets.push(s[t + 1]);
+                        before.push(&s[..=t]);
+                    }
+                }
+                let (items, ids, targets, sample, link_logits) = if full {
+                    (network.item_matrix()?, ids, targets, Vec::new(), None)
+                } else {
+                    // Only the rows this step touches: inputs, targets and the negatives.
+                    let sample: Vec<u32> = (0..c.negatives)
+                        .map(|_| batch_rng.below(n_items) as u32)
+                        .collect();
+                    let link_logits = network
+                        .links
+                        .as_ref()
+                        .map(|(links, weights)| {
+                            let op = sampled_link_logits(links, &before, &targets, &sample);
+                            weights.as_tensor().apply_op1(op)
+                        })
+                        .transpose()?;
+                    let mut needed = Vec::new();
+                    let mut to_local = |i: u32| {
+                        if local[i as usize] == u32::MAX {
+                            local[i as usize] = needed.len() as u32;
+                            needed.push(i);
+                        }
+                        local[i as usize]
+                    };
+                    let ids: Vec<u32> = ids
+                        .iter()
+                        .map(|&i| if i == u32::MAX { i } else { to_local(i) })
+                        .collect();
+                    let targets: Vec<u32> = targets.iter().map(|&i| to_local(i)).collect();
+                    let sample: Vec<u32> = sample.iter().map(|&i| to_local(i)).collect();
+                    for &i in &needed {
+                        local[i as usize] = u32::MAX;
+                    }
+                    let index = Tensor::from_vec(needed.clone(), needed.len(), &device)?;
+                    (
+                        network.item_rows(Some(&index))?,
+                        ids,
+                        targets,
+                        sample,
+                        link_logits,
+                    )
+                };
+                let h = network.encode(&items, &ids, batch.len(), len, &dropout)?;
+                let h = h
+                    .reshape((batch.len() * len, c.dim))?
+                    .index_select(&Tensor::from_vec(rows.clone(), rows.len(), &device)?, 0)?;
+                let loss = if full {
+                    let (h, items) = (h.contiguous()?, items.contiguous()?);
+                    match &network.links {
+                        Some((links, weights)) => {
+                            let rows = before
+                                .iter()
+                                .map(|history| {
+                                    let mut row = Vec::new();
+                                    links.for_each_feature(history, |to, f| {
+                                        row.push((to, f as u32));
+                                    });
+                                    row
+                                })
+                                .collect();
+                            let loss = FullSoftmaxLoss::with_links(
+                                targets,
+                                RowLinks {
+                                    rows,
+                                    scale: LINK_SCALE,
+                                },
+                            );
+                            h.apply_op3(&items, weights.as_tensor(), loss)?
+                        }
+                        None => {
+                            h.apply_op3(&items, &no_link_weights, FullSoftmaxLoss::new(targets))?
+                        }
+                    }
+                } else {
+                    sampled_softmax_loss(&h, &items, &targets, &sample, link_logits.as_ref())?
+                };
+                optimizer.backward_step(&loss)?;
+                loss_sum += loss.to_scalar::<f32>()?;
+                progress("training", (epoch * batches.len() + step + 1) as u64, total);
+            }
+            losses.push(loss_sum / batches.len().max(1) as f32);
+            let done = epoch + 1;
+            best_epoch = done;
+            if !validates || (done % c.validate_every != 0 && done != c.epochs) {
+                continue;
+            }
+            let items = network.item_matrix()?.detach();
+            let view = ScoringView {
+                network: &network,
+                items: &items,
+                max_len: c.max_len,
+            };
+            let score = if ctr {
+                let pairs = &split.valid_pairs;
+                evaluate_ctr(&view, pairs, pairs, &split.train, n_items)?.auc
+            } else {
+                evaluate_ranking(&view, &valid_cases, n_items)?
+                    .at_k(10)
+                    .map_or(0.0, |m| m.ndcg)
+            };
+            validation.push((done, score));
+            if best.as_ref().is_none_or(|(best, _, _)| score > *best) {
+                let snapshot = params
+                    .order
+                    .iter()
+                    .map(|name| params.get(name)?.as_tensor().copy())
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                best = Some((score, done, snapshot));
+                stale = 0;
+            } else {
+                stale += 1;
+                if c.patience > 0 && stale >= c.patience {
+                    break;
+                }
+            }
+        }
+        if let Some((_, epoch, snapshot)) = best {
+            for (name, saved) in params.order.iter().zip(&snapshot) {
+                params.get(name)?.set(saved)?;
+            }
+            best_epoch = epoch;
+        }
+        let items = network.item_matrix()?.detach();
+        let link_values = network.link_weights()?.map_or_else(Vec::new, |(_, w)| w);
+        Ok(SequentialModel {
+            network,
+            params,
+            items,
+            config: c.clone(),
+            losses,
+            validation,
+            best_epoch,
+            link_values,
+        })
+    }
+}
+
+/// Training sequences: the most recent `max_len + 1` items of each training sequence, or
+/// (`all`) consecutive windows that overlap by one item, so every training item after the
+/// first is a target exactly once.
+pub(super) fn training_windows(train: &[Vec<ItemId>], max_len: usize, all: bool) -> Vec<&[ItemId]> {
+    let mut windows = Vec::new();
+    for s in train.iter().filter(|s| s.len() >= 2) {
+        let mut end = s.len();
+        loop {
+            let start = end.saturating_sub(max_len + 1);
+            windows.push(&s[start..end]);
+            if !all || start == 0 {
+                break;
+            }
+            end = start + 1;
+        }
+    }
+    windows
+}
+
+/// The link part of a sampled step's logits, in the layout of [`sampled_softmax_loss`]:
+/// column 0 is each row's target, column `1 + k` the negative `sample[k]`. Row `r` reads the
+/// links from the recent items of `before[r]` (item ids, not the step's local rows).
+fn sampled_link_logits(
+    links: &ItemLinks,
+    before: &[&[ItemId]],
+    targets: &[ItemId],
+    sample: &[ItemId],
+) -> LinkLogits {
+    let cols = sample.len() + 1;
+    let mut columns: std::collections::HashMap<ItemId, Vec<u32>> =
+        std::collections::HashMap::with_capacity(sample.len());
+    for (k, &item) in sample.iter().enumerate() {
+        columns.entry(item).or_default().push(k as u32 + 1);
+    }
+    let mut entries = Vec::new();
+    for (row, (history, &target)) in before.iter().zip(targets).enumerate() {
+        let base = (row * cols) as u32;
+        links.for_each_feature(history, |to, feature| {
+            if to == target {
+                entries.push((base, feature as u32));
+            }
+            for &col in columns.get(&to).map_or(&[][..], Vec::as_slice) {
+                entries.push((base + col, feature as u32));
+            }
+        });
+    }
+    LinkLogits {
+        rows: targets.len(),
+        cols,
+        entries,
+        scale: LINK_SCALE,
+    }
+}
+
+/// Cross-entropy of each target against the negatives `sample` drawn uniformly for the
+/// batch (a negative equal to the row's target is masked out). `targets` and `sample` are
+/// rows of `items`. Uniform draws need no logQ correction, and the cost no longer grows
+/// with the catalogue.
+fn sampled_softmax_loss(
+    h: &Tensor,
+    items: &Tensor,
+    targets: &[u32],
+    sample: &[u32],
+    extra: Option<&Tensor>,
+) -> candle_core::Result<Tensor> {
+    let device = h.device();
+    let rows = targets.len();
+    let negatives = sample.len();
+    let target_t = Tensor::from_vec(targets.to_vec(), rows, device)?;
+    let positive = (h * items.index_select(&target_t, 0)?)?.sum_keepdim(1)?;
+    let negative_items =
+        items.index_select(&Tensor::from_vec(sample.to_vec(), negatives, device)?, 0)?;
+    let mut mask = vec![0f32; rows * negatives];
+    for (r, &t) in targets.iter().enumerate() {
+        for (k, &s) in sample.iter().enumerate() {
+            if s == t {
+                mask[r * negatives + k] = -1e9;
+            }
+        }
+    }
+    let negative =
+        h.matmul(&negative_items.t()?)?
+            .add(&Tensor::from_vec(mask, (rows, negatives), device)?)?;
+    let mut logits = Tensor::cat(&[positive, negative], 1)?;
+    if let Some(extra) = extra {
+        logits = (logits + extra)?;
+    }
+    let zeros = Tensor::zeros(rows, DType::U32, device)?;
+    candle_nn::loss::cross_entropy(&logits, &zeros)
+}
