@@ -12,6 +12,9 @@ pub enum RecError {
     /// The data cannot support what was asked.
     #[error("{0}")]
     BadData(String),
+    /// A short id (the last segment of an IRI) that names several users or items.
+    #[error("{0}")]
+    Ambiguous(String),
     /// An unknown user, item, brand or category (what was asked for, e.g. `user <iri>`).
     #[error("{0} is unknown")]
     NotFound(String),

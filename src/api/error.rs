@@ -6,10 +6,88 @@ use std::time::Duration;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::{IntoResponses, ToSchema};
 
 use crate::error::RecError;
 use crate::kg::KgError;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// An error's code and message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable: `bad_parameter`, `not_found`, `unavailable`, ….
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+/// The errors of a look-up by user, item or text (the `/v1` read routes).
+#[derive(IntoResponses)]
+pub enum LookupErrors {
+    /// Bad parameters.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// Unknown user, item, brand or category.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// A short id that names several users or items: give the full IRI.
+    #[response(status = 409)]
+    Conflict(ErrorBody),
+    /// No model registered.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// The errors of a request with a body (`POST /v1/events`).
+#[derive(IntoResponses)]
+pub enum BodyErrors {
+    /// Bad parameters or body.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// Unknown user or item.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// Body over the limit.
+    #[response(status = 413)]
+    PayloadTooLarge(ErrorBody),
+    /// Unsupported body media type.
+    #[response(status = 415)]
+    UnsupportedMediaType(ErrorBody),
+    /// No model registered.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// The errors of a SPARQL request.
+#[derive(IntoResponses)]
+pub enum SparqlErrors {
+    /// A malformed query or update, or one that failed.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// An update without the configured bearer token.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// No acceptable representation.
+    #[response(status = 406)]
+    NotAcceptable(ErrorBody),
+    /// Body over the limit.
+    #[response(status = 413)]
+    PayloadTooLarge(ErrorBody),
+    /// Unsupported body media type.
+    #[response(status = 415)]
+    UnsupportedMediaType(ErrorBody),
+    /// A query past its time limit.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
 
 /// An error answered to a client.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +103,9 @@ pub enum ApiError {
     /// An unknown user, item, brand, category or route (404).
     #[error("{0}")]
     NotFound(String),
+    /// A short id that names several users or items (409): the full IRI resolves it.
+    #[error("{0}")]
+    Conflict(String),
     /// The route exists but not for this method (405).
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -70,6 +151,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "ambiguous_id",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::NotAcceptable(_) => "not_acceptable",
@@ -113,6 +195,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
@@ -126,9 +209,15 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code()).json(json!({
-            "error": { "code": self.code(), "message": self.to_string() }
-        }));
+        if let ApiError::Internal(message) = self {
+            tracing::error!(error = %message, "request failed");
+        }
+        let mut response = HttpResponse::build(self.status_code()).json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.to_string(),
+            },
+        });
         if let ApiError::Unauthorized(_) = self {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -153,22 +242,38 @@ impl From<KgError> for ApiError {
                 query: "(unnamed)".into(),
                 after,
             },
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::Internal(cause_chain(&other)),
         }
     }
+}
+
+/// An error with each cause it wraps that its own message does not already say, joined by
+/// ": ", for the log line of a 5xx.
+pub fn cause_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl From<RecError> for ApiError {
     fn from(e: RecError) -> Self {
         match e {
             RecError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            RecError::Ambiguous(_) => ApiError::Conflict(e.to_string()),
             RecError::BadData(_) | RecError::InvalidConfig(_) => {
                 ApiError::bad_request("bad_parameter", e.to_string())
             }
             RecError::Store(k) => k.into(),
             // A model that failed, a model file that cannot be read, state left unusable by
             // a failed request, the registry: the service's faults, never the client's.
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::Internal(cause_chain(&other)),
         }
     }
 }
@@ -212,6 +317,8 @@ mod tests {
             ApiError::from(syntax).status_code(),
             StatusCode::BAD_REQUEST
         );
+        let ambiguous = RecError::Ambiguous("user id U1 is shared by several users".into());
+        assert_eq!(ApiError::from(ambiguous).status_code(), StatusCode::CONFLICT);
         let missing = RecError::NotFound("user <x>".into());
         assert_eq!(ApiError::from(missing).status_code(), StatusCode::NOT_FOUND);
         // A corrupt model file is the service's fault, and the message names the file.

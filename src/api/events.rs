@@ -1,12 +1,18 @@
 //! `POST /v1/events` records interactions (one, a list, or `{"events": [...]}`), durable in
-//! the store and the event log before the reply, and visible to the user's next
-//! recommendations at once. `DELETE /v1/users/{id}` forgets a user everywhere.
+//! the store before the reply, and visible to the user's next recommendations at once.
+//! `DELETE /v1/users/{id}` forgets a user everywhere.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Schema,
+    SchemaFormat, Type,
+};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
-use super::error::ApiError;
+use super::error::{ApiError, BodyErrors, ErrorBody};
 use super::{read_body, resource, AppState};
 use crate::error::RecError;
 use crate::eval::data::unix_seconds;
@@ -28,19 +34,126 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// One event as a client sends it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EventIn {
+#[schema(as = Event)]
+pub struct EventIn {
     /// A known user (IRI or id), or a new user's id or IRI.
+    #[schema(pattern = r"\S", example = "U1")]
     user: String,
     /// A known product (IRI or id), or a new product's IRI.
+    #[schema(pattern = r"\S", example = "P1")]
     item: String,
     /// `purchase` (default), `view`, `rating`, `review` or `click`.
+    #[schema(value_type = EventKind, required = false)]
     kind: Option<String>,
     /// Unix seconds or an ISO 8601 date-time; now when absent (not null).
+    #[schema(value_type = EventTime, required = false)]
     time: Option<Value>,
     /// Explicit rating.
+    #[schema(value_type = f32, required = false)]
     rating: Option<f32>,
+}
+
+/// The kinds of interaction an event may name (the store's own list).
+pub struct EventKind;
+
+impl PartialSchema for EventKind {
+    fn schema() -> RefOr<Schema> {
+        let names = InteractionKind::ALL.map(InteractionKind::as_str);
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(names))
+            .into()
+    }
+}
+
+impl ToSchema for EventKind {}
+
+/// An event's time: Unix seconds in the years 1 to 9999, or an ISO 8601 date-time.
+pub struct EventTime;
+
+impl PartialSchema for EventTime {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(MIN_TIME))
+                    .maximum(Some(MAX_TIME)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for EventTime {}
+
+/// The body of `POST /v1/events`: one event, a list of 1 to [`MAX_BATCH`] of them, or
+/// `{"events": [...]}` with such a list.
+pub struct EventsBody;
+
+impl PartialSchema for EventsBody {
+    fn schema() -> RefOr<Schema> {
+        let list = || {
+            ArrayBuilder::new()
+                .items(Ref::from_schema_name(EventIn::name()))
+                .min_items(Some(1))
+                .max_items(Some(MAX_BATCH))
+        };
+        OneOfBuilder::new()
+            .item(Ref::from_schema_name(EventIn::name()))
+            .item(list())
+            .item(
+                ObjectBuilder::new()
+                    .property("events", list())
+                    .required("events")
+                    .additional_properties(Some(AdditionalProperties::FreeForm(false))),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for EventsBody {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((EventIn::name().into_owned(), EventIn::schema()));
+        EventIn::schemas(schemas);
+    }
+}
+
+/// The body of a `POST /v1/events` reply.
+#[derive(Serialize, ToSchema)]
+pub struct EventsRecorded {
+    /// How many events were recorded.
+    recorded: usize,
+    /// Their ids, in the order sent.
+    ids: Vec<u64>,
+    /// The users they named, sorted.
+    users: Vec<String>,
+    /// Products the model had not seen, now placed from their text.
+    new_items: Vec<String>,
+}
+
+/// The body of a `DELETE /v1/users/{id}` reply.
+#[derive(Serialize, ToSchema)]
+pub struct UserForgotten {
+    /// The user's IRI.
+    user: String,
+    /// What was removed.
+    removed: Removed,
+}
+
+/// What forgetting a user removed.
+#[derive(Serialize, ToSchema)]
+pub struct Removed {
+    /// Quads removed from the store.
+    store_quads: usize,
+    /// Registered versions whose id maps and files no longer name them.
+    model_versions: usize,
 }
 
 /// The events of a body: an object, a list, or `{"events": [...]}`.
@@ -163,7 +276,14 @@ fn resolve(r: &Recommender, events: Vec<EventIn>) -> Result<Vec<LiveEvent>, ApiE
         .collect()
 }
 
-async fn post_events(
+/// Record interactions (durable before the reply).
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    request_body(content = EventsBody, content_type = "application/json"),
+    responses((status = 201, description = "Recorded", body = EventsRecorded), BodyErrors)
+)]
+pub async fn post_events(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Payload,
@@ -191,8 +311,14 @@ async fn post_events(
         let mut placed: Vec<String> = Vec::new();
         for e in &events {
             if r.item_row(&e.item).is_none() && !placed.contains(&e.item) {
-                if let Ok(Some(_)) = r.add_item(&state2.store, &e.item) {
-                    placed.push(e.item.clone());
+                match r.add_item(&state2.store, &e.item) {
+                    Ok(Some(_)) => placed.push(e.item.clone()),
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(
+                        item = %e.item,
+                        error = %super::error::cause_chain(&err),
+                        "a new product could not be placed from its text; its event is recorded"
+                    ),
                 }
             }
         }
@@ -203,15 +329,26 @@ async fn post_events(
         Ok((ids, users, placed))
     })
     .await??;
-    Ok(HttpResponse::Created().json(json!({
-        "recorded": ids.len(),
-        "ids": ids,
-        "users": users,
-        "new_items": placed,
-    })))
+    Ok(HttpResponse::Created().json(EventsRecorded {
+        recorded: ids.len(),
+        ids,
+        users,
+        new_items: placed,
+    }))
 }
 
-async fn delete_user(
+/// Forget a user: store and model files.
+#[utoipa::path(
+    delete,
+    path = "/v1/users/{id}",
+    params(("id" = String, Path, description = "User IRI (percent-encoded) or the last segment of it", example = "U3")),
+    responses(
+        (status = 200, description = "What was removed", body = UserForgotten),
+        (status = 404, description = "Unknown user", body = ErrorBody),
+        (status = 503, description = "No model registered", body = ErrorBody),
+    )
+)]
+pub async fn delete_user(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -224,13 +361,13 @@ async fn delete_user(
         let quads = state.store.delete_user(&node)?;
         let versions = log.registry().forget_user(&user)?;
         r.forget(&user)?;
-        Ok(json!({
-            "user": user,
-            "removed": {
-                "store_quads": quads,
-                "model_versions": versions,
-            }
-        }))
+        Ok(UserForgotten {
+            user,
+            removed: Removed {
+                store_quads: quads,
+                model_versions: versions,
+            },
+        })
     })
     .await??;
     Ok(HttpResponse::Ok().json(body))

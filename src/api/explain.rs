@@ -2,11 +2,13 @@
 //! one plain-English sentence.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
-use super::recommend::{model_ref, ranked};
+use super::error::{ApiError, LookupErrors};
+use super::recommend::{model_ref, ranked, ModelRef, RankedItem};
 use super::{resource, AppState};
+use crate::serve::explain::ExplanationPath;
 use crate::serve::recommender::ScoredItem;
 
 /// Most paths one request may ask for.
@@ -17,15 +19,45 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/v1/explain", "GET").route(web::get().to(explain)));
 }
 
-#[derive(Debug, Deserialize)]
+/// Query parameters of `/v1/explain`.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ExplainParams {
+#[into_params(parameter_in = Query)]
+pub struct ExplainParams {
+    /// User IRI or id.
+    #[param(pattern = r"\S", example = "U1")]
     user: String,
+    /// Item IRI or id.
+    #[param(pattern = r"\S", example = "P2")]
     item: String,
+    /// How many paths.
+    #[param(minimum = 1, maximum = 20, default = 3)]
     paths: Option<usize>,
 }
 
-async fn explain(
+/// The body of `/v1/explain`.
+#[derive(Serialize, ToSchema)]
+pub struct ExplainedPair {
+    /// The user's IRI.
+    user: String,
+    /// The item, as a ranked list shows it, with the model's score for the user.
+    item: RankedItem,
+    /// The model that scored.
+    model: ModelRef,
+    /// The best paths, best first.
+    paths: Vec<ExplanationPath>,
+    /// The top reasons in one sentence (null without paths).
+    sentence: Option<String>,
+}
+
+/// The KG paths from a user to an item, with one sentence.
+#[utoipa::path(
+    get,
+    path = "/v1/explain",
+    params(ExplainParams),
+    responses((status = 200, description = "Paths", body = ExplainedPair), LookupErrors)
+)]
+pub async fn explain(
     state: web::Data<AppState>,
     params: web::Query<ExplainParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -44,7 +76,11 @@ async fn explain(
     let user = r.resolve_user(&p.user)?;
     let row = r.resolve_item(&p.item)?;
     let explanation = r.explain(&user, row, max_paths)?;
-    let iri = r.item(row).map(|i| i.iri).unwrap_or_default();
+    let iri = r
+        .item(row)
+        .map(|i| i.iri)
+        .ok_or_else(|| ApiError::Internal(format!("item row {row} has no catalogue entry")))?;
+    // NaN (serialised as null) when the model cannot score the pair.
     let score = r.score_user_item(&user, &iri).unwrap_or(f32::NAN);
     let item = ranked(
         r,
@@ -53,13 +89,14 @@ async fn explain(
             item: iri,
             score,
         }],
-    );
-    let body = serde_json::json!({
-        "user": user,
-        "item": item.first(),
-        "model": model_ref(r),
-        "paths": explanation.paths,
-        "sentence": explanation.sentence,
-    });
-    Ok(HttpResponse::Ok().json(body))
+    )
+    .pop()
+    .ok_or_else(|| ApiError::Internal("ranking one item gave none".into()))?;
+    Ok(HttpResponse::Ok().json(ExplainedPair {
+        user,
+        item,
+        model: model_ref(r),
+        paths: explanation.paths,
+        sentence: explanation.sentence,
+    }))
 }

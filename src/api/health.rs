@@ -1,7 +1,8 @@
 //! `/health`: whether the service is up, and what it serves.
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::{resource, AppState};
@@ -11,20 +12,48 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/health", "GET").route(web::get().to(health)));
 }
 
-async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// The body of `/health`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` while the service answers.
+    status: &'static str,
+    /// Seconds since the service started.
+    uptime_seconds: f64,
+    /// The model served (null before one is registered).
+    model: Option<ServedModel>,
+    /// Whether SPARQL updates are refused (no update token configured).
+    read_only: bool,
+}
+
+/// The model a service serves.
+#[derive(Serialize, ToSchema)]
+pub struct ServedModel {
+    /// Registered version.
+    version: u64,
+    /// Model kind.
+    name: String,
+    /// Items it ranks.
+    items: usize,
+    /// Users with a known history.
+    users: usize,
+}
+
+/// Liveness and what is served.
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "Up", body = Health)))]
+pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let model = state.recommender.as_ref().map(|r| {
         let e = r.entry();
-        json!({
-            "version": e.version,
-            "name": e.model,
-            "items": r.item_count(),
-            "users": r.user_count(),
-        })
+        ServedModel {
+            version: e.version,
+            name: e.model.clone(),
+            items: r.item_count(),
+            users: r.user_count(),
+        }
     });
-    Ok(HttpResponse::Ok().json(json!({
-        "status": "ok",
-        "uptime_seconds": state.started.elapsed().as_secs_f64(),
-        "model": model,
-        "read_only": state.settings.update_token.is_none(),
-    })))
+    Ok(HttpResponse::Ok().json(Health {
+        status: "ok",
+        uptime_seconds: state.started.elapsed().as_secs_f64(),
+        model,
+        read_only: state.settings.update_token.is_none(),
+    }))
 }

@@ -72,21 +72,21 @@ impl AppState {
         recommender: Option<Recommender>,
         events: Option<EventRecorder>,
         settings: ServiceSettings,
-    ) -> Self {
+    ) -> Result<Self, prometheus::Error> {
         let recommender = recommender.map(Arc::new);
         let functions = recommender
             .as_ref()
             .map(crate::serve::functions::recommender_functions)
             .unwrap_or_default();
-        AppState {
+        Ok(AppState {
             store,
             recommender,
             events,
             settings,
             functions,
             started: Instant::now(),
-            metrics: metrics::Metrics::default(),
-        }
+            metrics: metrics::Metrics::new()?,
+        })
     }
 
     /// The model, or 503 when none is registered yet.
@@ -131,7 +131,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(openapi::routes);
 }
 
-/// The application: routes, JSON errors for malformed query strings, and a JSON 404.
+/// The application: routes, a log line and metrics per request, JSON errors for malformed
+/// query strings, and a JSON 404.
 pub fn app(
     state: web::Data<AppState>,
 ) -> App<
@@ -157,11 +158,15 @@ pub fn app(
                     .request()
                     .match_pattern()
                     .unwrap_or_else(|| "(no route)".into());
-                metrics.metrics.observe(
-                    &route,
-                    &method,
-                    response.status().as_u16(),
-                    started.elapsed(),
+                let status = response.status().as_u16();
+                let elapsed = started.elapsed();
+                metrics.metrics.observe(&route, &method, status, elapsed);
+                tracing::info!(
+                    method = %method,
+                    route = %route,
+                    status,
+                    ms = elapsed.as_secs_f64() * 1e3,
+                    "request"
                 );
                 Ok(response)
             }

@@ -4,8 +4,9 @@
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
+use super::error::{ApiError, LookupErrors};
 use super::{resource, AppState};
 use crate::serve::explain::Explanation;
 use crate::serve::recommender::{ItemFilter, Recommender, ScoredItem};
@@ -25,31 +26,50 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Query parameters of the recommendation route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct RecommendParams {
+#[into_params(parameter_in = Query)]
+pub struct RecommendParams {
+    /// How many items.
+    #[param(minimum = 1, maximum = 1000, default = 10)]
     k: Option<usize>,
+    /// A category, by IRI or label.
+    #[param(pattern = r"\S")]
     category: Option<String>,
+    /// A brand, by IRI or name.
+    #[param(pattern = r"\S")]
     brand: Option<String>,
+    /// Leave out the items of the user's history.
+    #[param(default = true)]
     exclude_seen: Option<bool>,
+    /// Add each item's KG paths.
+    #[param(default = false)]
     explain: Option<bool>,
 }
 
 /// Query parameters of the similar-items route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct SimilarParams {
+#[into_params(parameter_in = Query)]
+pub struct SimilarParams {
+    /// How many items.
+    #[param(minimum = 1, maximum = 1000, default = 10)]
     k: Option<usize>,
+    /// A category, by IRI or label.
+    #[param(pattern = r"\S")]
     category: Option<String>,
+    /// A brand, by IRI or name.
+    #[param(pattern = r"\S")]
     brand: Option<String>,
 }
 
 /// A ranked product as the JSON API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RankedItem {
     /// Product IRI.
     pub item: String,
-    /// The model's score.
+    /// The model's score (null when the model cannot score the pair).
+    #[schema(value_type = Option<f32>, required = true)]
     pub score: f32,
     /// Product name.
     pub title: Option<String>,
@@ -63,7 +83,7 @@ pub struct RankedItem {
 }
 
 /// A category the product is filed under.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CategoryRef {
     /// Category IRI.
     pub iri: String,
@@ -72,9 +92,11 @@ pub struct CategoryRef {
 }
 
 /// Which model answered.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ModelRef {
+    /// Registered version.
     version: u64,
+    /// Model kind (`kgrec`, `sasrec`, …).
     name: String,
 }
 
@@ -144,7 +166,17 @@ pub fn ranked(r: &Recommender, items: Vec<ScoredItem>) -> Vec<RankedItem> {
         .collect()
 }
 
-async fn recommendations(
+/// Recommendations for a user.
+#[utoipa::path(
+    get,
+    path = "/v1/users/{id}/recommendations",
+    params(
+        ("id" = String, Path, description = "User IRI (percent-encoded) or the last segment of it", example = "U1"),
+        RecommendParams,
+    ),
+    responses((status = 200, description = "Ranked items", body = UserRanking), LookupErrors)
+)]
+pub async fn recommendations(
     state: web::Data<AppState>,
     id: web::Path<String>,
     params: web::Query<RecommendParams>,
@@ -173,14 +205,38 @@ async fn recommendations(
 }
 
 /// The body of `/v1/users/{id}/recommendations`, serialised straight from the struct.
-#[derive(Serialize)]
-struct UserRanking {
+#[derive(Serialize, ToSchema)]
+pub struct UserRanking {
+    /// The user's IRI.
     user: String,
+    /// The model that ranked.
     model: ModelRef,
+    /// Best first.
     items: Vec<RankedItem>,
 }
 
-async fn similar(
+/// The body of `/v1/items/{id}/similar`.
+#[derive(Serialize, ToSchema)]
+pub struct ItemRanking {
+    /// The item's IRI.
+    item: String,
+    /// The model whose vectors compared.
+    model: ModelRef,
+    /// Most similar first.
+    items: Vec<RankedItem>,
+}
+
+/// Items similar to an item (cosine of the model's item vectors).
+#[utoipa::path(
+    get,
+    path = "/v1/items/{id}/similar",
+    params(
+        ("id" = String, Path, description = "Item IRI (percent-encoded) or the last segment of it", example = "P1"),
+        SimilarParams,
+    ),
+    responses((status = 200, description = "Ranked items", body = ItemRanking), LookupErrors)
+)]
+pub async fn similar(
     state: web::Data<AppState>,
     id: web::Path<String>,
     params: web::Query<SimilarParams>,
@@ -191,10 +247,13 @@ async fn similar(
     let r = state.recommender()?;
     let row = r.resolve_item(&id)?;
     let items = ranked(r, r.similar(row, k, &filter)?);
-    let iri = r.item(row).map(|i| i.iri).unwrap_or_default();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "item": iri,
-        "model": model_ref(r),
-        "items": items,
-    })))
+    let item = r
+        .item(row)
+        .map(|i| i.iri)
+        .ok_or_else(|| ApiError::Internal(format!("item row {row} has no catalogue entry")))?;
+    Ok(HttpResponse::Ok().json(ItemRanking {
+        item,
+        model: model_ref(r),
+        items,
+    }))
 }

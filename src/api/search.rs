@@ -2,10 +2,11 @@
 //! optionally personalised for a user and filtered by category or brand.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
-use super::recommend::{model_ref, ranked, read_filter, read_k};
+use super::error::{ApiError, LookupErrors};
+use super::recommend::{model_ref, ranked, read_filter, read_k, ModelRef, RankedItem};
 use super::{resource, AppState};
 
 /// Longest query accepted, in characters.
@@ -16,17 +17,49 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/v1/search", "GET").route(web::get().to(search)));
 }
 
-#[derive(Debug, Deserialize)]
+/// Query parameters of `/v1/search`.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct SearchParams {
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// The text query.
+    #[param(pattern = r"\S", max_length = 1000, example = "nail polish")]
     q: String,
+    /// How many items.
+    #[param(minimum = 1, maximum = 1000, default = 10)]
     k: Option<usize>,
+    /// Personalise for this user.
+    #[param(pattern = r"\S")]
     user: Option<String>,
+    /// A category, by IRI or label.
+    #[param(pattern = r"\S")]
     category: Option<String>,
+    /// A brand, by IRI or name.
+    #[param(pattern = r"\S")]
     brand: Option<String>,
 }
 
-async fn search(
+/// The body of `/v1/search`.
+#[derive(Serialize, ToSchema)]
+pub struct SearchResults {
+    /// The query, trimmed.
+    query: String,
+    /// The user it was personalised for, if any.
+    user: Option<String>,
+    /// The model whose sentence vectors matched.
+    model: ModelRef,
+    /// Best first.
+    items: Vec<RankedItem>,
+}
+
+/// Products by the meaning of a text query.
+#[utoipa::path(
+    get,
+    path = "/v1/search",
+    params(SearchParams),
+    responses((status = 200, description = "Ranked items", body = SearchResults), LookupErrors)
+)]
+pub async fn search(
     state: web::Data<AppState>,
     params: web::Query<SearchParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -49,12 +82,12 @@ async fn search(
         }
         let user = p.user.as_deref().map(|u| r.resolve_user(u)).transpose()?;
         let items = r.search(&query, k, user.as_deref(), &filter)?;
-        Ok(serde_json::json!({
-            "query": query,
-            "user": user,
-            "model": model_ref(r),
-            "items": ranked(r, items),
-        }))
+        Ok(SearchResults {
+            query,
+            user,
+            model: model_ref(r),
+            items: ranked(r, items),
+        })
     })
     .await??;
     Ok(HttpResponse::Ok().json(body))

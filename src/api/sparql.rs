@@ -7,8 +7,12 @@ use std::time::Duration;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{web, HttpRequest, HttpResponse};
 use oxigraph::model::NamedNode;
+use serde::Deserialize;
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use super::error::ApiError;
+use super::error::{ApiError, SparqlErrors};
 use super::{read_body, resource, AppState};
 use crate::kg::{QueryOptions, QueryOutcome, ResultFormat};
 
@@ -58,12 +62,78 @@ impl Operation {
     }
 }
 
+/// The query parameters of `GET /sparql` (the handler reads them itself: the graph
+/// parameters repeat).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SparqlQueryParams {
+    /// The SPARQL query.
+    #[param(pattern = r"\S", example = "ASK { ?s ?p ?o }")]
+    pub query: String,
+    /// Default graph (repeatable).
+    #[serde(rename = "default-graph-uri")]
+    #[param(pattern = r#"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>"{}|\\^`]+$"#)]
+    pub default_graph_uri: Option<String>,
+    /// Named graph (repeatable).
+    #[serde(rename = "named-graph-uri")]
+    #[param(pattern = r#"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>"{}|\\^`]+$"#)]
+    pub named_graph_uri: Option<String>,
+}
+
+/// The form body of `POST /sparql`: a query or an update.
+pub struct SparqlForm;
+
+impl PartialSchema for SparqlForm {
+    fn schema() -> RefOr<Schema> {
+        let text = || {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"\S"))
+        };
+        let one = |name: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .required(name)
+        };
+        AllOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .property("query", text().examples(["ASK { ?s ?p ?o }"]))
+                    .property("update", text()),
+            )
+            .item(OneOfBuilder::new().item(one("query")).item(one("update")))
+            .into()
+    }
+}
+
+impl ToSchema for SparqlForm {}
+
 fn pairs(text: &str) -> Result<Vec<(String, String)>, ApiError> {
     serde_urlencoded::from_str(text)
         .map_err(|e| ApiError::bad_request("bad_parameter", format!("malformed parameters: {e}")))
 }
 
-async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// SPARQL 1.1 query (protocol GET).
+#[utoipa::path(
+    get,
+    path = "/sparql",
+    params(SparqlQueryParams),
+    responses(
+        (status = 200, description = "Results, by content negotiation", content(
+            (Object = "application/sparql-results+json"),
+            (String = "application/sparql-results+xml"),
+            (String = "text/csv"),
+            (String = "text/tab-separated-values"),
+            (String = "text/turtle"),
+            (String = "application/n-triples"),
+            (Object = "application/ld+json"),
+            (String = "application/rdf+xml"),
+        )),
+        SparqlErrors,
+    )
+)]
+pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let op = Operation::from_pairs(pairs(req.query_string())?)?;
     if op.update.is_some() {
         return Err(ApiError::MethodNotAllowed(
@@ -73,7 +143,32 @@ async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespons
     run(&req, state, op).await
 }
 
-async fn post(
+/// SPARQL 1.1 query or update (protocol POST).
+#[utoipa::path(
+    post,
+    path = "/sparql",
+    request_body(content(
+        (SparqlForm = "application/x-www-form-urlencoded"),
+        (String = "application/sparql-query"),
+        (String = "application/sparql-update"),
+    )),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Query results", content(
+            (Object = "application/sparql-results+json"),
+            (String = "application/sparql-results+xml"),
+            (String = "text/csv"),
+            (String = "text/tab-separated-values"),
+            (String = "text/turtle"),
+            (String = "application/n-triples"),
+            (Object = "application/ld+json"),
+            (String = "application/rdf+xml"),
+        )),
+        (status = 204, description = "Update applied"),
+        SparqlErrors,
+    )
+)]
+pub async fn post(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Payload,

@@ -26,9 +26,22 @@ pub struct Cli {
     /// Folder of saved queries [default: ./queries, then the copies built into kgrec].
     #[arg(long, global = true, env = "KGREC_QUERIES")]
     pub queries_dir: Option<PathBuf>,
+    /// Log lines (on stderr) as plain text or as one JSON object each, for log collectors.
+    /// `RUST_LOG` chooses what is logged [default: info].
+    #[arg(long, global = true, env = "KGREC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The subcommands.

@@ -74,7 +74,8 @@ pub fn serve(store: &KgStore, registry_root: &Path, a: ServeArgs) -> Result<()> 
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
     });
     let events = EventRecorder::new(registry);
-    let state = AppState::new(store.clone(), recommender, Some(events), settings);
+    let state = AppState::new(store.clone(), recommender, Some(events), settings)
+        .context("cannot set up the service's metrics")?;
     actix_web::rt::System::new()
         .block_on(run_service(state, &a.addr, workers))
         .with_context(|| format!("cannot serve on {}", a.addr))?;

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 
 use oxigraph::model::Term;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::RecError;
 use crate::eval::ItemId;
@@ -37,19 +38,20 @@ const RECENCY: f32 = 0.85;
 const UNNAMED_HUB: f32 = 0.5;
 
 /// An entity on a path.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct EntityRef {
     /// Its IRI.
     pub iri: String,
     /// `user`, `product`, `brand`, `category`, `external` or `other`.
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
     /// Its name or label, if it has one.
     pub label: Option<String>,
 }
 
 /// The relation that links one step of a path to the next.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct RelationRef {
     /// The property IRI.
     pub iri: String,
@@ -61,7 +63,7 @@ pub struct RelationRef {
 }
 
 /// One step: an entity and, except on the last step, the relation to the next one.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct PathStep {
     /// The entity.
     pub entity: EntityRef,
@@ -70,7 +72,7 @@ pub struct PathStep {
 }
 
 /// A path from the user to the recommended item.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct ExplanationPath {
     /// How much this path says about the recommendation (see the module docs).
     pub score: f32,
@@ -81,7 +83,7 @@ pub struct ExplanationPath {
 }
 
 /// The explanation of one recommendation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Explanation {
     /// The best paths, best first, through different entities.
     pub paths: Vec<ExplanationPath>,

@@ -304,7 +304,7 @@ impl Recommender {
         }
         match users.by_local.get(id) {
             Some(Some(iri)) => Ok(iri.clone()),
-            Some(None) => Err(RecError::BadData(format!(
+            Some(None) => Err(RecError::Ambiguous(format!(
                 "user id {id} is shared by several users: give the full IRI"
             ))),
             None => Err(RecError::NotFound(format!("user {id}"))),
@@ -319,7 +319,7 @@ impl Recommender {
         }
         match items.by_local.get(id) {
             Some(Some(row)) => Ok(*row),
-            Some(None) => Err(RecError::BadData(format!(
+            Some(None) => Err(RecError::Ambiguous(format!(
                 "item id {id} is shared by several items: give the full IRI"
             ))),
             None => Err(RecError::NotFound(format!("item {id}"))),
