@@ -318,7 +318,10 @@ mod tests {
             StatusCode::BAD_REQUEST
         );
         let ambiguous = RecError::Ambiguous("user id U1 is shared by several users".into());
-        assert_eq!(ApiError::from(ambiguous).status_code(), StatusCode::CONFLICT);
+        assert_eq!(
+            ApiError::from(ambiguous).status_code(),
+            StatusCode::CONFLICT
+        );
         let missing = RecError::NotFound("user <x>".into());
         assert_eq!(ApiError::from(missing).status_code(), StatusCode::NOT_FOUND);
         // A corrupt model file is the service's fault, and the message names the file.

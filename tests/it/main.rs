@@ -3,6 +3,7 @@
 //! `text`, which tests the text encoder and entity texts through the library.
 
 mod common;
+mod crash;
 mod errors;
 mod import;
 mod learn;

@@ -710,6 +710,68 @@ fn item_iris(v: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// kill -9 while several clients post events: every event the service answered 201 for is in
+/// the store when it opens again.
+#[test]
+fn events_answered_201_survive_kill_9() {
+    let store = shop_with_model();
+    let mut s = Service::start(&store, &[]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (base, agent, stop) = (s.base.clone(), s.agent.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                for i in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let body = format!(
+                        r#"[{{"user": "crash-{c}-{i}", "item": "P1"}}, {{"user": "crash-{c}-{i}", "item": "P2"}}]"#
+                    );
+                    let sent = agent
+                        .post(format!("{base}/v1/events"))
+                        .header("Content-Type", "application/json")
+                        .send(&body);
+                    match sent {
+                        Ok(mut r) if r.status() == 201 => {
+                            let v: serde_json::Value =
+                                serde_json::from_str(&r.body_mut().read_to_string().unwrap())
+                                    .unwrap();
+                            acknowledged.push(v["users"][0].as_str().unwrap().to_owned());
+                        }
+                        Ok(r) => panic!("event refused: {}", r.status()),
+                        // The service is gone.
+                        Err(_) => break,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    // Let them get going, then kill the service with requests in flight.
+    std::thread::sleep(Duration::from_millis(700));
+    s.child.kill().expect("SIGKILL");
+    s.child.wait().expect("wait");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acknowledged: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().expect("client"))
+        .collect();
+    assert!(
+        acknowledged.len() > 10,
+        "only {} events",
+        acknowledged.len()
+    );
+    let values: Vec<String> = acknowledged.iter().map(|u| format!("<{u}>")).collect();
+    let q = format!(
+        "SELECT (COUNT(DISTINCT ?u) AS ?n) WHERE {{ VALUES ?u {{ {} }} ?e <https://w3id.org/kgrec/ns#user> ?u }}",
+        values.join(" ")
+    );
+    let found: usize = store.select(&q)[0]["n"].parse().unwrap();
+    assert_eq!(found, acknowledged.len());
+}
+
 #[test]
 fn live_events_change_the_next_answer_and_survive_a_restart() {
     let store = shop_with_model();
