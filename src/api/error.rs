@@ -1,12 +1,14 @@
 //! The one place that maps errors to HTTP. Every error leaves the service as JSON,
 //! `{"error": {"code": "...", "message": "..."}}`, with the status its code implies.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoResponses, ToSchema};
 
 use crate::error::RecError;
@@ -29,64 +31,77 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// The error responses an operation documents: status and when it happens, each with an
+/// [`ErrorBody`].
+fn error_responses(
+    statuses: &[(u16, &str)],
+) -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+    let body = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+        .build();
+    statuses
+        .iter()
+        .map(|(status, when)| {
+            let response = ResponseBuilder::new()
+                .description(*when)
+                .content("application/json", body.clone())
+                .build();
+            (status.to_string(), response.into())
+        })
+        .collect()
+}
+
+const BAD_PARAMETERS: (u16, &str) = (400, "Bad parameters or body");
+const UNKNOWN: (u16, &str) = (404, "Unknown user, item, brand or category");
+const AMBIGUOUS: (u16, &str) = (
+    409,
+    "A short id that names several users or items: give the full IRI",
+);
+const TOO_LARGE: (u16, &str) = (413, "Body over the limit");
+const MEDIA_TYPE: (u16, &str) = (415, "Unsupported body media type");
+const NO_MODEL: (u16, &str) = (503, "No model registered");
+
 /// The errors of a look-up by user, item or text (the `/v1` read routes).
-#[derive(IntoResponses)]
-pub enum LookupErrors {
-    /// Bad parameters.
-    #[response(status = 400)]
-    BadRequest(ErrorBody),
-    /// Unknown user, item, brand or category.
-    #[response(status = 404)]
-    NotFound(ErrorBody),
-    /// A short id that names several users or items: give the full IRI.
-    #[response(status = 409)]
-    Conflict(ErrorBody),
-    /// No model registered.
-    #[response(status = 503)]
-    Unavailable(ErrorBody),
+pub struct LookupErrors;
+
+impl IntoResponses for LookupErrors {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+        error_responses(&[BAD_PARAMETERS, UNKNOWN, AMBIGUOUS, NO_MODEL])
+    }
 }
 
 /// The errors of a request with a body (`POST /v1/events`).
-#[derive(IntoResponses)]
-pub enum BodyErrors {
-    /// Bad parameters or body.
-    #[response(status = 400)]
-    BadRequest(ErrorBody),
-    /// Unknown user or item.
-    #[response(status = 404)]
-    NotFound(ErrorBody),
-    /// Body over the limit.
-    #[response(status = 413)]
-    PayloadTooLarge(ErrorBody),
-    /// Unsupported body media type.
-    #[response(status = 415)]
-    UnsupportedMediaType(ErrorBody),
-    /// No model registered.
-    #[response(status = 503)]
-    Unavailable(ErrorBody),
+pub struct BodyErrors;
+
+impl IntoResponses for BodyErrors {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+        error_responses(&[BAD_PARAMETERS, UNKNOWN, TOO_LARGE, MEDIA_TYPE, NO_MODEL])
+    }
+}
+
+/// The errors of forgetting a user.
+pub struct ForgetErrors;
+
+impl IntoResponses for ForgetErrors {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+        error_responses(&[UNKNOWN, AMBIGUOUS, NO_MODEL])
+    }
 }
 
 /// The errors of a SPARQL request.
-#[derive(IntoResponses)]
-pub enum SparqlErrors {
-    /// A malformed query or update, or one that failed.
-    #[response(status = 400)]
-    BadRequest(ErrorBody),
-    /// An update without the configured bearer token.
-    #[response(status = 401)]
-    Unauthorized(ErrorBody),
-    /// No acceptable representation.
-    #[response(status = 406)]
-    NotAcceptable(ErrorBody),
-    /// Body over the limit.
-    #[response(status = 413)]
-    PayloadTooLarge(ErrorBody),
-    /// Unsupported body media type.
-    #[response(status = 415)]
-    UnsupportedMediaType(ErrorBody),
-    /// A query past its time limit.
-    #[response(status = 503)]
-    Unavailable(ErrorBody),
+pub struct SparqlErrors;
+
+impl IntoResponses for SparqlErrors {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+        error_responses(&[
+            (400, "A malformed query or update, or one that failed"),
+            (401, "An update without the configured bearer token"),
+            (406, "No acceptable representation"),
+            TOO_LARGE,
+            MEDIA_TYPE,
+            (503, "A query past its time limit"),
+        ])
+    }
 }
 
 /// An error answered to a client.

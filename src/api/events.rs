@@ -12,7 +12,7 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
-use super::error::{ApiError, BodyErrors, ErrorBody};
+use super::error::{ApiError, BodyErrors, ForgetErrors};
 use super::{read_body, resource, AppState};
 use crate::error::RecError;
 use crate::eval::data::unix_seconds;
@@ -342,11 +342,7 @@ pub async fn post_events(
     delete,
     path = "/v1/users/{id}",
     params(("id" = String, Path, description = "User IRI (percent-encoded) or the last segment of it", example = "U3")),
-    responses(
-        (status = 200, description = "What was removed", body = UserForgotten),
-        (status = 404, description = "Unknown user", body = ErrorBody),
-        (status = 503, description = "No model registered", body = ErrorBody),
-    )
+    responses((status = 200, description = "What was removed", body = UserForgotten), ForgetErrors)
 )]
 pub async fn delete_user(
     state: web::Data<AppState>,

@@ -7,6 +7,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::error::ErrorBody;
 use super::{events, explain, health, metrics, recommend, search, sparql};
 
 /// The routes of this group.
@@ -34,6 +35,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         metrics::metrics,
         openapi,
     ),
+    // Referenced by the error responses (`error::LookupErrors` and the like).
+    components(schemas(ErrorBody)),
     modifiers(&BearerToken)
 )]
 pub struct ApiDoc;

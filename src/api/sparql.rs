@@ -2,6 +2,7 @@
 //! results by content negotiation, updates by POST behind a bearer token, each request
 //! within the configured time and result-size limits.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderMap};
@@ -9,8 +10,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use oxigraph::model::NamedNode;
 use serde::Deserialize;
 use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
-use utoipa::openapi::RefOr;
-use utoipa::{IntoParams, PartialSchema, ToSchema};
+use utoipa::openapi::{ContentBuilder, RefOr, Response, ResponseBuilder};
+use utoipa::{IntoParams, IntoResponses, PartialSchema, ToSchema};
 
 use super::error::{ApiError, SparqlErrors};
 use super::{read_body, resource, AppState};
@@ -80,6 +81,33 @@ pub struct SparqlQueryParams {
     pub named_graph_uri: Option<String>,
 }
 
+/// The 200 response of a query: every format the endpoint negotiates ([`SOLUTION_TYPES`],
+/// [`GRAPH_TYPES`]), by the media type it answers with.
+pub struct SparqlResults;
+
+impl IntoResponses for SparqlResults {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut formats: Vec<ResultFormat> = Vec::new();
+        for (_, format) in SOLUTION_TYPES.iter().chain(GRAPH_TYPES) {
+            if !formats.contains(format) {
+                formats.push(*format);
+            }
+        }
+        let mut response = ResponseBuilder::new().description("Results, by content negotiation");
+        for format in formats {
+            let media = format.media_type().split(';').next().unwrap_or_default();
+            let kind = if media.ends_with("json") {
+                Type::Object
+            } else {
+                Type::String
+            };
+            let schema = ObjectBuilder::new().schema_type(kind);
+            response = response.content(media, ContentBuilder::new().schema(Some(schema)).build());
+        }
+        BTreeMap::from([("200".to_owned(), response.build().into())])
+    }
+}
+
 /// The form body of `POST /sparql`: a query or an update.
 pub struct SparqlForm;
 
@@ -119,19 +147,7 @@ fn pairs(text: &str) -> Result<Vec<(String, String)>, ApiError> {
     get,
     path = "/sparql",
     params(SparqlQueryParams),
-    responses(
-        (status = 200, description = "Results, by content negotiation", content(
-            (Object = "application/sparql-results+json"),
-            (String = "application/sparql-results+xml"),
-            (String = "text/csv"),
-            (String = "text/tab-separated-values"),
-            (String = "text/turtle"),
-            (String = "application/n-triples"),
-            (Object = "application/ld+json"),
-            (String = "application/rdf+xml"),
-        )),
-        SparqlErrors,
-    )
+    responses(SparqlResults, SparqlErrors,)
 )]
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let op = Operation::from_pairs(pairs(req.query_string())?)?;
@@ -154,16 +170,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     )),
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "Query results", content(
-            (Object = "application/sparql-results+json"),
-            (String = "application/sparql-results+xml"),
-            (String = "text/csv"),
-            (String = "text/tab-separated-values"),
-            (String = "text/turtle"),
-            (String = "application/n-triples"),
-            (Object = "application/ld+json"),
-            (String = "application/rdf+xml"),
-        )),
+        SparqlResults,
         (status = 204, description = "Update applied"),
         SparqlErrors,
     )

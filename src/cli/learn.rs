@@ -12,7 +12,7 @@ use kgrec::eval::metrics::top_k;
 use kgrec::eval::{run_experiment, InteractionData, ItemId, ModelReport, Protocol, Scorer};
 use kgrec::features::{read_interactions, StoreFeatures};
 use kgrec::graph::{RelationSelection, WalkKind};
-use kgrec::model::{fit, ModelKind};
+use kgrec::model::{fit, FitInputs, ModelKind};
 use kgrec::registry::{
     load_registered, train_and_register, ExperimentConfig, ModelRegistry, TrainOptions,
 };
@@ -242,7 +242,13 @@ pub fn eval(store: &kgrec::kg::KgStore, a: EvalArgs) -> Result<()> {
         &names,
         |m, split, seed, progress| -> Result<_, kgrec::RecError> {
             let inputs = features.for_model(models[m], split, seed, progress)?;
-            let mut fitted = fit(models[m], split, &inputs, &config.model, seed, progress)?;
+            let fit_inputs = FitInputs {
+                split,
+                features: &inputs,
+                config: &config.model,
+                seed,
+            };
+            let mut fitted = fit(models[m], &fit_inputs, progress)?;
             let mut notes = features.take_notes();
             notes.append(&mut fitted.notes);
             fitted.notes = notes;

@@ -3,6 +3,9 @@
 //! Everything kgrec does with the store goes through the few methods here (bulk load, clear a
 //! graph, query, update, export, import records), so that a remote SPARQL 1.1 store can later
 //! stand behind the same interface.
+//!
+//! Over 600 lines because it is one idea: the whole surface kgrec uses of the store, kept in
+//! one place on purpose, so that another store can be put behind it by reading one file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,19 @@ use super::kind::{ModelConfig, ModelKind};
 use super::sequential::{SequentialConfig, SequentialModel};
 use crate::eval::{EvalSplit, Fitted, LearnError, Progress, Protocol};
 
+/// What fitting a model reads besides its kind.
+#[derive(Clone, Copy)]
+pub struct FitInputs<'a> {
+    /// The split whose training part it learns from (validation picks the epoch).
+    pub split: &'a EvalSplit,
+    /// The items' inputs.
+    pub features: &'a ItemFeatures,
+    /// The models' settings.
+    pub config: &'a ModelConfig,
+    /// Seed of initialisation, sampling and dropout.
+    pub seed: u64,
+}
+
 /// How many link kinds a report's note shows.
 const LINK_KINDS_SHOWN: usize = 8;
 
@@ -16,12 +29,15 @@ const LINK_KINDS_SHOWN: usize = 8;
 /// (see [`ModelKind::sequence_inputs`]; `walk-knn` reads the structure vectors).
 pub fn fit(
     model: ModelKind,
-    split: &EvalSplit,
-    features: &ItemFeatures,
-    config: &ModelConfig,
-    seed: u64,
+    inputs: &FitInputs<'_>,
     progress: Progress<'_>,
 ) -> Result<Fitted, LearnError> {
+    let FitInputs {
+        split,
+        features,
+        config,
+        seed,
+    } = *inputs;
     let scorer: Box<dyn crate::eval::Scorer> = match model {
         ModelKind::Popularity => Box::new(Popularity::fit(split)),
         ModelKind::ItemKnn => Box::new(ItemKnn::fit(split, &config.item_knn)),
@@ -45,7 +61,7 @@ pub fn fit(
             ))
         }
         _ => {
-            let (fitted, notes) = fit_sequential(model, split, features, config, seed, progress)?;
+            let (fitted, notes) = fit_sequential(model, inputs, progress)?;
             return Ok(Fitted {
                 scorer: Box::new(fitted),
                 notes,
@@ -62,12 +78,15 @@ pub fn fit(
 /// it with notes on the epoch kept and the strongest link weights.
 pub fn fit_sequential(
     model: ModelKind,
-    split: &EvalSplit,
-    features: &ItemFeatures,
-    config: &ModelConfig,
-    seed: u64,
+    inputs: &FitInputs<'_>,
     progress: Progress<'_>,
 ) -> Result<(SequentialModel, Vec<String>), LearnError> {
+    let FitInputs {
+        split,
+        features,
+        config,
+        seed,
+    } = *inputs;
     if model.sequence_inputs().is_none() {
         return Err(LearnError::InvalidConfig(format!(
             "{} is not a sequence model",

@@ -15,7 +15,7 @@ pub mod links;
 pub mod sequential;
 mod softmax_loss;
 
-pub use fit::{fit, fit_sequential};
+pub use fit::{fit, fit_sequential, FitInputs};
 pub use inputs::ItemFeatures;
 pub use kind::{ModelConfig, ModelKind, SequenceInputs};
 pub use links::ItemLinks;

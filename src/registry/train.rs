@@ -21,7 +21,7 @@ use crate::error::RecError;
 use crate::eval::{evaluate, EvalSplit, InteractionData, ItemId, LearnError, Progress, Protocol};
 use crate::features::StoreFeatures;
 use crate::kg::KgStore;
-use crate::model::{fit_sequential, ItemFeatures, ModelKind, SequentialModel};
+use crate::model::{fit_sequential, FitInputs, ItemFeatures, ModelKind, SequentialModel};
 use crate::util::{peak_rss_bytes, reset_peak_rss};
 
 /// What to train.
@@ -109,14 +109,13 @@ pub fn train_and_register(
     };
     let mut notes = store_features.take_notes();
     let model = stages.run("training", || {
-        let (model, fit_notes) = fit_sequential(
-            options.model,
-            &split,
-            &features,
-            &config.model,
-            options.seed,
-            progress,
-        )?;
+        let inputs = FitInputs {
+            split: &split,
+            features: &features,
+            config: &config.model,
+            seed: options.seed,
+        };
+        let (model, fit_notes) = fit_sequential(options.model, &inputs, progress)?;
         notes.extend(fit_notes);
         Ok(model)
     })?;

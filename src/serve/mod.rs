@@ -1,10 +1,11 @@
-//! The online side, below the HTTP layer: the served model with its catalogue and every
-//! user's live history ([`recommender`]), explanations as KG paths ([`explain`]), the SPARQL
+//! The online side, below the HTTP layer: the served model with its catalogue
+//! ([`catalogue`]) and every user's live history ([`recommender`]), explanations as KG paths ([`explain`]), the SPARQL
 //! extension functions `kgr:score` and `kgr:similarity` ([`functions`]), and live events
 //! and forgetting ([`events`]).
 //!
 //! May import: `kg`, `graph`, `embed`, `eval`, `model`, `features`, `registry`, `util`.
 
+pub mod catalogue;
 pub mod events;
 pub mod explain;
 pub mod functions;

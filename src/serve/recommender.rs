@@ -3,15 +3,19 @@
 //!
 //! Users are scored by running the trained sequence encoder over their current history (the
 //! last items first in weight), so an event recorded a moment ago changes the next answer.
-//! Items are the rows of the registered model; products added to the store later are known
-//! by name but not ranked until the next training.
+//! Items are the rows of the registered model; a product the model never saw is placed from
+//! its text when an event names it (cold start).
+//!
+//! Over 600 lines because it is one idea: the served state (items, users, cached user
+//! vectors) behind its locks, and every question the service asks of it. What needs no
+//! state lives beside it ([`super::catalogue`], [`super::explain`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, RwLock};
 
-use oxigraph::model::Term;
 use serde::Serialize;
 
+use super::catalogue::{catalogue_item, read_catalogue, CatalogueItem};
 use super::explain::{ExplainRequest, Explanation, ExplanationGraph};
 use crate::embed::{ProductSentences, TextEncoder};
 use crate::error::RecError;
@@ -22,42 +26,6 @@ use crate::features::text::{load_encoder, TextFeatureConfig};
 use crate::kg::KgStore;
 use crate::model::SequentialModel;
 use crate::registry::{load_registered, ModelEntry, ModelRegistry, RowKind};
-
-/// What the catalogue says about one ranked product: for display and for filters.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct CatalogueItem {
-    /// Product IRI.
-    pub iri: String,
-    /// Its name (`schema:name`), if any.
-    pub title: Option<String>,
-    /// Its brand's IRI, if any.
-    pub brand_iri: Option<String>,
-    /// Its brand's name, if any.
-    pub brand: Option<String>,
-    /// IRIs of the categories it is filed under.
-    pub categories: Vec<String>,
-}
-
-impl CatalogueItem {
-    /// Adds one row of (name, brand, brand name, category) cells: the smallest name and
-    /// brand seen (so every start shows the same one), every category once.
-    fn merge(&mut self, cells: &[Option<Term>]) {
-        if let Some(Term::Literal(l)) = &cells[0] {
-            keep_smaller(&mut self.title, l.value());
-        }
-        if let Some(Term::NamedNode(b)) = &cells[1] {
-            keep_smaller(&mut self.brand_iri, b.as_str());
-        }
-        if let Some(Term::Literal(l)) = &cells[2] {
-            keep_smaller(&mut self.brand, l.value());
-        }
-        if let Some(Term::NamedNode(c)) = &cells[3] {
-            if !self.categories.iter().any(|x| x == c.as_str()) {
-                self.categories.push(c.as_str().to_owned());
-            }
-        }
-    }
-}
 
 /// Restricts a ranking to part of the catalogue.
 #[derive(Clone, Debug, Default)]
@@ -742,52 +710,6 @@ fn unit_rows(values: &[f32], dim: usize) -> Vec<f32> {
     out
 }
 
-/// Name, brand and categories of each item in `iris` (in that order), and every category's
-/// label.
-fn read_catalogue(
-    store: &KgStore,
-    iris: &[String],
-) -> Result<(Vec<CatalogueItem>, HashMap<String, String>), RecError> {
-    let index: HashMap<&str, usize> = iris
-        .iter()
-        .enumerate()
-        .map(|(r, i)| (i.as_str(), r))
-        .collect();
-    let mut items: Vec<CatalogueItem> = iris
-        .iter()
-        .map(|iri| CatalogueItem {
-            iri: iri.clone(),
-            ..CatalogueItem::default()
-        })
-        .collect();
-    let q = "PREFIX schema: <http://schema.org/>\n\
-             SELECT ?p ?name ?brand ?brandName ?cat WHERE { ?p a schema:Product . \
-             OPTIONAL { ?p schema:name ?name } \
-             OPTIONAL { ?p schema:brand ?brand OPTIONAL { ?brand schema:name ?brandName } } \
-             OPTIONAL { ?p schema:category ?cat } }";
-    store.for_each_solution(q, |row| {
-        let Some(Term::NamedNode(p)) = &row[0] else {
-            return;
-        };
-        let Some(&r) = index.get(p.as_str()) else {
-            return;
-        };
-        items[r].merge(&row[1..5]);
-    })?;
-    let mut labels = HashMap::new();
-    let q = "PREFIX kgr: <https://w3id.org/kgrec/ns#>\n\
-             PREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n\
-             SELECT ?c ?label WHERE { ?c a kgr:Category ; skos:prefLabel ?label }";
-    store.for_each_solution(q, |row| {
-        if let (Some(Term::NamedNode(c)), Some(Term::Literal(l))) = (&row[0], &row[1]) {
-            labels
-                .entry(c.as_str().to_owned())
-                .or_insert_with(|| l.value().to_owned());
-        }
-    })?;
-    Ok((items, labels))
-}
-
 /// The sentence a product the model never saw is placed by: the one training renders for
 /// it ([`ProductSentences`]), so that its text vector means what the model learned.
 fn cold_start_sentence(
@@ -798,39 +720,6 @@ fn cold_start_sentence(
     Ok(sentences
         .facts(store, product)?
         .and_then(|facts| facts.text()))
-}
-
-/// One product's catalogue entry (title, brand, categories), as [`read_catalogue`] reads
-/// every ranked item's. The IRI is bound into the query as a term.
-fn catalogue_item(
-    store: &KgStore,
-    product: &oxigraph::model::NamedNode,
-) -> Result<CatalogueItem, RecError> {
-    let q = "PREFIX schema: <http://schema.org/>\n\
-             SELECT ?p ?name ?brand ?brandName ?cat WHERE { \
-             OPTIONAL { ?p schema:name ?name } \
-             OPTIONAL { ?p schema:brand ?brand OPTIONAL { ?brand schema:name ?brandName } } \
-             OPTIONAL { ?p schema:category ?cat } }";
-    let p = oxigraph::model::Variable::new_unchecked("p");
-    let outcome = store.query(q, &[(p, Term::NamedNode(product.clone()))], true)?;
-    let mut item = CatalogueItem {
-        iri: product.as_str().to_owned(),
-        ..CatalogueItem::default()
-    };
-    if let crate::kg::QueryOutcome::Solutions { rows, .. } = outcome {
-        for row in rows {
-            item.merge(&row[1..5]);
-        }
-    }
-    Ok(item)
-}
-
-/// Keeps the smallest value seen, so that a product with two names shows the same one on
-/// every start.
-fn keep_smaller(slot: &mut Option<String>, value: &str) {
-    if slot.as_deref().is_none_or(|old| value < old) {
-        *slot = Some(value.to_owned());
-    }
 }
 
 #[cfg(test)]

