@@ -12,7 +12,9 @@
 //!
 //! Run: `bash scripts/bench-text.sh`, or
 //! `cargo bench --profile dev --bench text -- [--python PY] [--texts 2000] [--threads 2]
-//! [--batch 32] [--rounds 5] [--candle]` (`--candle` also times candle-transformers' BERT).
+//! [--batch 32] [--rounds 5] [--candle] [--portable]` (`--candle` also times
+//! candle-transformers' BERT; `--portable` times, in the same alternating rounds, the packed
+//! pass with the `gemm` crate alone, without the AVX-512 kernel).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -163,6 +165,13 @@ fn main() {
         )
     });
     enc.encode(&refs).expect("warm-up");
+    let portable = args.iter().any(|a| a == "--portable").then(|| {
+        let enc = TextEncoder::load(&files, config(Backend::PackedPortable), &Device::Cpu)
+            .expect("encoder");
+        enc.encode(&refs).expect("warm-up");
+        enc
+    });
+    let mut portable_times = Vec::new();
     let (mut st_times, mut kg_times) = (Vec::new(), Vec::new());
     let mut ours = None;
     for _ in 0..rounds {
@@ -173,6 +182,11 @@ fn main() {
         let start = Instant::now();
         ours = Some(enc.encode(&refs).expect("encode"));
         kg_times.push(start.elapsed().as_secs_f64());
+        if let Some(p) = &portable {
+            let start = Instant::now();
+            p.encode(&refs).expect("encode");
+            portable_times.push(start.elapsed().as_secs_f64());
+        }
     }
     let n = refs.len() as f64;
     let report = |name: &str, times: &[f64]| {
@@ -196,6 +210,16 @@ fn main() {
         );
     }
     report("kgrec TextEncoder (packed CPU forward)", &kg_times);
+    if portable.is_some() {
+        report(
+            "kgrec packed forward, gemm crate only (no AVX-512 kernel)",
+            &portable_times,
+        );
+        println!(
+            "AVX-512 kernel: encoding takes {:.0}% of the gemm-crate-only time (best)",
+            100.0 * best(&kg_times) / best(&portable_times)
+        );
+    }
     if let (Some(p), Some(ours)) = (st.as_mut(), &ours) {
         let path = work.join("st.f32");
         p.ask(&format!("vectors {}", path.display()));

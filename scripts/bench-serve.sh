@@ -4,6 +4,8 @@
 #
 #   scripts/bench-serve.sh STORE REGISTRY [SECONDS]
 #
+# KGREC_BIN=PATH serves with that binary instead of building this checkout's (to compare two
+# commits in one session).
 # Reports, for /v1/users/{id}/recommendations?k=10 (with and without explain=true) and
 # /v1/explain: requests/s and p50/p99 latency at 64 connections, the service's resident
 # memory after warm-up, and the share of recommendations with a KG path of at most 3 hops.
@@ -18,8 +20,10 @@ if ! command -v wrk >/dev/null; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
 fi
-cargo build --quiet --bin kgrec
-kgrec="$CARGO_TARGET_DIR/debug/kgrec"
+if [ -z "${KGREC_BIN:-}" ]; then
+  cargo build --quiet --bin kgrec
+fi
+kgrec=${KGREC_BIN:-$CARGO_TARGET_DIR/debug/kgrec}
 work=$(mktemp -d)
 port=${KGREC_BENCH_PORT:-7890}
 "$kgrec" --store "$store" --registry "$registry" serve --addr "127.0.0.1:$port" --workers 2 \

@@ -1,6 +1,9 @@
 //! The HTTP service (`kgrec serve`): the SPARQL 1.1 Protocol at `/sparql`, the JSON API under
 //! `/v1`, and `/health`. One file per route group; [`error`] is the one place that maps
 //! errors to HTTP.
+//!
+//! May import: `serve` and what it answers with (`kg`, `eval`, `model` types, `error`); it
+//! holds no state of its own beyond the shared [`AppState`].
 
 pub mod error;
 pub mod events;

@@ -1,4 +1,6 @@
 //! Command-line interface: argument parsing, configuration and one function per subcommand.
+//!
+//! May import: every module of the library; nothing imports it.
 
 mod args;
 mod commands;
@@ -19,8 +21,11 @@ fn init_logging(format: args::LogFormat) -> anyhow::Result<()> {
         .with_default_directive(LevelFilter::INFO.into())
         .from_env()
         .map_err(|e| anyhow::anyhow!("RUST_LOG does not parse: {e}"))?;
+    // Colours only for a person at a terminal, never into a log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let installed = match format {
         args::LogFormat::Text => logs.try_init(),

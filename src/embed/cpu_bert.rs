@@ -158,10 +158,12 @@ fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 
 impl CpuBert {
     /// Lays out the weights of a BERT model (`embeddings.*`, `encoder.layer.N.*`, with or
-    /// without a `bert.` prefix) for the packed forward pass.
+    /// without a `bert.` prefix) for the packed forward pass; with `avx512`, for the AVX-512
+    /// kernel where the CPU has it.
     pub(crate) fn new(
         tensors: &HashMap<String, Tensor>,
         config: &Config,
+        avx512: bool,
     ) -> Result<Self, EmbedError> {
         let prefix = if tensors.keys().any(|k| k.starts_with("bert.")) {
             "bert."
@@ -197,20 +199,20 @@ impl CpuBert {
                     w_qkv.extend_from_slice(&m[r * h..(r + 1) * h]);
                 }
             }
-            let w_qkv = Weight::new(w_qkv, h, 3 * h);
+            let w_qkv = Weight::with_layout(w_qkv, h, 3 * h, avx512);
             let b_qkv = [bq, bk, bv].concat();
             let (w_attn_out, b_attn_out) = w.linear(&format!("{p}attention.output.dense"), h, h)?;
-            let w_attn_out = Weight::new(w_attn_out, h, h);
+            let w_attn_out = Weight::with_layout(w_attn_out, h, h, avx512);
             let ln_attn = w.layer_norm(&format!("{p}attention.output.LayerNorm"), h)?;
             let (w_up, b_up) = w.linear(
                 &format!("{p}intermediate.dense"),
                 h,
                 config.intermediate_size,
             )?;
-            let w_up = Weight::new(w_up, h, config.intermediate_size);
+            let w_up = Weight::with_layout(w_up, h, config.intermediate_size, avx512);
             let (w_down, b_down) =
                 w.linear(&format!("{p}output.dense"), config.intermediate_size, h)?;
-            let w_down = Weight::new(w_down, config.intermediate_size, h);
+            let w_down = Weight::with_layout(w_down, config.intermediate_size, h, avx512);
             let ln_out = w.layer_norm(&format!("{p}output.LayerNorm"), h)?;
             layers.push(Layer {
                 w_qkv,

@@ -4,6 +4,8 @@
 //! Text side: [`model_files`] finds (or fetches) the sentence model, [`entity_text`] renders
 //! each catalogue entity as a sentence, and [`text::TextEncoder`] turns sentences into
 //! unit-length 384-dimensional vectors.
+//!
+//! May import: `kg`, `graph`, `util`.
 
 mod cpu_bert;
 pub mod entity_text;

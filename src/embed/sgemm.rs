@@ -77,15 +77,10 @@ fn has_avx512() -> bool {
 }
 
 impl Weight {
-    /// Takes a row-major `[k × n]` matrix and lays it out for this CPU.
-    pub(crate) fn new(b: Vec<f32>, k: usize, n: usize) -> Self {
-        assert_eq!(b.len(), k * n, "weight size");
-        Self::with_layout(b, k, n, has_avx512())
-    }
-
     /// Lays `b` out in panels when asked and the CPU has AVX-512, else row-major: the
     /// panel kernel is unsafe on a CPU without it, so no caller can ask for it there.
-    fn with_layout(b: Vec<f32>, k: usize, n: usize, panels: bool) -> Self {
+    pub(crate) fn with_layout(b: Vec<f32>, k: usize, n: usize, panels: bool) -> Self {
+        assert_eq!(b.len(), k * n, "weight size");
         let panels = panels && has_avx512();
         let layout = match panels.then(|| panel_layout(&b, k, n)).flatten() {
             Some(l) => l,

@@ -29,6 +29,10 @@ pub enum Backend {
     /// Always candle-transformers' BERT (padded batches with an attention mask); kept for
     /// GPUs and as the reference the packed pass is tested against.
     Candle,
+    /// The packed CPU pass with the portable `gemm` crate for every matrix product, never
+    /// the AVX-512 kernel: what a CPU without AVX-512 runs, kept to measure the kernel
+    /// against (`benches/text.rs --portable`).
+    PackedPortable,
 }
 
 /// Settings of a [`TextEncoder`].
@@ -171,11 +175,12 @@ impl TextEncoder {
                 weights.display()
             )))
         })?;
-        let packed = config.backend == Backend::Auto
+        let packed = matches!(config.backend, Backend::Auto | Backend::PackedPortable)
             && device.is_cpu()
             && super::cpu_bert::unsupported(&bert_config).is_none();
         let model = if packed {
-            Model::Packed(CpuBert::new(&tensors, &bert_config)?)
+            let avx512 = config.backend == Backend::Auto;
+            Model::Packed(CpuBert::new(&tensors, &bert_config, avx512)?)
         } else {
             let tensors = tensors
                 .into_iter()
@@ -477,7 +482,7 @@ mod tests {
     #[test]
     fn packed_forward_matches_candle_bert_with_padding() {
         let (tensors, config) = tiny_bert();
-        let packed = CpuBert::new(&tensors, &config).unwrap();
+        let packed = CpuBert::new(&tensors, &config, true).unwrap();
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
         let bert = BertModel::load(vb, &config).unwrap();
         // Lengths differ, so candle pads and masks while the packed pass does neither.

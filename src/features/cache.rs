@@ -8,7 +8,7 @@ use crate::error::RecError;
 use crate::eval::{EvalSplit, InteractionData, ItemId, Progress};
 use crate::kg::KgStore;
 use crate::model::links::LinkKind;
-use crate::model::{ItemFeatures, ItemLinks, ModelKind, SequenceInputs};
+use crate::model::{ItemFeatures, ItemLinks, ModelInputs, ModelKind};
 
 /// How many nearest items by text each item links to.
 pub const TEXT_NEIGHBOURS: usize = 10;
@@ -125,8 +125,7 @@ impl<'a> StoreFeatures<'a> {
         notes
     }
 
-    /// The item inputs `model` reads (see [`ModelKind::sequence_inputs`]; `walk-knn` reads
-    /// the structure vectors), built on first use.
+    /// The item inputs `model` reads (see [`ModelKind::inputs`]), built on first use.
     pub fn for_model(
         &mut self,
         model: ModelKind,
@@ -134,21 +133,12 @@ impl<'a> StoreFeatures<'a> {
         seed: u64,
         progress: Progress<'_>,
     ) -> Result<ItemFeatures, RecError> {
-        if model == ModelKind::WalkKnn {
-            return Ok(ItemFeatures {
-                structure: Some(self.structure(split, seed, progress)?),
-                ..ItemFeatures::default()
-            });
-        }
-        let Some(SequenceInputs {
+        let ModelInputs {
             walks,
             neighbourhood,
             text,
             links,
-        }) = model.sequence_inputs()
-        else {
-            return Ok(ItemFeatures::default());
-        };
+        } = model.inputs();
         let structure = if walks {
             Some(self.structure(split, seed, progress)?)
         } else if neighbourhood {

@@ -1,5 +1,7 @@
 //! The graph view of the KG: a compact typed projection of the store ([`KgProjection`]) and
 //! random walks over it ([`generate_walks`]).
+//!
+//! May import: `kg`, `util`.
 
 pub mod projection;
 pub mod walks;

@@ -1,6 +1,8 @@
 //! Ingest: reading what researchers and shops download (RDF dumps, Amazon review data, the
 //! Beauty benchmark, RecBole atomic files, KGCN and KGAT files) into quads of the kgrec
 //! ontology. Importers only produce quads; loading them is the store's job.
+//!
+//! May import: `kg` (the ontology's vocabulary and the store's quad types).
 
 pub mod amazon;
 pub mod beauty;

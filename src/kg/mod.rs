@@ -1,5 +1,7 @@
 //! The knowledge-graph store: vocabulary, the persistent oxigraph store behind a narrow
 //! interface, SPARQL evaluation with safe parameter binding, result formats and saved queries.
+//!
+//! May import: nothing of kgrec's but `util`; everything else builds on it.
 
 pub mod binding;
 pub mod calls;

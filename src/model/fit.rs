@@ -26,30 +26,25 @@ pub struct FitInputs<'a> {
 const LINK_KINDS_SHOWN: usize = 8;
 
 /// Fits `model` on `split` with `seed`, reading the item inputs it needs from `features`
-/// (see [`ModelKind::sequence_inputs`]; `walk-knn` reads the structure vectors).
+/// (see [`ModelKind::inputs`]).
 pub fn fit(
     model: ModelKind,
     inputs: &FitInputs<'_>,
     progress: Progress<'_>,
 ) -> Result<Fitted, LearnError> {
-    let FitInputs {
-        split,
-        features,
-        config,
-        seed,
-    } = *inputs;
+    let (split, config) = (inputs.split, inputs.config);
     let scorer: Box<dyn crate::eval::Scorer> = match model {
         ModelKind::Popularity => Box::new(Popularity::fit(split)),
         ModelKind::ItemKnn => Box::new(ItemKnn::fit(split, &config.item_knn)),
         ModelKind::BprMf => Box::new(BprMf::fit(
             split,
             &BprConfig {
-                seed,
+                seed: inputs.seed,
                 ..config.bpr.clone()
             },
         )),
         ModelKind::WalkKnn => {
-            let Some((dim, vectors)) = &features.structure else {
+            let Some((dim, vectors)) = &inputs.features.structure else {
                 return Err(LearnError::InvalidConfig(
                     "walk-knn needs the items' structure vectors".into(),
                 ));
@@ -87,7 +82,7 @@ pub fn fit_sequential(
         config,
         seed,
     } = *inputs;
-    if model.sequence_inputs().is_none() {
+    if !model.is_sequential() {
         return Err(LearnError::InvalidConfig(format!(
             "{} is not a sequence model",
             model.as_str()

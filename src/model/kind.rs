@@ -69,9 +69,9 @@ impl ModelKind {
     }
 }
 
-/// The item inputs of a sequence-model variant, besides its ID embedding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SequenceInputs {
+/// The item inputs a model reads, besides its own ID embeddings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModelInputs {
     /// Structure vectors from KG walks and skip-gram.
     pub walks: bool,
     /// One-hop KG neighbourhood codes (the KG without walks).
@@ -84,23 +84,35 @@ pub struct SequenceInputs {
 }
 
 impl ModelKind {
-    /// The inputs of a sequence model, or `None` for a model that is not one.
-    pub fn sequence_inputs(self) -> Option<SequenceInputs> {
+    /// The item inputs the model reads: the walk vectors for `walk-knn`, none for the other
+    /// baselines, the variant's own for the sequence models.
+    pub fn inputs(self) -> ModelInputs {
         let (walks, neighbourhood, text, links) = match self {
-            ModelKind::Sasrec => (false, false, false, false),
+            ModelKind::Popularity | ModelKind::ItemKnn | ModelKind::BprMf | ModelKind::Sasrec => {
+                (false, false, false, false)
+            }
+            ModelKind::WalkKnn => (true, false, false, false),
             ModelKind::Kgrec => (true, false, true, true),
             ModelKind::KgrecNoKg => (false, false, true, true),
             ModelKind::KgrecNoText => (true, false, false, true),
             ModelKind::KgrecNoWalks => (false, true, true, true),
             ModelKind::KgrecNoLinks => (true, false, true, false),
-            _ => return None,
         };
-        Some(SequenceInputs {
+        ModelInputs {
             walks,
             neighbourhood,
             text,
             links,
-        })
+        }
+    }
+
+    /// Whether it is the sequence model (SASRec or a kgrec variant), the one `kgrec train`
+    /// registers.
+    pub fn is_sequential(self) -> bool {
+        !matches!(
+            self,
+            ModelKind::Popularity | ModelKind::ItemKnn | ModelKind::BprMf | ModelKind::WalkKnn
+        )
     }
 }
 

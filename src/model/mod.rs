@@ -17,6 +17,6 @@ mod softmax_loss;
 
 pub use fit::{fit, fit_sequential, FitInputs};
 pub use inputs::ItemFeatures;
-pub use kind::{ModelConfig, ModelKind, SequenceInputs};
+pub use kind::{ModelConfig, ModelInputs, ModelKind};
 pub use links::ItemLinks;
 pub use sequential::{SequentialConfig, SequentialModel};

@@ -83,12 +83,13 @@ pub fn train_and_register(
         Some(p) => EvalSplit::new(data, p, options.seed)?,
         None => EvalSplit::all_training(data)?,
     };
-    let Some(inputs) = options.model.sequence_inputs() else {
+    if !options.model.is_sequential() {
         return Err(RecError::InvalidConfig(format!(
             "kgrec train trains the sequence models (kgrec, kgrec-no-kg, kgrec-no-text, kgrec-no-walks, kgrec-no-links, sasrec), not {}",
             options.model.as_str()
         )));
-    };
+    }
+    let inputs = options.model.inputs();
     // One way through: features (each input its own timed stage), then the model.
     let mut store_features = StoreFeatures::new(store, data, &config.features);
     if inputs.walks {

@@ -13,15 +13,40 @@ const U: &str = "https://w3id.org/kgrec/id/fixture/user/";
 const TOKEN: &str = "test-token-0123456789";
 
 /// The shop fixture with a small model registered, trained with `train ARGS` and quick
-/// settings.
+/// settings. Each set of arguments is trained once per test run; every test gets its own
+/// copy of the store and registry (tests write to them).
 fn shop_trained(args: &[&str]) -> TempStore {
-    let store = TempStore::new();
-    store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
-    let mut train = vec!["train"];
-    train.extend_from_slice(args);
-    train.extend_from_slice(QUICK_TRAINING);
-    store.ok(&train);
-    store
+    static TRAINED: std::sync::Mutex<Vec<(Vec<String>, TempStore)>> =
+        std::sync::Mutex::new(Vec::new());
+    let key: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let mut trained = TRAINED.lock().unwrap_or_else(|e| e.into_inner());
+    if !trained.iter().any(|(k, _)| *k == key) {
+        let store = TempStore::new();
+        store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
+        let mut train = vec!["train"];
+        train.extend_from_slice(args);
+        train.extend_from_slice(QUICK_TRAINING);
+        store.ok(&train);
+        trained.push((key.clone(), store));
+    }
+    let (_, template) = trained.iter().find(|(k, _)| *k == key).expect("trained");
+    let copy = TempStore::new();
+    copy_dir(template.dir.path(), copy.dir.path());
+    copy
+}
+
+/// Copies a folder's files and subfolders (a closed store and registry) into `to`.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
 
 /// The shop fixture with a small kgrec-no-text model registered (no sentence model needed).

@@ -379,8 +379,17 @@ mod tests {
         assert!(all.iter().all(|w| w.len() <= 5 && w.len() >= 2));
     }
 
-    #[test]
-    fn saved_model_loads_and_scores_the_same() {
+    /// A one-epoch model over every kind of input (structure, text, links), saved to a file:
+    /// the model, its inputs, its settings, the file and the folder that holds it.
+    fn saved_model(
+        negatives: usize,
+    ) -> (
+        SequentialModel,
+        ItemFeatures,
+        SequentialConfig,
+        std::path::PathBuf,
+        tempfile::TempDir,
+    ) {
         let split = cycles();
         let n = split.n_items;
         let features = ItemFeatures {
@@ -391,11 +400,18 @@ mod tests {
         let mut config = small(1);
         config.use_structure = true;
         config.use_text = true;
-        config.negatives = 8;
+        config.negatives = negatives;
         let model = SequentialModel::fit(&split, &features, &config, &|_, _, _| {}).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model.safetensors");
         model.save(&features, &path).unwrap();
+        (model, features, config, path, dir)
+    }
+
+    #[test]
+    fn saved_model_loads_and_scores_the_same() {
+        let (model, features, config, path, _dir) = saved_model(8);
+        let n = model.item_count();
         let (loaded, loaded_features) = SequentialModel::load(&path, &config).unwrap();
         assert_eq!(loaded_features.structure, features.structure);
         assert_eq!(loaded_features.text, features.text);
@@ -417,5 +433,42 @@ mod tests {
         let mut other = config.clone();
         other.dim = 32;
         assert!(SequentialModel::load(&path, &other).is_err());
+    }
+
+    /// Tensors are saved by name; a file written before names (`param.000`, … in creation
+    /// order) loads through that order and scores the same; the text input is known by name.
+    #[test]
+    fn checkpoints_by_name_and_by_creation_order() {
+        let (model, _, config, path, dir) = saved_model(0);
+        let n = model.item_count();
+        let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+        for name in [
+            "param.id_embedding",
+            "param.inputs.text.projection.weight",
+            "param.blocks.0.query.weight",
+            "param.links.weights",
+        ] {
+            assert!(tensors.contains_key(name), "no {name}");
+        }
+        // The same parameters under the names of the old, positional format.
+        for (k, name) in model.params.order.iter().enumerate() {
+            let t = tensors.remove(&format!("param.{name}")).unwrap();
+            tensors.insert(format!("param.{k:03}"), t);
+        }
+        let old = dir.path().join("old.safetensors");
+        candle_core::safetensors::save(&tensors, &old).unwrap();
+        let (loaded, _) = SequentialModel::load(&old, &config).unwrap();
+        let history: [ItemId; 3] = [4, 5, 6];
+        let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
+        model.score(0, &history, &mut a).unwrap();
+        loaded.score(0, &history, &mut b).unwrap();
+        assert_eq!(a, b);
+        // A text vector places an unseen item through the text input, wherever it was created.
+        let text = vec![0.5f32; 3];
+        assert_eq!(
+            loaded.cold_item_vector(&text).unwrap(),
+            model.cold_item_vector(&text).unwrap()
+        );
+        assert!(model.cold_item_vector(&text).unwrap().is_some());
     }
 }
