@@ -743,4 +743,49 @@ mod tests {
         assert_eq!(served.as_deref(), Some(trained[0].1.as_str()));
         assert!(trained[0].1.contains("Nails > Nail Polish") && trained[0].1.contains("$9.50"));
     }
+
+    /// A request that panics while it holds the user table leaves the table poisoned: the
+    /// next event is refused with an error (500) and nothing is recorded, instead of a 201
+    /// for an event the history never got.
+    #[test]
+    fn a_poisoned_user_table_refuses_events() {
+        use crate::registry::{train_and_register, ExperimentConfig, TrainOptions};
+        let store = KgStore::in_memory().unwrap();
+        let shop = include_str!("../../tests/fixtures/shop.trig");
+        let quads = RdfParser::from_format(RdfFormat::TriG).for_reader(shop.as_bytes());
+        store.bulk_load(quads, None).unwrap();
+        let data = read_interactions(&store, None).unwrap();
+        let mut config = ExperimentConfig::default();
+        config.model.sequential.epochs = 1;
+        config.model.sequential.dim = 16;
+        config.features.structure.walks.walks_per_node = 2;
+        config.features.structure.skipgram.epochs = 1;
+        let dir = tempfile::tempdir().unwrap();
+        let registry = ModelRegistry::open(dir.path()).unwrap();
+        let options = TrainOptions {
+            model: crate::model::ModelKind::KgrecNoText,
+            holdout: None,
+            seed: 1,
+        };
+        let entry =
+            train_and_register(&store, &data, &config, &options, &registry, &|_, _, _| {}).unwrap();
+        let r = Recommender::load(&store, &registry, entry, &TextFeatureConfig::default()).unwrap();
+        let user = data.users[0].clone();
+        let before = r.history(&user).unwrap().unwrap();
+        r.record([(user.as_str(), data.items[0].as_str())]).unwrap();
+        assert_eq!(r.history(&user).unwrap().unwrap().len(), before.len() + 1);
+        std::thread::scope(|s| {
+            let crashed = s
+                .spawn(|| {
+                    let _held = r.users.write();
+                    panic!("a request fails while it holds the user table");
+                })
+                .join();
+            assert!(crashed.is_err());
+        });
+        let refused = r.record([(user.as_str(), data.items[0].as_str())]);
+        assert!(matches!(refused, Err(RecError::Poisoned(_))), "{refused:?}");
+        assert!(matches!(r.forget(&user), Err(RecError::Poisoned(_))));
+        assert!(r.recommend(&user, 3, &ItemFilter::default(), true).is_err());
+    }
 }
