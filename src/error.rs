@@ -43,6 +43,14 @@ pub enum RecError {
     /// The sentence model could not be found, loaded or run.
     #[error(transparent)]
     Text(#[from] crate::embed::EmbedError),
+    /// A SHACL shapes file that does not parse or compile, or a validation that failed.
+    #[error("shapes {file}: {message}")]
+    Shapes {
+        /// The shapes file (or `ontology/shapes.ttl` for the bundled ones).
+        file: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl From<candle_core::Error> for RecError {

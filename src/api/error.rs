@@ -88,6 +88,15 @@ impl IntoResponses for ForgetErrors {
     }
 }
 
+/// The errors of the data-quality routes.
+pub struct QualityErrors;
+
+impl IntoResponses for QualityErrors {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+        error_responses(&[BAD_PARAMETERS])
+    }
+}
+
 /// The errors of a SPARQL request.
 pub struct SparqlErrors;
 

@@ -11,6 +11,7 @@ pub mod explain;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod quality;
 pub mod recommend;
 pub mod search;
 pub mod sparql;
@@ -129,6 +130,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(explain::routes)
         .configure(events::routes)
         .configure(search::routes)
+        .configure(quality::routes)
         .configure(health::routes)
         .configure(metrics::routes)
         .configure(openapi::routes);

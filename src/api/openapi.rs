@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{events, explain, health, metrics, recommend, search, sparql};
+use super::{events, explain, health, metrics, quality, recommend, search, sparql};
 
 /// The routes of this group.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -29,6 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         recommend::similar,
         explain::explain,
         search::search,
+        quality::summary,
+        quality::issues,
         events::post_events,
         events::delete_user,
         health::health,

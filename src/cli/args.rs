@@ -70,6 +70,10 @@ pub enum Command {
     Queries,
     /// Show the store's named graphs, sizes and size on disk.
     Stats,
+    /// Check the data: SHACL shapes, text hygiene, duplicate products, price and category
+    /// outliers, accounts that do not look human. Findings replace the previous run's in the
+    /// graph …/graph/quality; the data graphs are never changed.
+    Check(super::check::CheckArgs),
     /// Evaluate models on a standard protocol: fit on its training part, report HR, Recall,
     /// NDCG, MRR, Precision and coverage at 5/10/20 (or AUC/F1), mean ± std over seeds.
     Eval(super::learn::EvalArgs),

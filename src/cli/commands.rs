@@ -60,6 +60,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Update(a) => update(&ctx, a),
         Command::Queries => list_queries(&ctx),
         Command::Stats => stats(&open_for_reading(&ctx)?),
+        Command::Check(a) => super::check::check(&open_for_reading(&ctx)?, a),
         Command::Eval(a) => super::learn::eval(&open_for_reading(&ctx)?, a),
         Command::Train(a) => super::learn::train(&open_for_reading(&ctx)?, &ctx.registry, a),
         Command::Models => super::learn::list_models(&ctx.registry),

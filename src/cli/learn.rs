@@ -13,6 +13,7 @@ use kgrec::eval::{run_experiment, InteractionData, ItemId, ModelReport, Protocol
 use kgrec::features::{read_interactions, StoreFeatures};
 use kgrec::graph::{RelationSelection, WalkKind};
 use kgrec::model::{fit, FitInputs, ModelKind};
+use kgrec::quality::exclude;
 use kgrec::registry::{
     load_registered, train_and_register, ExperimentConfig, ModelRegistry, TrainOptions,
 };
@@ -131,6 +132,16 @@ pub struct TrainArgs {
     /// Seed of the split, walks and training.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Leave out what `kgrec check` recorded: the interactions of accounts flagged as not
+    /// human, and duplicate products merged into one representative (also when serving).
+    /// Optionally the kinds or checks to act on, comma-separated [default: duplicates,
+    /// behaviour].
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "KINDS")]
+    pub exclude_flagged: Option<String>,
+    /// With --holdout, score only these users' held-out items (a file of user IRIs, one per
+    /// line); the others still train.
+    #[arg(long, requires = "holdout")]
+    pub eval_users: Option<PathBuf>,
     #[command(flatten)]
     pub settings: ModelSettings,
 }
@@ -294,6 +305,32 @@ pub fn train(store: &kgrec::kg::KgStore, registry_root: &Path, a: TrainArgs) -> 
     }
     config.seeds = vec![a.seed];
     let data = read_data(store, a.settings.source.as_deref())?;
+    let exclusions = match &a.exclude_flagged {
+        Some(list) => {
+            let kinds = if list.trim().is_empty() {
+                exclude::default_kinds()
+            } else {
+                exclude::parse_kinds(list)?
+            };
+            let x = exclude::Exclusions::from_store(store, &kinds, &data)?;
+            eprintln!(
+                "--exclude-flagged: leaving out {} accounts ({} interactions), merging {} duplicate products",
+                x.users.len(),
+                x.interactions_left_out,
+                x.item_aliases.len()
+            );
+            Some(x)
+        }
+        None => None,
+    };
+    let data = match &exclusions {
+        Some(x) => x.apply(&data),
+        None => data,
+    };
+    let eval_users = match &a.eval_users {
+        Some(path) => Some(read_user_list(path)?),
+        None => None,
+    };
     let registry = ModelRegistry::open(registry_root)?;
     let bars = StageProgress::new();
     let entry = train_and_register(
@@ -304,6 +341,8 @@ pub fn train(store: &kgrec::kg::KgStore, registry_root: &Path, a: TrainArgs) -> 
             model,
             holdout,
             seed: a.seed,
+            exclusions,
+            eval_users,
         },
         &registry,
         &|s, d, n| bars.update(s, d, n),
@@ -341,6 +380,22 @@ pub fn train(store: &kgrec::kg::KgStore, registry_root: &Path, a: TrainArgs) -> 
         writeln!(out, "note: {n}")?;
     }
     Ok(())
+}
+
+/// User IRIs, one per line (blank lines and `#` comments skipped).
+fn read_user_list(path: &Path) -> Result<std::collections::BTreeSet<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --eval-users {}", path.display()))?;
+    let users: std::collections::BTreeSet<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    if users.is_empty() {
+        anyhow::bail!("--eval-users {} lists no user", path.display());
+    }
+    Ok(users)
 }
 
 /// `kgrec models`: the registered models, oldest first.
@@ -484,6 +539,8 @@ The store holds no interactions yet, so there is no model to train."
                 model: ModelKind::Kgrec,
                 holdout: None,
                 seed: 1,
+                exclusions: None,
+                eval_users: None,
             };
             let e = train_and_register(store, &data, &config, &options, &registry, &|s, d, n| {
                 bars.update(s, d, n)

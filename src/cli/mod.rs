@@ -3,6 +3,7 @@
 //! May import: every module of the library; nothing imports it.
 
 mod args;
+mod check;
 mod commands;
 mod config;
 mod learn;

@@ -88,6 +88,46 @@ impl InteractionData {
         data
     }
 
+    /// The same data without the events and negatives of `drop_users`, and with each item of
+    /// `aliases` renamed to its target (merged into it: histories keep both events).
+    pub fn remapped(
+        &self,
+        drop_users: &std::collections::BTreeSet<String>,
+        aliases: &std::collections::BTreeMap<String, String>,
+    ) -> InteractionData {
+        let mut out = InteractionData::default();
+        let item = |i: ItemId| {
+            let iri = self.items[i as usize].as_str();
+            aliases.get(iri).map_or(iri, String::as_str)
+        };
+        let mut events = Vec::with_capacity(self.events.len());
+        for e in &self.events {
+            let user = self.users[e.user as usize].as_str();
+            if drop_users.contains(user) {
+                continue;
+            }
+            events.push(Event {
+                user: out.user_id_or_insert(user),
+                item: out.item_id_or_insert(item(e.item)),
+                ..*e
+            });
+        }
+        for n in &self.negatives {
+            let user = self.users[n.user as usize].as_str();
+            if drop_users.contains(user) {
+                continue;
+            }
+            let negative = Negative {
+                user: out.user_id_or_insert(user),
+                item: out.item_id_or_insert(item(n.item)),
+                split: n.split,
+            };
+            out.negatives.push(negative);
+        }
+        out.finish(events);
+        out
+    }
+
     /// Renumbers users and items in IRI order (so ids do not depend on the store's
     /// iteration order) and sorts events by user, then sequence order.
     pub(crate) fn finish(&mut self, mut events: Vec<Event>) {

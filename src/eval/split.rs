@@ -222,6 +222,19 @@ impl EvalSplit {
         Ok(split)
     }
 
+    /// Scores only the held-out parts of users `keep` accepts: the others' validation and test
+    /// items (and click-through pairs) are dropped, their training items stay.
+    pub fn score_only(&mut self, keep: impl Fn(UserId) -> bool) {
+        for u in 0..self.train.len() {
+            if !keep(u as UserId) {
+                self.valid[u].clear();
+                self.test[u].clear();
+            }
+        }
+        self.valid_pairs.retain(|p| keep(p.user));
+        self.test_pairs.retain(|p| keep(p.user));
+    }
+
     /// The ranking cases of a stage: every user with held-out items in it.
     pub fn ranking_cases(&self, stage: Stage) -> Vec<RankingCase> {
         let mut cases = Vec::new();

@@ -253,7 +253,8 @@ impl ProjectionBuilder {
     }
 
     /// Reads node types and the selected IRI-to-IRI relations from the store. Only
-    /// catalogue, external and user-loaded graphs are read: never interactions or meta.
+    /// catalogue, external and user-loaded graphs are read: never interactions, meta or the
+    /// quality graph (`kgrec check`'s findings are about the data, not part of it).
     pub fn read_store(
         &mut self,
         store: &KgStore,
@@ -262,7 +263,10 @@ impl ProjectionBuilder {
         let graph_prefix = config.source.as_ref().map(|s| format!("{GRAPH}{s}/"));
         let admits_graph = |g: &str| -> bool {
             if g.starts_with(GRAPH) {
-                if g.ends_with("/interactions") || g == format!("{GRAPH}meta") {
+                if g.ends_with("/interactions")
+                    || g == format!("{GRAPH}meta")
+                    || g == format!("{GRAPH}quality")
+                {
                     return false;
                 }
                 graph_prefix.as_ref().is_none_or(|p| g.starts_with(p))
@@ -506,6 +510,26 @@ mod tests {
         assert_eq!(g.kind(3), NodeKind::User);
         assert_eq!(g.degree(3), 0);
         assert_eq!(g.node_id("ex:p2"), Some(1));
+    }
+
+    #[test]
+    fn the_quality_graph_is_not_part_of_the_kg() {
+        let store = crate::kg::KgStore::in_memory().unwrap();
+        store
+            .update(
+                "INSERT DATA { GRAPH <https://w3id.org/kgrec/graph/s/catalogue> { \
+                 <http://e/p1> a <http://schema.org/Product> ; <http://schema.org/brand> <http://e/b> . \
+                 <http://e/p2> a <http://schema.org/Product> } \
+                 GRAPH <https://w3id.org/kgrec/graph/quality> { \
+                 <http://e/i> <http://www.w3.org/ns/shacl#focusNode> <http://e/p2> ; \
+                 <https://w3id.org/kgrec/ns#relatedNode> <http://e/p1> } }",
+            )
+            .unwrap();
+        let mut b = ProjectionBuilder::new();
+        b.read_store(&store, &ProjectionConfig::default()).unwrap();
+        let g = b.build();
+        assert_eq!(g.node_count(), 3, "p1, p2 and the brand only");
+        assert!(g.node_id("http://e/i").is_none());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::builder::{ImportOutput, ImportSender, InteractionRecord, KgBuilder};
+use super::clean::clean_text;
 use super::error::IngestError;
 use super::source::{name_without_gz, ContentHash, Lines};
 use crate::kg::vocab::{InteractionKind, ProductRelation};
@@ -220,26 +221,6 @@ fn add_meta(b: &mut KgBuilder, m: &Meta) {
     }
 }
 
-/// Decodes HTML entities, drops markup and collapses whitespace; `None` when nothing is left.
-pub fn clean_text(raw: &str) -> Option<String> {
-    let decoded = html_escape::decode_html_entities(raw);
-    let mut out = String::with_capacity(decoded.len());
-    let mut in_tag = false;
-    for ch in decoded.chars() {
-        match ch {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                out.push(' ');
-            }
-            _ if !in_tag => out.push(ch),
-            _ => {}
-        }
-    }
-    let text = out.split_whitespace().collect::<Vec<_>>().join(" ");
-    (!text.is_empty()).then_some(text)
-}
-
 /// `"$12.99"` or `12.99` → 12.99; ranges and prose (`"$5.00 - $10.00"`, `".a-box…"`) → `None`.
 fn parse_price(v: &serde_json::Value) -> Option<f64> {
     match v {
@@ -264,22 +245,6 @@ fn json_error(path: &Path, line: u64, e: &serde_json::Error) -> IngestError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn text_is_cleaned() {
-        assert_eq!(
-            clean_text("Tom &amp; Jerry&#39;s").as_deref(),
-            Some("Tom & Jerry's")
-        );
-        assert_eq!(
-            clean_text("<span class=\"a-size-medium a-color-secondary\""),
-            None
-        );
-        assert_eq!(
-            clean_text("<b>Bold</b>  text\n").as_deref(),
-            Some("Bold text")
-        );
-    }
 
     #[test]
     fn prices() {

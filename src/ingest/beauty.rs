@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use super::builder::{ImportOutput, ImportSender, InteractionRecord, KgBuilder};
+use super::clean::clean_text;
 use super::error::IngestError;
 use super::source::{ContentHash, Table};
 use crate::kg::vocab::{InteractionKind, ProductRelation};
@@ -43,6 +44,9 @@ pub fn import(
         hash.add_file(p)?;
     }
     hash.add_setting(&format!("beauty sample={:?}", opts.sample_users));
+    // Text is decoded since the importer passes it through clean_text: a new hash, so a store
+    // loaded before is re-imported rather than kept with escaped names.
+    hash.add_setting("beauty text=clean");
     let source = opts.source.clone().unwrap_or_else(|| {
         if opts.sample_users.is_some() {
             "amazon-beauty-sample".into()
@@ -106,9 +110,8 @@ pub fn import(
     let c_title = t.require_column(&["title"])?;
     while let Some(f) = t.next_row(None)? {
         if keep_item(f[c_asin]) {
-            let title = f[c_title].trim();
-            if !title.is_empty() {
-                b.name(f[c_asin], title);
+            if let Some(title) = clean_text(f[c_title]) {
+                b.name(f[c_asin], &title);
             } else {
                 b.product(f[c_asin]);
             }
@@ -126,7 +129,9 @@ pub fn import(
         match relation {
             "produced_by" => {
                 let brand = tail.strip_prefix("brand:").ok_or_else(|| f.error(format!("produced_by tail '{tail}' is not brand:NAME")))?;
-                b.brand(head, brand);
+                if let Some(brand) = clean_text(brand) {
+                    b.brand(head, &brand);
+                }
             }
             "belongs_to" => {
                 let cat = tail.strip_prefix("category:").ok_or_else(|| f.error(format!("belongs_to tail '{tail}' is not category:NAME")))?;
@@ -149,7 +154,8 @@ pub fn import(
     let broader = infer_category_tree(&item_categories);
     for (item, cats) in &item_categories {
         for c in cats {
-            b.category(c, c, broader.get(c).map(String::as_str));
+            let label = clean_text(c).unwrap_or_else(|| c.clone());
+            b.category(c, &label, broader.get(c).map(String::as_str));
             b.in_category(item, c);
         }
     }

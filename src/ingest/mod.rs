@@ -7,6 +7,7 @@
 pub mod amazon;
 pub mod beauty;
 pub mod builder;
+pub mod clean;
 pub mod error;
 pub mod kgat;
 pub mod kgcn;

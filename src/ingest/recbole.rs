@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::builder::{ImportOutput, ImportSender, InteractionRecord, KgBuilder};
+use super::clean::clean_text;
 use super::error::IngestError;
 use super::source::{ContentHash, Table};
 use crate::kg::vocab::{is_freebase_id, InteractionKind, Split};
@@ -130,11 +131,11 @@ pub fn import(
         while let Some(f) = t.next_row(None)? {
             let id = f[ci];
             b.product(id);
-            if let Some(title) = ctitle.map(|c| f[c].trim()).filter(|s| !s.is_empty()) {
-                b.name(id, title);
+            if let Some(title) = ctitle.and_then(|c| clean_text(f[c])) {
+                b.name(id, &title);
             }
-            if let Some(brand) = cbrand.map(|c| f[c].trim()).filter(|s| !s.is_empty()) {
-                b.brand(id, brand);
+            if let Some(brand) = cbrand.and_then(|c| clean_text(f[c])) {
+                b.brand(id, &brand);
             }
             if let Some(c) = ccat {
                 // token_seq fields are space-separated.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use oxigraph::io::{RdfFormat, RdfSerializer};
 use oxigraph::model::vocab::xsd;
 use oxigraph::model::{
-    GraphName, GraphNameRef, Literal, NamedNode, NamedOrBlankNode, Quad, Term, Variable,
+    GraphName, GraphNameRef, Literal, NamedNode, NamedOrBlankNode, Quad, QuadRef, Term, Variable,
 };
 use oxigraph::sparql::{CancellationToken, QueryEvaluationError, QueryResults, SparqlEvaluator};
 use oxigraph::store::Store;
@@ -323,6 +323,31 @@ impl KgStore {
             if let (NamedOrBlankNode::NamedNode(s), Term::NamedNode(o)) = (&q.subject, &q.object) {
                 triple(s.as_str(), q.predicate.as_str(), o.as_str());
             }
+        }
+        Ok(())
+    }
+
+    /// Hands every quad of the store to `quad`, read straight from its index.
+    pub fn for_each_quad(&self, mut quad: impl FnMut(QuadRef<'_>)) -> Result<(), KgError> {
+        for q in self.store.iter() {
+            quad(q?.as_ref());
+        }
+        Ok(())
+    }
+
+    /// Hands every quad of one named graph to `quad`.
+    pub fn for_each_quad_in_graph(
+        &self,
+        graph: &NamedNode,
+        mut quad: impl FnMut(Quad),
+    ) -> Result<(), KgError> {
+        for q in self.store.quads_for_pattern(
+            None,
+            None,
+            None,
+            Some(GraphNameRef::NamedNode(graph.as_ref())),
+        ) {
+            quad(q?);
         }
         Ok(())
     }

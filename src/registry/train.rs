@@ -9,6 +9,7 @@
 //! - `items.txt`, `users.txt`: the IRI of each row, one per line (also in the registry);
 //! - `entry.json`: the registry entry.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -16,12 +17,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use candle_core::{Device, Tensor};
 
 use super::config::ExperimentConfig;
-use super::versions::{ModelEntry, ModelRegistry, StageCost};
+use super::versions::{ExclusionRecord, ModelEntry, ModelRegistry, StageCost};
 use crate::error::RecError;
 use crate::eval::{evaluate, EvalSplit, InteractionData, ItemId, LearnError, Progress, Protocol};
 use crate::features::StoreFeatures;
 use crate::kg::KgStore;
 use crate::model::{fit_sequential, FitInputs, ItemFeatures, ModelKind, SequentialModel};
+use crate::quality::exclude::Exclusions;
 use crate::util::{peak_rss_bytes, reset_peak_rss};
 
 /// What to train.
@@ -34,6 +36,12 @@ pub struct TrainOptions {
     pub holdout: Option<Protocol>,
     /// Seed of the split, walks and training.
     pub seed: u64,
+    /// What `--exclude-flagged` left out of `data` (already applied by the caller), recorded
+    /// in the entry.
+    pub exclusions: Option<Exclusions>,
+    /// With a holdout, report metrics only for these users (IRIs): the others still train
+    /// but their held-out items are not scored.
+    pub eval_users: Option<BTreeSet<String>>,
 }
 
 /// Users scored per batch when computing user vectors.
@@ -79,10 +87,13 @@ pub fn train_and_register(
     progress: Progress<'_>,
 ) -> Result<ModelEntry, RecError> {
     let mut stages = Stages { costs: Vec::new() };
-    let split = match options.holdout {
+    let mut split = match options.holdout {
         Some(p) => EvalSplit::new(data, p, options.seed)?,
         None => EvalSplit::all_training(data)?,
     };
+    if let Some(users) = &options.eval_users {
+        split.score_only(|u| users.contains(&data.users[u as usize]));
+    }
     if !options.model.is_sequential() {
         return Err(RecError::InvalidConfig(format!(
             "kgrec train trains the sequence models (kgrec, kgrec-no-kg, kgrec-no-text, kgrec-no-walks, kgrec-no-links, sasrec), not {}",
@@ -166,7 +177,19 @@ pub fn train_and_register(
         metrics,
         stages: Vec::new(),
         notes,
+        exclusions: options.exclusions.as_ref().map(|x| ExclusionRecord {
+            kinds: x.kinds.iter().map(|k| k.as_str().to_owned()).collect(),
+            users_left_out: x.users.len() as u64,
+            interactions_left_out: x.interactions_left_out,
+            item_aliases: x.item_aliases.clone(),
+        }),
     };
+    if let Some(users) = &options.eval_users {
+        entry.notes.push(format!(
+            "held-out metrics are over the {} users of --eval-users only",
+            users.len()
+        ));
+    }
     stages.run("saving", || {
         if partial.exists() {
             std::fs::remove_dir_all(&partial).map_err(io_error(&partial))?;

@@ -63,6 +63,23 @@ pub struct ModelEntry {
     pub stages: Vec<StageCost>,
     /// What a reader must know (an input the data lacked).
     pub notes: Vec<String>,
+    /// What `--exclude-flagged` left out or merged; `None` when training used every
+    /// interaction as stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclusions: Option<ExclusionRecord>,
+}
+
+/// What a version was trained without, as its entry records it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExclusionRecord {
+    /// The finding kinds acted on (`shilling`, `near-duplicate`, …).
+    pub kinds: Vec<String>,
+    /// Accounts whose interactions were left out.
+    pub users_left_out: u64,
+    /// Their interactions.
+    pub interactions_left_out: u64,
+    /// Each duplicate product and the representative it was merged into (also when serving).
+    pub item_aliases: BTreeMap<String, String>,
 }
 
 /// A registry root opened for reading and registering.
@@ -411,6 +428,7 @@ mod tests {
             metrics: BTreeMap::from([("train.loss".into(), 1.5)]),
             stages: Vec::new(),
             notes: Vec::new(),
+            exclusions: None,
         }
     }
 

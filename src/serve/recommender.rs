@@ -187,6 +187,17 @@ impl Recommender {
         for (r, iri) in iris.iter().enumerate() {
             index_local(&mut items_by_local, iri, r as ItemId);
         }
+        // A duplicate merged at training (`--exclude-flagged`) answers as its representative:
+        // in histories, events, look-ups and SPARQL scores.
+        let mut rows = rows;
+        for (alias, rep) in entry.exclusions.iter().flat_map(|x| &x.item_aliases) {
+            if let Some(&row) = rows.get(rep) {
+                if !rows.contains_key(alias) {
+                    rows.insert(alias.clone(), row);
+                    index_local(&mut items_by_local, alias, row);
+                }
+            }
+        }
         // The three reads of the store are independent: run them side by side.
         let t = std::time::Instant::now();
         let (catalogue, (explanations, data)) = rayon::join(
@@ -744,17 +755,24 @@ mod tests {
         assert!(trained[0].1.contains("Nails > Nail Polish") && trained[0].1.contains("$9.50"));
     }
 
-    /// A request that panics while it holds the user table leaves the table poisoned: the
-    /// next event is refused with an error (500) and nothing is recorded, instead of a 201
-    /// for an event the history never got.
-    #[test]
-    fn a_poisoned_user_table_refuses_events() {
+    /// The shop fixture with a small model trained on it, `exclusions` applied.
+    fn trained_shop(
+        exclusions: Option<crate::quality::exclude::Exclusions>,
+    ) -> (
+        KgStore,
+        tempfile::TempDir,
+        ModelEntry,
+        crate::eval::InteractionData,
+    ) {
         use crate::registry::{train_and_register, ExperimentConfig, TrainOptions};
         let store = KgStore::in_memory().unwrap();
         let shop = include_str!("../../tests/fixtures/shop.trig");
         let quads = RdfParser::from_format(RdfFormat::TriG).for_reader(shop.as_bytes());
         store.bulk_load(quads, None).unwrap();
-        let data = read_interactions(&store, None).unwrap();
+        let mut data = read_interactions(&store, None).unwrap();
+        if let Some(x) = &exclusions {
+            data = x.apply(&data);
+        }
         let mut config = ExperimentConfig::default();
         config.model.sequential.epochs = 1;
         config.model.sequential.dim = 16;
@@ -766,9 +784,54 @@ mod tests {
             model: crate::model::ModelKind::KgrecNoText,
             holdout: None,
             seed: 1,
+            exclusions,
+            eval_users: None,
         };
         let entry =
             train_and_register(&store, &data, &config, &options, &registry, &|_, _, _| {}).unwrap();
+        (store, dir, entry, data)
+    }
+
+    /// A duplicate merged into its representative at training answers as the representative
+    /// when served: look-ups, histories and events.
+    #[test]
+    fn a_merged_duplicate_answers_as_its_representative() {
+        let p = |id: &str| format!("https://w3id.org/kgrec/id/fixture/product/{id}");
+        let exclusions = crate::quality::exclude::Exclusions {
+            item_aliases: [(p("P2"), p("P1"))].into_iter().collect(),
+            ..Default::default()
+        };
+        let (store, dir, entry, data) = trained_shop(Some(exclusions));
+        assert!(
+            data.item_id(&p("P2")).is_none(),
+            "P2 was merged before training"
+        );
+        let recorded = entry.exclusions.clone().unwrap();
+        assert_eq!(recorded.item_aliases[&p("P2")], p("P1"));
+        let registry = ModelRegistry::open(dir.path()).unwrap();
+        let r = Recommender::load(&store, &registry, entry, &TextFeatureConfig::default()).unwrap();
+        let rep = r.resolve_item(&p("P1")).unwrap();
+        assert_eq!(r.resolve_item(&p("P2")).unwrap(), rep);
+        assert_eq!(r.resolve_item("P2").unwrap(), rep, "by short id too");
+        // U2 bought P1 and P2: both are P1 now.
+        let u2 = "https://w3id.org/kgrec/id/fixture/user/U2";
+        let history = r.history(u2).unwrap().unwrap();
+        assert_eq!(
+            history.iter().filter(|&&i| i == rep).count(),
+            2,
+            "{history:?}"
+        );
+        r.record([(u2, p("P2").as_str())]).unwrap();
+        assert_eq!(r.history(u2).unwrap().unwrap().last(), Some(&rep));
+    }
+
+    /// A request that panics while it holds the user table leaves the table poisoned: the
+    /// next event is refused with an error (500) and nothing is recorded, instead of a 201
+    /// for an event the history never got.
+    #[test]
+    fn a_poisoned_user_table_refuses_events() {
+        let (store, dir, entry, data) = trained_shop(None);
+        let registry = ModelRegistry::open(dir.path()).unwrap();
         let r = Recommender::load(&store, &registry, entry, &TextFeatureConfig::default()).unwrap();
         let user = data.users[0].clone();
         let before = r.history(&user).unwrap().unwrap();

@@ -9,6 +9,7 @@ mod import;
 mod learn;
 mod load;
 mod ontology;
+mod quality;
 mod queries;
 mod serve;
 mod text;

@@ -51,6 +51,8 @@ fn every_kgr_term_has_label_and_comment() {
     let s = TempStore::new();
     s.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
     s.ok(&["import", "kgat", fixture("kgat").to_str().unwrap()]);
+    // … and in the quality graph `kgrec check` writes.
+    s.ok(&["check", "--only", "shapes,text,outliers,behaviour"]);
     let used = s.select("SELECT DISTINCT ?t WHERE { { GRAPH ?g { ?s ?t ?o } } UNION { GRAPH ?g { ?s a ?t } } UNION { GRAPH ?g { ?s ?p ?t } } FILTER(isIRI(?t) && STRSTARTS(STR(?t), \"https://w3id.org/kgrec/ns#\")) }");
     assert!(!used.is_empty());
     for row in used {

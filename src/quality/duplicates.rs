@@ -1,0 +1,502 @@
+//! Duplicates: products listed twice under two ids.
+//!
+//! - **Exact**: the same brand and the same normalised title (lowercase, entities decoded,
+//!   punctuation dropped, size units spelled one way, words in any order).
+//! - **Near**: within a block (the same brand; a product without a brand is compared with
+//!   its most specific category), pairs whose MiniLM product-sentence cosine is at least
+//!   [`COSINE_FLOOR`] are scored `title similarity × cosine`, where title similarity is the
+//!   Jaccard of the normalised title words with one typo allowed per word. Blocking keeps the
+//!   work near-linear in the catalogue: pairs are only formed inside a brand or category.
+//!
+//! Each pair carries its evidence: shared brand, title similarity, cosine, shared co-purchase
+//! neighbours and shared buyers. The product with fewer interactions is the finding's focus;
+//! the other, its representative, is `related`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::catalogue::Catalogue;
+use super::findings::{Finding, IssueKind, Severity};
+use crate::embed::product_texts;
+use crate::error::RecError;
+use crate::eval::{InteractionData, Progress};
+use crate::features::text::load_encoder;
+use crate::features::TextFeatureConfig;
+use crate::kg::KgStore;
+
+/// Pairs under this sentence cosine are not scored.
+pub const COSINE_FLOOR: f32 = 0.80;
+
+/// The default lowest pair score reported as a near duplicate, chosen on the injected-noise
+/// benchmark's first seed (BENCHMARKS.md, "Data quality").
+pub const DEFAULT_THRESHOLD: f64 = 0.80;
+
+/// Texts per encoder call.
+const CHUNK: usize = 256;
+
+/// What the duplicates check found.
+pub struct DuplicateFindings {
+    /// One finding per pair.
+    pub findings: Vec<Finding>,
+    /// What could not be checked.
+    pub notes: Vec<String>,
+}
+
+/// Words of a title, normalised so that spelling, case, word order and unit spelling do not
+/// matter: `"OPI Nail Lacquer, 0.5-Fluid Ounce"` → `["0.5", "lacquer", "nail", "opi", "oz"]`.
+pub fn title_words(title: &str) -> Vec<String> {
+    let decoded = html_escape::decode_html_entities(title).to_lowercase();
+    let mut spaced = String::with_capacity(decoded.len() + 8);
+    let mut prev: Option<char> = None;
+    for c in decoded.chars() {
+        // Split "0.5oz" into "0.5 oz"; keep "0.5" whole.
+        if let Some(p) = prev {
+            if (p.is_ascii_digit() && c.is_alphabetic())
+                || (p.is_alphabetic() && c.is_ascii_digit())
+            {
+                spaced.push(' ');
+            }
+        }
+        if c.is_alphanumeric() || c == '.' {
+            spaced.push(c);
+        } else {
+            spaced.push(' ');
+        }
+        prev = Some(c);
+    }
+    let mut words: Vec<String> = Vec::new();
+    for raw in spaced.split_whitespace() {
+        let w = raw.trim_matches('.');
+        if w.is_empty() {
+            continue;
+        }
+        let unit = match w {
+            "fl" | "fluid" => continue,
+            "oz" | "ounce" | "ounces" | "onz" => "oz",
+            "ml" | "milliliter" | "milliliters" | "millilitre" | "millilitres" => "ml",
+            "l" | "liter" | "liters" | "litre" | "litres" => "l",
+            "g" | "gr" | "gram" | "grams" => "g",
+            "kg" | "kilogram" | "kilograms" => "kg",
+            "lb" | "lbs" | "pound" | "pounds" => "lb",
+            "ct" | "count" => "ct",
+            "pk" | "pack" => "pack",
+            other => other,
+        };
+        words.push(unit.to_owned());
+    }
+    words.sort();
+    words.dedup();
+    words
+}
+
+/// Whether two words are at most `limit` edits apart, counting a swap of two neighbouring
+/// letters as one edit (optimal string alignment distance).
+fn within_edits(a: &str, b: &str, limit: usize) -> bool {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.len().abs_diff(b.len()) > limit {
+        return false;
+    }
+    let (n, m) = (a.len(), b.len());
+    let mut d = vec![vec![0usize; m + 1]; n + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=m {
+        d[0][j] = j;
+    }
+    for i in 1..=n {
+        for j in 1..=m {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[n][m] <= limit
+}
+
+/// Jaccard similarity of two normalised word sets, where two words of letters, the longer of
+/// at least 4 letters, one edit apart (8 letters: two) count as the same word. Titles whose numbers differ
+/// (`50%` and `70%`, `Set 1` and `Set 2`, `8 oz` and `16 oz`) name different variants, so
+/// their similarity is halved.
+pub fn title_similarity(a: &[String], b: &[String]) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let numbers = |w: &[String]| -> Vec<String> {
+        w.iter()
+            .filter(|x| x.chars().next().is_some_and(|c| c.is_ascii_digit()))
+            .cloned()
+            .collect()
+    };
+    let penalty = if numbers(a) == numbers(b) { 1.0 } else { 0.5 };
+    let mut used = vec![false; b.len()];
+    let mut matched = 0usize;
+    for wa in a {
+        let exact = b.iter().enumerate().find(|(j, wb)| !used[*j] && *wb == wa);
+        let found = exact.map(|(j, _)| j).or_else(|| {
+            let letters = |w: &str| w.chars().all(char::is_alphabetic);
+            b.iter()
+                .enumerate()
+                .find(|(j, wb)| {
+                    let limit = match wa.chars().count().max(wb.chars().count()) {
+                        n if n >= 8 => 2,
+                        n if n >= 4 => 1,
+                        _ => 0,
+                    };
+                    !used[*j]
+                        && limit > 0
+                        && letters(wa)
+                        && letters(wb)
+                        && within_edits(wa, wb, limit)
+                })
+                .map(|(j, _)| j)
+        });
+        if let Some(j) = found {
+            used[j] = true;
+            matched += 1;
+        }
+    }
+    penalty * matched as f64 / (a.len() + b.len() - matched) as f64
+}
+
+fn unit_rows(vectors: &[f32], dim: usize) -> Vec<f32> {
+    vectors
+        .chunks(dim)
+        .flat_map(|row| {
+            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+            row.iter().map(move |x| x * scale)
+        })
+        .collect()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// A scored pair of products (indices into the catalogue).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pair {
+    /// The two products.
+    pub a: usize,
+    /// The other.
+    pub b: usize,
+    /// `exact` or the near score.
+    pub exact: bool,
+    /// Title similarity.
+    pub title: f64,
+    /// Sentence cosine (1 for exact pairs, which are not encoded).
+    pub cosine: f64,
+}
+
+impl Pair {
+    /// The pair's score: 1 for exact pairs, title similarity × cosine otherwise.
+    pub fn score(&self) -> f64 {
+        if self.exact {
+            1.0
+        } else {
+            self.title * self.cosine
+        }
+    }
+}
+
+/// The blocks: products (with a name) by brand; products without a brand with every product
+/// of their most specific category.
+fn blocks(catalogue: &Catalogue, named: &[usize]) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let mut by_brand: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut by_leaf: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut no_brand_by_leaf: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for &i in named {
+        if let Some(leaf) = catalogue.leaf_category(i) {
+            by_leaf.entry(leaf).or_default().push(i);
+        }
+        match catalogue.products[i].brand {
+            Some(b) => by_brand.entry(b).or_default().push(i),
+            None => {
+                if let Some(leaf) = catalogue.leaf_category(i) {
+                    no_brand_by_leaf.entry(leaf).or_default().push(i);
+                }
+            }
+        }
+    }
+    let mut out: Vec<(Vec<usize>, Vec<usize>)> =
+        by_brand.into_values().map(|m| (m.clone(), m)).collect();
+    for (leaf, queries) in no_brand_by_leaf {
+        out.push((queries, by_leaf.remove(&leaf).unwrap_or_default()));
+    }
+    out
+}
+
+/// Scores the pairs of every block; `unit` holds unit sentence vectors (`dim`) by product,
+/// or is empty for exact pairs only.
+pub fn find_pairs(catalogue: &Catalogue, unit: &[f32], dim: usize, threshold: f64) -> Vec<Pair> {
+    let named: Vec<usize> = (0..catalogue.products.len())
+        .filter(|&i| {
+            catalogue.products[i]
+                .name
+                .as_deref()
+                .is_some_and(|n| !n.trim().is_empty())
+        })
+        .collect();
+    let words: HashMap<usize, Vec<String>> = named
+        .iter()
+        .map(|&i| {
+            (
+                i,
+                title_words(catalogue.products[i].name.as_deref().unwrap_or("")),
+            )
+        })
+        .collect();
+    let mut pairs: BTreeMap<(usize, usize), Pair> = BTreeMap::new();
+    for (queries, members) in blocks(catalogue, &named) {
+        for &a in &queries {
+            for &b in &members {
+                if a == b || (queries == members && b < a) {
+                    continue;
+                }
+                let key = (a.min(b), a.max(b));
+                if pairs.contains_key(&key) {
+                    continue;
+                }
+                let (wa, wb) = (&words[&a], &words[&b]);
+                let same_brand = catalogue.products[a].brand == catalogue.products[b].brand;
+                if same_brand && wa == wb {
+                    pairs.insert(
+                        key,
+                        Pair {
+                            a: key.0,
+                            b: key.1,
+                            exact: true,
+                            title: 1.0,
+                            cosine: 1.0,
+                        },
+                    );
+                    continue;
+                }
+                if unit.is_empty() {
+                    continue;
+                }
+                let cosine = dot(&unit[a * dim..(a + 1) * dim], &unit[b * dim..(b + 1) * dim]);
+                if cosine < COSINE_FLOOR {
+                    continue;
+                }
+                let title = title_similarity(wa, wb);
+                let pair = Pair {
+                    a: key.0,
+                    b: key.1,
+                    exact: false,
+                    title,
+                    cosine: f64::from(cosine),
+                };
+                if pair.score() >= threshold {
+                    pairs.insert(key, pair);
+                }
+            }
+        }
+    }
+    pairs.into_values().collect()
+}
+
+/// Runs the duplicates check: encodes every named product's sentence, scores pairs within
+/// blocks and reports those at or over `threshold`.
+pub fn check(
+    store: &KgStore,
+    catalogue: &Catalogue,
+    data: &InteractionData,
+    text: &TextFeatureConfig,
+    threshold: f64,
+    progress: Progress<'_>,
+) -> Result<DuplicateFindings, RecError> {
+    let encoder = load_encoder(text)?;
+    let dim = encoder.dim();
+    let sentences: Vec<(usize, String)> = product_texts(store)?
+        .into_iter()
+        .filter_map(|(iri, s)| {
+            let i = catalogue.product(&iri)?;
+            catalogue.products[i].name.is_some().then_some((i, s))
+        })
+        .collect();
+    let mut vectors = vec![0f32; catalogue.products.len() * dim];
+    let total = sentences.len() as u64;
+    progress("duplicates: encoding", 0, total);
+    for (k, chunk) in sentences.chunks(CHUNK).enumerate() {
+        let texts: Vec<&str> = chunk.iter().map(|(_, s)| s.as_str()).collect();
+        let encoded = encoder.encode(&texts)?;
+        for ((i, _), row) in chunk.iter().zip(encoded.rows()) {
+            vectors[i * dim..(i + 1) * dim].copy_from_slice(row);
+        }
+        progress(
+            "duplicates: encoding",
+            ((k * CHUNK + chunk.len()) as u64).min(total),
+            total,
+        );
+    }
+    let unit = unit_rows(&vectors, dim);
+    drop(vectors);
+    progress("duplicates: pairs", 0, 1);
+    let pairs = find_pairs(catalogue, &unit, dim, threshold);
+    progress("duplicates: pairs", 1, 1);
+    let by_item = users_by_item(data);
+    Ok(DuplicateFindings {
+        findings: pairs
+            .iter()
+            .map(|p| pair_finding(catalogue, data, &by_item, p))
+            .collect(),
+        notes: Vec::new(),
+    })
+}
+
+/// Each item's distinct users, by item id of `data`.
+pub fn users_by_item(data: &InteractionData) -> Vec<Vec<u32>> {
+    let mut out = vec![Vec::new(); data.item_count()];
+    for e in &data.events {
+        out[e.item as usize].push(e.user);
+    }
+    for users in &mut out {
+        users.sort_unstable();
+        users.dedup();
+    }
+    out
+}
+
+fn buyers<'a>(data: &InteractionData, by_item: &'a [Vec<u32>], iri: &str) -> &'a [u32] {
+    data.item_id(iri)
+        .and_then(|i| by_item.get(i as usize))
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The finding of one pair: the product with fewer interactions is the focus.
+pub fn pair_finding(
+    catalogue: &Catalogue,
+    data: &InteractionData,
+    by_item: &[Vec<u32>],
+    pair: &Pair,
+) -> Finding {
+    let (pa, pb) = (&catalogue.products[pair.a], &catalogue.products[pair.b]);
+    let (ua, ub) = (
+        buyers(data, by_item, &pa.iri),
+        buyers(data, by_item, &pb.iri),
+    );
+    let shared_buyers = ua.iter().filter(|u| ub.binary_search(u).is_ok()).count();
+    let shared_neighbours = pa
+        .neighbours
+        .iter()
+        .filter(|n| pb.neighbours.binary_search(n).is_ok())
+        .count();
+    // The representative: more interactions, then the smaller IRI.
+    let (rep, dup, rep_n, dup_n) = if (ub.len(), &pa.iri) > (ua.len(), &pb.iri) {
+        (pb, pa, ub.len(), ua.len())
+    } else {
+        (pa, pb, ua.len(), ub.len())
+    };
+    let (kind, severity) = if pair.exact {
+        (IssueKind::ExactDuplicate, Severity::Error)
+    } else {
+        (IssueKind::NearDuplicate, Severity::Warning)
+    };
+    let reason = format!(
+        "\"{}\" looks like \"{}\" ({}): title similarity {:.2}, sentence cosine {:.2}, {} shared co-purchase neighbours, {} shared buyers",
+        dup.name.as_deref().unwrap_or(""),
+        rep.name.as_deref().unwrap_or(""),
+        if pa.brand.is_some() && pa.brand == pb.brand { "same brand" } else { "no shared brand" },
+        pair.title,
+        pair.cosine,
+        shared_neighbours,
+        shared_buyers
+    );
+    let mut f = Finding::new(kind, severity, &dup.iri, reason, pair.score())
+        .with("shared_brand", pa.brand.is_some() && pa.brand == pb.brand)
+        .with("title_similarity", round(pair.title))
+        .with("text_cosine", round(pair.cosine))
+        .with("shared_neighbours", shared_neighbours)
+        .with("shared_buyers", shared_buyers)
+        .with("interactions", dup_n)
+        .with("representative_interactions", rep_n);
+    f.related.push(rep.iri.clone());
+    f
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::catalogue::{Labelled, Product};
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        title_words(s)
+    }
+
+    #[test]
+    fn titles_normalise_units_order_and_case() {
+        assert_eq!(
+            words("OPI Nail Lacquer, 0.5-Fluid Ounce"),
+            ["0.5", "lacquer", "nail", "opi", "oz"]
+        );
+        assert_eq!(
+            words("Nail Lacquer OPI 0.5oz"),
+            words("OPI Nail Lacquer, 0.5 fl. oz.")
+        );
+        let a = words("Neutrogena Hydro Boost Water Gel, 1.7 oz");
+        let typo = words("Neutrogena Hydro Boots Water Gell 1.7 Ounce");
+        assert!(
+            title_similarity(&a, &typo) > 0.99,
+            "{}",
+            title_similarity(&a, &typo)
+        );
+        let stronger = words("Glycolic Acid 70% Peel, 1 oz");
+        assert!(title_similarity(&words("Glycolic Acid 50% Peel, 1 oz"), &stronger) < 0.5);
+        let shade = words("OPI Nail Lacquer, Big Apple Red, 0.5 oz");
+        let other = words("OPI Nail Lacquer, Lincoln Park After Dark, 0.5 oz");
+        assert!(
+            title_similarity(&shade, &other) < 0.6,
+            "{}",
+            title_similarity(&shade, &other)
+        );
+    }
+
+    #[test]
+    fn pairs_stay_inside_blocks_and_exact_ones_need_no_vectors() {
+        let product = |iri: &str, name: &str, brand: Option<usize>| Product {
+            iri: iri.into(),
+            name: Some(name.into()),
+            brand,
+            categories: vec![0],
+            ..Product::default()
+        };
+        let catalogue = Catalogue::from_parts(
+            vec![
+                product("p1", "Rose Water Toner 8 oz", Some(0)),
+                product("p2", "Toner Rose Water 8 Ounce", Some(0)),
+                product("p3", "Rose Water Toner 8 oz", Some(1)),
+                product("p4", "Rose Water Toner 8 oz", None),
+            ],
+            vec![
+                Labelled {
+                    iri: "b0".into(),
+                    ..Default::default()
+                },
+                Labelled {
+                    iri: "b1".into(),
+                    ..Default::default()
+                },
+            ],
+            vec![Labelled {
+                iri: "c0".into(),
+                ..Default::default()
+            }],
+        );
+        let pairs = find_pairs(&catalogue, &[], 0, DEFAULT_THRESHOLD);
+        let keys: Vec<(usize, usize, bool)> = pairs.iter().map(|p| (p.a, p.b, p.exact)).collect();
+        // p1/p2 same brand and words; p3 is another brand; p4 has no brand, so it is compared
+        // with its category but is not "the same brand" as anyone.
+        assert_eq!(keys, [(0, 1, true)]);
+    }
+}

@@ -1,0 +1,205 @@
+//! What `kgrec train --exclude-flagged` leaves out: the interactions of accounts flagged as
+//! not human, and each duplicate product merged into one representative (the one with the
+//! most interactions in its group), histories merged. The same merge applies when serving:
+//! the registry entry records it and the recommender resolves a duplicate's id to its
+//! representative.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::findings::IssueKind;
+use super::record;
+use crate::error::RecError;
+use crate::eval::InteractionData;
+use crate::kg::KgStore;
+
+/// The kinds `--exclude-flagged` uses when none are named: every kind that flags an account
+/// as not human, and both kinds of duplicate.
+pub fn default_kinds() -> Vec<IssueKind> {
+    IssueKind::ALL
+        .into_iter()
+        .filter(|k| {
+            k.flags_account() || matches!(k, IssueKind::ExactDuplicate | IssueKind::NearDuplicate)
+        })
+        .collect()
+}
+
+/// Parses `--exclude-flagged` kinds: issue kinds (`shilling`) or checks (`duplicates`,
+/// `behaviour`: their kinds that exclusion can act on).
+pub fn parse_kinds(list: &str) -> Result<Vec<IssueKind>, RecError> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if let Some(kind) = IssueKind::parse(name) {
+            if !(kind.flags_account()
+                || matches!(kind, IssueKind::ExactDuplicate | IssueKind::NearDuplicate))
+            {
+                return Err(RecError::InvalidConfig(format!(
+                    "--exclude-flagged {name}: training can leave out flagged accounts (burst, copied-sequence, shilling, random-activity) and merge duplicates (exact-duplicate, near-duplicate), not {name}"
+                )));
+            }
+            out.push(kind);
+        } else if let Ok(check) = super::Check::parse(name) {
+            out.extend(default_kinds().into_iter().filter(|k| k.check() == check));
+        } else {
+            return Err(RecError::InvalidConfig(format!(
+                "--exclude-flagged: unknown kind '{name}' (expected e.g. duplicates, behaviour, near-duplicate, shilling)"
+            )));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// What a model was trained without; recorded in its registry entry.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Exclusions {
+    /// The finding kinds acted on.
+    pub kinds: Vec<IssueKind>,
+    /// Accounts whose interactions were left out.
+    pub users: BTreeSet<String>,
+    /// Each duplicate product and the representative it was merged into.
+    pub item_aliases: BTreeMap<String, String>,
+    /// Interactions left out (of flagged accounts).
+    pub interactions_left_out: u64,
+}
+
+impl Exclusions {
+    /// Reads the recorded findings of `kinds` and decides what to leave out of `data`.
+    pub fn from_store(
+        store: &KgStore,
+        kinds: &[IssueKind],
+        data: &InteractionData,
+    ) -> Result<Self, RecError> {
+        let findings = record::flagged(store, kinds)?;
+        if findings.is_empty()
+            && !record::summary(store)?
+                .runs
+                .iter()
+                .any(|r| kinds.iter().any(|k| k.check() == r.check))
+        {
+            return Err(RecError::InvalidConfig(
+                "--exclude-flagged: no `kgrec check` of these kinds has run on this store; run `kgrec check` first".into(),
+            ));
+        }
+        let mut users = BTreeSet::new();
+        let mut pairs = Vec::new();
+        for (kind, focus, related) in findings {
+            if kind.flags_account() {
+                users.insert(focus);
+            } else if let Some(rep) = related.into_iter().next() {
+                pairs.push((focus, rep));
+            }
+        }
+        let interactions: BTreeMap<&str, usize> = {
+            let mut m = BTreeMap::new();
+            for e in &data.events {
+                *m.entry(data.items[e.item as usize].as_str()).or_insert(0) += 1;
+            }
+            m
+        };
+        let item_aliases = merge_groups(&pairs, |iri| interactions.get(iri).copied().unwrap_or(0));
+        let interactions_left_out = data
+            .events
+            .iter()
+            .filter(|e| users.contains(&data.users[e.user as usize]))
+            .count() as u64;
+        Ok(Exclusions {
+            kinds: kinds.to_vec(),
+            users,
+            item_aliases,
+            interactions_left_out,
+        })
+    }
+
+    /// `data` without the flagged accounts and with duplicates merged.
+    pub fn apply(&self, data: &InteractionData) -> InteractionData {
+        data.remapped(&self.users, &self.item_aliases)
+    }
+}
+
+/// Groups linked products (union of pairs) and maps every member but the group's
+/// representative (most interactions, then smallest IRI) onto it.
+pub fn merge_groups(
+    pairs: &[(String, String)],
+    interactions: impl Fn(&str) -> usize,
+) -> BTreeMap<String, String> {
+    let mut parent: BTreeMap<String, String> = BTreeMap::new();
+    fn root(parent: &mut BTreeMap<String, String>, x: &str) -> String {
+        let mut at = x.to_owned();
+        while let Some(p) = parent.get(&at).filter(|p| **p != at).cloned() {
+            at = p;
+        }
+        at
+    }
+    for (a, b) in pairs {
+        parent.entry(a.clone()).or_insert_with(|| a.clone());
+        parent.entry(b.clone()).or_insert_with(|| b.clone());
+        let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+        if ra != rb {
+            parent.insert(ra, rb);
+        }
+    }
+    let members: Vec<String> = parent.keys().cloned().collect();
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for m in members {
+        let r = root(&mut parent, &m);
+        groups.entry(r).or_default().push(m);
+    }
+    let mut out = BTreeMap::new();
+    for (_, group) in groups {
+        let Some(rep) = group
+            .iter()
+            .max_by(|a, b| interactions(a).cmp(&interactions(b)).then(b.cmp(a)))
+            .cloned()
+        else {
+            continue;
+        };
+        for m in group {
+            if m != rep {
+                out.insert(m, rep.clone());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_merge_into_the_busiest_member() {
+        let pairs = vec![
+            ("a".to_owned(), "b".to_owned()),
+            ("c".to_owned(), "b".to_owned()),
+        ];
+        let counts = |x: &str| match x {
+            "a" => 10,
+            "b" => 3,
+            _ => 1,
+        };
+        let aliases = merge_groups(&pairs, counts);
+        assert_eq!(
+            aliases.into_iter().collect::<Vec<_>>(),
+            [
+                ("b".to_owned(), "a".to_owned()),
+                ("c".to_owned(), "a".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn kinds_parse_by_check_or_name() {
+        assert_eq!(
+            parse_kinds("duplicates").unwrap(),
+            [IssueKind::ExactDuplicate, IssueKind::NearDuplicate]
+        );
+        assert!(parse_kinds("behaviour")
+            .unwrap()
+            .contains(&IssueKind::Shilling));
+        assert!(parse_kinds("price-outlier").is_err());
+        assert!(parse_kinds("bots").is_err());
+    }
+}

@@ -1,0 +1,228 @@
+//! `kgrec check`: what it finds on a shop with known problems, recorded in the quality graph
+//! (and only there), read back by SPARQL and saved queries; bad input refused; training that
+//! leaves flagged data out.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+const QUALITY: &str = "https://w3id.org/kgrec/graph/quality";
+const P: &str = "https://w3id.org/kgrec/id/fixture/product/";
+
+/// The shop fixture, plus seven nail polishes priced like P1-P3, one of them (P20) a hundred
+/// times too dear and with an HTML entity left in its name, and one (P21) with mojibake.
+fn shop_with_problems() -> TempStore {
+    let s = TempStore::new();
+    s.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
+    let mut data = String::new();
+    for k in 0..7 {
+        let price = if k == 0 { 1050.0 } else { 9.0 + k as f64 * 0.5 };
+        let name = match k {
+            0 => "OPI Nail Envy &amp; Strengthener".to_owned(),
+            1 => "CrÃ¨me BrÃ»lÃ©e Nail Polish".to_owned(),
+            _ => format!("Essie Nail Polish shade {k}"),
+        };
+        data.push_str(&format!(
+            "<{P}P2{k}> a schema:Product ; kgr:sourceId \"P2{k}\" ; schema:name \"{name}\" ; \
+             schema:brand <https://w3id.org/kgrec/id/fixture/brand/Essie> ; \
+             schema:category <https://w3id.org/kgrec/id/fixture/category/Nails>, \
+             <https://w3id.org/kgrec/id/fixture/category/Makeup>, <https://w3id.org/kgrec/id/fixture/category/Beauty> ; \
+             schema:offers <{P}offer/P2{k}> . \
+             <{P}offer/P2{k}> a schema:Offer ; schema:price {price:.2} ; schema:priceCurrency \"USD\" . "
+        ));
+    }
+    s.ok(&[
+        "update",
+        &format!(
+            "{PREFIXES}INSERT DATA {{ GRAPH <https://w3id.org/kgrec/graph/fixture/catalogue> {{ {data} }} }}"
+        ),
+    ]);
+    s
+}
+
+fn check_json(s: &TempStore, args: &[&str]) -> Value {
+    let mut all = vec!["check", "--format", "json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&s.ok(&all)).expect("check --format json")
+}
+
+/// (kind, severity, focus without the product prefix) of every finding.
+fn findings(report: &Value) -> Vec<(String, String, String)> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_owned(),
+                f["severity"].as_str().unwrap().to_owned(),
+                f["focus"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches(P)
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn graph_sizes(s: &TempStore) -> BTreeMap<String, String> {
+    s.select("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
+        .into_iter()
+        .filter(|r| r["g"] != QUALITY)
+        .map(|r| (r["g"].clone(), r["n"].clone()))
+        .collect()
+}
+
+#[test]
+fn check_records_what_it_finds_in_the_quality_graph_only() {
+    let s = shop_with_problems();
+    let before = graph_sizes(&s);
+    let report = check_json(&s, &["--only", "shapes,text,outliers,behaviour"]);
+    let found = findings(&report);
+    let has = |kind: &str, severity: &str, focus: &str| {
+        found
+            .iter()
+            .any(|f| f.0 == kind && f.1 == severity && f.2 == focus)
+    };
+    assert!(has("price-outlier", "warning", "P20"), "{found:#?}");
+    assert!(
+        !found.iter().any(|f| f.0 == "price-outlier" && f.2 != "P20"),
+        "{found:#?}"
+    );
+    assert!(has("html-entity", "warning", "P20"), "{found:#?}");
+    assert!(has("mojibake", "warning", "P21"), "{found:#?}");
+    // P11 is interacted with but has no name: a violation of the listed-product shape.
+    assert!(has("shape-violation", "error", "P11"), "{found:#?}");
+    assert!(
+        has("shape-violation", "warning", "P8"),
+        "P8 has no brand: {found:#?}"
+    );
+    assert!(
+        has("shape-violation", "warning", "P9"),
+        "P9 has no category: {found:#?}"
+    );
+    assert!(
+        !found.iter().any(|f| f.2 == "P10"),
+        "P10 is only a co-purchase target, not a listed product: {found:#?}"
+    );
+    let reasons: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["focus"] == format!("{P}P20") && f["kind"] == "price-outlier")
+        .map(|f| f["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons[0].contains("1050.00"), "{reasons:?}");
+
+    // Recorded: one kgr:QualityIssue per finding, the SHACL report, the data graphs unchanged.
+    let issues = s.count(&format!("GRAPH <{QUALITY}> {{ ?i a kgr:QualityIssue }}"));
+    assert_eq!(issues as usize, found.len());
+    let report_rows = s.select(&format!(
+        "PREFIX sh: <http://www.w3.org/ns/shacl#> SELECT ?c (COUNT(?r) AS ?n) WHERE {{ GRAPH <{QUALITY}> {{ ?rep a sh:ValidationReport ; sh:conforms ?c ; sh:result ?r }} }} GROUP BY ?c"
+    ));
+    assert_eq!(report_rows.len(), 1, "{report_rows:?}");
+    assert_eq!(report_rows[0]["c"], "false");
+    let shape_findings = found.iter().filter(|f| f.0 == "shape-violation").count();
+    assert_eq!(report_rows[0]["n"], shape_findings.to_string());
+    assert_eq!(graph_sizes(&s), before, "check changed a data graph");
+
+    // The saved query lists them, one kind at a time.
+    let rows = s.saved(
+        "quality-issues",
+        &[("kind", "<https://w3id.org/kgrec/ns#PriceOutlier>")],
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["focus"], format!("{P}P20"));
+
+    // A later run of one check replaces that check's findings and keeps the others'.
+    let shapes_before = s.count(&format!(
+        "GRAPH <{QUALITY}> {{ ?i kgr:issueKind kgr:ShapeViolation }}"
+    ));
+    let text = check_json(&s, &["--only", "text"]);
+    let text_findings = findings(&text).len() as u64;
+    assert_eq!(
+        s.count(&format!(
+            "GRAPH <{QUALITY}> {{ ?i kgr:issueKind kgr:ShapeViolation }}"
+        )),
+        shapes_before
+    );
+    assert_eq!(
+        s.count(&format!(
+            "GRAPH <{QUALITY}> {{ ?i kgr:issueKind ?k . VALUES ?k {{ kgr:HtmlEntity kgr:Mojibake kgr:AllCaps }} }}"
+        )),
+        text_findings
+    );
+
+    // Pipelines: --fail-on error exits 1 (P11 has no name); the table names the kinds.
+    let err = s.err(&["check", "--only", "shapes", "--fail-on", "error"]);
+    assert!(err.contains("at error or worse"), "{err}");
+    let table = s.ok(&["check", "--only", "outliers"]);
+    assert!(table.contains("price-outlier"), "{table}");
+    let turtle = s.ok(&["check", "--only", "outliers", "--format", "turtle"]);
+    assert!(
+        turtle.contains("QualityIssue") && turtle.contains("ValidationReport"),
+        "{turtle}"
+    );
+}
+
+#[test]
+fn check_refuses_bad_input_and_changes_nothing() {
+    let s = shop_with_problems();
+    let err = s.err(&["check", "--only", "bots"]);
+    assert!(err.contains("unknown check 'bots'"), "{err}");
+    let bad = s.dir.path().join("bad.ttl");
+    std::fs::write(&bad, "this is not turtle").unwrap();
+    let err = s.err(&["check", "--shapes", bad.to_str().unwrap()]);
+    assert!(err.contains("shapes") && err.contains("bad.ttl"), "{err}");
+    assert_eq!(s.count(&format!("GRAPH <{QUALITY}> {{ ?s ?p ?o }}")), 0);
+    let err = s.err(&["train", "--exclude-flagged"]);
+    assert!(err.contains("run `kgrec check` first"), "{err}");
+    let err = s.err(&["train", "--exclude-flagged", "price-outlier"]);
+    assert!(err.contains("not price-outlier"), "{err}");
+    let empty = TempStore::new();
+    let err = empty.err(&["check"]);
+    assert!(err.contains("the store is empty"), "{err}");
+}
+
+#[test]
+fn training_merges_duplicates_that_check_found() {
+    if !crate::text::model_available() {
+        return;
+    }
+    let s = TempStore::new();
+    s.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
+    let report = check_json(&s, &["--only", "duplicates"]);
+    // P1 and P2 have the same brand and the same words: an exact duplicate; P2, with one
+    // buyer, is merged into P1, with four.
+    let dup = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "exact-duplicate")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(dup["focus"], format!("{P}P2"));
+    assert_eq!(dup["related"][0], format!("{P}P1"));
+    let mut args = vec![
+        "train",
+        "--model",
+        "kgrec-no-text",
+        "--exclude-flagged",
+        "duplicates",
+    ];
+    args.extend_from_slice(QUICK_TRAINING);
+    let out = s.ok(&args);
+    assert!(out.contains("registered"), "{out}");
+    let entry: Value = serde_json::from_str(
+        &std::fs::read_to_string(s.dir.path().join("models/v1/entry.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        entry["exclusions"]["item_aliases"][format!("{P}P2")],
+        format!("{P}P1")
+    );
+    let items = std::fs::read_to_string(s.dir.path().join("models/v1/items.txt")).unwrap();
+    assert!(!items.lines().any(|l| l == format!("{P}P2")), "{items}");
+}
