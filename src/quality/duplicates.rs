@@ -28,7 +28,7 @@ pub const COSINE_FLOOR: f32 = 0.80;
 
 /// The default lowest pair score reported as a near duplicate, chosen on the injected-noise
 /// benchmark's first seed (BENCHMARKS.md, "Data quality").
-pub const DEFAULT_THRESHOLD: f64 = 0.80;
+pub const DEFAULT_THRESHOLD: f64 = 0.70;
 
 /// Texts per encoder call.
 const CHUNK: usize = 256;
@@ -101,8 +101,8 @@ fn within_edits(a: &str, b: &str, limit: usize) -> bool {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=m {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=n {
         for j in 1..=m {

@@ -73,6 +73,9 @@ pub struct CheckSettings {
     /// Accounts: the robust z-score of log activity past which an account is "far more
     /// active than the rest".
     pub activity_z: f64,
+    /// Accounts: the random-activity score (mean log-likelihood ratio of popularity over
+    /// uniform, plus the share of related items) under which an account looks random.
+    pub random_score: f64,
 }
 
 impl Default for CheckSettings {
@@ -81,6 +84,7 @@ impl Default for CheckSettings {
             duplicate_threshold: duplicates::DEFAULT_THRESHOLD,
             price_z: outliers::DEFAULT_PRICE_Z,
             activity_z: behaviour::DEFAULT_ACTIVITY_Z,
+            random_score: behaviour::DEFAULT_RANDOM_SCORE,
         }
     }
 }
@@ -235,8 +239,7 @@ fn run_catalogue_checks(
     }
     if wants(Check::Behaviour) {
         let t = Instant::now();
-        let (found, behaviour_notes) =
-            behaviour::check(&catalogue, &data, options.settings.activity_z);
+        let (found, behaviour_notes) = behaviour::check(&catalogue, &data, &options.settings);
         findings.extend(found);
         notes.extend(behaviour_notes);
         timed(Check::Behaviour, t);

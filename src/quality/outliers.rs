@@ -60,9 +60,7 @@ fn reference_category(
     let mut steps = 0;
     while let Some(c) = at {
         // A root category mixes everything the shop sells: no reference for a price.
-        if catalogue.categories[c].broader.is_none() {
-            return None;
-        }
+        catalogue.categories[c].broader?;
         if priced.get(&c).is_some_and(|v| v.len() >= MIN_PRICED) {
             return Some(c);
         }

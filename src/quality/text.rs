@@ -64,8 +64,7 @@ fn first_entity(text: &str) -> Option<String> {
         let end = rest
             .char_indices()
             .take(12)
-            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '#'))
-            .map(|(k, c)| (k, c));
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '#'));
         if let Some((k, ';')) = end {
             if k > 0 {
                 let candidate = &text[start..start + 1 + k + 1];

@@ -1044,6 +1044,8 @@ fn schema_errors(
 #[test]
 fn every_documented_operation_answers_as_documented() {
     let store = shop_with_model();
+    // Findings to list, so that /v1/quality/issues answers with some.
+    store.ok(&["check", "--only", "shapes,text"]);
     let s = Service::start(&store, &["--update-token", TOKEN]);
     let doc = s.get("/openapi.json", None).json();
     assert_eq!(doc["openapi"], "3.1.0");
@@ -1110,7 +1112,7 @@ fn every_documented_operation_answers_as_documented() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 11);
+    assert_eq!(checked, 13);
     // Documented errors hold their schema too.
     let r = s.get("/v1/users/nobody/recommendations", None);
     let errors = schema_errors(
@@ -1309,4 +1311,88 @@ fn a_new_product_is_placed_from_its_text() {
         None,
     );
     assert_eq!(e.status, 200, "{}", e.body);
+}
+
+/// `/v1/quality` sums up what `kgrec check` recorded; `/v1/quality/issues` pages through it,
+/// filtered, every finding once.
+#[test]
+fn quality_routes_sum_up_filter_and_page_the_findings() {
+    let store = TempStore::new();
+    store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
+    store.ok(&["check", "--only", "shapes,text,outliers,behaviour"]);
+    let total =
+        store.count("GRAPH <https://w3id.org/kgrec/graph/quality> { ?i a kgr:QualityIssue }");
+    assert!(total >= 4, "{total}");
+    let s = Service::start(&store, &[]);
+    let summary = s.get("/v1/quality", None).json();
+    assert_eq!(summary["total"], total, "{summary}");
+    assert_eq!(summary["runs"].as_array().unwrap().len(), 4, "{summary}");
+    assert!(summary["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["kind"] == "shape-violation" && c["severity"] == "error"));
+    // Two at a time, following the cursor: every finding once, most severe first.
+    let mut seen = Vec::new();
+    let mut severities = Vec::new();
+    let mut url = "/v1/quality/issues?limit=2".to_owned();
+    loop {
+        let page = s.get(&url, None).json();
+        for issue in page["issues"].as_array().unwrap() {
+            seen.push(issue["iri"].as_str().unwrap().to_owned());
+            severities.push(issue["severity"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => url = format!("/v1/quality/issues?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len() as u64, total);
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "a finding on two pages");
+    let rank = |s: &str| match s {
+        "error" => 0,
+        "warning" => 1,
+        _ => 2,
+    };
+    assert!(
+        severities.windows(2).all(|w| rank(&w[0]) <= rank(&w[1])),
+        "{severities:?}"
+    );
+    // Filters.
+    let shapes = s
+        .get("/v1/quality/issues?kind=shapes&limit=1000", None)
+        .json();
+    assert!(shapes["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["kind"] == "shape-violation"));
+    let errors = s.get("/v1/quality/issues?severity=error", None).json();
+    assert!(!errors["issues"].as_array().unwrap().is_empty());
+    assert!(errors["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["severity"] == "error"));
+    let p11 = "https://w3id.org/kgrec/id/fixture/product/P11";
+    let about = s
+        .get(&format!("/v1/quality/issues?focus={}", encode(p11)), None)
+        .json();
+    let about = about["issues"].as_array().unwrap();
+    assert!(!about.is_empty());
+    assert!(about.iter().all(|i| i["focus"] == p11));
+    for bad in [
+        "kind=bots",
+        "severity=fatal",
+        "limit=0",
+        "limit=5000",
+        "cursor=abc",
+        "colour=red",
+    ] {
+        let r = s.get(&format!("/v1/quality/issues?{bad}"), None);
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
 }
