@@ -2,7 +2,7 @@
 """Scores `kgrec check --format json` on a noisy copy against the truth that
 scripts/noisy-beauty.py wrote, per kind of injected noise.
 
-    python3 scripts/quality_eval.py truth.json noisy.json clean.json [--sweep]
+    python3 scripts/quality_eval.py truth.json noisy.json clean.json [--sweep | --threshold X]
 
 A finding counts against precision only when it is new: findings about the same node and of
 the same check on the clean data are problems the real data already had (BENCHMARKS.md lists
@@ -49,18 +49,19 @@ def dup_pairs(report, threshold):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    args = [a for a in sys.argv[1:] if a.endswith(".json")]
     sweep = "--sweep" in sys.argv
+    threshold = float(sys.argv[sys.argv.index("--threshold") + 1]) if "--threshold" in sys.argv else 0.0
     truth, noisy, clean = (load(p) for p in args[:3])
     print("| noise | injected | new findings | true | precision | recall |")
     print("|---|---|---|---|---|---|")
     # Duplicates.
     true_pairs = {frozenset((PRODUCT + d["original"], PRODUCT + d["copy"])) for d in truth["duplicates"]}
     clean_pairs = set(dup_pairs(clean, 0.0))
-    thresholds = [round(0.5 + 0.02 * k, 2) for k in range(26)] if sweep else [0.0]
+    thresholds = [round(0.5 + 0.02 * k, 2) for k in range(26)] if sweep else [threshold]
     for t in thresholds:
         found = {p for p in dup_pairs(noisy, t) if p not in clean_pairs}
-        row(f"duplicates (score ≥ {t})" if sweep else "duplicates", prf(found, true_pairs))
+        row(f"duplicates (score ≥ {t})", prf(found, true_pairs))
     # Bots.
     true_bots = {USER + b["reviewer"] for b in truth["bots"]}
     clean_flagged = {f["focus"] for f in clean["findings"] if f["kind"] in ACCOUNT_KINDS}

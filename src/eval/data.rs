@@ -292,6 +292,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn remapped_drops_users_and_merges_items() {
+        let data = InteractionData::from_triples([
+            ("u1", "a", 0),
+            ("u1", "dup", 1),
+            ("bot", "a", 0),
+            ("u2", "dup", 0),
+            ("u2", "b", 1),
+        ]);
+        let drop = std::collections::BTreeSet::from(["bot".to_owned()]);
+        let aliases = std::collections::BTreeMap::from([("dup".to_owned(), "a".to_owned())]);
+        let out = data.remapped(&drop, &aliases);
+        assert_eq!(out.users, ["u1", "u2"]);
+        assert_eq!(out.items, ["a", "b"]);
+        let seqs: Vec<Vec<&str>> = out
+            .sequences()
+            .iter()
+            .map(|s| {
+                s.iter()
+                    .map(|e| out.items[e.item as usize].as_str())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(seqs, [vec!["a", "a"], vec!["a", "b"]]);
+    }
+
+    #[test]
     fn unix_seconds_of_datetimes() {
         assert_eq!(unix_seconds("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(unix_seconds("2014-02-26T00:00:00Z"), Some(1_393_372_800));

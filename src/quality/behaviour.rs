@@ -288,7 +288,18 @@ pub fn check(
     };
     let total: f64 = users_per_item.iter().sum();
     let n_items = users_per_item.len() as f64;
-    for (u, a) in accounts.iter().enumerate() {
+    // Without brands or co-purchase links nothing relates two items, and popularity alone
+    // would flag every listener of obscure music: say so instead.
+    let relatable = catalogue
+        .products
+        .iter()
+        .any(|p| p.brand.is_some() || !p.neighbours.is_empty());
+    if !relatable {
+        notes.push(
+            "behaviour: no product has a brand or a co-purchase link, so random activity was not checked".into(),
+        );
+    }
+    for (u, a) in accounts.iter().enumerate().filter(|_| relatable) {
         let known: Vec<usize> = a.products.iter().flatten().copied().collect();
         if a.items.len() < RANDOM_MIN_ITEMS || known.is_empty() {
             continue;
@@ -322,7 +333,7 @@ pub fn check(
                     Severity::Warning,
                     &data.users[u],
                     format!(
-                        "its {} items are less popular than a random pick (log-likelihood ratio {llr:.2}) and only {related} of them share a brand or a co-purchase link with another",
+                        "its {} items are as rarely chosen as random picks (popularity log-likelihood ratio {llr:.2}) and only {related} of them share a brand or a co-purchase link with another",
                         a.items.len()
                     ),
                     -score,

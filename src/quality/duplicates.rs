@@ -69,23 +69,69 @@ pub fn title_words(title: &str) -> Vec<String> {
         if w.is_empty() {
             continue;
         }
-        let unit = match w {
-            "fl" | "fluid" => continue,
-            "oz" | "ounce" | "ounces" | "onz" => "oz",
-            "ml" | "milliliter" | "milliliters" | "millilitre" | "millilitres" => "ml",
-            "l" | "liter" | "liters" | "litre" | "litres" => "l",
-            "g" | "gr" | "gram" | "grams" => "g",
-            "kg" | "kilogram" | "kilograms" => "kg",
-            "lb" | "lbs" | "pound" | "pounds" => "lb",
-            "ct" | "count" => "ct",
-            "pk" | "pack" => "pack",
-            other => other,
-        };
-        words.push(unit.to_owned());
+        match unit_of(w) {
+            Some("") => continue,
+            Some(unit) => words.push(unit.to_owned()),
+            None => words.push(w.to_owned()),
+        }
     }
     words.sort();
     words.dedup();
     words
+}
+
+/// Unit spellings and the one spelling they normalise to (`""`: a word dropped, as `fluid`
+/// in "fluid ounce").
+const UNITS: &[(&str, &str)] = &[
+    ("fl", ""),
+    ("fluid", ""),
+    ("oz", "oz"),
+    ("ounce", "oz"),
+    ("ounces", "oz"),
+    ("onz", "oz"),
+    ("ml", "ml"),
+    ("milliliter", "ml"),
+    ("milliliters", "ml"),
+    ("millilitre", "ml"),
+    ("millilitres", "ml"),
+    ("l", "l"),
+    ("liter", "l"),
+    ("liters", "l"),
+    ("litre", "l"),
+    ("litres", "l"),
+    ("g", "g"),
+    ("gr", "g"),
+    ("gram", "g"),
+    ("grams", "g"),
+    ("kg", "kg"),
+    ("kilogram", "kg"),
+    ("kilograms", "kg"),
+    ("lb", "lb"),
+    ("lbs", "lb"),
+    ("pound", "lb"),
+    ("pounds", "lb"),
+    ("ct", "ct"),
+    ("count", "ct"),
+    ("pk", "pack"),
+    ("pack", "pack"),
+];
+
+/// The unit a word spells, also with one typo in a spelling of 5 letters or more (`Ounnce`,
+/// `Cout`): listings misspell units as often as anything else. (Not `liter`, one letter from
+/// `liner`, a word beauty titles use.)
+fn unit_of(word: &str) -> Option<&'static str> {
+    UNITS
+        .iter()
+        .find(|(spelling, _)| *spelling == word)
+        .or_else(|| {
+            UNITS.iter().find(|(spelling, _)| {
+                spelling.len() >= 5
+                    && !spelling.starts_with("lit")
+                    && word.len() >= 4
+                    && within_edits(word, spelling, 1)
+            })
+        })
+        .map(|(_, unit)| *unit)
 }
 
 /// Whether two words are at most `limit` edits apart, counting a swap of two neighbouring
@@ -134,6 +180,9 @@ pub fn title_similarity(a: &[String], b: &[String]) -> f64 {
             .collect()
     };
     let penalty = if numbers(a) == numbers(b) { 1.0 } else { 0.5 };
+    // One-word and two-word titles (`Alien`, `Aliens`) are compared word for word: a letter
+    // more is another title.
+    let fuzzy = a.len() >= 3 && b.len() >= 3;
     let mut used = vec![false; b.len()];
     let mut matched = 0usize;
     for wa in a {
@@ -149,6 +198,7 @@ pub fn title_similarity(a: &[String], b: &[String]) -> f64 {
                         _ => 0,
                     };
                     !used[*j]
+                        && fuzzy
                         && limit > 0
                         && letters(wa)
                         && letters(wb)
@@ -161,6 +211,11 @@ pub fn title_similarity(a: &[String], b: &[String]) -> f64 {
             matched += 1;
         }
     }
+    // A word of each title that the other lacks is a substitution (`Verbena` for `Natural`,
+    // `Shampoo` for `Conditioner`): two variants of one product line, not one product twice.
+    // Words only one title has (`by`, `Bottle`) are the same product described differently.
+    let substituted = matched < a.len() && matched < b.len();
+    let penalty = if substituted { penalty * 0.5 } else { penalty };
     penalty * matched as f64 / (a.len() + b.len() - matched) as f64
 }
 
@@ -451,8 +506,21 @@ mod tests {
             "{}",
             title_similarity(&a, &typo)
         );
+        assert!(title_similarity(&words("Aliens"), &words("Alien")) < 0.1);
+        assert_eq!(
+            words("Night Cream, Fluid 1.70 Oucne"),
+            words("Night Cream, 1.70 Fluid Ounce")
+        );
         let stronger = words("Glycolic Acid 70% Peel, 1 oz");
         assert!(title_similarity(&words("Glycolic Acid 50% Peel, 1 oz"), &stronger) < 0.5);
+        let scent = words("Pre de Provence Shea Butter Hand Cream, Verbena, 2.5 Ounce");
+        let other_scent = words("Pre de Provence Shea Butter Hand Cream, Natural, 2.5 Ounce");
+        assert!(title_similarity(&scent, &other_scent) < 0.5);
+        let longer = words(
+            "Lovely by Sarah Jessica Parker for Women, Eau de Parfum, 3.4-Ounce Spray Bottle",
+        );
+        let shorter = words("Sarah Jessica Parker Lovely Eau de Parfum Spray for Women, 3.4 Ounce");
+        assert!(title_similarity(&longer, &shorter) > 0.8);
         let shade = words("OPI Nail Lacquer, Big Apple Red, 0.5 oz");
         let other = words("OPI Nail Lacquer, Lincoln Park After Dark, 0.5 oz");
         assert!(

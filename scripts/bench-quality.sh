@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The data-quality benchmark (BENCHMARKS.md, "Data quality"): noisy copies of full Beauty with a
+# known answer, `kgrec check` scored against it, and leave-one-out training on the clean data, the
+# noisy data, and the noisy data with --exclude-flagged, scored on the genuine users.
+#   bash scripts/bench-quality.sh [WORK_DIR]      (about 90 minutes on 2 cores; needs ../shared)
+# Set SKIP_TRAINING=1 for the detection part only (about 15 minutes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-../shared}
+work=${1:-$(mktemp -d)}
+mkdir -p "$work"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/kgrec-target}
+cargo build --quiet --bin kgrec
+bin="$work/kgrec"
+cp "$CARGO_TARGET_DIR/debug/kgrec" "$bin"
+beauty="$SHARED/datasets/amazon-beauty/derived"
+"$bin" --store "$work/clean" --no-default-kg import beauty "$beauty" >/dev/null
+for seed in 1 2; do
+  python3 scripts/noisy-beauty.py "$beauty" "$work/noisy$seed" --seed "$seed"
+  "$bin" --store "$work/store$seed" --no-default-kg import beauty "$work/noisy$seed" --source amazon-beauty >/dev/null
+done
+# Every pair from 0.5 up, so that the threshold can be swept; --duplicate-threshold filters later.
+for store in clean store1 store2; do
+  /usr/bin/time -f "$store: %e s, %M KB" "$bin" --store "$work/$store" check --duplicate-threshold 0.5 --format json >"$work/$store.json"
+done
+for seed in 1 2; do
+  echo "== seed $seed"
+  python3 scripts/quality_eval.py "$work/noisy$seed/truth.json" "$work/store$seed.json" "$work/clean.json" --sweep
+done
+python3 scripts/bench-price-outliers.py "$bin" "$SHARED/datasets/amazon2018-raw" --seeds 10
+[ "${SKIP_TRAINING:-0}" = 1 ] && exit 0
+# The genuine users: every account of the clean data.
+zcat "$beauty/interactions_ordered.tsv.gz" | awk -F'\t' 'NR>1{print "https://w3id.org/kgrec/id/amazon/user/"$2}' | sort -u >"$work/genuine.txt"
+"$bin" --store "$work/store1" check >/dev/null   # the defaults, as a user runs it
+"$bin" --store "$work/clean" --registry "$work/reg-clean" train --holdout loo
+"$bin" --store "$work/store1" --registry "$work/reg-noisy" train --holdout loo --eval-users "$work/genuine.txt"
+"$bin" --store "$work/store1" --registry "$work/reg-excluded" train --holdout loo --exclude-flagged --eval-users "$work/genuine.txt"
