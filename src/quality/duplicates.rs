@@ -28,7 +28,7 @@ pub const COSINE_FLOOR: f32 = 0.80;
 
 /// The default lowest pair score reported as a near duplicate, chosen on the injected-noise
 /// benchmark's first seed (BENCHMARKS.md, "Data quality").
-pub const DEFAULT_THRESHOLD: f64 = 0.70;
+pub const DEFAULT_THRESHOLD: f64 = 0.80;
 
 /// Texts per encoder call.
 const CHUNK: usize = 256;
