@@ -108,6 +108,16 @@ def render(name, brand, categories):
     return " ".join(parts) if parts else None
 
 
+def clean_text(raw):
+    """The importers' cleaning (src/ingest/clean.rs): one level of HTML entities decoded,
+    markup dropped, whitespace collapsed; None when nothing is left."""
+    import html
+    import re
+
+    text = " ".join(re.sub(r"<[^>]*>", " ", html.unescape(raw)).split())
+    return text or None
+
+
 def beauty_texts():
     """(asin, text) of every Amazon Beauty item, as `kgrec import beauty` followed by
     `embed::entity_text::product_texts` renders them (deepest category chain, ties by
@@ -118,7 +128,7 @@ def beauty_texts():
         ci, ct = header.index("asin"), header.index("title")
         for line in f:
             row = line.rstrip("\n").split("\t")
-            titles[row[ci]] = row[ct].strip()
+            titles[row[ci]] = clean_text(row[ct]) or ""
     cats, brands = defaultdict(list), {}
     with gzip.open(BEAUTY / "kg_triples.tsv.gz", "rt", encoding="utf-8") as f:
         f.readline()
@@ -129,8 +139,9 @@ def beauty_texts():
                 if c not in cats[head]:
                     cats[head].append(c)
             elif rel == "produced_by":
-                b = tail[len("brand:"):]
-                brands[head] = min(b, brands.get(head, b))
+                b = clean_text(tail[len("brand:"):])
+                if b:
+                    brands[head] = min(b, brands.get(head, b))
     tree = infer_category_tree(cats)
     chains = {}
     for item, cs in cats.items():

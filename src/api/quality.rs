@@ -38,11 +38,14 @@ pub async fn summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 #[into_params(parameter_in = Query)]
 pub struct IssueParams {
     /// Only this kind (`near-duplicate`, `shilling`, …) or check (`duplicates`, `behaviour`, …).
-    #[param(example = "near-duplicate")]
+    #[param(
+        pattern = "^(shapes|text|duplicates|outliers|behaviour|shape-violation|html-entity|markup|control-character|mojibake|all-caps|empty-name|exact-duplicate|near-duplicate|price-outlier|category-mismatch|burst|heavy-activity|constant-rating|copied-sequence|shilling|random-activity|item-spike)$",
+        example = "near-duplicate"
+    )]
     kind: Option<String>,
-    /// Only this severity: `error`, `warning` or `info`.
-    #[param(example = "warning")]
-    severity: Option<String>,
+    /// Only this severity.
+    #[param(inline)]
+    severity: Option<Severity>,
     /// Only findings about this node (a product, user, brand or category IRI).
     #[param(pattern = r"\S")]
     focus: Option<String>,
@@ -50,7 +53,7 @@ pub struct IssueParams {
     #[param(minimum = 1, maximum = 1000, default = 50)]
     limit: Option<usize>,
     /// Where to continue: `next_cursor` of the previous page.
-    #[param(pattern = r"^[0-9]+$")]
+    #[param(pattern = r"^[0-9]{1,15}$")]
     cursor: Option<String>,
 }
 
@@ -80,8 +83,8 @@ pub async fn issues(
     params: web::Query<IssueParams>,
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
-    let kinds = match p.kind.as_deref().map(str::trim) {
-        None | Some("") => Vec::new(),
+    let kinds = match p.kind.as_deref() {
+        None => Vec::new(),
         Some(k) => match (IssueKind::parse(k), Check::parse(k)) {
             (Some(kind), _) => vec![kind],
             (None, Ok(check)) => IssueKind::ALL
@@ -97,12 +100,7 @@ pub async fn issues(
             }
         },
     };
-    let severity = p
-        .severity
-        .as_deref()
-        .map(Severity::parse)
-        .transpose()
-        .map_err(bad)?;
+    let severity = p.severity;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(bad(format!("limit must be 1 to {MAX_LIMIT}")));
@@ -111,12 +109,16 @@ pub async fn issues(
         None => 0,
         Some(c) => c
             .parse::<usize>()
-            .map_err(|_| bad(format!("cursor '{c}' is not one this service gave")))?,
+            .ok()
+            .filter(|_| c.len() <= 15)
+            .ok_or_else(|| bad(format!("cursor '{c}' is not one this service gave")))?,
     };
-    let focus = p
-        .focus
-        .map(|f| f.trim().to_owned())
-        .filter(|f| !f.is_empty());
+    let focus = match p.focus {
+        Some(f) if f.trim().is_empty() => {
+            return Err(bad("focus must name a node (an IRI)".into()));
+        }
+        other => other.map(|f| f.trim().to_owned()),
+    };
     let filter = IssueFilter {
         kinds,
         severity,
@@ -130,4 +132,32 @@ pub async fn issues(
         issues,
         next_cursor,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    use super::*;
+
+    /// The documented `kind` pattern names every check and every kind, no more.
+    #[test]
+    fn the_kind_pattern_lists_every_check_and_kind() {
+        let doc = serde_json::to_value(crate::api::openapi::ApiDoc::openapi()).unwrap();
+        let params = doc["paths"]["/v1/quality/issues"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let kind = params.iter().find(|p| p["name"] == "kind").unwrap();
+        let pattern = kind["schema"]["pattern"].as_str().unwrap();
+        let mut documented: Vec<&str> = pattern
+            .trim_start_matches("^(")
+            .trim_end_matches(")$")
+            .split('|')
+            .collect();
+        documented.sort_unstable();
+        let mut names: Vec<&str> = Check::ALL.map(Check::as_str).to_vec();
+        names.extend(IssueKind::ALL.map(IssueKind::as_str));
+        names.sort_unstable();
+        assert_eq!(documented, names);
+    }
 }

@@ -288,7 +288,10 @@ fn text_beauty_rendering_matches_the_reference_script() {
     let mut checked = 0;
     for r in reference() {
         if let Some(t) = by_asin.get(r.id.as_str()) {
-            assert_eq!(*t, r.text, "{}", r.id);
+            // The fixture's texts predate the importers' cleaning of titles (entities decoded,
+            // whitespace collapsed); scripts/text_common.py now cleans them the same way.
+            let expected = kgrec::ingest::clean::clean_text(&r.text).unwrap_or_default();
+            assert_eq!(*t, expected, "{}", r.id);
             checked += 1;
         }
     }
