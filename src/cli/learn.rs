@@ -425,6 +425,16 @@ pub fn list_models(registry_root: &Path) -> Result<()> {
             &e.data_hash[..12.min(e.data_hash.len())],
             headline
         )?;
+        if let Some(x) = &e.exclusions {
+            writeln!(
+                out,
+                "      without flagged data ({}): {} accounts, {} interactions left out; {} duplicate products merged",
+                x.kinds.join(", "),
+                x.users_left_out,
+                x.interactions_left_out,
+                x.item_aliases.len()
+            )?;
+        }
     }
     Ok(())
 }

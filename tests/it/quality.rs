@@ -223,6 +223,8 @@ fn training_merges_duplicates_that_check_found() {
         entry["exclusions"]["item_aliases"][format!("{P}P2")],
         format!("{P}P1")
     );
+    let listed = s.ok(&["models"]);
+    assert!(listed.contains("1 duplicate products merged"), "{listed}");
     let items = std::fs::read_to_string(s.dir.path().join("models/v1/items.txt")).unwrap();
     assert!(!items.lines().any(|l| l == format!("{P}P2")), "{items}");
 }
