@@ -87,6 +87,16 @@ pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
+/// Keeps the smaller of two optional values: a deterministic choice when a query gives one
+/// subject several values.
+pub fn keep_min(slot: &mut Option<String>, value: Option<&str>) {
+    if let Some(v) = value {
+        if slot.as_deref().is_none_or(|s| v < s) {
+            *slot = Some(v.to_owned());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

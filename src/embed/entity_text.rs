@@ -18,8 +18,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use oxigraph::model::{NamedNode, Term, Variable};
 
 use super::error::EmbedError;
+use crate::kg::results::{cell_iri, cell_literal};
 use crate::kg::vocab::SPARQL_PREFIXES;
 use crate::kg::{KgStore, QueryOutcome};
+use crate::util::keep_min;
 
 /// What is known about one product, ready to be rendered by [`ProductFacts::text`].
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -87,29 +89,6 @@ fn rows(outcome: QueryOutcome) -> Vec<Vec<Option<Term>>> {
     }
 }
 
-fn iri(cell: &Option<Term>) -> Option<&str> {
-    match cell {
-        Some(Term::NamedNode(n)) => Some(n.as_str()),
-        _ => None,
-    }
-}
-
-fn text(cell: &Option<Term>) -> Option<&str> {
-    match cell {
-        Some(Term::Literal(l)) => Some(l.value()),
-        _ => None,
-    }
-}
-
-/// Keeps the smaller of two optional values (deterministic choice among several).
-fn keep_min(slot: &mut Option<String>, value: Option<&str>) {
-    if let Some(v) = value {
-        if slot.as_deref().is_none_or(|s| v < s) {
-            *slot = Some(v.to_owned());
-        }
-    }
-}
-
 /// A category's label and the category it sits under.
 #[derive(Debug, Default)]
 struct CategoryNode {
@@ -125,10 +104,10 @@ fn category_tree(store: &KgStore) -> Result<HashMap<String, CategoryNode>, Embed
     );
     let mut tree: HashMap<String, CategoryNode> = HashMap::new();
     for row in rows(store.query(&q, &[], true)?) {
-        let Some(c) = iri(&row[0]) else { continue };
+        let Some(c) = cell_iri(&row[0]) else { continue };
         let node = tree.entry(c.to_owned()).or_default();
-        keep_min(&mut node.label, text(&row[1]));
-        keep_min(&mut node.broader, iri(&row[2]));
+        keep_min(&mut node.label, cell_literal(&row[1]));
+        keep_min(&mut node.broader, cell_iri(&row[2]));
     }
     Ok(tree)
 }
@@ -178,16 +157,16 @@ fn raw_products(
         .collect();
     let mut products: BTreeMap<String, RawProduct> = BTreeMap::new();
     for row in rows(store.query(&q, &bindings, true)?) {
-        let Some(p) = iri(&row[0]) else { continue };
+        let Some(p) = cell_iri(&row[0]) else { continue };
         let raw = products.entry(p.to_owned()).or_default();
-        keep_min(&mut raw.name, text(&row[1]));
-        keep_min(&mut raw.brand, text(&row[2]));
-        if let Some(price) = text(&row[3]).and_then(|v| v.trim().parse::<f64>().ok()) {
+        keep_min(&mut raw.name, cell_literal(&row[1]));
+        keep_min(&mut raw.brand, cell_literal(&row[2]));
+        if let Some(price) = cell_literal(&row[3]).and_then(|v| v.trim().parse::<f64>().ok()) {
             if price.is_finite() && raw.price.as_ref().is_none_or(|(old, _)| price < *old) {
-                raw.price = Some((price, text(&row[4]).map(str::to_owned)));
+                raw.price = Some((price, cell_literal(&row[4]).map(str::to_owned)));
             }
         }
-        if let Some(c) = iri(&row[5]) {
+        if let Some(c) = cell_iri(&row[5]) {
             if !raw.categories.iter().any(|x| x == c) {
                 raw.categories.push(c.to_owned());
             }
@@ -308,8 +287,10 @@ pub fn category_texts(store: &KgStore) -> Result<Vec<(String, String)>, EmbedErr
 fn named(store: &KgStore, q: &str) -> Result<Vec<(String, String)>, EmbedError> {
     let mut names: BTreeMap<String, Option<String>> = BTreeMap::new();
     for row in rows(store.query(q, &[], true)?) {
-        if let Some(e) = iri(&row[0]) {
-            let v = text(&row[1]).map(str::trim).filter(|n| !n.is_empty());
+        if let Some(e) = cell_iri(&row[0]) {
+            let v = cell_literal(&row[1])
+                .map(str::trim)
+                .filter(|n| !n.is_empty());
             keep_min(names.entry(e.to_owned()).or_default(), v);
         }
     }

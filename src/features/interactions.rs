@@ -5,6 +5,7 @@ use oxigraph::model::Term;
 
 use crate::error::RecError;
 use crate::eval::data::{unix_seconds, DataSplit, Event, InteractionData, Negative};
+use crate::kg::results::cell_literal as literal;
 use crate::kg::vocab::{GRAPH, KGR, SPARQL_PREFIXES};
 use crate::kg::KgStore;
 
@@ -77,13 +78,6 @@ pub fn read_interactions(
     }
     data.finish(events);
     Ok(data)
-}
-
-fn literal(term: &Option<Term>) -> Option<&str> {
-    match term {
-        Some(Term::Literal(l)) => Some(l.value()),
-        _ => None,
-    }
 }
 
 fn split(term: &Option<Term>) -> Option<DataSplit> {

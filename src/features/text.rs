@@ -71,27 +71,53 @@ pub fn item_texts(
         .filter_map(|(iri, text)| data.item_id(&iri).map(|i| (i as usize, text)))
         .collect();
     rows.sort_by_key(|(i, _)| *i);
+    let vectors = encode_rows(encoder, &rows, data.item_count(), "encoding", progress)?;
+    Ok(ItemTexts {
+        dim: encoder.dim(),
+        vectors,
+        with_text: rows.len(),
+    })
+}
+
+/// Encodes `(row, text)` pairs into a row-major matrix of `n_rows` rows (zero where no text
+/// is given), in chunks so that progress (`stage`) moves while a large catalogue encodes.
+pub fn encode_rows(
+    encoder: &TextEncoder,
+    rows: &[(usize, String)],
+    n_rows: usize,
+    stage: &str,
+    progress: &(dyn Fn(&str, u64, u64) + Sync),
+) -> Result<Vec<f32>, RecError> {
     let dim = encoder.dim();
-    let mut vectors = vec![0f32; data.item_count() * dim];
+    let mut vectors = vec![0f32; n_rows * dim];
     let total = rows.len() as u64;
-    progress("encoding", 0, total);
+    progress(stage, 0, total);
     for (done, chunk) in rows.chunks(CHUNK).enumerate() {
         let texts: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
         let encoded = encoder.encode(&texts)?;
-        for ((item, _), row) in chunk.iter().zip(encoded.rows()) {
-            vectors[item * dim..(item + 1) * dim].copy_from_slice(row);
+        for ((row, _), vector) in chunk.iter().zip(encoded.rows()) {
+            vectors[row * dim..(row + 1) * dim].copy_from_slice(vector);
         }
         progress(
-            "encoding",
+            stage,
             ((done * CHUNK + chunk.len()) as u64).min(total),
             total,
         );
     }
-    Ok(ItemTexts {
-        dim,
-        vectors,
-        with_text: rows.len(),
-    })
+    Ok(vectors)
+}
+
+/// Each row of a row-major matrix (`dim` columns) scaled to unit length; a zero row stays
+/// zero.
+pub fn unit_rows(vectors: &[f32], dim: usize) -> Vec<f32> {
+    vectors
+        .chunks(dim.max(1))
+        .flat_map(|row| {
+            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+            row.iter().map(move |x| x * scale)
+        })
+        .collect()
 }
 
 /// Query rows per matrix product when finding text neighbours.
@@ -108,14 +134,7 @@ pub fn text_neighbours(
 ) -> Result<Vec<Vec<ItemId>>, RecError> {
     let n = vectors.len().checked_div(dim).unwrap_or(0);
     let error = RecError::from;
-    let unit: Vec<f32> = vectors
-        .chunks(dim.max(1))
-        .flat_map(|row| {
-            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-            let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
-            row.iter().map(move |x| x * scale)
-        })
-        .collect();
+    let unit = unit_rows(vectors, dim);
     let has_text: Vec<bool> = unit
         .chunks(dim.max(1))
         .map(|r| r.iter().any(|&x| x != 0.0))

@@ -62,6 +62,22 @@ const PREFIXES: &[(&str, &str)] = &[
     ("id:", ID),
 ];
 
+/// The IRI in a result cell, if it holds one.
+pub fn cell_iri(cell: &Option<Term>) -> Option<&str> {
+    match cell {
+        Some(Term::NamedNode(n)) => Some(n.as_str()),
+        _ => None,
+    }
+}
+
+/// The lexical value of the literal in a result cell, if it holds one.
+pub fn cell_literal(cell: &Option<Term>) -> Option<&str> {
+    match cell {
+        Some(Term::Literal(l)) => Some(l.value()),
+        _ => None,
+    }
+}
+
 /// A term as a person reads it: prefixed IRIs, plain literal values.
 pub fn display_term(term: &Term) -> String {
     match term {

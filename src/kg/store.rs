@@ -313,18 +313,11 @@ impl KgStore {
         graph: &NamedNode,
         mut triple: impl FnMut(&str, &str, &str),
     ) -> Result<(), KgError> {
-        for q in self.store.quads_for_pattern(
-            None,
-            None,
-            None,
-            Some(GraphNameRef::NamedNode(graph.as_ref())),
-        ) {
-            let q = q?;
+        self.for_each_quad_in_graph(graph, |q| {
             if let (NamedOrBlankNode::NamedNode(s), Term::NamedNode(o)) = (&q.subject, &q.object) {
                 triple(s.as_str(), q.predicate.as_str(), o.as_str());
             }
-        }
-        Ok(())
+        })
     }
 
     /// Hands every quad of the store to `quad`, read straight from its index.

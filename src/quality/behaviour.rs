@@ -449,20 +449,8 @@ mod tests {
         }
         let catalogue = Catalogue::from_parts(
             products,
-            vec![
-                Labelled {
-                    iri: "b0".into(),
-                    ..Default::default()
-                },
-                Labelled {
-                    iri: "b1".into(),
-                    ..Default::default()
-                },
-            ],
-            vec![Labelled {
-                iri: "c0".into(),
-                ..Default::default()
-            }],
+            vec![Labelled::new("b0"), Labelled::new("b1")],
+            vec![Labelled::new("c0")],
         );
         let mut triples: Vec<(String, String, i64)> = Vec::new();
         for u in 0..40 {

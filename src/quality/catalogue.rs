@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
-use oxigraph::model::Term;
-
 use crate::error::RecError;
+use crate::kg::results::{cell_iri as iri, cell_literal as literal};
 use crate::kg::vocab::SPARQL_PREFIXES;
 use crate::kg::KgStore;
+use crate::util::keep_min;
 
 /// One product.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -41,6 +41,16 @@ pub struct Labelled {
     pub broader: Option<usize>,
 }
 
+impl Labelled {
+    /// A brand or category known by its IRI only.
+    pub fn new(iri: &str) -> Self {
+        Labelled {
+            iri: iri.to_owned(),
+            ..Labelled::default()
+        }
+    }
+}
+
 /// The whole catalogue.
 #[derive(Clone, Debug, Default)]
 pub struct Catalogue {
@@ -53,34 +63,9 @@ pub struct Catalogue {
     index: HashMap<String, usize>,
 }
 
-fn iri(cell: &Option<Term>) -> Option<&str> {
-    match cell {
-        Some(Term::NamedNode(n)) => Some(n.as_str()),
-        _ => None,
-    }
-}
-
-fn literal(cell: &Option<Term>) -> Option<&str> {
-    match cell {
-        Some(Term::Literal(l)) => Some(l.value()),
-        _ => None,
-    }
-}
-
-fn keep_min(slot: &mut Option<String>, value: Option<&str>) {
-    if let Some(v) = value {
-        if slot.as_deref().is_none_or(|s| v < s) {
-            *slot = Some(v.to_owned());
-        }
-    }
-}
-
 fn index_of(list: &mut Vec<Labelled>, index: &mut HashMap<String, usize>, iri: &str) -> usize {
     *index.entry(iri.to_owned()).or_insert_with(|| {
-        list.push(Labelled {
-            iri: iri.to_owned(),
-            ..Labelled::default()
-        });
+        list.push(Labelled::new(iri));
         list.len() - 1
     })
 }

@@ -19,7 +19,7 @@ use super::findings::{Finding, IssueKind, Severity};
 use crate::embed::product_texts;
 use crate::error::RecError;
 use crate::eval::{InteractionData, Progress};
-use crate::features::text::load_encoder;
+use crate::features::text::{encode_rows, load_encoder, unit_rows};
 use crate::features::TextFeatureConfig;
 use crate::kg::KgStore;
 
@@ -29,9 +29,6 @@ pub const COSINE_FLOOR: f32 = 0.80;
 /// The default lowest pair score reported as a near duplicate, chosen on the injected-noise
 /// benchmark's first seed (BENCHMARKS.md, "Data quality").
 pub const DEFAULT_THRESHOLD: f64 = 0.80;
-
-/// Texts per encoder call.
-const CHUNK: usize = 256;
 
 /// What the duplicates check found.
 pub struct DuplicateFindings {
@@ -219,17 +216,6 @@ pub fn title_similarity(a: &[String], b: &[String]) -> f64 {
     penalty * matched as f64 / (a.len() + b.len() - matched) as f64
 }
 
-fn unit_rows(vectors: &[f32], dim: usize) -> Vec<f32> {
-    vectors
-        .chunks(dim)
-        .flat_map(|row| {
-            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-            let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
-            row.iter().map(move |x| x * scale)
-        })
-        .collect()
-}
-
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -376,21 +362,13 @@ pub fn check(
             catalogue.products[i].name.is_some().then_some((i, s))
         })
         .collect();
-    let mut vectors = vec![0f32; catalogue.products.len() * dim];
-    let total = sentences.len() as u64;
-    progress("duplicates: encoding", 0, total);
-    for (k, chunk) in sentences.chunks(CHUNK).enumerate() {
-        let texts: Vec<&str> = chunk.iter().map(|(_, s)| s.as_str()).collect();
-        let encoded = encoder.encode(&texts)?;
-        for ((i, _), row) in chunk.iter().zip(encoded.rows()) {
-            vectors[i * dim..(i + 1) * dim].copy_from_slice(row);
-        }
-        progress(
-            "duplicates: encoding",
-            ((k * CHUNK + chunk.len()) as u64).min(total),
-            total,
-        );
-    }
+    let vectors = encode_rows(
+        &encoder,
+        &sentences,
+        catalogue.products.len(),
+        "duplicates: encoding",
+        progress,
+    )?;
     let unit = unit_rows(&vectors, dim);
     drop(vectors);
     progress("duplicates: pairs", 0, 1);
@@ -546,20 +524,8 @@ mod tests {
                 product("p3", "Rose Water Toner 8 oz", Some(1)),
                 product("p4", "Rose Water Toner 8 oz", None),
             ],
-            vec![
-                Labelled {
-                    iri: "b0".into(),
-                    ..Default::default()
-                },
-                Labelled {
-                    iri: "b1".into(),
-                    ..Default::default()
-                },
-            ],
-            vec![Labelled {
-                iri: "c0".into(),
-                ..Default::default()
-            }],
+            vec![Labelled::new("b0"), Labelled::new("b1")],
+            vec![Labelled::new("c0")],
         );
         let pairs = find_pairs(&catalogue, &[], 0, DEFAULT_THRESHOLD);
         let keys: Vec<(usize, usize, bool)> = pairs.iter().map(|p| (p.a, p.b, p.exact)).collect();

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use super::findings::{Check, Finding, IssueKind, Severity};
 use super::CheckReport;
 use crate::error::RecError;
+use crate::kg::results::cell_literal as lit;
 use crate::kg::vocab::{kgr, rdf_type, GRAPH, KGR, RDF};
 use crate::kg::KgStore;
 
@@ -249,13 +250,6 @@ pub struct QualitySummary {
     pub counts: Vec<IssueCount>,
     /// All findings.
     pub total: u64,
-}
-
-fn lit(cell: &Option<Term>) -> Option<&str> {
-    match cell {
-        Some(Term::Literal(l)) => Some(l.value()),
-        _ => None,
-    }
 }
 
 fn kind_of(cell: &Option<Term>) -> Option<IssueKind> {

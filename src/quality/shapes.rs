@@ -21,6 +21,7 @@ use shacl_validation::store::{Graph, ShaclDataManager};
 use super::findings::{Finding, IssueKind, Severity};
 use super::record::{quality_graph, QUALITY_ID};
 use crate::error::RecError;
+use crate::kg::results::display_term;
 use crate::kg::KgStore;
 
 /// The bundled shapes, `ontology/shapes.ttl`.
@@ -84,22 +85,6 @@ pub fn validate(store: &KgStore, shapes: Option<&Path>) -> Result<ShapesOutcome,
         .map(|q| Triple::new(q.subject, q.predicate, q.object))
         .collect();
     Ok(name_results(triples))
-}
-
-/// `schema:brand` for `http://schema.org/brand`, and so on for the ontology's namespaces.
-fn short_iri(iri: &str) -> String {
-    for (prefix, ns) in [
-        ("schema", crate::kg::vocab::SCHEMA),
-        ("kgr", crate::kg::vocab::KGR),
-        ("skos", crate::kg::vocab::SKOS),
-        ("rdfs", crate::kg::vocab::RDFS),
-        ("rdf", crate::kg::vocab::RDF),
-    ] {
-        if let Some(local) = iri.strip_prefix(ns) {
-            return format!("{prefix}:{local}");
-        }
-    }
-    format!("<{iri}>")
 }
 
 /// A constraint component (`datatype` for `sh:DatatypeConstraintComponent`) in words.
@@ -198,7 +183,7 @@ fn name_results(triples: Vec<Triple>) -> ShapesOutcome {
         // path and component do.
         let reason = match (text(fields, "resultMessage"), &path) {
             (_, Some(p)) => {
-                let short = short_iri(p);
+                let short = display_term(&Term::NamedNode(NamedNode::new_unchecked(p.as_str())));
                 match (component.as_str(), &value) {
                     ("minCount", _) => format!("has no {short}"),
                     ("maxCount", _) => format!("has more than one {short}"),

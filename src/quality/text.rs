@@ -56,51 +56,33 @@ pub fn problems(text: &str) -> Vec<TextProblem> {
 
 /// The first `&name;`, `&#123;` or `&#x1F;` that decodes to something else.
 fn first_entity(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while let Some(off) = text[i..].find('&') {
-        let start = i + off;
+    text.match_indices('&').find_map(|(start, _)| {
         let rest = &text[start + 1..];
         let end = rest
             .char_indices()
             .take(12)
             .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '#'));
-        if let Some((k, ';')) = end {
-            if k > 0 {
-                let candidate = &text[start..start + 1 + k + 1];
-                if html_escape::decode_html_entities(candidate) != candidate {
-                    return Some(candidate.to_owned());
-                }
-            }
-        }
-        i = start + 1;
-        if i >= bytes.len() {
-            break;
-        }
-    }
-    None
+        let Some((k, ';')) = end.filter(|(k, _)| *k > 0) else {
+            return None;
+        };
+        let candidate = &text[start..start + k + 2];
+        (html_escape::decode_html_entities(candidate) != candidate).then(|| candidate.to_owned())
+    })
 }
 
 /// The first `<tag …>` or `</tag>` (a letter or `/` right after `<`, a `>` later).
 fn first_tag(text: &str) -> Option<String> {
-    let mut i = 0;
-    while let Some(off) = text[i..].find('<') {
-        let start = i + off;
+    text.match_indices('<').find_map(|(start, _)| {
         let rest = &text[start + 1..];
         let starts_tag = rest
             .chars()
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!');
-        if starts_tag {
-            if let Some(close) = rest.find('>') {
-                if !rest[..close].contains('<') {
-                    return Some(text[start..start + close + 2].chars().take(40).collect());
-                }
-            }
-        }
-        i = start + 1;
-    }
-    None
+        let close = rest
+            .find('>')
+            .filter(|&close| !rest[..close].contains('<'))?;
+        starts_tag.then(|| text[start..start + close + 2].chars().take(40).collect())
+    })
 }
 
 /// Windows-1252's characters for bytes 0x80–0x9F (0 where the byte is undefined).
