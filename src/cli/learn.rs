@@ -314,7 +314,7 @@ pub fn train(store: &kgrec::kg::KgStore, registry_root: &Path, a: TrainArgs) -> 
             };
             let x = exclude::Exclusions::from_store(store, &kinds, &data)?;
             eprintln!(
-                "--exclude-flagged: leaving out {} accounts ({} interactions), merging {} duplicate products",
+                "--exclude-flagged: learning nothing from {} accounts ({} interactions), merging {} duplicate products",
                 x.users.len(),
                 x.interactions_left_out,
                 x.item_aliases.len()
@@ -374,6 +374,8 @@ pub fn train(store: &kgrec::kg::KgStore, registry_root: &Path, a: TrainArgs) -> 
             && (k.starts_with("train") || k.ends_with("@10") || k == "test.AUC" || k == "test.F1")
         {
             writeln!(out, "{k:<20} {v:.4}")?;
+        } else if k.ends_with(".cases") {
+            writeln!(out, "{k:<20} {v:.0} users scored")?;
         }
     }
     for n in &entry.notes {
@@ -428,7 +430,7 @@ pub fn list_models(registry_root: &Path) -> Result<()> {
         if let Some(x) = &e.exclusions {
             writeln!(
                 out,
-                "      without flagged data ({}): {} accounts, {} interactions left out; {} duplicate products merged",
+                "      without flagged data ({}): nothing learned from {} accounts ({} interactions); {} duplicate products merged",
                 x.kinds.join(", "),
                 x.users_left_out,
                 x.interactions_left_out,

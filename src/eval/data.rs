@@ -2,7 +2,7 @@
 //! per-user sequences for training and evaluation. Plain data: [`crate::features`] reads it
 //! from the store through [`InteractionDataBuilder`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -62,6 +62,9 @@ pub struct InteractionData {
     pub events: Vec<Event>,
     /// Labelled negatives.
     pub negatives: Vec<Negative>,
+    /// Products merged into another (duplicate IRI → the item it now counts as), by
+    /// [`InteractionData::merged`]: the KG projection reads each as its target too.
+    pub item_aliases: BTreeMap<String, String>,
     user_index: HashMap<String, UserId>,
     item_index: HashMap<String, ItemId>,
 }
@@ -88,13 +91,9 @@ impl InteractionData {
         data
     }
 
-    /// The same data without the events and negatives of `drop_users`, and with each item of
-    /// `aliases` renamed to its target (merged into it: histories keep both events).
-    pub fn remapped(
-        &self,
-        drop_users: &std::collections::BTreeSet<String>,
-        aliases: &std::collections::BTreeMap<String, String>,
-    ) -> InteractionData {
+    /// The same data with each item of `aliases` renamed to its target (merged into it:
+    /// histories keep both events), the merge recorded in [`InteractionData::item_aliases`].
+    pub fn merged(&self, aliases: &BTreeMap<String, String>) -> InteractionData {
         let mut out = InteractionData::default();
         let item = |i: ItemId| {
             let iri = self.items[i as usize].as_str();
@@ -102,28 +101,23 @@ impl InteractionData {
         };
         let mut events = Vec::with_capacity(self.events.len());
         for e in &self.events {
-            let user = self.users[e.user as usize].as_str();
-            if drop_users.contains(user) {
-                continue;
-            }
             events.push(Event {
-                user: out.user_id_or_insert(user),
+                user: out.user_id_or_insert(&self.users[e.user as usize]),
                 item: out.item_id_or_insert(item(e.item)),
                 ..*e
             });
         }
         for n in &self.negatives {
-            let user = self.users[n.user as usize].as_str();
-            if drop_users.contains(user) {
-                continue;
-            }
             let negative = Negative {
-                user: out.user_id_or_insert(user),
+                user: out.user_id_or_insert(&self.users[n.user as usize]),
                 item: out.item_id_or_insert(item(n.item)),
                 split: n.split,
             };
             out.negatives.push(negative);
         }
+        out.item_aliases = self.item_aliases.clone();
+        out.item_aliases
+            .extend(aliases.iter().map(|(a, b)| (a.clone(), b.clone())));
         out.finish(events);
         out
     }
@@ -292,19 +286,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn remapped_drops_users_and_merges_items() {
+    fn merged_items_keep_every_event_and_record_the_alias() {
         let data = InteractionData::from_triples([
             ("u1", "a", 0),
             ("u1", "dup", 1),
-            ("bot", "a", 0),
             ("u2", "dup", 0),
             ("u2", "b", 1),
         ]);
-        let drop = std::collections::BTreeSet::from(["bot".to_owned()]);
-        let aliases = std::collections::BTreeMap::from([("dup".to_owned(), "a".to_owned())]);
-        let out = data.remapped(&drop, &aliases);
+        let aliases = BTreeMap::from([("dup".to_owned(), "a".to_owned())]);
+        let out = data.merged(&aliases);
         assert_eq!(out.users, ["u1", "u2"]);
         assert_eq!(out.items, ["a", "b"]);
+        assert_eq!(out.item_aliases, aliases);
         let seqs: Vec<Vec<&str>> = out
             .sequences()
             .iter()

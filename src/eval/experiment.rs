@@ -116,11 +116,12 @@ pub fn evaluate(
 ) -> Result<(StageReport, StageReport), LearnError> {
     match split.protocol {
         Protocol::Ctr => {
+            let histories = split.histories();
             let report = evaluate_ctr(
                 scorer,
                 &split.valid_pairs,
                 &split.test_pairs,
-                &split.train,
+                &histories,
                 split.n_items,
             )?;
             // Validation AUC/F1: the threshold is chosen on validation itself.
@@ -128,7 +129,7 @@ pub fn evaluate(
                 scorer,
                 &split.valid_pairs,
                 &split.valid_pairs,
-                &split.train,
+                &histories,
                 split.n_items,
             )?;
             Ok((StageReport::Ctr(valid), StageReport::Ctr(report)))

@@ -70,6 +70,10 @@ pub struct EvalSplit {
     pub protocol: Protocol,
     /// Each user's training items, in sequence order.
     pub train: Vec<Vec<ItemId>>,
+    /// Each user's items before the held-out ones that are only history: the model sees
+    /// them when it scores the user but never learns from them (the accounts
+    /// `--exclude-flagged` leaves out). Empty for every other user.
+    pub context_only: Vec<Vec<ItemId>>,
     /// Each user's validation items.
     pub valid: Vec<Vec<ItemId>>,
     /// Each user's test items.
@@ -108,6 +112,7 @@ impl EvalSplit {
         Ok(EvalSplit {
             protocol,
             train: vec![Vec::new(); n_users],
+            context_only: vec![Vec::new(); n_users],
             valid: vec![Vec::new(); n_users],
             test: vec![Vec::new(); n_users],
             train_negatives: Vec::new(),
@@ -235,14 +240,44 @@ impl EvalSplit {
         self.test_pairs.retain(|p| keep(p.user));
     }
 
+    /// Turns the training items of the users `learn` rejects into history only: they are
+    /// still the context their held-out items are scored with, but no model learns from
+    /// them and they never enter the KG projection.
+    pub fn learn_only_from(&mut self, learn: impl Fn(UserId) -> bool) {
+        for u in 0..self.train.len() {
+            if !learn(u as UserId) {
+                let items = std::mem::take(&mut self.train[u]);
+                self.context_only[u].extend(items);
+            }
+        }
+        self.train_negatives.retain(|&(u, _)| learn(u));
+    }
+
+    /// What the model sees of user `u` before the held-out items: the training items, or
+    /// for a user nothing is learned from, the history kept as context.
+    pub fn history(&self, u: usize) -> &[ItemId] {
+        if self.context_only[u].is_empty() {
+            &self.train[u]
+        } else {
+            &self.context_only[u]
+        }
+    }
+
+    /// [`EvalSplit::history`] of every user.
+    pub fn histories(&self) -> Vec<Vec<ItemId>> {
+        (0..self.train.len())
+            .map(|u| self.history(u).to_vec())
+            .collect()
+    }
+
     /// The ranking cases of a stage: every user with held-out items in it.
     pub fn ranking_cases(&self, stage: Stage) -> Vec<RankingCase> {
         let mut cases = Vec::new();
         for u in 0..self.train.len() {
             let (history, relevant) = match stage {
-                Stage::Valid => (self.train[u].clone(), &self.valid[u]),
+                Stage::Valid => (self.history(u).to_vec(), &self.valid[u]),
                 Stage::Test => {
-                    let mut h = self.train[u].clone();
+                    let mut h = self.history(u).to_vec();
                     h.extend_from_slice(&self.valid[u]);
                     (h, &self.test[u])
                 }
@@ -313,6 +348,23 @@ mod tests {
         let valid = s.ranking_cases(Stage::Valid);
         assert_eq!(valid[3].history.len(), 8);
         assert_eq!(valid[3].relevant, [11]);
+    }
+
+    #[test]
+    fn context_only_users_are_scored_but_not_learned_from() {
+        let d = data();
+        let mut s = EvalSplit::new(&d, Protocol::Loo, 0).unwrap();
+        s.learn_only_from(|u| u != 3);
+        assert!(s.train[3].is_empty());
+        assert_eq!(s.history(3), (3..11).collect::<Vec<_>>());
+        assert!(s.train_pairs().all(|(u, _)| u != 3));
+        let test = s.ranking_cases(Stage::Test);
+        assert_eq!(test.len(), 20);
+        assert_eq!(
+            (test[3].history.len(), test[3].relevant.as_slice()),
+            (9, &[12][..])
+        );
+        assert_eq!(s.histories()[3].len(), 8);
     }
 
     #[test]

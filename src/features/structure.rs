@@ -32,7 +32,8 @@ pub struct StructureConfig {
 }
 
 /// The store's KG plus the split's training interactions as `kgr:interactedWith` edges.
-/// Held-out interactions never enter, whatever the store holds.
+/// Held-out interactions never enter, whatever the store holds; a duplicate merged into
+/// another item (`data.item_aliases`) is that item's node.
 pub fn project_for_training(
     store: &KgStore,
     data: &InteractionData,
@@ -41,6 +42,10 @@ pub fn project_for_training(
     with_interactions: bool,
 ) -> Result<KgProjection, RecError> {
     let mut builder = ProjectionBuilder::new();
+    // A merged duplicate's KG edges are its representative's.
+    for (alias, target) in &data.item_aliases {
+        builder.alias(alias, target);
+    }
     builder.read_store(store, config).map_err(graph_error)?;
     // Every catalogue item is a node, even with no KG edge, so ids line up.
     for iri in &data.items {

@@ -230,6 +230,15 @@ impl ProjectionBuilder {
         id
     }
 
+    /// Makes `alias` another name of `target`'s node (a duplicate merged into its
+    /// representative): whatever is read about `alias` later lands on `target`. Call it
+    /// before reading anything about `alias`.
+    pub fn alias(&mut self, alias: &str, target: &str) -> NodeId {
+        let id = self.node(target, NodeKind::Product);
+        self.index.entry(alias.to_owned()).or_insert(id);
+        id
+    }
+
     /// The id of `relation_iri`, registered if new.
     pub fn relation(&mut self, relation_iri: &str) -> RelationId {
         if let Some(&id) = self.relation_index.get(relation_iri) {
@@ -486,6 +495,25 @@ mod tests {
         b.add_edge(p1, ra, p2); // duplicate triple
         b.node("ex:isolated", NodeKind::User);
         b.build()
+    }
+
+    #[test]
+    fn an_alias_is_its_targets_node() {
+        let mut b = ProjectionBuilder::new();
+        let a = b.alias("ex:copy", "ex:p1");
+        let brand = b.node("ex:b", NodeKind::Brand);
+        let other = b.node("ex:p2", NodeKind::Product);
+        let rb = b.relation("http://schema.org/brand");
+        let copy = b.node("ex:copy", NodeKind::Other);
+        assert_eq!(copy, a);
+        b.add_edge(copy, rb, brand);
+        b.add_edge(copy, rb, other);
+        b.add_edge(copy, rb, a); // the copy and its target: no self-loop
+        let g = b.build();
+        assert_eq!(g.node_count(), 3);
+        assert_eq!(g.node_id("ex:copy"), g.node_id("ex:p1"));
+        assert_eq!(g.kind(a), NodeKind::Product);
+        assert_eq!(g.neighbors(a), &[brand, other]);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! What `kgrec train --exclude-flagged` leaves out: the interactions of accounts flagged as
-//! not human, and each duplicate product merged into one representative (the one with the
-//! most interactions in its group), histories merged. The same merge applies when serving:
-//! the registry entry records it and the recommender resolves a duplicate's id to its
+//! not human (no model learns from them or walks them; they remain the history their own
+//! recommendations are scored from), and each duplicate product merged into one
+//! representative (the one with the most interactions in its group), histories merged and
+//! its KG edges read as the representative's. The same merge applies when serving: the
+//! registry entry records it and the recommender resolves a duplicate's id to its
 //! representative.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -113,9 +115,11 @@ impl Exclusions {
         })
     }
 
-    /// `data` without the flagged accounts and with duplicates merged.
+    /// `data` with the duplicates merged. The flagged accounts stay in it: training keeps
+    /// their interactions as history only (see [`crate::eval::EvalSplit::learn_only_from`]),
+    /// so they are still served but nothing is learned from them.
     pub fn apply(&self, data: &InteractionData) -> InteractionData {
-        data.remapped(&self.users, &self.item_aliases)
+        data.merged(&self.item_aliases)
     }
 }
 

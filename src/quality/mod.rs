@@ -152,6 +152,10 @@ pub fn run_checks(
             })
         });
         let others = run_catalogue_checks(store, options, progress);
+        // rudof reports no progress: the bar says what the run still waits for.
+        if shapes.is_some() {
+            progress("shapes (SHACL validation)", 0, 1);
+        }
         let shapes = shapes.map(|handle| {
             handle
                 .join()
@@ -164,6 +168,7 @@ pub fn run_checks(
     notes.extend(other_notes);
     seconds.extend(other_seconds);
     if let Some(outcome) = shapes {
+        progress("shapes (SHACL validation)", 1, 1);
         let (outcome, elapsed) = outcome?;
         findings.extend(outcome.findings);
         shacl_report = outcome.report;
@@ -176,7 +181,6 @@ pub fn run_checks(
             .then(a.focus.cmp(&b.focus))
     });
     seconds.insert("total".into(), started.elapsed().as_secs_f64());
-    progress("done", 1, 1);
     let mut checks = options.checks.clone();
     checks.sort();
     checks.dedup();
@@ -209,9 +213,12 @@ fn run_catalogue_checks(
     let mut timed = |name: Check, t: Instant| {
         seconds.insert(name.as_str().to_owned(), t.elapsed().as_secs_f64());
     };
+    progress("reading the catalogue and interactions", 0, 1);
     let catalogue = catalogue::Catalogue::read(store)?;
     let data = read_interactions(store, None)?;
+    progress("reading the catalogue and interactions", 1, 1);
     if wants(Check::Text) {
+        progress("text", 0, 1);
         let t = Instant::now();
         findings.extend(text::check(&catalogue));
         timed(Check::Text, t);
@@ -231,6 +238,7 @@ fn run_catalogue_checks(
         timed(Check::Duplicates, t);
     }
     if wants(Check::Outliers) {
+        progress("outliers", 0, 1);
         let t = Instant::now();
         let (found, outlier_notes) = outliers::check(&catalogue, options.settings.price_z);
         findings.extend(found);
@@ -238,6 +246,7 @@ fn run_catalogue_checks(
         timed(Check::Outliers, t);
     }
     if wants(Check::Behaviour) {
+        progress("behaviour", 0, 1);
         let t = Instant::now();
         let (found, behaviour_notes) = behaviour::check(&catalogue, &data, &options.settings);
         findings.extend(found);

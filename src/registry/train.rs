@@ -19,7 +19,9 @@ use candle_core::{Device, Tensor};
 use super::config::ExperimentConfig;
 use super::versions::{ExclusionRecord, ModelEntry, ModelRegistry, StageCost};
 use crate::error::RecError;
-use crate::eval::{evaluate, EvalSplit, InteractionData, ItemId, LearnError, Progress, Protocol};
+use crate::eval::{
+    evaluate, EvalSplit, InteractionData, ItemId, LearnError, Progress, Protocol, StageReport,
+};
 use crate::features::StoreFeatures;
 use crate::kg::KgStore;
 use crate::model::{fit_sequential, FitInputs, ItemFeatures, ModelKind, SequentialModel};
@@ -36,8 +38,9 @@ pub struct TrainOptions {
     pub holdout: Option<Protocol>,
     /// Seed of the split, walks and training.
     pub seed: u64,
-    /// What `--exclude-flagged` left out of `data` (already applied by the caller), recorded
-    /// in the entry.
+    /// What `--exclude-flagged` acts on, recorded in the entry: the caller has merged the
+    /// duplicates into `data` ([`Exclusions::apply`]); the flagged accounts are kept as
+    /// history only here (not learned from, and scored only when `eval_users` names them).
     pub exclusions: Option<Exclusions>,
     /// With a holdout, report metrics only for these users (IRIs): the others still train
     /// but their held-out items are not scored.
@@ -91,6 +94,14 @@ pub fn train_and_register(
         Some(p) => EvalSplit::new(data, p, options.seed)?,
         None => EvalSplit::all_training(data)?,
     };
+    if let Some(x) = &options.exclusions {
+        let flagged = |u: u32| x.users.contains(&data.users[u as usize]);
+        split.learn_only_from(|u| !flagged(u));
+        if options.eval_users.is_none() {
+            // How well the model predicts bots is no measure of it.
+            split.score_only(|u| !flagged(u));
+        }
+    }
     if let Some(users) = &options.eval_users {
         split.score_only(|u| users.contains(&data.users[u as usize]));
     }
@@ -146,6 +157,12 @@ pub fn train_and_register(
         }
         for (name, v) in test.values() {
             metrics.insert(format!("test.{name}"), v);
+        }
+        // How many users the figures average over (--eval-users and exclusions change it).
+        for (stage, report) in [("valid", &valid), ("test", &test)] {
+            if let StageReport::Ranking(r) = report {
+                metrics.insert(format!("{stage}.cases"), r.cases as f64);
+            }
         }
     }
 
@@ -226,7 +243,8 @@ pub fn load_registered(
     Ok(SequentialModel::load(&path, &entry.sequential)?)
 }
 
-/// Each user's vector after their training history, row `u` for user `u`.
+/// Each user's vector after their history before the held-out items (the training items,
+/// or a left-out account's context), row `u` for user `u`.
 fn save_user_vectors(
     model: &SequentialModel,
     split: &EvalSplit,
@@ -236,10 +254,10 @@ fn save_user_vectors(
     let n_users = split.train.len();
     let mut values = vec![0f32; n_users * dim];
     let with_history: Vec<usize> = (0..n_users)
-        .filter(|&u| !split.train[u].is_empty())
+        .filter(|&u| !split.history(u).is_empty())
         .collect();
     for chunk in with_history.chunks(USER_BATCH) {
-        let histories: Vec<&[ItemId]> = chunk.iter().map(|&u| split.train[u].as_slice()).collect();
+        let histories: Vec<&[ItemId]> = chunk.iter().map(|&u| split.history(u)).collect();
         let vectors = model.user_vectors(&histories)?;
         for (k, &u) in chunk.iter().enumerate() {
             values[u * dim..(u + 1) * dim].copy_from_slice(&vectors[k * dim..(k + 1) * dim]);

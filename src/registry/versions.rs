@@ -74,7 +74,7 @@ pub struct ModelEntry {
 pub struct ExclusionRecord {
     /// The finding kinds acted on (`shilling`, `near-duplicate`, …).
     pub kinds: Vec<String>,
-    /// Accounts whose interactions were left out.
+    /// Accounts nothing was learned from (their interactions were only their own history).
     pub users_left_out: u64,
     /// Their interactions.
     pub interactions_left_out: u64,

@@ -834,6 +834,30 @@ mod tests {
         assert_eq!(r.history(u2).unwrap().unwrap().last(), Some(&rep));
     }
 
+    /// A flagged account is not learned from, yet it is still served from its history.
+    #[test]
+    fn a_flagged_account_is_served_but_not_learned_from() {
+        let u3 = "https://w3id.org/kgrec/id/fixture/user/U3";
+        let (_, _, plain, _) = trained_shop(None);
+        let exclusions = crate::quality::exclude::Exclusions {
+            users: [u3.to_owned()].into_iter().collect(),
+            interactions_left_out: 3,
+            ..Default::default()
+        };
+        let (store, dir, entry, data) = trained_shop(Some(exclusions));
+        assert!(data.user_id(u3).is_some(), "U3 stays in the data");
+        assert_eq!(
+            entry.counts["training_interactions"] + 3,
+            plain.counts["training_interactions"],
+            "U3's three interactions do not train"
+        );
+        let registry = ModelRegistry::open(dir.path()).unwrap();
+        let r = Recommender::load(&store, &registry, entry, &TextFeatureConfig::default()).unwrap();
+        assert_eq!(r.history(u3).unwrap().unwrap().len(), 3);
+        let served = r.recommend(u3, 2, &ItemFilter::default(), false).unwrap();
+        assert!(!served.is_empty());
+    }
+
     /// A request that panics while it holds the user table leaves the table poisoned: the
     /// next event is refused with an error (500) and nothing is recorded, instead of a 201
     /// for an event the history never got.
