@@ -163,7 +163,9 @@ fn within_edits(a: &str, b: &str, limit: usize) -> bool {
 }
 
 /// Jaccard similarity of two normalised word sets, where two words of letters, the longer of
-/// at least 4 letters, one edit apart (8 letters: two) count as the same word. Titles whose numbers differ
+/// at least 5 letters, one edit apart (8 letters: two) count as the same word; at 4 letters only
+/// a letter more or less does (`Gel`, `Gell`), since one letter changed in a short word is most
+/// often another word (`Bare`, `Dare`; `Pink`, `Mink`). Titles whose numbers differ
 /// (`50%` and `70%`, `Set 1` and `Set 2`, `8 oz` and `16 oz`) name different variants, so
 /// their similarity is halved.
 pub fn title_similarity(a: &[String], b: &[String]) -> f64 {
@@ -189,9 +191,11 @@ pub fn title_similarity(a: &[String], b: &[String]) -> f64 {
             b.iter()
                 .enumerate()
                 .find(|(j, wb)| {
-                    let limit = match wa.chars().count().max(wb.chars().count()) {
+                    let (la, lb) = (wa.chars().count(), wb.chars().count());
+                    let limit = match la.max(lb) {
                         n if n >= 8 => 2,
-                        n if n >= 4 => 1,
+                        n if n >= 5 => 1,
+                        4 if la != lb => 1,
                         _ => 0,
                     };
                     !used[*j]
@@ -485,6 +489,10 @@ mod tests {
             title_similarity(&a, &typo)
         );
         assert!(title_similarity(&words("Aliens"), &words("Alien")) < 0.1);
+        // One letter changed in a short word is another shade, not a typo.
+        let bare = words("Sigma Eye Shadow Palette - Bare");
+        assert!(title_similarity(&bare, &words("Sigma Eye Shadow Palette - Dare")) < 0.5);
+        assert!(title_similarity(&bare, &words("Sigma Eye Shadow Palete - Bare")) > 0.99);
         assert_eq!(
             words("Night Cream, Fluid 1.70 Oucne"),
             words("Night Cream, 1.70 Fluid Ounce")
