@@ -210,6 +210,11 @@ fn run_catalogue_checks(
     if !options.checks.iter().any(|c| *c != Check::Shapes) {
         return Ok((findings, notes, seconds));
     }
+    // A check's stage on the progress bar, and its start time.
+    let start = |name: Check| {
+        progress(name.as_str(), 0, 1);
+        Instant::now()
+    };
     let mut timed = |name: Check, t: Instant| {
         seconds.insert(name.as_str().to_owned(), t.elapsed().as_secs_f64());
     };
@@ -218,8 +223,7 @@ fn run_catalogue_checks(
     let data = read_interactions(store, None)?;
     progress("reading the catalogue and interactions", 1, 1);
     if wants(Check::Text) {
-        progress("text", 0, 1);
-        let t = Instant::now();
+        let t = start(Check::Text);
         findings.extend(text::check(&catalogue));
         timed(Check::Text, t);
     }
@@ -238,16 +242,14 @@ fn run_catalogue_checks(
         timed(Check::Duplicates, t);
     }
     if wants(Check::Outliers) {
-        progress("outliers", 0, 1);
-        let t = Instant::now();
+        let t = start(Check::Outliers);
         let (found, outlier_notes) = outliers::check(&catalogue, options.settings.price_z);
         findings.extend(found);
         notes.extend(outlier_notes);
         timed(Check::Outliers, t);
     }
     if wants(Check::Behaviour) {
-        progress("behaviour", 0, 1);
-        let t = Instant::now();
+        let t = start(Check::Behaviour);
         let (found, behaviour_notes) = behaviour::check(&catalogue, &data, &options.settings);
         findings.extend(found);
         notes.extend(behaviour_notes);
