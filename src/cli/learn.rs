@@ -314,9 +314,10 @@ pub fn train(store: &kgrec::kg::KgStore, registry_root: &Path, a: TrainArgs) -> 
             };
             let x = exclude::Exclusions::from_store(store, &kinds, &data)?;
             eprintln!(
-                "--exclude-flagged: learning nothing from {} accounts ({} interactions), merging {} duplicate products",
+                "--exclude-flagged: learning nothing from {} accounts ({} interactions; {} groups of accounts acting alike count as one account each), merging {} duplicate products",
                 x.users.len(),
                 x.interactions_left_out,
+                x.group_representatives.len(),
                 x.item_aliases.len()
             );
             Some(x)
@@ -430,10 +431,11 @@ pub fn list_models(registry_root: &Path) -> Result<()> {
         if let Some(x) = &e.exclusions {
             writeln!(
                 out,
-                "      without flagged data ({}): nothing learned from {} accounts ({} interactions); {} duplicate products merged",
+                "      without flagged data ({}): nothing learned from {} accounts ({} interactions; one kept of each of {} groups acting alike); {} duplicate products merged",
                 x.kinds.join(", "),
                 x.users_left_out,
                 x.interactions_left_out,
+                x.group_accounts_kept,
                 x.item_aliases.len()
             )?;
         }

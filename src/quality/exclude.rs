@@ -5,6 +5,12 @@
 //! its KG edges read as the representative's. The same merge applies when serving: the
 //! registry entry records it and the recommender resolves a duplicate's id to its
 //! representative.
+//!
+//! Accounts flagged for acting alike (copied sequences, shilling campaigns) count as one
+//! account: what makes such a group harmful is its volume, the same behaviour repeated by
+//! many accounts, so training keeps one of them (the most active; none when an unflagged
+//! account of the group is learned from anyway) and leaves the rest out. A real group of
+//! fans flagged by mistake then still teaches the model what its members share.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -61,6 +67,9 @@ pub struct Exclusions {
     pub kinds: Vec<IssueKind>,
     /// Accounts whose interactions were left out.
     pub users: BTreeSet<String>,
+    /// Flagged accounts learned from after all: one per group of accounts acting alike.
+    #[serde(default)]
+    pub group_representatives: BTreeSet<String>,
     /// Each duplicate product and the representative it was merged into.
     pub item_aliases: BTreeMap<String, String>,
     /// Interactions left out (of flagged accounts).
@@ -86,22 +95,37 @@ impl Exclusions {
             ));
         }
         let mut users = BTreeSet::new();
+        let mut on_its_own = BTreeSet::new();
+        let mut alike = Vec::new();
         let mut pairs = Vec::new();
         for (kind, focus, related) in findings {
-            if kind.flags_account() {
+            if kind.flags_group() {
+                alike.extend(related.into_iter().map(|r| (focus.clone(), r)));
+                users.insert(focus);
+            } else if kind.flags_account() {
+                on_its_own.insert(focus.clone());
                 users.insert(focus);
             } else if let Some(rep) = related.into_iter().next() {
                 pairs.push((focus, rep));
             }
         }
-        let interactions: BTreeMap<&str, usize> = {
-            let mut m = BTreeMap::new();
+        let (per_item, per_user) = {
+            let (mut items, mut users) = (BTreeMap::new(), BTreeMap::new());
             for e in &data.events {
-                *m.entry(data.items[e.item as usize].as_str()).or_insert(0) += 1;
+                *items
+                    .entry(data.items[e.item as usize].as_str())
+                    .or_insert(0) += 1;
+                *users
+                    .entry(data.users[e.user as usize].as_str())
+                    .or_insert(0) += 1;
             }
-            m
+            (items, users)
         };
-        let item_aliases = merge_groups(&pairs, |iri| interactions.get(iri).copied().unwrap_or(0));
+        let count = |m: &BTreeMap<&str, usize>, iri: &str| m.get(iri).copied().unwrap_or(0);
+        let item_aliases = merge_groups(&pairs, |iri| count(&per_item, iri));
+        let group_representatives =
+            one_per_group(&alike, &users, &on_its_own, |iri| count(&per_user, iri));
+        users.retain(|u| !group_representatives.contains(u));
         let interactions_left_out = data
             .events
             .iter()
@@ -110,9 +134,15 @@ impl Exclusions {
         Ok(Exclusions {
             kinds: kinds.to_vec(),
             users,
+            group_representatives,
             item_aliases,
             interactions_left_out,
         })
+    }
+
+    /// Whether `user` was flagged (left out, or kept as its group's one account).
+    pub fn is_flagged(&self, user: &str) -> bool {
+        self.users.contains(user) || self.group_representatives.contains(user)
     }
 
     /// `data` with the duplicates merged. The flagged accounts stay in it: training keeps
@@ -129,11 +159,56 @@ pub fn merge_groups(
     pairs: &[(String, String)],
     interactions: impl Fn(&str) -> usize,
 ) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for group in connected_groups(pairs) {
+        let Some(rep) = group
+            .iter()
+            .max_by(|a, b| interactions(a).cmp(&interactions(b)).then(b.cmp(a)))
+            .cloned()
+        else {
+            continue;
+        };
+        for m in group {
+            if m != rep {
+                out.insert(m, rep.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The account training keeps of each group of accounts acting alike (`alike` links them):
+/// the most active one (then the smallest IRI) not also flagged on its own account, and
+/// none where a member of the group is not `flagged` (it is learned from anyway).
+pub fn one_per_group(
+    alike: &[(String, String)],
+    flagged: &BTreeSet<String>,
+    on_its_own: &BTreeSet<String>,
+    interactions: impl Fn(&str) -> usize,
+) -> BTreeSet<String> {
+    connected_groups(alike)
+        .into_iter()
+        .filter(|group| group.iter().all(|u| flagged.contains(u)))
+        .filter_map(|group| {
+            group
+                .into_iter()
+                .filter(|u| !on_its_own.contains(u))
+                .max_by(|a, b| interactions(a).cmp(&interactions(b)).then(b.cmp(a)))
+        })
+        .collect()
+}
+
+/// The connected groups of the graph whose edges are `pairs`, members in IRI order.
+fn connected_groups(pairs: &[(String, String)]) -> Vec<Vec<String>> {
     let mut parent: BTreeMap<String, String> = BTreeMap::new();
     fn root(parent: &mut BTreeMap<String, String>, x: &str) -> String {
         let mut at = x.to_owned();
         while let Some(p) = parent.get(&at).filter(|p| **p != at).cloned() {
             at = p;
+        }
+        // Point x straight at its root, so long chains are walked once.
+        if at != x {
+            parent.insert(x.to_owned(), at.clone());
         }
         at
     }
@@ -151,22 +226,7 @@ pub fn merge_groups(
         let r = root(&mut parent, &m);
         groups.entry(r).or_default().push(m);
     }
-    let mut out = BTreeMap::new();
-    for (_, group) in groups {
-        let Some(rep) = group
-            .iter()
-            .max_by(|a, b| interactions(a).cmp(&interactions(b)).then(b.cmp(a)))
-            .cloned()
-        else {
-            continue;
-        };
-        for m in group {
-            if m != rep {
-                out.insert(m, rep.clone());
-            }
-        }
-    }
-    out
+    groups.into_values().collect()
 }
 
 #[cfg(test)]
@@ -192,6 +252,29 @@ mod tests {
                 ("c".to_owned(), "a".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn a_group_acting_alike_keeps_its_busiest_account() {
+        let set = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<BTreeSet<_>>();
+        let pairs = |xs: &[(&str, &str)]| {
+            xs.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let counts = |x: &str| match x {
+            "a" => 9,
+            "b" => 7,
+            "e" => 5,
+            _ => 1,
+        };
+        // Group {a, b, c}: all flagged, but a is also flagged on its own, so b is kept.
+        // Group {d, e}: e is not flagged (learned from anyway), so nothing is kept.
+        // Group {f, g}: same activity, the smaller IRI is kept.
+        let alike = pairs(&[("a", "b"), ("c", "b"), ("d", "e"), ("f", "g"), ("g", "f")]);
+        let flagged = set(&["a", "b", "c", "d", "f", "g"]);
+        let kept = one_per_group(&alike, &flagged, &set(&["a"]), counts);
+        assert_eq!(kept, set(&["b", "f"]));
     }
 
     #[test]

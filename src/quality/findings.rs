@@ -250,6 +250,12 @@ impl IssueKind {
                 | IssueKind::RandomActivity
         )
     }
+
+    /// Whether the kind flags an account for acting like a group of others (its related
+    /// nodes), so training counts the group as one account rather than none.
+    pub fn flags_group(self) -> bool {
+        matches!(self, IssueKind::CopiedSequence | IssueKind::Shilling)
+    }
 }
 
 /// One problem found: what, how bad, about which node, why, and the figures behind it.
@@ -261,7 +267,8 @@ pub struct Finding {
     pub severity: Severity,
     /// The node it is about (a product, user, brand, category or offer IRI).
     pub focus: String,
-    /// Other nodes involved: the product a duplicate duplicates (its representative first).
+    /// Other nodes involved: the product a duplicate duplicates (its representative first);
+    /// the accounts a copied-sequence or shilling account acts like.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub related: Vec<String>,
     /// Why, for a person, with the figures.

@@ -55,15 +55,21 @@ pub fn now_datetime() -> String {
     )
 }
 
-/// The IRI of a finding: its SHACL result's IRI, or one minted from kind, focus and related
-/// nodes (the same problem gets the same IRI run after run).
+/// The IRI of a finding: its SHACL result's IRI, or one minted from kind, focus and (for a
+/// duplicate) the product it duplicates, so the same problem gets the same IRI run after run.
+/// An account's related accounts change as others come and go; they are not part of it.
 pub fn finding_iri(f: &Finding) -> NamedNode {
     if let Some(serde_json::Value::String(iri)) = f.evidence.get("shacl_result") {
         return NamedNode::new_unchecked(iri.clone());
     }
     let mut h = Sha256::new();
     h.update(f.focus.as_bytes());
-    for r in &f.related {
+    let identifying: &[String] = if f.kind.flags_account() {
+        &[]
+    } else {
+        &f.related
+    };
+    for r in identifying {
         h.update(b"\0");
         h.update(r.as_bytes());
     }

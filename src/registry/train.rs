@@ -95,11 +95,11 @@ pub fn train_and_register(
         None => EvalSplit::all_training(data)?,
     };
     if let Some(x) = &options.exclusions {
-        let flagged = |u: u32| x.users.contains(&data.users[u as usize]);
-        split.learn_only_from(|u| !flagged(u));
+        let left_out = |u: u32| x.users.contains(&data.users[u as usize]);
+        split.learn_only_from(|u| !left_out(u));
         if options.eval_users.is_none() {
             // How well the model predicts bots is no measure of it.
-            split.score_only(|u| !flagged(u));
+            split.score_only(|u| !x.is_flagged(&data.users[u as usize]));
         }
     }
     if let Some(users) = &options.eval_users {
@@ -197,6 +197,7 @@ pub fn train_and_register(
         exclusions: options.exclusions.as_ref().map(|x| ExclusionRecord {
             kinds: x.kinds.iter().map(|k| k.as_str().to_owned()).collect(),
             users_left_out: x.users.len() as u64,
+            group_accounts_kept: x.group_representatives.len() as u64,
             interactions_left_out: x.interactions_left_out,
             item_aliases: x.item_aliases.clone(),
         }),

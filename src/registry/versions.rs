@@ -76,6 +76,9 @@ pub struct ExclusionRecord {
     pub kinds: Vec<String>,
     /// Accounts nothing was learned from (their interactions were only their own history).
     pub users_left_out: u64,
+    /// Flagged accounts learned from after all: one per group of accounts acting alike.
+    #[serde(default)]
+    pub group_accounts_kept: u64,
     /// Their interactions.
     pub interactions_left_out: u64,
     /// Each duplicate product and the representative it was merged into (also when serving).
