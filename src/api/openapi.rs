@@ -26,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         sparql::get,
         sparql::post,
         recommend::recommendations,
+        recommend::history,
         recommend::similar,
         explain::explain,
         search::search,

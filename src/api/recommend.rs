@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, LookupErrors};
 use super::{resource, AppState};
+use crate::eval::ItemId;
 use crate::serve::explain::Explanation;
 use crate::serve::recommender::{ItemFilter, Recommender, ScoredItem};
 
@@ -22,6 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         resource("/v1/users/{id}/recommendations", "GET").route(web::get().to(recommendations)),
     )
+    .service(resource("/v1/users/{id}/history", "GET").route(web::get().to(history)))
     .service(resource("/v1/items/{id}/similar", "GET").route(web::get().to(similar)));
 }
 
@@ -137,33 +139,95 @@ pub fn read_filter(
     })
 }
 
+/// A product as a list shows it: IRI, name, brand and categories.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemCard {
+    /// Product IRI.
+    pub item: String,
+    /// Product name.
+    pub title: Option<String>,
+    /// Brand name.
+    pub brand: Option<String>,
+    /// Categories, each with its label.
+    pub categories: Vec<CategoryRef>,
+}
+
+/// The card of the product at model row `row`, known as `iri`.
+fn card(r: &Recommender, row: ItemId, iri: String) -> ItemCard {
+    let info = r.item(row);
+    let info = info.as_ref();
+    ItemCard {
+        title: info.and_then(|i| i.title.clone()),
+        brand: info.and_then(|i| i.brand.clone()),
+        categories: info
+            .map(|i| {
+                i.categories
+                    .iter()
+                    .map(|c| CategoryRef {
+                        iri: c.clone(),
+                        label: r.category_label(c).map(str::to_owned),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        item: iri,
+    }
+}
+
 /// The display form of ranked items.
 pub fn ranked(r: &Recommender, items: Vec<ScoredItem>) -> Vec<RankedItem> {
     items
         .into_iter()
         .map(|s| {
-            let info = r.item(s.row);
-            let info = info.as_ref();
+            let c = card(r, s.row, s.item);
             RankedItem {
-                title: info.and_then(|i| i.title.clone()),
-                brand: info.and_then(|i| i.brand.clone()),
-                categories: info
-                    .map(|i| {
-                        i.categories
-                            .iter()
-                            .map(|c| CategoryRef {
-                                iri: c.clone(),
-                                label: r.category_label(c).map(str::to_owned),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                item: s.item,
+                item: c.item,
+                title: c.title,
+                brand: c.brand,
+                categories: c.categories,
                 score: s.score,
                 explanation: None,
             }
         })
         .collect()
+}
+
+/// The body of `/v1/users/{id}/history`.
+#[derive(Serialize, ToSchema)]
+pub struct UserHistory {
+    /// The user's IRI.
+    user: String,
+    /// What the served model ranks from, oldest first (events since it was trained included;
+    /// products the model does not rank are left out).
+    items: Vec<ItemCard>,
+}
+
+/// A user's history as the served model sees it, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/users/{id}/history",
+    params(
+        ("id" = String, Path, description = "User IRI (percent-encoded) or the last segment of it", example = "U1"),
+    ),
+    responses((status = 200, description = "The history, oldest first", body = UserHistory), LookupErrors)
+)]
+pub async fn history(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let r = state.recommender()?;
+    let user = r.resolve_user(&id)?;
+    let rows = r.history(&user)?.unwrap_or_default();
+    let items = rows
+        .into_iter()
+        .map(|row| {
+            let iri = r.item(row).map(|i| i.iri).ok_or_else(|| {
+                ApiError::Internal(format!("item row {row} has no catalogue entry"))
+            })?;
+            Ok(card(r, row, iri))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(HttpResponse::Ok().json(UserHistory { user, items }))
 }
 
 /// Recommendations for a user.

@@ -817,6 +817,12 @@ fn live_events_change_the_next_answer_and_survive_a_restart() {
     assert_eq!(before, 21);
 
     // U6 (P3, P1) buys P4: the next answer excludes it and is scored from the new history.
+    let history = |s: &Service| -> Vec<String> {
+        let v = s.get("/v1/users/U6/history", None).json();
+        assert_eq!(v["user"], format!("{U}U6"));
+        item_iris(&v)
+    };
+    assert_eq!(history(&s), [format!("{P}P3"), format!("{P}P1")]);
     let old = s
         .get("/v1/users/U6/recommendations?k=20&exclude_seen=false", None)
         .json();
@@ -834,6 +840,11 @@ fn live_events_change_the_next_answer_and_survive_a_restart() {
     assert_ne!(old["items"], new["items"], "the scores did not move");
     let unseen = item_iris(&s.get("/v1/users/U6/recommendations?k=20", None).json());
     assert!(!unseen.contains(&format!("{P}P4")), "{unseen:?}");
+    assert_eq!(
+        history(&s),
+        [format!("{P}P3"), format!("{P}P1"), format!("{P}P4")],
+        "the history ends with the new event"
+    );
 
     // A new user and a new product, in one batch.
     s.get("/v1/users/alice/recommendations", None)
@@ -1112,7 +1123,7 @@ fn every_documented_operation_answers_as_documented() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 13);
+    assert_eq!(checked, 14);
     // Documented errors hold their schema too.
     let r = s.get("/v1/users/nobody/recommendations", None);
     let errors = schema_errors(
