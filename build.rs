@@ -36,4 +36,42 @@ fn main() {
     };
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("default_kg.rs");
     std::fs::write(dest, code).unwrap();
+
+    // The workbench page: web/dist as built by scripts/build-web.sh (committed, so building
+    // kgrec needs neither Node nor the network), as (path under /, bytes).
+    println!("cargo:rerun-if-changed=web/dist");
+    let mut assets = Vec::new();
+    collect_files(std::path::Path::new("web/dist"), &mut assets);
+    assets.sort();
+    let mut out = String::from("&[\n");
+    for f in assets {
+        let abs = std::fs::canonicalize(&f).expect("asset path");
+        println!("cargo:rerun-if-changed={}", abs.display());
+        let rel = f.strip_prefix("web/dist").expect("under web/dist");
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        writeln!(
+            out,
+            "    ({rel:?}, include_bytes!({:?})),",
+            abs.display().to_string()
+        )
+        .unwrap();
+    }
+    out.push_str("]\n");
+    let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("web_assets.rs");
+    std::fs::write(dest, out).unwrap();
+}
+
+/// Every file under `dir`, recursively.
+fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
 }

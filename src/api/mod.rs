@@ -1,5 +1,5 @@
 //! The HTTP service (`kgrec serve`): the SPARQL 1.1 Protocol at `/sparql`, the JSON API under
-//! `/v1`, and `/health`. One file per route group; [`error`] is the one place that maps
+//! `/v1`, the merchandiser's workbench page at `/`, and `/health`. One file per route group; [`error`] is the one place that maps
 //! errors to HTTP.
 //!
 //! May import: `serve` and what it answers with (`kg`, `eval`, `model` types, `error`); it
@@ -15,6 +15,7 @@ pub mod quality;
 pub mod recommend;
 pub mod search;
 pub mod sparql;
+pub mod workbench;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -133,7 +134,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(quality::routes)
         .configure(health::routes)
         .configure(metrics::routes)
-        .configure(openapi::routes);
+        .configure(openapi::routes)
+        .configure(workbench::routes);
 }
 
 /// The application: routes, a log line and metrics per request, JSON errors for malformed
@@ -202,7 +204,9 @@ pub async fn serve(state: AppState, addr: &str, workers: usize) -> std::io::Resu
         .shutdown_timeout(10)
         .bind(addr)?;
     for a in server.addrs() {
-        eprintln!("kgrec serving on http://{a} (SPARQL at /sparql, JSON API under /v1)");
+        eprintln!(
+            "kgrec serving on http://{a} (the workbench page at /, SPARQL at /sparql, JSON API under /v1)"
+        );
     }
     server.run().await
 }

@@ -1,0 +1,57 @@
+// Builds web/src into web/dist: one JS and one CSS bundle with content-hashed names, the page
+// naming them, and a gzip twin of each (no timestamp, so the output is the same byte for byte
+// on every run). Run through scripts/build-web.sh.
+import * as esbuild from 'esbuild';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { createHash } from 'node:crypto';
+
+const dist = 'dist';
+fs.rmSync(dist, { recursive: true, force: true });
+const result = await esbuild.build({
+  entryPoints: ['src/app.js', 'src/style.css'],
+  bundle: true,
+  minify: true,
+  format: 'esm',
+  target: ['es2020'],
+  outdir: path.join(dist, 'assets'),
+  entryNames: '[name]-[hash]',
+  metafile: true,
+  logLevel: 'warning',
+});
+let page = fs.readFileSync('src/index.html', 'utf8');
+// Files copied as they are, under a content-hashed name.
+for (const name of ['icon.svg']) {
+  const bytes = fs.readFileSync(path.join('src', name));
+  const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 8).toUpperCase();
+  const [stem, ext] = name.split('.');
+  const out = `assets/${stem}-${hash}.${ext}`;
+  fs.writeFileSync(path.join(dist, out), bytes);
+  page = page.replace(`{{${name}}}`, '/' + out);
+}
+for (const [file, out] of Object.entries(result.metafile.outputs)) {
+  if (!out.entryPoint) continue;
+  const name = path.basename(out.entryPoint); // app.js, style.css
+  const key = name.endsWith('.css') ? 'app.css' : 'app.js';
+  page = page.replace(`{{${key}}}`, '/' + path.relative(dist, file).split(path.sep).join('/'));
+}
+if (page.includes('{{')) throw new Error('index.html names an asset that was not built');
+fs.writeFileSync(path.join(dist, 'index.html'), page);
+const files = [];
+const walk = (dir) => {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walk(p);
+    else files.push(p);
+  }
+};
+walk(dist);
+let total = 0;
+for (const f of files.sort()) {
+  const gz = zlib.gzipSync(fs.readFileSync(f), { level: 9 });
+  fs.writeFileSync(f + '.gz', gz);
+  total += gz.length;
+  console.log(`${f}: ${fs.statSync(f).size} bytes, ${gz.length} gzipped`);
+}
+console.log(`page weight, gzipped: ${total} bytes`);

@@ -1,0 +1,259 @@
+// The merchandiser's workbench: a page per hash route, built only from the JSON API.
+//   #/            search products by meaning or id, look a customer up
+//   #/customer/ID a customer's history, recommendations and why (drawn as graphs)
+
+import { get, post, updateToken, userPath, ApiError } from './api.js';
+import { h, replace, shortId, route } from './dom.js';
+import { pathFigure } from './graph.js';
+
+const main = document.getElementById('main');
+
+/** A message in the page's status line (announced to screen readers). */
+function status(text, kind = 'info') {
+  const line = document.getElementById('status');
+  line.className = 'status ' + kind;
+  line.textContent = text || '';
+}
+
+function failure(e) {
+  return e instanceof ApiError ? `${e.message} (${e.status} ${e.code})` : String(e);
+}
+
+/** A product's category labels. */
+function categoryPath(item) {
+  return (item.categories || []).map((c) => c.label || shortId(c.iri)).join(', ');
+}
+
+/** A product card: title, brand, categories, id; score when ranked. */
+function card(item, extra = []) {
+  return h(
+    'article',
+    { class: 'card', 'data-item': item.item },
+    h('h3', {}, item.title || shortId(item.item)),
+    h(
+      'p',
+      { class: 'facts' },
+      item.brand ? h('span', { class: 'brand' }, item.brand) : h('span', { class: 'missing' }, 'no brand'),
+      categoryPath(item) ? [' · ', h('span', { class: 'categories' }, categoryPath(item))] : null,
+    ),
+    h('p', { class: 'id' }, shortId(item.item), item.score !== undefined ? ` · score ${item.score.toFixed(3)}` : ''),
+    extra,
+  );
+}
+
+// ---- search -------------------------------------------------------------------------------
+
+function searchPage(params) {
+  const q = params.get('q') || '';
+  const input = h('input', { id: 'q', name: 'q', type: 'search', value: q, required: true, autocomplete: 'off' });
+  const customer = h('input', { id: 'customer', name: 'customer', autocomplete: 'off' });
+  const results = h('section', { class: 'results', 'aria-live': 'polite' });
+  replace(
+    main,
+    h('h2', {}, 'Search'),
+    h(
+      'form',
+      {
+        class: 'row',
+        onsubmit: (ev) => {
+          ev.preventDefault();
+          window.location.hash = '#/?q=' + encodeURIComponent(input.value.trim());
+        },
+      },
+      h('label', { for: 'q' }, 'Products by meaning or id'),
+      input,
+      h('button', { type: 'submit' }, 'Search'),
+    ),
+    h(
+      'form',
+      {
+        class: 'row',
+        onsubmit: (ev) => {
+          ev.preventDefault();
+          if (customer.value.trim()) window.location.hash = route('customer', customer.value.trim());
+        },
+      },
+      h('label', { for: 'customer' }, 'Customer id'),
+      customer,
+      h('button', { type: 'submit' }, 'Look up'),
+    ),
+    results,
+  );
+  if (!q) {
+    input.focus();
+    return;
+  }
+  status('Searching…');
+  get('/v1/search', { q, k: 20 })
+    .then((body) => {
+      status(`${body.items.length} products for “${body.query}” (model v${body.model.version})`);
+      replace(results, body.items.map((item) => card(item)));
+    })
+    .catch((e) => status(failure(e), 'error'));
+}
+
+// ---- customer -----------------------------------------------------------------------------
+
+function customerPage(params, id) {
+  const k = params.get('k') || '10';
+  const category = params.get('category') || '';
+  const brand = params.get('brand') || '';
+  const field = (name, label, value, attrs = {}) => [
+    h('label', { for: 'f-' + name }, label),
+    h('input', { id: 'f-' + name, name, value, autocomplete: 'off', ...attrs }),
+  ];
+  const filters = h(
+    'form',
+    {
+      class: 'row filters',
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        const form = new FormData(ev.target);
+        const query = new URLSearchParams();
+        for (const [key, value] of form) if (String(value).trim()) query.set(key, String(value).trim());
+        window.location.hash = route('customer', id) + '?' + query;
+      },
+    },
+    field('k', 'How many', k, { type: 'number', min: 1, max: 100 }),
+    field('category', 'Category', category),
+    field('brand', 'Brand', brand),
+    h('button', { type: 'submit' }, 'Apply'),
+  );
+  const history = h('ol', { class: 'history' });
+  const recs = h('section', { class: 'recommendations', 'aria-live': 'polite' });
+  const eventBox = h('section', { class: 'event' });
+  replace(
+    main,
+    h('h2', {}, 'Customer ', h('code', {}, id)),
+    filters,
+    h('div', { class: 'columns' }, h('section', {}, h('h3', {}, 'History, oldest first'), history), h('section', {}, h('h3', {}, 'Recommended, and why'), eventBox, recs)),
+  );
+  const load = async () => {
+    status('Loading…');
+    try {
+      const [past, ranking] = await Promise.all([
+        get(userPath(id, 'history')),
+        get(userPath(id, 'recommendations'), { k, category, brand, explain: true }),
+      ]);
+      replace(
+        history,
+        past.items.map((item) => h('li', {}, card(item))),
+      );
+      replace(
+        recs,
+        ranking.items.map((item, i) =>
+          card(item, [
+            item.explanation && item.explanation.sentence ? h('p', { class: 'why' }, item.explanation.sentence) : null,
+            item.explanation && item.explanation.paths.length
+              ? pathFigure(item.explanation.paths, ranking.user, item.item, `Why #${i + 1}: the knowledge-graph paths from the customer to ${item.title || shortId(item.item)}`)
+              : h('p', { class: 'missing' }, 'No knowledge-graph path links this customer to it.'),
+          ]),
+        ),
+      );
+      eventForm(ranking);
+      status(`${ranking.items.length} recommendations from model v${ranking.model.version}; ${past.items.length} past interactions`);
+    } catch (e) {
+      replace(recs);
+      status(failure(e), 'error');
+    }
+  };
+  const eventForm = (ranking) => {
+    if (!updateToken.get()) {
+      replace(eventBox, h('p', { class: 'readonly' }, 'Read-only: set the update token (top right) to post a test event.'));
+      return;
+    }
+    const pick = h(
+      'select',
+      { id: 'event-item', name: 'item' },
+      ranking.items.map((item) => h('option', { value: item.item }, item.title || shortId(item.item))),
+    );
+    replace(
+      eventBox,
+      h(
+        'form',
+        {
+          class: 'row',
+          onsubmit: async (ev) => {
+            ev.preventDefault();
+            try {
+              await post('/v1/events', [{ user: ranking.user, item: pick.value, kind: 'purchase' }]);
+              await load();
+              status('Recorded a test purchase; the lists above are the service’s answer after it.', 'ok');
+            } catch (e) {
+              status(failure(e), 'error');
+            }
+          },
+        },
+        h('label', { for: 'event-item' }, 'Test purchase of'),
+        pick,
+        h('button', { type: 'submit' }, 'Post event'),
+      ),
+    );
+  };
+  load();
+}
+
+// ---- frame --------------------------------------------------------------------------------
+
+function tokenBox() {
+  const box = document.getElementById('token');
+  const input = h('input', { id: 'token-input', type: 'password', autocomplete: 'off' });
+  const draw = () => {
+    if (updateToken.get()) {
+      replace(
+        box,
+        h('span', {}, 'Updates on'),
+        h('button', { type: 'button', onclick: () => { updateToken.clear(); draw(); render(); } }, 'Forget token'),
+      );
+    } else {
+      replace(
+        box,
+        h(
+          'form',
+          {
+            class: 'row',
+            onsubmit: (ev) => {
+              ev.preventDefault();
+              if (input.value) {
+                updateToken.set(input.value);
+                input.value = '';
+                draw();
+                render();
+              }
+            },
+          },
+          h('label', { for: 'token-input' }, 'Update token'),
+          input,
+          h('button', { type: 'submit' }, 'Use'),
+        ),
+      );
+    }
+  };
+  draw();
+}
+
+const ROUTES = [
+  [/^#?\/?(\?.*)?$/, (params) => searchPage(params)],
+  [/^#\/customer\/([^?]+)(\?.*)?$/, (params, m) => customerPage(params, decodeURIComponent(m[1]))],
+];
+
+function render() {
+  const hash = window.location.hash || '#/';
+  status('');
+  for (const [pattern, page] of ROUTES) {
+    const m = hash.match(pattern);
+    if (m) {
+      const query = hash.includes('?') ? hash.slice(hash.indexOf('?') + 1) : '';
+      page(new URLSearchParams(query), m);
+      for (const a of document.querySelectorAll('nav a')) {
+        a.toggleAttribute('aria-current', a.getAttribute('href') === hash.split('?')[0]);
+      }
+      return;
+    }
+  }
+  replace(main, h('h2', {}, 'Not found'), h('p', {}, 'No page at ', h('code', {}, hash), '.'));
+}
+
+tokenBox();
+window.addEventListener('hashchange', render);
+render();
