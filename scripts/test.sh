@@ -10,6 +10,16 @@ venv=${KGREC_TEST_VENV:-$HOME/.cache/kgrec-test-venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check SPARQLWrapper rdflib schemathesis
 export KGREC_PYTHON="$venv/bin/python"
+# The browser tests (tests/it/browser.rs): Debian's chromium, and playwright-core from the page's
+# pinned packages (web/package-lock.json).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing chromium (for the browser tests)…" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+(cd web && npm ci --no-audit --no-fund --silent)
 # This script provides everything the tests need (../shared beside the checkout, the venv, the
 # sentence model fetched from PyPI on first use), so nothing may be skipped here; a bare
 # `cargo test` skips, and says why, what it cannot run.

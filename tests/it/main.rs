@@ -2,6 +2,7 @@
 //! the real `kgrec` binary against a real on-disk store in a temporary directory, except
 //! `text`, which tests the text encoder and entity texts through the library.
 
+mod browser;
 mod common;
 mod crash;
 mod errors;

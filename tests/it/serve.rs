@@ -65,22 +65,22 @@ fn shop_with_text_model() -> Option<(TempStore, String)> {
 }
 
 /// A running `kgrec serve`, stopped when dropped.
-struct Service {
+pub(crate) struct Service {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     stderr: mpsc::Receiver<String>,
     agent: ureq::Agent,
 }
 
 /// A response: status, content type and body.
-struct Reply {
-    status: u16,
-    content_type: String,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) content_type: String,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
     }
@@ -100,7 +100,7 @@ impl Reply {
 }
 
 impl Service {
-    fn start(store: &TempStore, extra: &[&str]) -> Service {
+    pub(crate) fn start(store: &TempStore, extra: &[&str]) -> Service {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kgrec"))
             .arg("--store")
             .arg(store.path())
@@ -163,7 +163,7 @@ impl Service {
         }
     }
 
-    fn get(&self, path: &str, accept: Option<&str>) -> Reply {
+    pub(crate) fn get(&self, path: &str, accept: Option<&str>) -> Reply {
         let mut req = self.agent.get(format!("{}{path}", self.base));
         if let Some(a) = accept {
             req = req.header("Accept", a);
@@ -171,7 +171,13 @@ impl Service {
         Self::reply(req.call())
     }
 
-    fn post(&self, path: &str, content_type: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
+    pub(crate) fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut req = self
             .agent
             .post(format!("{}{path}", self.base))
@@ -182,18 +188,18 @@ impl Service {
         Self::reply(req.send(body))
     }
 
-    fn delete(&self, path: &str) -> Reply {
+    pub(crate) fn delete(&self, path: &str) -> Reply {
         Self::reply(self.agent.delete(format!("{}{path}", self.base)).call())
     }
 
     /// GET /sparql?query=… with an Accept header.
-    fn query(&self, query: &str, accept: Option<&str>) -> Reply {
+    pub(crate) fn query(&self, query: &str, accept: Option<&str>) -> Reply {
         self.get(&format!("/sparql?query={}", encode(query)), accept)
     }
 
     /// Sends SIGTERM and waits for the process; returns whether it exited cleanly and what
     /// it wrote on stderr after starting.
-    fn terminate(mut self) -> (bool, String) {
+    pub(crate) fn terminate(mut self) -> (bool, String) {
         // SAFETY: kill only sends a signal to our own child process.
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
@@ -212,7 +218,7 @@ impl Drop for Service {
 }
 
 /// Percent-encodes everything but unreserved characters.
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
@@ -585,7 +591,7 @@ fn without_a_model_sparql_works_and_v1_says_why_not() {
 }
 
 /// Checks every edge of every path with an ASK query; returns the number of edges checked.
-fn assert_paths_exist(s: &Service, paths: &serde_json::Value) -> usize {
+pub(crate) fn assert_paths_exist(s: &Service, paths: &serde_json::Value) -> usize {
     let mut checked = 0;
     for path in paths.as_array().expect("paths") {
         let steps = path["steps"].as_array().expect("steps");
@@ -682,26 +688,56 @@ fn explanations_are_true_paths_of_the_kg() {
         .error(404, "not_found");
 }
 
+/// A product name that is HTML: pages must show it as text (tests/it/browser.rs).
+pub(crate) const HOSTILE_NAME: &str = "<img src=x onerror=alert(1)>";
+
+/// The bundled default KG (real Beauty data) with a quick kgrec-no-text model registered,
+/// trained once per test run; each test gets its own copy. One product of the first user's
+/// history is renamed [`HOSTILE_NAME`]; that user's short id is returned too.
+pub(crate) fn bundled_with_model() -> (TempStore, String) {
+    static TRAINED: std::sync::Mutex<Option<(TempStore, String)>> = std::sync::Mutex::new(None);
+    let mut trained = TRAINED.lock().unwrap_or_else(|e| e.into_inner());
+    if trained.is_none() {
+        let store = TempStore::new();
+        let file = repo().join("kg-data/amazon-beauty-sample.nq.gz");
+        store.ok(&["load", file.to_str().unwrap()]);
+        let first = store.select(
+            "SELECT ?u ?p WHERE { ?u a <https://w3id.org/kgrec/ns#User> ; <https://w3id.org/kgrec/ns#interactedWith> ?p } ORDER BY ?u ?p LIMIT 1",
+        );
+        let (user, product) = (&first[0]["u"], &first[0]["p"]);
+        store.ok(&[
+            "update",
+            &format!(
+                "PREFIX schema: <http://schema.org/> DELETE {{ GRAPH ?g {{ <{product}> schema:name ?n }} }} INSERT {{ GRAPH ?g {{ <{product}> schema:name {HOSTILE_NAME:?} }} }} WHERE {{ GRAPH ?g {{ <{product}> schema:name ?n }} }}"
+            ),
+        ]);
+        store.ok(&[
+            "train",
+            "--model",
+            "kgrec-no-text",
+            "--epochs",
+            "2",
+            "--hidden",
+            "16",
+            "--walks-per-node",
+            "2",
+            "--sg-epochs",
+            "1",
+        ]);
+        let id = user.rsplit('/').next().unwrap().to_owned();
+        *trained = Some((store, id));
+    }
+    let (template, id) = trained.as_ref().expect("trained");
+    let copy = TempStore::new();
+    copy_dir(template.dir.path(), copy.dir.path());
+    (copy, id.clone())
+}
+
 /// On real Beauty data (the bundled sample): every recommendation of 40 users has a path of
 /// at most 3 hops, and every edge of every path is in the KG.
 #[test]
 fn explanation_coverage_on_the_bundled_beauty_sample() {
-    let store = TempStore::new();
-    let file = repo().join("kg-data/amazon-beauty-sample.nq.gz");
-    store.ok(&["load", file.to_str().unwrap()]);
-    store.ok(&[
-        "train",
-        "--model",
-        "kgrec-no-text",
-        "--epochs",
-        "2",
-        "--hidden",
-        "16",
-        "--walks-per-node",
-        "2",
-        "--sg-epochs",
-        "1",
-    ]);
+    let (store, _) = bundled_with_model();
     let users = store.select(
         "SELECT DISTINCT ?u WHERE { ?u a <https://w3id.org/kgrec/ns#User> } ORDER BY ?u LIMIT 40",
     );
@@ -729,7 +765,7 @@ fn explanation_coverage_on_the_bundled_beauty_sample() {
     assert!(coverage >= 0.99, "coverage {coverage}");
 }
 
-fn item_iris(v: &serde_json::Value) -> Vec<String> {
+pub(crate) fn item_iris(v: &serde_json::Value) -> Vec<String> {
     v["items"]
         .as_array()
         .expect("items")

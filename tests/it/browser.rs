@@ -1,0 +1,158 @@
+//! The workbench page in a real browser: Debian's chromium, driven by playwright-core from
+//! web/node_modules (`web/test/workbench.mjs`), against `kgrec serve` on the bundled KG with
+//! a trained model. The script reports what the page showed and did; this test checks the
+//! report against the JSON API and the store. Screenshots go to `$KGREC_SCREENSHOTS` (or a
+//! temporary folder).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::common::{repo, skip};
+use crate::serve::{assert_paths_exist, bundled_with_model, item_iris, Service, HOSTILE_NAME};
+
+const TOKEN: &str = "browser-token-0123456789";
+
+/// Chromium and playwright-core, or why they are missing.
+fn browser() -> Result<PathBuf, String> {
+    let chromium = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if !chromium.is_file() {
+        return Err(format!(
+            "no chromium at {} (apt-get install chromium; scripts/test.sh does)",
+            chromium.display()
+        ));
+    }
+    if !repo().join("web/node_modules/playwright-core").is_dir() {
+        return Err(
+            "web/node_modules has no playwright-core (cd web && npm ci; scripts/test.sh does)"
+                .into(),
+        );
+    }
+    Ok(chromium)
+}
+
+#[test]
+fn the_customer_page_shows_the_apis_recommendations_and_true_paths() {
+    let chromium = match browser() {
+        Ok(c) => c,
+        Err(why) => return skip(&why).unwrap_or(()),
+    };
+    let (store, customer) = bundled_with_model();
+    let s = Service::start(&store, &["--update-token", TOKEN]);
+    let shots = std::env::var_os("KGREC_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| store.dir.path().join("screenshots"));
+    std::fs::create_dir_all(&shots).unwrap();
+    let api = s
+        .get(
+            &format!("/v1/users/{customer}/recommendations?k=10&explain=true"),
+            None,
+        )
+        .json();
+    let out = Command::new("node")
+        .arg(repo().join("web/test/workbench.mjs"))
+        .arg(&s.base)
+        .arg(&shots)
+        .arg(&customer)
+        .arg(TOKEN)
+        .env("CHROMIUM", &chromium)
+        .current_dir(repo().join("web"))
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "the browser script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the script's JSON report");
+    let page = &report["customer"];
+
+    // Loaded cleanly: no console error, failed request, error status or dialog.
+    for view in ["customer", "phone", "search"] {
+        assert_eq!(
+            report[view]["problems"],
+            serde_json::json!([]),
+            "{view}: {report}"
+        );
+    }
+    assert_eq!(
+        page["dialogs"], 0,
+        "a dialog opened: script ran from shop data"
+    );
+
+    // The recommendations shown are the API's, in its order.
+    let shown: Vec<String> = page["recommended"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(shown, item_iris(&api));
+
+    // Every edge drawn is a triple of the store, and the page drew those of the API's paths.
+    let drawn = page["edges"].as_array().unwrap();
+    assert!(!drawn.is_empty(), "no edge drawn");
+    for e in drawn {
+        let ask = format!(
+            "ASK {{ <{}> <{}> <{}> }}",
+            e[0].as_str().unwrap(),
+            e[1].as_str().unwrap(),
+            e[2].as_str().unwrap()
+        );
+        assert_eq!(s.query(&ask, None).json()["boolean"], true, "{ask}");
+    }
+    let mut api_edges = 0;
+    for item in api["items"].as_array().unwrap() {
+        api_edges += assert_paths_exist(&s, &item["explanation"]["paths"]);
+    }
+    assert!(
+        drawn.len() <= api_edges,
+        "drew {} edges, the API gave {api_edges}",
+        drawn.len()
+    );
+
+    // The product named with HTML shows as text, and no element came of it.
+    let history = s.get(&format!("/v1/users/{customer}/history"), None).json();
+    assert!(
+        history["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["title"] == HOSTILE_NAME),
+        "the fixture's hostile product is not in the history"
+    );
+    assert!(
+        page["titles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == HOSTILE_NAME),
+        "{:?}",
+        page["titles"]
+    );
+    assert_eq!(page["images"], 0);
+
+    // Read-only without the token; with it, a test purchase lands at the end of the history.
+    assert_eq!(page["readOnly"], true);
+    let before = page["history"].as_array().unwrap().len();
+    let after = page["historyAfter"].as_array().unwrap();
+    assert_eq!(after.len(), before + 1);
+    assert_eq!(after.last().unwrap(), &page["bought"]);
+
+    // Readable on a phone: nothing wider than the screen.
+    assert!(
+        report["phone"]["overflow"].as_i64().unwrap() <= 0,
+        "{report}"
+    );
+    // Keyboard only: the look-up form leads to the customer.
+    assert_eq!(report["search"]["landed"], format!("#/customer/{customer}"));
+    for name in ["customer.png", "customer-phone.png", "search.png"] {
+        assert!(shots.join(name).is_file(), "{name}");
+    }
+    eprintln!(
+        "workbench: customer page {} bytes transferred, interactive after {} ms; search page {} bytes, {} ms",
+        page["bytes"], page["interactiveMs"], report["search"]["bytes"], report["search"]["interactiveMs"]
+    );
+}

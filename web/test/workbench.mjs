@@ -1,0 +1,96 @@
+// Drives the workbench page in a real browser (Debian's chromium through playwright-core)
+// against a running `kgrec serve`, and prints what it saw as JSON. tests/it/browser.rs runs it
+// and checks the report against the API and the store; this script only looks and clicks.
+//   node web/test/workbench.mjs BASE_URL SCREENSHOT_DIR CUSTOMER_ID UPDATE_TOKEN
+// CHROMIUM names the browser binary (default /usr/bin/chromium).
+import { chromium } from 'playwright-core';
+import path from 'node:path';
+
+const [base, shots, customer, token] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu'],
+});
+
+/** Opens `hash` in a fresh tab of `viewport`; records problems and transferred bytes. */
+async function open(hash, viewport) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const seen = { problems: [], bytes: 0, dialogs: 0 };
+  page.on('console', (m) => m.type() === 'error' && seen.problems.push('console: ' + m.text()));
+  page.on('pageerror', (e) => seen.problems.push('page error: ' + e.message));
+  page.on('requestfailed', (r) => seen.problems.push('failed: ' + r.url()));
+  page.on('response', (r) => r.status() >= 400 && seen.problems.push(`${r.status()}: ${r.url()}`));
+  page.on('dialog', (d) => {
+    seen.dialogs += 1;
+    d.dismiss();
+  });
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  cdp.on('Network.loadingFinished', (e) => (seen.bytes += e.encodedDataLength));
+  const started = Date.now();
+  await page.goto(base + '/' + hash);
+  return { context, page, seen, started };
+}
+
+const customerHash = '#/customer/' + encodeURIComponent(customer);
+const report = {};
+
+// The customer page at 1280×800: recommendations, the drawn edges, the history.
+{
+  const { context, page, seen, started } = await open(customerHash, { width: 1280, height: 800 });
+  await page.waitForSelector('.recommendations .card');
+  // Interactive: the lists are in and every graph has drawn its canvas.
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll('.graph')].every((g) => g.querySelector('canvas')),
+  );
+  const interactiveMs = Date.now() - started;
+  await page.screenshot({ path: path.join(shots, 'customer.png') });
+  const recommended = await page.$$eval('.recommendations .card', (cards) => cards.map((c) => c.dataset.item));
+  const history = await page.$$eval('.history .card', (cards) => cards.map((c) => c.dataset.item));
+  const edges = await page.$$eval('.edges li', (items) => items.map((li) => [li.dataset.s, li.dataset.p, li.dataset.o]));
+  const titles = await page.$$eval('.card h3', (hs) => hs.map((h) => h.textContent));
+  const images = await page.$$eval('img', (imgs) => imgs.length);
+  // The test purchase: read-only until the token is set, then the history grows by one.
+  const readOnly = (await page.locator('.readonly').count()) > 0;
+  await page.fill('#token-input', token);
+  await page.press('#token-input', 'Enter');
+  await page.waitForSelector('#event-item');
+  const bought = await page.$eval('#event-item', (s) => s.value);
+  await page.click('.event button[type=submit]');
+  await page.waitForSelector('.status.ok');
+  const historyAfter = await page.$$eval('.history .card', (cards) => cards.map((c) => c.dataset.item));
+  report.customer = {
+    recommended, history, historyAfter, bought, edges, titles, images, readOnly,
+    problems: seen.problems, dialogs: seen.dialogs, bytes: seen.bytes, interactiveMs,
+  };
+  await context.close();
+}
+
+// The same page at a phone's width.
+{
+  const { context, page, seen } = await open(customerHash, { width: 390, height: 844 });
+  await page.waitForSelector('.recommendations .card');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  await page.screenshot({ path: path.join(shots, 'customer-phone.png') });
+  report.phone = { overflow, problems: seen.problems };
+  await context.close();
+}
+
+// Search: the page and its forms load; keyboard-only look-up of the customer.
+{
+  const { context, page, seen, started } = await open('#/', { width: 1280, height: 800 });
+  await page.waitForSelector('#customer');
+  const interactiveMs = Date.now() - started;
+  await page.focus('#customer');
+  await page.keyboard.type(customer);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('.recommendations .card');
+  const landed = await page.evaluate(() => window.location.hash);
+  await page.screenshot({ path: path.join(shots, 'search.png') });
+  report.search = { landed, problems: seen.problems, bytes: seen.bytes, interactiveMs };
+  await context.close();
+}
+
+await browser.close();
+console.log(JSON.stringify(report));
