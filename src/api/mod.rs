@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod explain;
 pub mod health;
+pub mod items;
 pub mod metrics;
 pub mod openapi;
 pub mod quality;
@@ -129,6 +130,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(sparql::routes)
         .configure(recommend::routes)
         .configure(explain::routes)
+        .configure(items::routes)
         .configure(events::routes)
         .configure(search::routes)
         .configure(quality::routes)

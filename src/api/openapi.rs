@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{events, explain, health, metrics, quality, recommend, search, sparql};
+use super::{events, explain, health, items, metrics, quality, recommend, search, sparql};
 
 /// The routes of this group.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -28,6 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         recommend::recommendations,
         recommend::history,
         recommend::similar,
+        items::item,
+        items::neighbourhood,
         explain::explain,
         search::search,
         quality::summary,

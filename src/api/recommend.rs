@@ -153,7 +153,7 @@ pub struct ItemCard {
 }
 
 /// The card of the product at model row `row`, known as `iri`.
-fn card(r: &Recommender, row: ItemId, iri: String) -> ItemCard {
+pub fn card(r: &Recommender, row: ItemId, iri: String) -> ItemCard {
     let info = r.item(row);
     let info = info.as_ref();
     ItemCard {

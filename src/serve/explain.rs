@@ -177,6 +177,24 @@ impl ExplanationGraph {
         })
     }
 
+    /// The neighbourhood of a product (by IRI) in the projection the paths are found in;
+    /// `None` when the projection does not hold it.
+    pub fn neighbourhood(
+        &self,
+        iri: &str,
+        hops: u8,
+        per_node: usize,
+    ) -> Option<super::neighbourhood::Neighbourhood> {
+        let start = self.projection.node_id(iri)?;
+        Some(super::neighbourhood::around(
+            &self.projection,
+            &self.labels,
+            start,
+            hops,
+            per_node,
+        ))
+    }
+
     /// The name or label of an IRI, if it has one.
     pub fn label(&self, iri: &str) -> Option<&str> {
         self.labels.get(iri).map(String::as_str)

@@ -569,6 +569,34 @@ impl Recommender {
         }))
     }
 
+    /// The KG neighbourhood of the product in `row` (see [`super::neighbourhood`]): the
+    /// product alone when it has no links in the projection.
+    pub fn neighbourhood(
+        &self,
+        row: ItemId,
+        hops: u8,
+        per_node: usize,
+    ) -> Result<super::neighbourhood::Neighbourhood, RecError> {
+        let item = self
+            .item(row)
+            .ok_or_else(|| RecError::NotFound(format!("item row {row}")))?;
+        Ok(self
+            .explanations
+            .neighbourhood(&item.iri, hops, per_node)
+            .unwrap_or_else(|| super::neighbourhood::Neighbourhood {
+                nodes: vec![super::neighbourhood::NeighbourNode {
+                    iri: item.iri.clone(),
+                    kind: crate::graph::NodeKind::Product.as_str(),
+                    label: item.title.clone(),
+                    hops: 0,
+                    degree: 0,
+                    collapsed: false,
+                }],
+                edges: Vec::new(),
+                left_out: 0,
+            }))
+    }
+
     /// The model's score of an item for a user, both by IRI (`None` when either is
     /// unknown): what `kgr:score` answers in SPARQL. A SPARQL function has no error but
     /// an unbound value, so a failure reads as unbound here too.

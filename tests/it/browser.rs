@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::common::{repo, skip};
-use crate::serve::{assert_paths_exist, bundled_with_model, item_iris, Service, HOSTILE_NAME};
+use crate::serve::{
+    assert_paths_exist, bundled_with_model, encode, item_iris, Service, HOSTILE_NAME,
+};
 
 const TOKEN: &str = "browser-token-0123456789";
 
@@ -33,7 +35,7 @@ fn browser() -> Result<PathBuf, String> {
 }
 
 #[test]
-fn the_customer_page_shows_the_apis_recommendations_and_true_paths() {
+fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
     let chromium = match browser() {
         Ok(c) => c,
         Err(why) => return skip(&why).unwrap_or(()),
@@ -70,7 +72,7 @@ fn the_customer_page_shows_the_apis_recommendations_and_true_paths() {
     let page = &report["customer"];
 
     // Loaded cleanly: no console error, failed request, error status or dialog.
-    for view in ["customer", "phone", "search"] {
+    for view in ["customer", "product", "phone", "search"] {
         assert_eq!(
             report[view]["problems"],
             serde_json::json!([]),
@@ -113,6 +115,27 @@ fn the_customer_page_shows_the_apis_recommendations_and_true_paths() {
         drawn.len()
     );
 
+    // The product page: its facts, the model's similar items, and a neighbourhood whose every
+    // edge is a triple of the store.
+    let product = &report["product"];
+    let first = product["product"].as_str().unwrap();
+    assert_eq!(product["facts"], first);
+    let similar = s
+        .get(&format!("/v1/items/{}/similar?k=8", encode(first)), None)
+        .json();
+    assert_eq!(product["similar"], serde_json::json!(item_iris(&similar)));
+    let around = product["edges"].as_array().unwrap();
+    assert!(around.len() >= 2, "{product}");
+    for e in around {
+        let ask = format!(
+            "ASK {{ <{}> <{}> <{}> }}",
+            e[0].as_str().unwrap(),
+            e[1].as_str().unwrap(),
+            e[2].as_str().unwrap()
+        );
+        assert_eq!(s.query(&ask, None).json()["boolean"], true, "{ask}");
+    }
+
     // The product named with HTML shows as text, and no element came of it.
     let history = s.get(&format!("/v1/users/{customer}/history"), None).json();
     assert!(
@@ -148,11 +171,18 @@ fn the_customer_page_shows_the_apis_recommendations_and_true_paths() {
     );
     // Keyboard only: the look-up form leads to the customer.
     assert_eq!(report["search"]["landed"], format!("#/customer/{customer}"));
-    for name in ["customer.png", "customer-phone.png", "search.png"] {
+    for name in [
+        "customer.png",
+        "customer-phone.png",
+        "product.png",
+        "search.png",
+    ] {
         assert!(shots.join(name).is_file(), "{name}");
     }
-    eprintln!(
-        "workbench: customer page {} bytes transferred, interactive after {} ms; search page {} bytes, {} ms",
-        page["bytes"], page["interactiveMs"], report["search"]["bytes"], report["search"]["interactiveMs"]
-    );
+    for view in ["customer", "product", "search"] {
+        eprintln!(
+            "workbench: {view} page {} bytes transferred, interactive after {} ms",
+            report[view]["bytes"], report[view]["interactiveMs"]
+        );
+    }
 }

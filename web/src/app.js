@@ -1,10 +1,11 @@
 // The merchandiser's workbench: a page per hash route, built only from the JSON API.
 //   #/            search products by meaning or id, look a customer up
 //   #/customer/ID a customer's history, recommendations and why (drawn as graphs)
+//   #/product/ID  a product's facts, KG neighbourhood, similar products and data findings
 
 import { get, post, updateToken, userPath, ApiError } from './api.js';
 import { h, replace, shortId, route } from './dom.js';
-import { pathFigure } from './graph.js';
+import { pathFigure, neighbourhoodFigure } from './graph.js';
 
 const main = document.getElementById('main');
 
@@ -29,7 +30,7 @@ function card(item, extra = []) {
   return h(
     'article',
     { class: 'card', 'data-item': item.item },
-    h('h3', {}, item.title || shortId(item.item)),
+    h('h3', {}, h('a', { href: route('product', item.item) }, item.title || shortId(item.item))),
     h(
       'p',
       { class: 'facts' },
@@ -193,6 +194,67 @@ function customerPage(params, id) {
   load();
 }
 
+// ---- product ------------------------------------------------------------------------------
+
+function productPage(params, id) {
+  const facts = h('section', { class: 'facts-box', 'aria-live': 'polite' });
+  const graph = h('section', { class: 'neighbourhood-box' });
+  const similar = h('section', { class: 'results' });
+  const findings = h('section', { class: 'findings' });
+  const hops = params.get('hops') === '1' ? '1' : '2';
+  replace(
+    main,
+    h('h2', {}, 'Product'),
+    facts,
+    h('h3', {}, 'Neighbourhood in the knowledge graph'),
+    h(
+      'p',
+      { class: 'row' },
+      h('a', { href: route('product', id) + '?hops=1', 'aria-current': hops === '1' ? 'true' : null }, 'one hop'),
+      ' · ',
+      h('a', { href: route('product', id) + '?hops=2', 'aria-current': hops === '2' ? 'true' : null }, 'two hops'),
+    ),
+    graph,
+    h('h3', {}, 'Data-quality findings'),
+    findings,
+    h('h3', {}, 'Similar, by the model'),
+    similar,
+  );
+  status('Loading…');
+  Promise.all([
+    get(`/v1/items/${encodeURIComponent(id)}`),
+    get(`/v1/items/${encodeURIComponent(id)}/neighbourhood`, { hops, limit: 8 }),
+    get(`/v1/items/${encodeURIComponent(id)}/similar`, { k: 8 }),
+  ])
+    .then(([item, around, like]) => {
+      replace(facts, card(item));
+      replace(
+        graph,
+        neighbourhoodFigure(around, `The knowledge graph around ${item.title || shortId(item.item)}, ${hops} hop(s); dashed: hubs, not expanded`),
+        around.left_out ? h('p', { class: 'missing' }, `${around.left_out} more neighbours not drawn.`) : null,
+      );
+      replace(similar, like.items.map((x) => card(x)));
+      status(`Model v${around.model.version}`);
+      return get('/v1/quality/issues', { focus: item.item, limit: 50 })
+        .then((page) =>
+          replace(
+            findings,
+            page.issues.length
+              ? h(
+                  'ul',
+                  {},
+                  page.issues.map((f) =>
+                    h('li', { class: 'finding ' + f.severity }, h('strong', {}, `${f.severity} · ${f.kind}`), ': ', f.reason),
+                  ),
+                )
+              : h('p', { class: 'missing' }, 'No findings (or `kgrec check` has not run on this store).'),
+          ),
+        )
+        .catch((e) => replace(findings, h('p', { class: 'missing' }, failure(e))));
+    })
+    .catch((e) => status(failure(e), 'error'));
+}
+
 // ---- frame --------------------------------------------------------------------------------
 
 function tokenBox() {
@@ -235,6 +297,7 @@ function tokenBox() {
 const ROUTES = [
   [/^#?\/?(\?.*)?$/, (params) => searchPage(params)],
   [/^#\/customer\/([^?]+)(\?.*)?$/, (params, m) => customerPage(params, decodeURIComponent(m[1]))],
+  [/^#\/product\/([^?]+)(\?.*)?$/, (params, m) => productPage(params, decodeURIComponent(m[1]))],
 ];
 
 function render() {

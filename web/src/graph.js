@@ -31,9 +31,9 @@ export function pathElements(paths) {
 }
 
 /**
- * Positions read left to right: the customer in the first column, then each entity in the
- * column of its distance from the customer, spread down its column (labels sit under nodes,
- * so columns are wide and rows are apart).
+ * Positions read left to right: the root (customer or product) in the first column, then
+ * each entity in the column of its distance from the root, spread down its column (labels
+ * sit under nodes, so columns are wide and rows are apart).
  */
 function columns(nodes, edges, root) {
   const next = new Map(nodes.map((n) => [n.data.id, []]));
@@ -58,12 +58,19 @@ function columns(nodes, edges, root) {
     if (!byColumn.has(d)) byColumn.set(d, []);
     byColumn.get(d).push(n.data.id);
   }
-  const tallest = Math.max(...[...byColumn.values()].map((c) => c.length));
+  // A column taller than ROWS wraps into several, side by side.
+  const ROWS = 6;
   const positions = {};
-  for (const [d, ids] of byColumn) {
-    ids.forEach((id, i) => {
-      positions[id] = { x: d * 230, y: (i - (ids.length - 1) / 2) * 70 + (tallest - 1) * 35 };
-    });
+  let x = 0;
+  for (const d of [...byColumn.keys()].sort((a, b) => a - b)) {
+    const ids = byColumn.get(d);
+    for (let start = 0; start < ids.length; start += ROWS) {
+      const part = ids.slice(start, start + ROWS);
+      part.forEach((id, i) => {
+        positions[id] = { x, y: (i - (part.length - 1) / 2) * 70 };
+      });
+      x += 230;
+    }
   }
   return positions;
 }
@@ -88,6 +95,7 @@ const STYLE = [
   { selector: 'node.brand', style: { 'background-color': '#c77d0a', shape: 'diamond' } },
   { selector: 'node.category', style: { 'background-color': '#8e44ad', shape: 'hexagon' } },
   { selector: 'node.target', style: { 'border-width': 3, 'border-color': '#111' } },
+  { selector: 'node.hub', style: { 'border-width': 2, 'border-style': 'dashed', 'border-color': '#555' } },
   {
     selector: 'edge',
     style: {
@@ -107,11 +115,10 @@ const STYLE = [
 ];
 
 /**
- * Draws `paths` (of one recommendation) into a new figure: the graph, and the same edges as a
- * list. `root` (the customer) is laid out first, `target` (the recommended item) is outlined.
+ * A figure: the graph of `nodes` and `edges` (cytoscape elements, as [`pathElements`] makes
+ * them) laid out in columns from `root`, and the same edges as a list.
  */
-export function pathFigure(paths, root, target, caption) {
-  const { nodes, edges } = pathElements(paths);
+export function graphFigure(nodes, edges, root, caption, className = 'path') {
   const canvas = h('div', { class: 'graph', role: 'img', 'aria-label': caption });
   const label = (iri) => {
     const n = nodes.find((x) => x.data.id === iri);
@@ -132,8 +139,7 @@ export function pathFigure(paths, root, target, caption) {
       ),
     ),
   );
-  const figure = h('figure', { class: 'path' }, canvas, h('figcaption', {}, caption), list);
-  for (const n of nodes) if (n.data.id === target) n.classes += ' target';
+  const figure = h('figure', { class: className }, canvas, h('figcaption', {}, caption), list);
   // Drawn once the figure is in the document (cytoscape needs the container's size).
   requestAnimationFrame(() => {
     cytoscape({
@@ -147,4 +153,34 @@ export function pathFigure(paths, root, target, caption) {
     });
   });
   return figure;
+}
+
+/** Explanation paths of one recommendation: `root` the customer, `target` outlined. */
+export function pathFigure(paths, root, target, caption) {
+  const { nodes, edges } = pathElements(paths);
+  for (const n of nodes) if (n.data.id === target) n.classes += ' target';
+  return graphFigure(nodes, edges, root, caption);
+}
+
+/** A product's neighbourhood as `/v1/items/{id}/neighbourhood` answers it. */
+export function neighbourhoodFigure(answer, caption) {
+  const nodes = answer.nodes.map((n) => ({
+    data: {
+      id: n.iri,
+      label: (n.label || shortId(n.iri)) + (n.collapsed ? ` (${n.degree} links)` : ''),
+      kind: n.type,
+      hops: n.hops,
+    },
+    classes: n.type + (n.collapsed ? ' hub' : '') + (n.hops === 0 ? ' target' : ''),
+  }));
+  const edges = answer.edges.map((e) => ({
+    data: {
+      id: `${e.subject} ${e.predicate} ${e.object}`,
+      source: e.subject,
+      target: e.object,
+      label: e.label,
+      predicate: e.predicate,
+    },
+  }));
+  return graphFigure(nodes, edges, answer.item, caption, 'neighbourhood');
 }

@@ -67,6 +67,21 @@ const report = {};
   await context.close();
 }
 
+// A product page (the first recommendation): its neighbourhood drawn, findings listed.
+{
+  const product = report.customer.recommended[0];
+  const { context, page, seen, started } = await open('#/product/' + encodeURIComponent(product), { width: 1280, height: 800 });
+  await page.waitForSelector('figure.neighbourhood .graph canvas');
+  await page.waitForSelector('.findings > *');
+  const interactiveMs = Date.now() - started;
+  await page.screenshot({ path: path.join(shots, 'product.png') });
+  const edges = await page.$$eval('figure.neighbourhood .edges li', (items) => items.map((li) => [li.dataset.s, li.dataset.p, li.dataset.o]));
+  const similar = await page.$$eval('.results .card', (cards) => cards.map((c) => c.dataset.item));
+  const facts = await page.$eval('.facts-box .card', (c) => c.dataset.item);
+  report.product = { product, facts, edges, similar, problems: seen.problems, bytes: seen.bytes, interactiveMs };
+  await context.close();
+}
+
 // The same page at a phone's width.
 {
   const { context, page, seen } = await open(customerHash, { width: 390, height: 844 });
