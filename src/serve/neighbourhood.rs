@@ -107,8 +107,8 @@ pub fn around(
                         object: projection.iri(o).to_owned(),
                     });
                 }
-                if !depth.contains_key(&m) {
-                    depth.insert(m, hop);
+                if let std::collections::hash_map::Entry::Vacant(e) = depth.entry(m) {
+                    e.insert(hop);
                     order.push(m);
                     next.push(m);
                 }
