@@ -6,13 +6,15 @@
 Each MODEL is a registered model's folder (its entry.json holds the test metrics); each group
 holds one model per training seed, and seeds pair up across groups. Prints each row's metrics
 per seed and their mean, and the share of what the noise cost that excluding wins back, from
-the means and seed by seed.
+the means and seed by seed, on the test split and on the validation split.
 """
 import json
 import statistics
 import sys
 
 METRICS = ("test.HR@10", "test.NDCG@10")
+# The validation split's figures: what a choice between settings may be made on.
+VALID = ("valid.HR@10", "valid.NDCG@10")
 
 
 def entries(folders):
@@ -20,7 +22,7 @@ def entries(folders):
     for folder in folders:
         with open(f"{folder}/entry.json") as f:
             e = json.load(f)
-        out.append((e["seed"], {m: e["metrics"][m] for m in METRICS}))
+        out.append((e["seed"], {m: e["metrics"][m] for m in METRICS + VALID}))
     return sorted(out)
 
 
@@ -48,7 +50,10 @@ def main():
         means.append(mean)
         print(f"| {name} | {', '.join(str(s) for s, _ in row)} | " + " | ".join(cells) + " |")
     clean, noisy, excluded = means
-    for m in METRICS:
+    for (name, row) in zip(("clean", "noisy", "excluded"), rows):
+        for m in VALID:
+            means[("clean", "noisy", "excluded").index(name)][m] = statistics.fmean(v[m] for _, v in row)
+    for m in METRICS + VALID:
         cost = clean[m] - noisy[m]
         won = excluded[m] - noisy[m]
         share = won / cost if cost > 0 else float("nan")
