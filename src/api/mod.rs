@@ -13,6 +13,7 @@ pub mod items;
 pub mod metrics;
 pub mod openapi;
 pub mod quality;
+pub mod queries;
 pub mod recommend;
 pub mod search;
 pub mod sparql;
@@ -40,6 +41,8 @@ pub struct ServiceSettings {
     pub max_results: usize,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Folder of saved queries (those built into kgrec are served too).
+    pub queries_dir: std::path::PathBuf,
 }
 
 impl Default for ServiceSettings {
@@ -49,6 +52,7 @@ impl Default for ServiceSettings {
             query_timeout: Duration::from_secs(30),
             max_results: 100_000,
             max_body_bytes: 1 << 20,
+            queries_dir: std::path::PathBuf::from("queries"),
         }
     }
 }
@@ -134,6 +138,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(events::routes)
         .configure(search::routes)
         .configure(quality::routes)
+        .configure(queries::routes)
         .configure(health::routes)
         .configure(metrics::routes)
         .configure(openapi::routes)

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{events, explain, health, items, metrics, quality, recommend, search, sparql};
+use super::{events, explain, health, items, metrics, quality, queries, recommend, search, sparql};
 
 /// The routes of this group.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -34,6 +34,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         search::search,
         quality::summary,
         quality::issues,
+        queries::list,
+        queries::run,
         events::post_events,
         events::delete_user,
         health::health,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{web, HttpRequest, HttpResponse};
-use oxigraph::model::NamedNode;
+use oxigraph::model::{NamedNode, Term, Variable};
 use serde::Deserialize;
 use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::{ContentBuilder, RefOr, Response, ResponseBuilder};
@@ -156,7 +156,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
             "updates are sent by POST, never by GET".into(),
         ));
     }
-    run(&req, state, op).await
+    run(&req, state, op, Vec::new()).await
 }
 
 /// SPARQL 1.1 query or update (protocol POST).
@@ -226,7 +226,22 @@ pub async fn post(
         .await?;
         return Ok(HttpResponse::NoContent().finish());
     }
-    run(&req, state, op).await
+    run(&req, state, op, Vec::new()).await
+}
+
+/// Answers `query` with `bindings` as `/sparql` would: the same limits, the same content
+/// negotiation (what runs a saved query).
+pub async fn answer(
+    req: &HttpRequest,
+    state: web::Data<AppState>,
+    query: String,
+    bindings: Vec<(Variable, Term)>,
+) -> Result<HttpResponse, ApiError> {
+    let op = Operation {
+        query: Some(query),
+        ..Operation::default()
+    };
+    run(req, state, op, bindings).await
 }
 
 /// Evaluates the query of `op` and writes its outcome as the client asked.
@@ -234,6 +249,7 @@ async fn run(
     req: &HttpRequest,
     state: web::Data<AppState>,
     op: Operation,
+    bindings: Vec<(Variable, Term)>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(query) = op.query.clone() else {
         return Err(ApiError::bad_request(
@@ -241,7 +257,10 @@ async fn run(
             "the query parameter is missing",
         ));
     };
-    let options = options(&state, &op)?;
+    let options = QueryOptions {
+        bindings,
+        ..options(&state, &op)?
+    };
     let store = state.store.clone();
     let accept = req
         .headers()

@@ -65,7 +65,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => super::learn::train(&open_for_reading(&ctx)?, &ctx.registry, a),
         Command::Models => super::learn::list_models(&ctx.registry),
         Command::Model(ModelCommand::Fetch { force }) => super::learn::fetch_model(force),
-        Command::Serve(a) => super::serve::serve(&open_for_reading(&ctx)?, &ctx.registry, a),
+        Command::Serve(a) => {
+            super::serve::serve(&open_for_reading(&ctx)?, &ctx.registry, &ctx.queries_dir, a)
+        }
     }
 }
 

@@ -14,7 +14,12 @@ use kgrec::serve::recommender::Recommender;
 use super::args::ServeArgs;
 
 /// Runs `kgrec serve` until SIGTERM or Ctrl-C.
-pub fn serve(store: &KgStore, registry_root: &Path, a: ServeArgs) -> Result<()> {
+pub fn serve(
+    store: &KgStore,
+    registry_root: &Path,
+    queries_dir: &Path,
+    a: ServeArgs,
+) -> Result<()> {
     if !(a.query_timeout.is_finite() && a.query_timeout > 0.0) {
         bail!("--query-timeout must be a positive number of seconds");
     }
@@ -69,6 +74,7 @@ pub fn serve(store: &KgStore, registry_root: &Path, a: ServeArgs) -> Result<()> 
         query_timeout: Duration::from_secs_f64(a.query_timeout),
         max_results: a.max_results,
         max_body_bytes: a.max_body,
+        queries_dir: queries_dir.to_owned(),
     };
     let workers = a.workers.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)

@@ -40,7 +40,11 @@ fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
         Ok(c) => c,
         Err(why) => return skip(&why).unwrap_or(()),
     };
-    let (store, customer) = bundled_with_model();
+    let (store, user_iri) = bundled_with_model();
+    let customer = user_iri.rsplit('/').next().unwrap().to_owned();
+    // What `kgrec query --saved` answers, before the service holds the store.
+    let expected = store.saved("user-history", &[("user", &format!("<{user_iri}>"))]);
+    assert!(!expected.is_empty());
     let s = Service::start(&store, &["--update-token", TOKEN]);
     let shots = std::env::var_os("KGREC_SCREENSHOTS")
         .map(PathBuf::from)
@@ -58,6 +62,7 @@ fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
         .arg(&shots)
         .arg(&customer)
         .arg(TOKEN)
+        .arg(&user_iri)
         .env("CHROMIUM", &chromium)
         .current_dir(repo().join("web"))
         .output()
@@ -72,7 +77,7 @@ fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
     let page = &report["customer"];
 
     // Loaded cleanly: no console error, failed request, error status or dialog.
-    for view in ["customer", "product", "phone", "search"] {
+    for view in ["queries", "customer", "product", "phone", "search"] {
         assert_eq!(
             report[view]["problems"],
             serde_json::json!([]),
@@ -82,6 +87,31 @@ fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
     assert_eq!(
         page["dialogs"], 0,
         "a dialog opened: script ran from shop data"
+    );
+
+    // The saved query's form shows the rows `kgrec query --saved` gives, in its order.
+    let q = &report["queries"];
+    let vars: Vec<&str> = q["vars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let shown: Vec<std::collections::HashMap<String, String>> = q["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            vars.iter()
+                .zip(row.as_array().unwrap())
+                .filter_map(|(v, cell)| cell.as_str().map(|c| ((*v).to_owned(), c.to_owned())))
+                .collect()
+        })
+        .collect();
+    assert_eq!(shown, expected);
+    assert!(
+        q["bars"].as_u64().unwrap() >= 1,
+        "no chart for a count per group"
     );
 
     // The recommendations shown are the API's, in its order.
@@ -179,7 +209,7 @@ fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
     ] {
         assert!(shots.join(name).is_file(), "{name}");
     }
-    for view in ["customer", "product", "search"] {
+    for view in ["queries", "customer", "product", "search"] {
         eprintln!(
             "workbench: {view} page {} bytes transferred, interactive after {} ms",
             report[view]["bytes"], report[view]["interactiveMs"]

@@ -842,3 +842,20 @@ fn parameters_are_checked_against_the_header() {
         ["product/P1 | 4", "product/P2 | 1"]
     );
 }
+
+#[test]
+fn find_by_name() {
+    // "opi" is in the brand OPI and in P1's and P2's names; the shortest name first, any case.
+    let s = shop();
+    let found = saved(&s, "find-by-name", &[("text", "opi")]);
+    let nodes: Vec<&str> = found.iter().map(|r| r["node"].as_str()).collect();
+    assert_eq!(
+        nodes,
+        ["brand/OPI", "product/P1", "product/P2"],
+        "{found:?}"
+    );
+    assert_eq!(found[0]["name"], "OPI");
+    assert_eq!(found[0]["type"], "http://schema.org/Brand");
+    // The text is a bound value, not SPARQL: quotes and braces are only characters.
+    assert!(saved(&s, "find-by-name", &[("text", r#"x") } DROP ALL #"#)]).is_empty());
+}

@@ -693,7 +693,7 @@ pub(crate) const HOSTILE_NAME: &str = "<img src=x onerror=alert(1)>";
 
 /// The bundled default KG (real Beauty data) with a quick kgrec-no-text model registered,
 /// trained once per test run; each test gets its own copy. One product of the first user's
-/// history is renamed [`HOSTILE_NAME`]; that user's short id is returned too.
+/// history is renamed [`HOSTILE_NAME`]; that user's IRI is returned too.
 pub(crate) fn bundled_with_model() -> (TempStore, String) {
     static TRAINED: std::sync::Mutex<Option<(TempStore, String)>> = std::sync::Mutex::new(None);
     let mut trained = TRAINED.lock().unwrap_or_else(|e| e.into_inner());
@@ -724,8 +724,8 @@ pub(crate) fn bundled_with_model() -> (TempStore, String) {
             "--sg-epochs",
             "1",
         ]);
-        let id = user.rsplit('/').next().unwrap().to_owned();
-        *trained = Some((store, id));
+        let user = user.clone();
+        *trained = Some((store, user));
     }
     let (template, id) = trained.as_ref().expect("trained");
     let copy = TempStore::new();
@@ -1159,7 +1159,7 @@ fn every_documented_operation_answers_as_documented() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 16);
+    assert_eq!(checked, 18);
     // Documented errors hold their schema too.
     let r = s.get("/v1/users/nobody/recommendations", None);
     let errors = schema_errors(

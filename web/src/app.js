@@ -2,6 +2,7 @@
 //   #/            search products by meaning or id, look a customer up
 //   #/customer/ID a customer's history, recommendations and why (drawn as graphs)
 //   #/product/ID  a product's facts, KG neighbourhood, similar products and data findings
+//   #/queries     the saved queries: a form each, results as a table, a chart, CSV/JSON
 
 import { get, post, updateToken, userPath, ApiError } from './api.js';
 import { h, replace, shortId, route } from './dom.js';
@@ -255,6 +256,190 @@ function productPage(params, id) {
     .catch((e) => status(failure(e), 'error'));
 }
 
+// ---- saved queries ------------------------------------------------------------------------
+
+/** A cell of a SPARQL JSON result: products and customers link to their pages. */
+function cell(term) {
+  if (!term) return '';
+  if (term.type === 'uri') {
+    if (term.value.includes('/product/')) return h('a', { href: route('product', term.value) }, shortId(term.value));
+    if (term.value.includes('/user/')) return h('a', { href: route('customer', term.value) }, shortId(term.value));
+    return h('span', { title: term.value }, shortId(term.value));
+  }
+  return term.value;
+}
+
+const numeric = (term) => term && term.type === 'literal' && term.value.trim() !== '' && !Number.isNaN(Number(term.value));
+
+/** A table whose columns sort on click (numbers as numbers), and a bar chart when the result
+ *  is a count per group (a first column of groups, a second of numbers). */
+function resultView(body) {
+  if (typeof body.boolean === 'boolean') return h('p', { class: 'boolean' }, body.boolean ? 'Yes (true)' : 'No (false)');
+  const vars = body.head.vars;
+  let rows = body.results.bindings;
+  const tbody = h('tbody');
+  const fill = () =>
+    replace(
+      tbody,
+      rows.map((r) =>
+        h('tr', {}, vars.map((v) => h('td', { class: numeric(r[v]) ? 'num' : null, 'data-value': r[v] ? r[v].value : null }, cell(r[v])))),
+      ),
+    );
+  const sortBy = (v, th) => {
+    const down = th.getAttribute('aria-sort') !== 'ascending';
+    const key = (r) => (numeric(r[v]) ? Number(r[v].value) : r[v] ? r[v].value : '');
+    rows = [...rows].sort((a, b) => {
+      const [x, y] = [key(a), key(b)];
+      const c = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+      return down ? c : -c;
+    });
+    for (const other of th.parentNode.children) other.removeAttribute('aria-sort');
+    th.setAttribute('aria-sort', down ? 'ascending' : 'descending');
+    fill();
+  };
+  const head = h(
+    'tr',
+    {},
+    vars.map((v) => {
+      const th = h('th', { scope: 'col' });
+      th.append(h('button', { type: 'button', class: 'sort', onclick: () => sortBy(v, th) }, v));
+      return th;
+    }),
+  );
+  fill();
+  const table = h('table', { class: 'results-table' }, h('thead', {}, head), tbody);
+  const chart =
+    vars.length >= 2 && rows.length >= 1 && rows.length <= 60 && rows.every((r) => !numeric(r[vars[0]]) && numeric(r[vars[1]]))
+      ? barChart(rows, vars[0], vars[1])
+      : null;
+  return h('div', {}, h('p', { class: 'count' }, `${rows.length} rows`), chart, table);
+}
+
+/** Horizontal bars, one per group, in the DOM (no inline style: widths are classes of 5%). */
+function barChart(rows, label, value) {
+  const max = Math.max(...rows.map((r) => Number(r[value].value)), 0) || 1;
+  return h(
+    'figure',
+    { class: 'bars' },
+    h('figcaption', {}, `${value} per ${label}`),
+    rows.map((r) => {
+      const v = Number(r[value].value);
+      const step = Math.max(1, Math.round((v / max) * 20)) * 5;
+      return h(
+        'div',
+        { class: 'bar-row' },
+        h('span', { class: 'bar-label' }, r[label] ? shortId(r[label].value) : '—'),
+        h('span', { class: 'bar w' + step, role: 'img', 'aria-label': `${v}` }),
+        h('span', { class: 'bar-value' }, r[value].value),
+      );
+    }),
+  );
+}
+
+/** Downloads the same answer as CSV or JSON. */
+async function download(url, accept, filename) {
+  const r = await fetch(url, { headers: { Accept: accept } });
+  if (!r.ok) throw new ApiError(r.status, 'download', `${r.status} ${r.statusText}`);
+  const a = h('a', { href: URL.createObjectURL(await r.blob()), download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+function queriesPage(params) {
+  const list = h('section', { class: 'queries' });
+  replace(main, h('h2', {}, 'Saved queries'), list);
+  const open = params.get('open');
+  get('/v1/queries')
+    .then((body) => {
+      replace(
+        list,
+        body.queries.map((q) => {
+          const out = h('div', { class: 'query-result', 'aria-live': 'polite' });
+          const inputs = q.parameters.map((p) => {
+            const id = `q-${q.name}-${p.name}`;
+            const input = h('input', {
+              id,
+              name: p.name,
+              required: !p.optional,
+              autocomplete: 'off',
+              placeholder: p.type === 'iri' ? 'type a name to look it up, or an IRI' : p.type,
+              value: params.get(p.name) && open === q.name ? params.get(p.name) : null,
+              list: p.type === 'iri' ? id + '-options' : null,
+            });
+            const options = h('datalist', { id: id + '-options' });
+            if (p.type === 'iri') {
+              let pending = 0;
+              input.addEventListener('input', () => {
+                const text = input.value.trim();
+                if (text.length < 3 || text.includes('://')) return;
+                const mine = ++pending;
+                get('/v1/queries/find-by-name', { text }).then((found) => {
+                  if (mine !== pending) return;
+                  replace(
+                    options,
+                    found.results.bindings.map((b) => h('option', { value: b.node.value }, b.name ? b.name.value : '')),
+                  );
+                });
+              });
+            }
+            return h(
+              'div',
+              { class: 'param' },
+              h('label', { for: id }, `${p.name} (${p.type}${p.optional ? ', optional' : ''})`),
+              input,
+              options,
+              h('small', {}, p.description),
+            );
+          });
+          const url = (form) => {
+            const query = new URLSearchParams();
+            for (const [k, v] of new FormData(form)) if (String(v).trim()) query.set(k, String(v).trim());
+            return `/v1/queries/${encodeURIComponent(q.name)}` + (String(query) ? '?' + query : '');
+          };
+          const form = h(
+            'form',
+            {
+              class: 'query-form',
+              'data-query': q.name,
+              onsubmit: async (ev) => {
+                ev.preventDefault();
+                status(`Running ${q.title}…`);
+                try {
+                  const body = await get(url(ev.target));
+                  replace(out, resultView(body));
+                  status(`${q.title}: done`, 'ok');
+                } catch (e) {
+                  replace(out);
+                  status(failure(e), 'error');
+                }
+              },
+            },
+            inputs,
+            h(
+              'div',
+              { class: 'row' },
+              h('button', { type: 'submit' }, 'Run'),
+              h('button', { type: 'button', class: 'secondary', onclick: () => download(url(form), 'text/csv', q.name + '.csv').catch((e) => status(failure(e), 'error')) }, 'CSV'),
+              h('button', { type: 'button', class: 'secondary', onclick: () => download(url(form), 'application/sparql-results+json', q.name + '.json').catch((e) => status(failure(e), 'error')) }, 'JSON'),
+            ),
+          );
+          return h(
+            'details',
+            { class: 'query', id: 'query-' + q.name, open: open === q.name },
+            h('summary', {}, h('strong', {}, q.title), ' ', h('code', {}, q.name)),
+            h('p', {}, q.purpose),
+            form,
+            out,
+          );
+        }),
+      );
+      status(`${body.queries.length} saved queries`);
+      if (open) document.getElementById('query-' + open)?.scrollIntoView();
+    })
+    .catch((e) => status(failure(e), 'error'));
+}
+
 // ---- frame --------------------------------------------------------------------------------
 
 function tokenBox() {
@@ -298,6 +483,7 @@ const ROUTES = [
   [/^#?\/?(\?.*)?$/, (params) => searchPage(params)],
   [/^#\/customer\/([^?]+)(\?.*)?$/, (params, m) => customerPage(params, decodeURIComponent(m[1]))],
   [/^#\/product\/([^?]+)(\?.*)?$/, (params, m) => productPage(params, decodeURIComponent(m[1]))],
+  [/^#\/queries\/?(\?.*)?$/, (params) => queriesPage(params)],
 ];
 
 function render() {

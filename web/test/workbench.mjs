@@ -1,12 +1,12 @@
 // Drives the workbench page in a real browser (Debian's chromium through playwright-core)
 // against a running `kgrec serve`, and prints what it saw as JSON. tests/it/browser.rs runs it
 // and checks the report against the API and the store; this script only looks and clicks.
-//   node web/test/workbench.mjs BASE_URL SCREENSHOT_DIR CUSTOMER_ID UPDATE_TOKEN
+//   node web/test/workbench.mjs BASE_URL SCREENSHOT_DIR CUSTOMER_ID UPDATE_TOKEN CUSTOMER_IRI
 // CHROMIUM names the browser binary (default /usr/bin/chromium).
 import { chromium } from 'playwright-core';
 import path from 'node:path';
 
-const [base, shots, customer, token] = process.argv.slice(2);
+const [base, shots, customer, token, userIri] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu'],
@@ -35,6 +35,29 @@ async function open(hash, viewport) {
 
 const customerHash = '#/customer/' + encodeURIComponent(customer);
 const report = {};
+
+// Saved queries: the customer's history through the form, with the IRI looked up by typing.
+{
+  const { context, page, seen, started } = await open('#/queries', { width: 1280, height: 800 });
+  await page.waitForSelector('details#query-user-history');
+  const interactiveMs = Date.now() - started;
+  await page.click('details#query-user-history summary');
+  await page.fill('#q-user-history-user', userIri);
+  await page.click('form[data-query=user-history] button[type=submit]');
+  await page.waitForSelector('details#query-user-history table tbody tr');
+  const vars = await page.$$eval('details#query-user-history thead th', (ths) => ths.map((t) => t.textContent));
+  const rows = await page.$$eval('details#query-user-history tbody tr', (trs) =>
+    trs.map((tr) => [...tr.children].map((td) => (td.hasAttribute('data-value') ? td.dataset.value : null))),
+  );
+  // A count per group draws a chart.
+  await page.click('details#query-interactions-per-kind summary');
+  await page.click('form[data-query=interactions-per-kind] button[type=submit]');
+  await page.waitForSelector('details#query-interactions-per-kind table tbody tr');
+  const bars = await page.$$eval('details#query-interactions-per-kind .bar-row', (b) => b.length);
+  await page.screenshot({ path: path.join(shots, 'queries.png') });
+  report.queries = { vars, rows, bars, problems: seen.problems, bytes: seen.bytes, interactiveMs };
+  await context.close();
+}
 
 // The customer page at 1280×800: recommendations, the drawn edges, the history.
 {
