@@ -8,6 +8,25 @@ import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 
 const dist = 'dist';
+
+// The ontology's terms, for the SPARQL editor's completion: every kgr: term defined in
+// ontology/kgrec.ttl (with its kind and label) and every schema: term it mentions.
+function ontologyTerms() {
+  const text = fs.readFileSync('../ontology/kgrec.ttl', 'utf8');
+  const terms = new Map();
+  for (const block of text.split(/\n\s*\n/)) {
+    const m = block.match(/^(kgr:[A-Za-z][\w-]*)\s*\n\s*a\s+([\w:]+)/m);
+    if (!m) continue;
+    const label = block.match(/rdfs:label\s+"([^"]*)"/);
+    const kind = /Class/.test(m[2]) ? 'class' : /Property/.test(m[2]) ? 'property' : 'constant';
+    terms.set(m[1], { name: m[1], label: label ? label[1] : '', kind });
+  }
+  for (const [name] of text.matchAll(/schema:[A-Za-z]\w*/g)) {
+    if (!terms.has(name)) terms.set(name, { name, label: '', kind: /^schema:[A-Z]/.test(name) ? 'class' : 'property' });
+  }
+  return [...terms.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
 fs.rmSync(dist, { recursive: true, force: true });
 const result = await esbuild.build({
   entryPoints: ['src/app.js', 'src/style.css'],
@@ -17,8 +36,11 @@ const result = await esbuild.build({
   target: ['es2020'],
   outdir: path.join(dist, 'assets'),
   entryNames: '[name]-[hash]',
+  chunkNames: '[name]-[hash]',
+  splitting: true,
   metafile: true,
   logLevel: 'warning',
+  define: { __ONTOLOGY_TERMS__: JSON.stringify(ontologyTerms()) },
 });
 let page = fs.readFileSync('src/index.html', 'utf8');
 // Files copied as they are, under a content-hashed name.

@@ -13,6 +13,9 @@ use crate::serve::{
 };
 
 const TOKEN: &str = "browser-token-0123456789";
+/// What the test types into the SPARQL editor.
+const SPARQL_QUERY: &str =
+    "PREFIX schema: <http://schema.org/> SELECT ?p ?name WHERE { ?p a schema:Product ; schema:name ?name } ORDER BY ?p LIMIT 7";
 
 /// Chromium and playwright-core, or why they are missing.
 fn browser() -> Result<PathBuf, String> {
@@ -63,6 +66,7 @@ fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
         .arg(&customer)
         .arg(TOKEN)
         .arg(&user_iri)
+        .arg(SPARQL_QUERY)
         .env("CHROMIUM", &chromium)
         .current_dir(repo().join("web"))
         .output()
@@ -77,7 +81,9 @@ fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
     let page = &report["customer"];
 
     // Loaded cleanly: no console error, failed request, error status or dialog.
-    for view in ["queries", "customer", "product", "phone", "search"] {
+    for view in [
+        "queries", "sparql", "customer", "product", "phone", "search",
+    ] {
         assert_eq!(
             report[view]["problems"],
             serde_json::json!([]),
@@ -113,6 +119,29 @@ fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
         q["bars"].as_u64().unwrap() >= 1,
         "no chart for a count per group"
     );
+
+    // The SPARQL page: the typed query's rows are the endpoint's; the update without the
+    // token was refused (401, the only failed request) with the message shown, and not applied.
+    let sq = &report["sparql"];
+    let endpoint = s.query(SPARQL_QUERY, None).json();
+    let expected: Vec<serde_json::Value> = endpoint["results"]["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| serde_json::json!([b["p"]["value"], b["name"]["value"]]))
+        .collect();
+    assert_eq!(sq["rows"].as_array().unwrap(), &expected);
+    assert_eq!(expected.len(), 7);
+    assert!(
+        sq["refusal"].as_str().unwrap().contains("token"),
+        "{}",
+        sq["refusal"]
+    );
+    for p in sq["afterUpdate"].as_array().unwrap() {
+        assert!(p.as_str().unwrap().contains("401"), "{p}");
+    }
+    let applied = s.query("ASK { <urn:kgrec:a> <urn:kgrec:b> <urn:kgrec:c> }", None);
+    assert_eq!(applied.json()["boolean"], false);
 
     // The recommendations shown are the API's, in its order.
     let shown: Vec<String> = page["recommended"]
@@ -209,7 +238,7 @@ fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
     ] {
         assert!(shots.join(name).is_file(), "{name}");
     }
-    for view in ["queries", "customer", "product", "search"] {
+    for view in ["queries", "sparql", "customer", "product", "search"] {
         eprintln!(
             "workbench: {view} page {} bytes transferred, interactive after {} ms",
             report[view]["bytes"], report[view]["interactiveMs"]

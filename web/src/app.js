@@ -3,6 +3,7 @@
 //   #/customer/ID a customer's history, recommendations and why (drawn as graphs)
 //   #/product/ID  a product's facts, KG neighbourhood, similar products and data findings
 //   #/queries     the saved queries: a form each, results as a table, a chart, CSV/JSON
+//   #/sparql      a SPARQL editor against /sparql (updates with the token)
 
 import { get, post, updateToken, userPath, ApiError } from './api.js';
 import { h, replace, shortId, route } from './dom.js';
@@ -440,6 +441,78 @@ function queriesPage(params) {
     .catch((e) => status(failure(e), 'error'));
 }
 
+// ---- SPARQL -------------------------------------------------------------------------------
+
+const UPDATE_START = /^\s*(?:(?:PREFIX|BASE)\s[^\n]*\n\s*)*(INSERT|DELETE|LOAD|CLEAR|DROP|CREATE|ADD|MOVE|COPY|WITH)\b/i;
+
+async function sparqlPage() {
+  const holder = h('div', { class: 'editor' });
+  const out = h('section', { class: 'query-result', 'aria-live': 'polite' });
+  const runButton = h('button', { type: 'button', id: 'sparql-run' }, 'Run');
+  const csvButton = h('button', { type: 'button', class: 'secondary' }, 'CSV');
+  replace(
+    main,
+    h('h2', {}, 'SPARQL'),
+    h(
+      'p',
+      { class: 'hint' },
+      'Queries run against /sparql with its limits; updates (INSERT, DELETE, …) need the update token. Ctrl-Enter runs; Ctrl-Space completes the ontology’s terms.',
+    ),
+    holder,
+    h('div', { class: 'row' }, runButton, csvButton),
+    out,
+  );
+  status('Loading the editor…');
+  const { sparqlEditor, PREFIXES } = await import('./sparql.js');
+  const prologue = Object.entries(PREFIXES)
+    .map(([p, iri]) => `PREFIX ${p}: <${iri}>`)
+    .join('\n');
+  const example = `${prologue}\n\nSELECT ?product ?name WHERE {\n  ?product a schema:Product ;\n           schema:name ?name .\n}\nLIMIT 10\n`;
+  const run = async () => {
+    const text = editor.state.doc.toString();
+    const isUpdate = UPDATE_START.test(text);
+    const headers = {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      Accept: 'application/sparql-results+json, text/turtle;q=0.9',
+    };
+    const token = updateToken.get();
+    if (isUpdate && token) headers.Authorization = 'Bearer ' + token;
+    status(isUpdate ? 'Updating…' : 'Running…');
+    try {
+      const r = await fetch('/sparql', {
+        method: 'POST',
+        headers,
+        body: new URLSearchParams({ [isUpdate ? 'update' : 'query']: text }),
+      });
+      if (!r.ok) {
+        const body = await r.json().catch(() => null);
+        const message = body && body.error ? body.error.message : `${r.status} ${r.statusText}`;
+        replace(out, h('p', { class: 'error-box', role: 'alert' }, message));
+        status(`Refused (${r.status})`, 'error');
+        return;
+      }
+      if (r.status === 204) {
+        replace(out, h('p', { class: 'ok-box' }, 'Update applied.'));
+        status('Update applied', 'ok');
+        return;
+      }
+      const type = r.headers.get('Content-Type') || '';
+      if (type.includes('json')) replace(out, resultView(await r.json()));
+      else replace(out, h('pre', { class: 'graph-text' }, await r.text()));
+      status('Done', 'ok');
+    } catch (e) {
+      status(failure(e), 'error');
+    }
+  };
+  const editor = sparqlEditor(holder, example, run);
+  runButton.addEventListener('click', run);
+  csvButton.addEventListener('click', () => {
+    const url = '/sparql?query=' + encodeURIComponent(editor.state.doc.toString());
+    download(url, 'text/csv', 'query.csv').catch((e) => status(failure(e), 'error'));
+  });
+  status(updateToken.get() ? 'Ready; updates on' : 'Ready; read-only (updates need the token)');
+}
+
 // ---- frame --------------------------------------------------------------------------------
 
 function tokenBox() {
@@ -484,6 +557,7 @@ const ROUTES = [
   [/^#\/customer\/([^?]+)(\?.*)?$/, (params, m) => customerPage(params, decodeURIComponent(m[1]))],
   [/^#\/product\/([^?]+)(\?.*)?$/, (params, m) => productPage(params, decodeURIComponent(m[1]))],
   [/^#\/queries\/?(\?.*)?$/, (params) => queriesPage(params)],
+  [/^#\/sparql\/?(\?.*)?$/, () => sparqlPage()],
 ];
 
 function render() {

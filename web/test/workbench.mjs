@@ -1,12 +1,12 @@
 // Drives the workbench page in a real browser (Debian's chromium through playwright-core)
 // against a running `kgrec serve`, and prints what it saw as JSON. tests/it/browser.rs runs it
 // and checks the report against the API and the store; this script only looks and clicks.
-//   node web/test/workbench.mjs BASE_URL SCREENSHOT_DIR CUSTOMER_ID UPDATE_TOKEN CUSTOMER_IRI
+//   node web/test/workbench.mjs BASE_URL SCREENSHOT_DIR CUSTOMER_ID UPDATE_TOKEN CUSTOMER_IRI QUERY
 // CHROMIUM names the browser binary (default /usr/bin/chromium).
 import { chromium } from 'playwright-core';
 import path from 'node:path';
 
-const [base, shots, customer, token, userIri] = process.argv.slice(2);
+const [base, shots, customer, token, userIri, sparqlQuery] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu'],
@@ -56,6 +56,36 @@ const report = {};
   const bars = await page.$$eval('details#query-interactions-per-kind .bar-row', (b) => b.length);
   await page.screenshot({ path: path.join(shots, 'queries.png') });
   report.queries = { vars, rows, bars, problems: seen.problems, bytes: seen.bytes, interactiveMs };
+  await context.close();
+}
+
+// SPARQL: a query typed in the editor returns its rows; an update without the token is
+// refused, and the page shows why.
+{
+  const { context, page, seen, started } = await open('#/sparql', { width: 1280, height: 800 });
+  await page.waitForSelector('.cm-content');
+  const interactiveMs = Date.now() - started;
+  const typeQuery = async (text) => {
+    await page.click('.cm-content');
+    await page.keyboard.press('Control+a');
+    await page.keyboard.press('Backspace');
+    await page.keyboard.type(text);
+    await page.keyboard.press('Escape'); // close the completion list
+  };
+  await typeQuery(sparqlQuery);
+  await page.click('#sparql-run');
+  await page.waitForSelector('.query-result table tbody tr');
+  const rows = await page.$$eval('.query-result tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.dataset.value || null)));
+  await page.screenshot({ path: path.join(shots, 'sparql.png') });
+  const beforeUpdate = [...seen.problems];
+  await typeQuery('INSERT DATA { <urn:kgrec:a> <urn:kgrec:b> <urn:kgrec:c> }');
+  await page.click('#sparql-run');
+  await page.waitForSelector('.query-result .error-box');
+  const refusal = await page.textContent('.query-result .error-box');
+  report.sparql = {
+    rows, refusal, problems: beforeUpdate, afterUpdate: seen.problems.slice(beforeUpdate.length),
+    bytes: seen.bytes, interactiveMs,
+  };
   await context.close();
 }
 
