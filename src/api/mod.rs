@@ -11,6 +11,7 @@ pub mod explain;
 pub mod health;
 pub mod items;
 pub mod metrics;
+pub mod models;
 pub mod openapi;
 pub mod quality;
 pub mod queries;
@@ -135,6 +136,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(recommend::routes)
         .configure(explain::routes)
         .configure(items::routes)
+        .configure(models::routes)
         .configure(events::routes)
         .configure(search::routes)
         .configure(quality::routes)

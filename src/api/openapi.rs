@@ -8,7 +8,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{events, explain, health, items, metrics, quality, queries, recommend, search, sparql};
+use super::{
+    events, explain, health, items, metrics, models, quality, queries, recommend, search, sparql,
+};
 
 /// The routes of this group.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -30,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         recommend::similar,
         items::item,
         items::neighbourhood,
+        models::models,
         explain::explain,
         search::search,
         quality::summary,

@@ -569,6 +569,12 @@ impl Recommender {
         }))
     }
 
+    /// The served model's learned weight of each KG link kind, per recency class (from the
+    /// last item, the two before, the rest of the last ten); empty for a model without links.
+    pub fn link_weights(&self) -> Result<Vec<(String, Vec<f32>)>, RecError> {
+        Ok(self.model.link_weights()?)
+    }
+
     /// The KG neighbourhood of the product in `row` (see [`super::neighbourhood`]): the
     /// product alone when it has no links in the projection.
     pub fn neighbourhood(

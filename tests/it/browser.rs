@@ -195,6 +195,26 @@ fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
         assert_eq!(s.query(&ask, None).json()["boolean"], true, "{ask}");
     }
 
+    // The model page: the registry's versions, the served one marked, its link kinds drawn.
+    let models = s.get("/v1/models", None).json();
+    let m = &report["model"];
+    let versions: Vec<u64> = models["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(m["versions"], serde_json::json!(versions));
+    assert_eq!(m["served"], serde_json::json!([models["served"]]));
+    let kinds: Vec<&serde_json::Value> = models["link_weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| &w["kind"])
+        .collect();
+    assert!(!kinds.is_empty());
+    assert_eq!(m["kinds"], serde_json::json!(kinds));
+
     // The product named with HTML shows as text, and no element came of it.
     let history = s.get(&format!("/v1/users/{customer}/history"), None).json();
     assert!(
@@ -234,11 +254,14 @@ fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
         "customer.png",
         "customer-phone.png",
         "product.png",
+        "model.png",
         "search.png",
     ] {
         assert!(shots.join(name).is_file(), "{name}");
     }
-    for view in ["queries", "sparql", "customer", "product", "search"] {
+    for view in [
+        "queries", "sparql", "customer", "product", "model", "search",
+    ] {
         eprintln!(
             "workbench: {view} page {} bytes transferred, interactive after {} ms",
             report[view]["bytes"], report[view]["interactiveMs"]

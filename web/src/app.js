@@ -4,9 +4,10 @@
 //   #/product/ID  a product's facts, KG neighbourhood, similar products and data findings
 //   #/queries     the saved queries: a form each, results as a table, a chart, CSV/JSON
 //   #/sparql      a SPARQL editor against /sparql (updates with the token)
+//   #/model       the registered versions, the served one, its learned KG link weights
 
 import { get, post, updateToken, userPath, ApiError } from './api.js';
-import { h, replace, shortId, route } from './dom.js';
+import { h, append, replace, shortId, route } from './dom.js';
 import { pathFigure, neighbourhoodFigure } from './graph.js';
 
 const main = document.getElementById('main');
@@ -513,6 +514,104 @@ async function sparqlPage() {
   status(updateToken.get() ? 'Ready; updates on' : 'Ready; read-only (updates need the token)');
 }
 
+// ---- model --------------------------------------------------------------------------------
+
+const RECENCY = ['from the last item', 'from the two before', 'from the rest of the last ten'];
+
+/** Bars of signed weights: length by magnitude, colour by sign. */
+function weightChart(weights) {
+  const max = Math.max(...weights.flatMap((w) => w.by_recency.map(Math.abs)), 0) || 1;
+  return h(
+    'figure',
+    { class: 'bars weights' },
+    h('figcaption', {}, 'Learned weight of each KG link kind, by how recent the item it links from is (blue: raises a candidate, red: lowers it)'),
+    h('div', { class: 'legend' }, RECENCY.map((r, i) => h('span', { class: 'key r' + i }, r))),
+    weights.map((w) =>
+      h(
+        'div',
+        { class: 'weight-group', 'data-kind': w.kind },
+        h('span', { class: 'bar-label' }, w.kind),
+        h(
+          'div',
+          { class: 'weight-bars' },
+          w.by_recency.map((x, i) => {
+            const step = Math.max(1, Math.round((Math.abs(x) / max) * 20)) * 5;
+            return h(
+              'div',
+              { class: 'bar-row' },
+              h('span', { class: `bar w${step} r${i}${x < 0 ? ' neg' : ''}`, role: 'img', 'aria-label': `${RECENCY[i]}: ${x.toFixed(2)}` }),
+              h('span', { class: 'bar-value' }, x.toFixed(2)),
+            );
+          }),
+        ),
+      ),
+    ),
+  );
+}
+
+function modelPage() {
+  replace(main, h('h2', {}, 'Model'));
+  status('Loading…');
+  get('/v1/models')
+    .then((body) => {
+      const metric = (e, name) => (e.metrics[name] === undefined ? '—' : e.metrics[name].toFixed(4));
+      const seconds = (e) => e.stages.reduce((t, s) => t + (s.seconds || 0), 0);
+      append(main, [
+        h('p', { class: 'served' }, body.served ? `Serving version ${body.served}.` : 'No model is registered yet: run kgrec train.'),
+        body.link_weights.length ? weightChart(body.link_weights) : h('p', { class: 'missing' }, 'The served model learns no KG link weights.'),
+        h('h3', {}, 'Registered versions'),
+        h(
+          'table',
+          { class: 'results-table versions' },
+          h(
+            'thead',
+            {},
+            h('tr', {}, ['version', 'model', 'registered', 'holdout', 'seed', 'data', 'users', 'items', 'interactions', 'valid NDCG@10', 'test HR@10', 'test NDCG@10', 'training s'].map((c) => h('th', { scope: 'col' }, c))),
+          ),
+          h(
+            'tbody',
+            {},
+            body.versions.map((e) =>
+              h(
+                'tr',
+                { class: e.version === body.served ? 'served' : null, 'data-version': e.version },
+                h('td', {}, String(e.version), e.version === body.served ? ' (served)' : ''),
+                h('td', {}, e.model),
+                h('td', {}, new Date(e.created_unix * 1000).toISOString().slice(0, 16).replace('T', ' ')),
+                h('td', {}, e.holdout || 'none'),
+                h('td', { class: 'num' }, String(e.seed)),
+                h('td', {}, h('code', { title: e.data_hash }, e.data_hash.slice(0, 12))),
+                ['users', 'items', 'training_interactions'].map((k) => h('td', { class: 'num' }, e.counts[k] === undefined ? '—' : String(e.counts[k]))),
+                h('td', { class: 'num' }, metric(e, 'valid.NDCG@10')),
+                h('td', { class: 'num' }, metric(e, 'test.HR@10')),
+                h('td', { class: 'num' }, metric(e, 'test.NDCG@10')),
+                h('td', { class: 'num' }, seconds(e).toFixed(0)),
+              ),
+            ),
+          ),
+        ),
+        body.versions.map((e) =>
+          h(
+            'details',
+            { class: 'version' },
+            h('summary', {}, `Version ${e.version}: settings, stage costs, notes`),
+            h(
+              'table',
+              { class: 'results-table' },
+              h('thead', {}, h('tr', {}, ['stage', 'seconds', 'peak RSS MB'].map((c) => h('th', { scope: 'col' }, c)))),
+              h('tbody', {}, e.stages.map((st) => h('tr', {}, h('td', {}, st.stage), h('td', { class: 'num' }, st.seconds.toFixed(1)), h('td', { class: 'num' }, st.peak_rss_bytes ? String(Math.round(st.peak_rss_bytes / 1048576)) : '—')))),
+            ),
+            e.exclusions ? h('p', {}, `Trained without flagged data (${e.exclusions.kinds.join(', ')}): ${e.exclusions.users_left_out} accounts left out, ${Object.keys(e.exclusions.item_aliases).length} duplicates merged.`) : null,
+            h('ul', {}, e.notes.map((n) => h('li', {}, n))),
+            h('pre', { class: 'graph-text' }, JSON.stringify(e.config, null, 2)),
+          ),
+        ),
+      ]);
+      status(`${body.versions.length} registered versions`);
+    })
+    .catch((e) => status(failure(e), 'error'));
+}
+
 // ---- frame --------------------------------------------------------------------------------
 
 function tokenBox() {
@@ -558,6 +657,7 @@ const ROUTES = [
   [/^#\/product\/([^?]+)(\?.*)?$/, (params, m) => productPage(params, decodeURIComponent(m[1]))],
   [/^#\/queries\/?(\?.*)?$/, (params) => queriesPage(params)],
   [/^#\/sparql\/?(\?.*)?$/, () => sparqlPage()],
+  [/^#\/model\/?(\?.*)?$/, () => modelPage()],
 ];
 
 function render() {

@@ -135,6 +135,19 @@ const report = {};
   await context.close();
 }
 
+// The model page: the registry's versions, the served one, the link weights drawn.
+{
+  const { context, page, seen, started } = await open('#/model', { width: 1280, height: 800 });
+  await page.waitForSelector('table.versions tbody tr');
+  const interactiveMs = Date.now() - started;
+  const versions = await page.$$eval('table.versions tbody tr', (trs) => trs.map((tr) => Number(tr.dataset.version)));
+  const served = await page.$$eval('table.versions tr.served', (trs) => trs.map((tr) => Number(tr.dataset.version)));
+  const kinds = await page.$$eval('.weight-group', (gs) => gs.map((g) => g.dataset.kind));
+  await page.screenshot({ path: path.join(shots, 'model.png') });
+  report.model = { versions, served, kinds, problems: seen.problems, bytes: seen.bytes, interactiveMs };
+  await context.close();
+}
+
 // The same page at a phone's width.
 {
   const { context, page, seen } = await open(customerHash, { width: 390, height: 844 });
