@@ -50,7 +50,7 @@ pub async fn models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         Some(events) => events.registry().entries()?,
         None => Vec::new(),
     };
-    versions.sort_by(|a, b| b.version.cmp(&a.version));
+    versions.sort_by_key(|e| std::cmp::Reverse(e.version));
     let (served, mut link_weights) = match &state.recommender {
         Some(r) => (
             Some(r.entry().version),
