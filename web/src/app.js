@@ -88,12 +88,21 @@ function searchPage(params) {
     return;
   }
   status('Searching…');
-  get('/v1/search', { q, k: 20 })
-    .then((body) => {
-      status(`${body.items.length} products for “${body.query}” (model v${body.model.version})`);
-      replace(results, body.items.map((item) => card(item)));
-    })
-    .catch((e) => status(failure(e), 'error'));
+  // An id or IRI names a product directly; any text is also searched by meaning.
+  const byId = /\s/.test(q) ? Promise.resolve(null) : get(`/v1/items/${encodeURIComponent(q)}`).catch(() => null);
+  const byMeaning = get('/v1/search', { q, k: 20 }).catch((e) => e);
+  Promise.all([byId, byMeaning]).then(([item, found]) => {
+    const cards = [];
+    if (item) cards.push(card(item));
+    if (found instanceof Error) {
+      replace(results, cards);
+      status(item ? `Product ${shortId(item.item)}; search by meaning failed: ${failure(found)}` : failure(found), item ? 'info' : 'error');
+      return;
+    }
+    cards.push(...found.items.filter((x) => !item || x.item !== item.item).map((x) => card(x)));
+    replace(results, cards);
+    status(`${item ? 'The product with this id, then ' : ''}${found.items.length} products for “${found.query}” by meaning (model v${found.model.version})`);
+  });
 }
 
 // ---- customer -----------------------------------------------------------------------------
@@ -204,6 +213,7 @@ function productPage(params, id) {
   const graph = h('section', { class: 'neighbourhood-box' });
   const similar = h('section', { class: 'results' });
   const findings = h('section', { class: 'findings' });
+  const forProduct = h('ul', { class: 'for-product' });
   const hops = params.get('hops') === '1' ? '1' : '2';
   replace(
     main,
@@ -222,6 +232,8 @@ function productPage(params, id) {
     findings,
     h('h3', {}, 'Similar, by the model'),
     similar,
+    h('h3', {}, 'Saved queries for this product'),
+    forProduct,
   );
   status('Loading…');
   Promise.all([
@@ -238,6 +250,19 @@ function productPage(params, id) {
       );
       replace(similar, like.items.map((x) => card(x)));
       status(`Model v${around.model.version}`);
+      // Every saved query with a product parameter, opened with this product filled in.
+      get('/v1/queries')
+        .then((all) =>
+          replace(
+            forProduct,
+            all.queries
+              .filter((q) => q.parameters.some((p) => p.name === 'product' && p.type === 'iri'))
+              .map((q) =>
+                h('li', {}, h('a', { href: `#/queries?open=${encodeURIComponent(q.name)}&product=${encodeURIComponent(item.item)}` }, q.title), ' — ', q.purpose),
+              ),
+          ),
+        )
+        .catch((e) => replace(forProduct, h('li', { class: 'missing' }, failure(e))));
       return get('/v1/quality/issues', { focus: item.item, limit: 50 })
         .then((page) =>
           replace(
@@ -437,7 +462,13 @@ function queriesPage(params) {
         }),
       );
       status(`${body.queries.length} saved queries`);
-      if (open) document.getElementById('query-' + open)?.scrollIntoView();
+      // Opened with its parameters (from a product page): run it straight away.
+      const opened = open && document.getElementById('query-' + open);
+      if (opened) {
+        opened.scrollIntoView();
+        const form = opened.querySelector('form');
+        if (form.checkValidity()) form.requestSubmit();
+      }
     })
     .catch((e) => status(failure(e), 'error'));
 }

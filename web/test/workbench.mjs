@@ -131,7 +131,13 @@ const report = {};
   const edges = await page.$$eval('figure.neighbourhood .edges li', (items) => items.map((li) => [li.dataset.s, li.dataset.p, li.dataset.o]));
   const similar = await page.$$eval('.results .card', (cards) => cards.map((c) => c.dataset.item));
   const facts = await page.$eval('.facts-box .card', (c) => c.dataset.item);
-  report.product = { product, facts, edges, similar, problems: seen.problems, bytes: seen.bytes, interactiveMs };
+  // The saved queries that take a product, run for it by following the link.
+  await page.waitForSelector('.for-product li a');
+  const forProduct = await page.$$eval('.for-product li a', (as) => as.map((a) => a.getAttribute('href')));
+  await page.click('.for-product li a');
+  await page.waitForSelector('details[open] .query-result .count');
+  const ran = await page.$eval('details[open]', (d) => ({ query: d.id.replace('query-', ''), rows: d.querySelectorAll('tbody tr').length }));
+  report.product = { product, facts, edges, similar, forProduct, ran, problems: seen.problems, bytes: seen.bytes, interactiveMs };
   await context.close();
 }
 
