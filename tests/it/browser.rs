@@ -183,13 +183,28 @@ fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
         .get(&format!("/v1/items/{}/similar?k=8", encode(first)), None)
         .json();
     assert_eq!(product["similar"], serde_json::json!(item_iris(&similar)));
-    // Its saved queries: the first, followed, ran for this product with the CLI's rows.
+    // Its saved queries: the first link, followed, ran that query for this product and showed
+    // the API's rows.
     assert!(
         !product["forProduct"].as_array().unwrap().is_empty(),
         "{product}"
     );
     let ran = &product["ran"];
-    assert!(ran["rows"].as_u64().is_some(), "{ran}");
+    let answer = s
+        .get(
+            &format!(
+                "/v1/queries/{}?product={}",
+                ran["query"].as_str().unwrap(),
+                encode(first)
+            ),
+            None,
+        )
+        .json();
+    assert_eq!(
+        ran["rows"].as_u64().unwrap() as usize,
+        answer["results"]["bindings"].as_array().unwrap().len(),
+        "{ran}"
+    );
     let around = product["edges"].as_array().unwrap();
     assert!(around.len() >= 2, "{product}");
     for e in around {
