@@ -77,8 +77,16 @@ pub struct RankedItem {
     pub title: Option<String>,
     /// Brand name.
     pub brand: Option<String>,
-    /// Categories, each with its label.
+    /// Categories, each with its label; root first where the store holds the category tree.
     pub categories: Vec<CategoryRef>,
+    /// Whether `categories` is one path down the category tree (`Beauty › Makeup › Lips`).
+    pub category_path: bool,
+    /// Its lowest offered price, as written in the store (a decimal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// That price's currency (`USD`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
     /// Why, when asked for (`explain=true`): the KG paths from the user to the item.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<Explanation>,
@@ -148,8 +156,16 @@ pub struct ItemCard {
     pub title: Option<String>,
     /// Brand name.
     pub brand: Option<String>,
-    /// Categories, each with its label.
+    /// Categories, each with its label; root first where the store holds the category tree.
     pub categories: Vec<CategoryRef>,
+    /// Whether `categories` is one path down the category tree (`Beauty › Makeup › Lips`).
+    pub category_path: bool,
+    /// Its lowest offered price, as written in the store (a decimal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// That price's currency (`USD`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 /// The card of the product at model row `row`, known as `iri`.
@@ -170,6 +186,9 @@ pub fn card(r: &Recommender, row: ItemId, iri: String) -> ItemCard {
                     .collect()
             })
             .unwrap_or_default(),
+        category_path: info.is_some_and(|i| i.category_path),
+        price: info.and_then(|i| i.price.clone()),
+        currency: info.and_then(|i| i.currency.clone()),
         item: iri,
     }
 }
@@ -185,6 +204,9 @@ pub fn ranked(r: &Recommender, items: Vec<ScoredItem>) -> Vec<RankedItem> {
                 title: c.title,
                 brand: c.brand,
                 categories: c.categories,
+                category_path: c.category_path,
+                price: c.price,
+                currency: c.currency,
                 score: s.score,
                 explanation: None,
             }

@@ -1443,3 +1443,23 @@ fn quality_routes_sum_up_filter_and_page_the_findings() {
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
     }
 }
+
+#[test]
+fn an_item_card_has_its_price_and_its_category_path_root_first() {
+    let store = shop_with_model();
+    let s = Service::start(&store, &[]);
+    // P1: Nails, Makeup and Beauty (Nails › Makeup › Beauty up the tree), offered at 10.5 USD.
+    let v = s.get("/v1/items/P1", None).json();
+    assert_eq!(v["item"], format!("{P}P1"));
+    assert_eq!(v["price"], "10.5");
+    assert_eq!(v["currency"], "USD");
+    let labels: Vec<&str> = v["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["Beauty", "Makeup", "Nails"]);
+    assert_eq!(v["category_path"], true);
+    s.get("/v1/items/P404", None).error(404, "not_found");
+}

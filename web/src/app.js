@@ -23,9 +23,16 @@ function failure(e) {
   return e instanceof ApiError ? `${e.message} (${e.status} ${e.code})` : String(e);
 }
 
-/** A product's category labels. */
+/** A product's categories: `Beauty › Makeup › Lips` when they are one path down the tree. */
 function categoryPath(item) {
-  return (item.categories || []).map((c) => c.label || shortId(c.iri)).join(', ');
+  return (item.categories || []).map((c) => c.label || shortId(c.iri)).join(item.category_path ? ' › ' : ', ');
+}
+
+/** `12.50 USD`, or nothing without a price. */
+function price(item) {
+  if (!item.price) return null;
+  const n = Number(item.price);
+  return h('span', { class: 'price' }, Number.isNaN(n) ? item.price : n.toFixed(2), item.currency ? ' ' + item.currency : '');
 }
 
 /** A product card: title, brand, categories, id; score when ranked. */
@@ -39,6 +46,7 @@ function card(item, extra = []) {
       { class: 'facts' },
       item.brand ? h('span', { class: 'brand' }, item.brand) : h('span', { class: 'missing' }, 'no brand'),
       categoryPath(item) ? [' · ', h('span', { class: 'categories' }, categoryPath(item))] : null,
+      price(item) ? [' · ', price(item)] : null,
     ),
     h('p', { class: 'id' }, shortId(item.item), item.score !== undefined ? ` · score ${item.score.toFixed(3)}` : ''),
     extra,
