@@ -270,6 +270,11 @@ fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
         report["phone"]["overflow"].as_i64().unwrap() <= 0,
         "{report}"
     );
+    // Search: a product's id finds that product.
+    assert_eq!(
+        report["search"]["found"],
+        serde_json::json!([page["recommended"][0]])
+    );
     // Keyboard only: the look-up form leads to the customer.
     assert_eq!(report["search"]["landed"], format!("#/customer/{customer}"));
     for name in [

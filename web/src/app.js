@@ -96,20 +96,23 @@ function searchPage(params) {
     return;
   }
   status('Searching…');
-  // An id or IRI names a product directly; any text is also searched by meaning.
+  // An id or IRI names a product directly; anything else is searched by meaning.
   const byId = /\s/.test(q) ? Promise.resolve(null) : get(`/v1/items/${encodeURIComponent(q)}`).catch(() => null);
-  const byMeaning = get('/v1/search', { q, k: 20 }).catch((e) => e);
-  Promise.all([byId, byMeaning]).then(([item, found]) => {
-    const cards = [];
-    if (item) cards.push(card(item));
-    if (found instanceof Error) {
-      replace(results, cards);
-      status(item ? `Product ${shortId(item.item)}; search by meaning failed: ${failure(found)}` : failure(found), item ? 'info' : 'error');
+  byId.then((item) => {
+    if (item) {
+      replace(results, card(item));
+      status(`The product with id ${shortId(item.item)}`);
       return;
     }
-    cards.push(...found.items.filter((x) => !item || x.item !== item.item).map((x) => card(x)));
-    replace(results, cards);
-    status(`${item ? 'The product with this id, then ' : ''}${found.items.length} products for “${found.query}” by meaning (model v${found.model.version})`);
+    get('/v1/search', { q, k: 20 })
+      .then((found) => {
+        replace(results, found.items.map((x) => card(x)));
+        status(`${found.items.length} products for “${found.query}” by meaning (model v${found.model.version})`);
+      })
+      .catch((e) => {
+        replace(results);
+        status(failure(e), 'error');
+      });
   });
 }
 

@@ -169,13 +169,19 @@ const report = {};
   const { context, page, seen, started } = await open('#/', { width: 1280, height: 800 });
   await page.waitForSelector('#customer');
   const interactiveMs = Date.now() - started;
+  // A product by its id, typed in the search box.
+  const productId = report.customer.recommended[0].split('/').pop();
+  await page.fill('#q', productId);
+  await page.press('#q', 'Enter');
+  await page.waitForSelector('.results .card');
+  const found = await page.$$eval('.results .card', (cards) => cards.map((c) => c.dataset.item));
   await page.focus('#customer');
   await page.keyboard.type(customer);
   await page.keyboard.press('Enter');
   await page.waitForSelector('.recommendations .card');
   const landed = await page.evaluate(() => window.location.hash);
   await page.screenshot({ path: path.join(shots, 'search.png') });
-  report.search = { landed, problems: seen.problems, bytes: seen.bytes, interactiveMs };
+  report.search = { productId, found, landed, problems: seen.problems, bytes: seen.bytes, interactiveMs };
   await context.close();
 }
 
