@@ -1,4 +1,5 @@
-//! Bundles `queries/*.rq` into the binary so saved queries work wherever kgrec runs.
+//! Bundles into the binary what kgrec needs wherever it runs: `queries/*.rq` (the saved
+//! queries), the default KG, and `web/dist` (the workbench page).
 use std::fmt::Write;
 
 fn main() {
@@ -8,21 +9,14 @@ fn main() {
         .unwrap_or_default();
     files.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|e| e == "rq"));
     files.sort();
-    let mut out = String::from("&[\n");
-    for f in files {
-        let name = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-        let abs = std::fs::canonicalize(&f).expect("query path");
-        println!("cargo:rerun-if-changed={}", abs.display());
-        writeln!(
-            out,
-            "    ({name:?}, include_str!({:?})),",
-            abs.display().to_string()
-        )
-        .unwrap();
-    }
-    out.push_str("]\n");
-    let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("bundled_queries.rs");
-    std::fs::write(dest, out).unwrap();
+    let queries = files
+        .into_iter()
+        .map(|f| {
+            let name = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            (name.to_owned(), f)
+        })
+        .collect();
+    write_list("bundled_queries.rs", "include_str", queries);
 
     // The bundled default KG, loaded into an empty store on first run. A checkout without it
     // (before `scripts/make-kg-data.sh` has run) still builds and says so at run time.
@@ -43,21 +37,33 @@ fn main() {
     let mut assets = Vec::new();
     collect_files(std::path::Path::new("web/dist"), &mut assets);
     assets.sort();
+    let assets = assets
+        .into_iter()
+        .map(|f| {
+            let rel = f.strip_prefix("web/dist").expect("under web/dist");
+            let key = rel.to_string_lossy().replace('\\', "/");
+            (key, f)
+        })
+        .collect();
+    write_list("web_assets.rs", "include_bytes", assets);
+}
+
+/// Writes `&[(key, include_…!(file)), …]` into `OUT_DIR/dest`, and asks to rerun when any
+/// file changes.
+fn write_list(dest: &str, include: &str, entries: Vec<(String, std::path::PathBuf)>) {
     let mut out = String::from("&[\n");
-    for f in assets {
-        let abs = std::fs::canonicalize(&f).expect("asset path");
+    for (key, f) in entries {
+        let abs = std::fs::canonicalize(&f).expect("bundled file");
         println!("cargo:rerun-if-changed={}", abs.display());
-        let rel = f.strip_prefix("web/dist").expect("under web/dist");
-        let rel = rel.to_string_lossy().replace('\\', "/");
         writeln!(
             out,
-            "    ({rel:?}, include_bytes!({:?})),",
+            "    ({key:?}, {include}!({:?})),",
             abs.display().to_string()
         )
         .unwrap();
     }
     out.push_str("]\n");
-    let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("web_assets.rs");
+    let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join(dest);
     std::fs::write(dest, out).unwrap();
 }
 

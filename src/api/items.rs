@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, LookupErrors};
-use super::recommend::{card, model_ref, ItemCard, ModelRef};
+use super::recommend::{card_at, model_ref, ItemCard, ModelRef};
 use super::{resource, AppState};
 use crate::serve::neighbourhood::{NeighbourEdge, NeighbourNode};
 
@@ -37,11 +37,7 @@ pub async fn item(
 ) -> Result<HttpResponse, ApiError> {
     let r = state.recommender()?;
     let row = r.resolve_item(&id)?;
-    let iri = r
-        .item(row)
-        .map(|i| i.iri)
-        .ok_or_else(|| ApiError::Internal(format!("item row {row} has no catalogue entry")))?;
-    Ok(HttpResponse::Ok().json(card(r, row, iri)))
+    Ok(HttpResponse::Ok().json(card_at(r, row)?))
 }
 
 /// Query parameters of the neighbourhood route.

@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, LookupErrors};
 use super::{resource, AppState};
 use crate::eval::ItemId;
+use crate::serve::catalogue::CatalogueItem;
 use crate::serve::explain::Explanation;
 use crate::serve::recommender::{ItemFilter, Recommender, ScoredItem};
 
@@ -65,28 +66,15 @@ pub struct SimilarParams {
     brand: Option<String>,
 }
 
-/// A ranked product as the JSON API shows it.
+/// A ranked product as the JSON API shows it: its card, its score, and why when asked.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RankedItem {
-    /// Product IRI.
-    pub item: String,
+    /// The product.
+    #[serde(flatten)]
+    pub card: ItemCard,
     /// The model's score (null when the model cannot score the pair).
     #[schema(value_type = Option<f32>, required = true)]
     pub score: f32,
-    /// Product name.
-    pub title: Option<String>,
-    /// Brand name.
-    pub brand: Option<String>,
-    /// Categories, each with its label; root first where the store holds the category tree.
-    pub categories: Vec<CategoryRef>,
-    /// Whether `categories` is one path down the category tree (`Beauty › Makeup › Lips`).
-    pub category_path: bool,
-    /// Its lowest offered price, as written in the store (a decimal).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub price: Option<String>,
-    /// That price's currency (`USD`…).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub currency: Option<String>,
     /// Why, when asked for (`explain=true`): the KG paths from the user to the item.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<Explanation>,
@@ -168,27 +156,47 @@ pub struct ItemCard {
     pub currency: Option<String>,
 }
 
-/// The card of the product at model row `row`, known as `iri`.
+/// The card of the product at model row `row`, known as `iri` (only the IRI when the
+/// catalogue has no entry for the row).
 pub fn card(r: &Recommender, row: ItemId, iri: String) -> ItemCard {
-    let info = r.item(row);
-    let info = info.as_ref();
+    card_from(r, iri, r.item(row))
+}
+
+/// The card of the product at model row `row`; a row without a catalogue entry is the
+/// service's fault.
+pub fn card_at(r: &Recommender, row: ItemId) -> Result<ItemCard, ApiError> {
+    let info = r
+        .item(row)
+        .ok_or_else(|| ApiError::Internal(format!("item row {row} has no catalogue entry")))?;
+    Ok(card_from(r, info.iri.clone(), Some(info)))
+}
+
+fn card_from(r: &Recommender, iri: String, info: Option<CatalogueItem>) -> ItemCard {
+    let Some(info) = info else {
+        return ItemCard {
+            item: iri,
+            title: None,
+            brand: None,
+            categories: Vec::new(),
+            category_path: false,
+            price: None,
+            currency: None,
+        };
+    };
     ItemCard {
-        title: info.and_then(|i| i.title.clone()),
-        brand: info.and_then(|i| i.brand.clone()),
         categories: info
-            .map(|i| {
-                i.categories
-                    .iter()
-                    .map(|c| CategoryRef {
-                        iri: c.clone(),
-                        label: r.category_label(c).map(str::to_owned),
-                    })
-                    .collect()
+            .categories
+            .iter()
+            .map(|c| CategoryRef {
+                iri: c.clone(),
+                label: r.category_label(c).map(str::to_owned),
             })
-            .unwrap_or_default(),
-        category_path: info.is_some_and(|i| i.category_path),
-        price: info.and_then(|i| i.price.clone()),
-        currency: info.and_then(|i| i.currency.clone()),
+            .collect(),
+        title: info.title,
+        brand: info.brand,
+        category_path: info.category_path,
+        price: info.price,
+        currency: info.currency,
         item: iri,
     }
 }
@@ -197,19 +205,10 @@ pub fn card(r: &Recommender, row: ItemId, iri: String) -> ItemCard {
 pub fn ranked(r: &Recommender, items: Vec<ScoredItem>) -> Vec<RankedItem> {
     items
         .into_iter()
-        .map(|s| {
-            let c = card(r, s.row, s.item);
-            RankedItem {
-                item: c.item,
-                title: c.title,
-                brand: c.brand,
-                categories: c.categories,
-                category_path: c.category_path,
-                price: c.price,
-                currency: c.currency,
-                score: s.score,
-                explanation: None,
-            }
+        .map(|s| RankedItem {
+            card: card(r, s.row, s.item),
+            score: s.score,
+            explanation: None,
         })
         .collect()
 }
@@ -242,12 +241,7 @@ pub async fn history(
     let rows = r.history(&user)?.unwrap_or_default();
     let items = rows
         .into_iter()
-        .map(|row| {
-            let iri = r.item(row).map(|i| i.iri).ok_or_else(|| {
-                ApiError::Internal(format!("item row {row} has no catalogue entry"))
-            })?;
-            Ok(card(r, row, iri))
-        })
+        .map(|row| card_at(r, row))
         .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(HttpResponse::Ok().json(UserHistory { user, items }))
 }

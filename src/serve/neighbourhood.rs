@@ -57,6 +57,24 @@ pub struct Neighbourhood {
     pub left_out: usize,
 }
 
+impl Neighbourhood {
+    /// A product with no links in the projection: itself alone.
+    pub fn alone(iri: &str, label: Option<String>) -> Self {
+        Neighbourhood {
+            nodes: vec![NeighbourNode {
+                iri: iri.to_owned(),
+                kind: NodeKind::Product.as_str(),
+                label,
+                hops: 0,
+                degree: 0,
+                collapsed: false,
+            }],
+            edges: Vec::new(),
+            left_out: 0,
+        }
+    }
+}
+
 /// Kinds in the order a capped list keeps them: what describes a product first.
 fn rank(kind: NodeKind) -> u8 {
     match kind {

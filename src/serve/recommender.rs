@@ -6,8 +6,10 @@
 //! Items are the rows of the registered model; a product the model never saw is placed from
 //! its text when an event names it (cold start).
 //!
-//! Over 600 lines because it is one idea: the served state (items, users, cached user
-//! vectors) behind its locks, and every question the service asks of it. What needs no
+//! Over 600 lines (about 900, half of them tests) because it is one idea: the served state
+//! (items, users, cached user vectors) behind its locks, and every question the service asks
+//! of it; a question that needs more than the state (paths, neighbourhoods) is a one-line
+//! call into its own module. What needs no
 //! state lives beside it ([`super::catalogue`], [`super::explain`]).
 
 use std::collections::{HashMap, HashSet};
@@ -589,17 +591,8 @@ impl Recommender {
         Ok(self
             .explanations
             .neighbourhood(&item.iri, hops, per_node)
-            .unwrap_or_else(|| super::neighbourhood::Neighbourhood {
-                nodes: vec![super::neighbourhood::NeighbourNode {
-                    iri: item.iri.clone(),
-                    kind: crate::graph::NodeKind::Product.as_str(),
-                    label: item.title.clone(),
-                    hops: 0,
-                    degree: 0,
-                    collapsed: false,
-                }],
-                edges: Vec::new(),
-                left_out: 0,
+            .unwrap_or_else(|| {
+                super::neighbourhood::Neighbourhood::alone(&item.iri, item.title.clone())
             }))
     }
 

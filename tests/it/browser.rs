@@ -37,6 +37,19 @@ fn browser() -> Result<PathBuf, String> {
     Ok(chromium)
 }
 
+/// Asserts that each `[subject, predicate, object]` the page drew is a triple of the store.
+fn assert_triples_in_store(s: &Service, triples: &[serde_json::Value]) {
+    for t in triples {
+        let ask = format!(
+            "ASK {{ <{}> <{}> <{}> }}",
+            t[0].as_str().unwrap(),
+            t[1].as_str().unwrap(),
+            t[2].as_str().unwrap()
+        );
+        assert_eq!(s.query(&ask, None).json()["boolean"], true, "{ask}");
+    }
+}
+
 #[test]
 fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
     let chromium = match browser() {
@@ -155,15 +168,7 @@ fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
     // Every edge drawn is a triple of the store, and the page drew those of the API's paths.
     let drawn = page["edges"].as_array().unwrap();
     assert!(!drawn.is_empty(), "no edge drawn");
-    for e in drawn {
-        let ask = format!(
-            "ASK {{ <{}> <{}> <{}> }}",
-            e[0].as_str().unwrap(),
-            e[1].as_str().unwrap(),
-            e[2].as_str().unwrap()
-        );
-        assert_eq!(s.query(&ask, None).json()["boolean"], true, "{ask}");
-    }
+    assert_triples_in_store(&s, drawn);
     let mut api_edges = 0;
     for item in api["items"].as_array().unwrap() {
         api_edges += assert_paths_exist(&s, &item["explanation"]["paths"]);
@@ -207,15 +212,7 @@ fn the_workbench_pages_show_the_apis_answers_and_only_true_triples() {
     );
     let around = product["edges"].as_array().unwrap();
     assert!(around.len() >= 2, "{product}");
-    for e in around {
-        let ask = format!(
-            "ASK {{ <{}> <{}> <{}> }}",
-            e[0].as_str().unwrap(),
-            e[1].as_str().unwrap(),
-            e[2].as_str().unwrap()
-        );
-        assert_eq!(s.query(&ask, None).json()["boolean"], true, "{ask}");
-    }
+    assert_triples_in_store(&s, around);
 
     // The model page: the registry's versions, the served one marked, its link kinds drawn.
     let models = s.get("/v1/models", None).json();
