@@ -3,12 +3,15 @@
 
     python3 scripts/quality_recovery.py CLEAN_MODEL... -- NOISY_MODEL... -- EXCLUDED_MODEL...
 
-Each MODEL is a registered model's folder (its entry.json holds the test metrics); each group
-holds one model per training seed, and seeds pair up across groups. Prints each row's metrics
-per seed and their mean, and the share of what the noise cost that excluding wins back, from
-the means and seed by seed, on the test split and on the validation split.
+Each MODEL is a registered model's folder (its entry.json holds the metrics) or the JSON of
+`kgrec eval --models ONE --format json` (one run per seed); each group holds one model per
+training seed. Prints each row's metrics per seed and their mean, and the share of what the
+noise cost that excluding wins back, from the means, with a 90% interval from resampling each
+row's seeds (the rows' seeds are independent runs, so nothing is paired), on the test split
+and on the validation split.
 """
 import json
+import random
 import statistics
 import sys
 
@@ -17,13 +20,41 @@ METRICS = ("test.HR@10", "test.NDCG@10")
 VALID = ("valid.HR@10", "valid.NDCG@10")
 
 
-def entries(folders):
+def entries(paths):
     out = []
-    for folder in folders:
-        with open(f"{folder}/entry.json") as f:
-            e = json.load(f)
-        out.append((e["seed"], {m: e["metrics"][m] for m in METRICS + VALID}))
+    for path in paths:
+        if path.endswith(".json"):
+            with open(path) as f:
+                (model,) = json.load(f)["models"]
+            for run in model["runs"]:
+                metrics = {}
+                for part in ("valid", "test"):
+                    (at10,) = [a for a in run[part]["at"] if a["k"] == 10]
+                    metrics[f"{part}.HR@10"] = at10["hr"]
+                    metrics[f"{part}.NDCG@10"] = at10["ndcg"]
+                out.append((run["seed"], metrics))
+        else:
+            with open(f"{path}/entry.json") as f:
+                e = json.load(f)
+            out.append((e["seed"], {m: e["metrics"][m] for m in METRICS + VALID}))
     return sorted(out)
+
+
+def interval(rows, m, draws=4000):
+    """The 5th and 95th percentiles of the share over resampled seeds (None with one seed a row)."""
+    values = [[v[m] for _, v in row] for row in rows]
+    if any(len(v) < 2 for v in values):
+        return None
+    rng = random.Random(0)
+    shares = []
+    for _ in range(draws):
+        c, n, x = (statistics.fmean(rng.choices(v, k=len(v))) for v in values)
+        if c > n:
+            shares.append((x - n) / (c - n))
+    if len(shares) < draws // 2:
+        return None
+    shares.sort()
+    return shares[len(shares) // 20], shares[len(shares) * 19 // 20]
 
 
 def main():
@@ -57,12 +88,9 @@ def main():
         cost = clean[m] - noisy[m]
         won = excluded[m] - noisy[m]
         share = won / cost if cost > 0 else float("nan")
-        per_seed = []
-        by_seed = [dict(r) for r in rows]
-        for s in sorted(set(by_seed[0]) & set(by_seed[1]) & set(by_seed[2])):
-            c, n, x = (r[s][m] for r in by_seed)
-            per_seed.append(f"seed {s}: {(x - n) / (c - n):.0%}" if c > n else f"seed {s}: no cost")
-        print(f"{m}: noise costs {cost:.4f}, excluding wins back {won:.4f} = {share:.0%} of it ({', '.join(per_seed)})")
+        spread = interval(rows, m)
+        within = f", 90% interval {spread[0]:.0%} to {spread[1]:.0%}" if spread else ""
+        print(f"{m}: noise costs {cost:.4f}, excluding wins back {won:.4f} = {share:.0%} of it{within}")
 
 
 if __name__ == "__main__":

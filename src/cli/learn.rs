@@ -115,6 +115,8 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
     #[command(flatten)]
+    pub filter: DataFilter,
+    #[command(flatten)]
     pub settings: ModelSettings,
 }
 
@@ -132,18 +134,72 @@ pub struct TrainArgs {
     /// Seed of the split, walks and training.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Leave out what `kgrec check` recorded: the interactions of accounts flagged as not
-    /// human, and duplicate products merged into one representative (also when serving).
-    /// Optionally the kinds or checks to act on, comma-separated [default: duplicates,
-    /// behaviour].
-    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "KINDS")]
-    pub exclude_flagged: Option<String>,
-    /// With --holdout, score only these users' held-out items (a file of user IRIs, one per
-    /// line); the others still train.
-    #[arg(long, requires = "holdout")]
-    pub eval_users: Option<PathBuf>,
+    #[command(flatten)]
+    pub filter: DataFilter,
     #[command(flatten)]
     pub settings: ModelSettings,
+}
+
+/// What `kgrec eval` and `kgrec train` leave out of the data and whose held-out items
+/// they score.
+#[derive(Args, Debug)]
+pub struct DataFilter {
+    /// Leave out what `kgrec check` recorded: the interactions of accounts flagged as not
+    /// human, and duplicate products merged into one representative (also when serving).
+    /// Optionally the kinds or checks to act on, comma-separated [default: duplicates and
+    /// every account kind but shilling, which acts only when named].
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "KINDS")]
+    pub exclude_flagged: Option<String>,
+    /// Score only these users' held-out items (a file of user IRIs, one per line); the
+    /// others still train. `kgrec train` needs --holdout with it.
+    #[arg(long)]
+    pub eval_users: Option<PathBuf>,
+}
+
+/// The interactions a run learns from, after [`DataFilter`].
+struct FilteredData {
+    data: InteractionData,
+    exclusions: Option<exclude::Exclusions>,
+    eval_users: Option<std::collections::BTreeSet<String>>,
+}
+
+impl FilteredData {
+    /// Reads the interactions (of one source, or all) and applies `filter`.
+    fn read(store: &kgrec::kg::KgStore, source: Option<&str>, filter: &DataFilter) -> Result<Self> {
+        let data = read_data(store, source)?;
+        let exclusions = match &filter.exclude_flagged {
+            Some(list) => {
+                let kinds = if list.trim().is_empty() {
+                    exclude::default_kinds()
+                } else {
+                    exclude::parse_kinds(list)?
+                };
+                let x = exclude::Exclusions::from_store(store, &kinds, &data)?;
+                eprintln!(
+                    "--exclude-flagged: learning nothing from {} accounts ({} interactions; {} groups of accounts acting alike count as one account each), merging {} duplicate products",
+                    x.users.len(),
+                    x.interactions_left_out,
+                    x.group_representatives.len(),
+                    x.item_aliases.len()
+                );
+                Some(x)
+            }
+            None => None,
+        };
+        let data = match &exclusions {
+            Some(x) => x.apply(&data),
+            None => data,
+        };
+        let eval_users = match &filter.eval_users {
+            Some(path) => Some(read_user_list(path)?),
+            None => None,
+        };
+        Ok(FilteredData {
+            data,
+            exclusions,
+            eval_users,
+        })
+    }
 }
 
 /// Protocol names on the command line.
@@ -242,7 +298,11 @@ pub fn eval(store: &kgrec::kg::KgStore, a: EvalArgs) -> Result<()> {
             .map(|m| m.parse::<ModelKind>())
             .collect::<Result<_, _>>()?
     };
-    let data = read_data(store, a.settings.source.as_deref())?;
+    let FilteredData {
+        data,
+        exclusions,
+        eval_users,
+    } = FilteredData::read(store, a.settings.source.as_deref(), &a.filter)?;
     let bars = StageProgress::new();
     let names: Vec<&str> = models.iter().map(|m| m.as_str()).collect();
     let mut features = StoreFeatures::new(store, &data, &config.features);
@@ -251,6 +311,7 @@ pub fn eval(store: &kgrec::kg::KgStore, a: EvalArgs) -> Result<()> {
         config.protocol,
         &config.seeds,
         &names,
+        |split| exclude::restrict_split(split, &data, exclusions.as_ref(), eval_users.as_ref()),
         |m, split, seed, progress| -> Result<_, kgrec::RecError> {
             let inputs = features.for_model(models[m], split, seed, progress)?;
             let fit_inputs = FitInputs {
@@ -304,34 +365,14 @@ pub fn train(store: &kgrec::kg::KgStore, registry_root: &Path, a: TrainArgs) -> 
         config.protocol = p;
     }
     config.seeds = vec![a.seed];
-    let data = read_data(store, a.settings.source.as_deref())?;
-    let exclusions = match &a.exclude_flagged {
-        Some(list) => {
-            let kinds = if list.trim().is_empty() {
-                exclude::default_kinds()
-            } else {
-                exclude::parse_kinds(list)?
-            };
-            let x = exclude::Exclusions::from_store(store, &kinds, &data)?;
-            eprintln!(
-                "--exclude-flagged: learning nothing from {} accounts ({} interactions; {} groups of accounts acting alike count as one account each), merging {} duplicate products",
-                x.users.len(),
-                x.interactions_left_out,
-                x.group_representatives.len(),
-                x.item_aliases.len()
-            );
-            Some(x)
-        }
-        None => None,
-    };
-    let data = match &exclusions {
-        Some(x) => x.apply(&data),
-        None => data,
-    };
-    let eval_users = match &a.eval_users {
-        Some(path) => Some(read_user_list(path)?),
-        None => None,
-    };
+    if a.filter.eval_users.is_some() && holdout.is_none() {
+        anyhow::bail!("--eval-users needs --holdout: without it nothing is held out to score");
+    }
+    let FilteredData {
+        data,
+        exclusions,
+        eval_users,
+    } = FilteredData::read(store, a.settings.source.as_deref(), &a.filter)?;
     let registry = ModelRegistry::open(registry_root)?;
     let bars = StageProgress::new();
     let entry = train_and_register(

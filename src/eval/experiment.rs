@@ -152,13 +152,15 @@ pub struct Fitted {
     pub notes: Vec<String>,
 }
 
-/// Runs every model (by name) on every seed of `protocol`: `fit(m, split, seed, progress)`
-/// fits model `m` of `models`; each is scored on validation and test of the same split.
+/// Runs every model (by name) on every seed of `protocol`: `restrict` narrows each seed's
+/// split (who is learned from and scored), `fit(m, split, seed, progress)` fits model `m`
+/// of `models`; each is scored on validation and test of the same split.
 pub fn run_experiment<E: From<LearnError>>(
     data: &InteractionData,
     protocol: Protocol,
     seeds: &[u64],
     models: &[&str],
+    restrict: impl Fn(&mut EvalSplit),
     mut fit: impl FnMut(usize, &EvalSplit, u64, Progress<'_>) -> Result<Fitted, E>,
     progress: Progress<'_>,
 ) -> Result<Vec<ModelReport>, E> {
@@ -175,7 +177,8 @@ pub fn run_experiment<E: From<LearnError>>(
         })
         .collect();
     for &seed in seeds {
-        let split = EvalSplit::new(data, protocol, seed)?;
+        let mut split = EvalSplit::new(data, protocol, seed)?;
+        restrict(&mut split);
         for (m, report) in reports.iter_mut().enumerate() {
             let started = Instant::now();
             let label = format!("{} seed {seed}", report.model);

@@ -25,7 +25,7 @@ use crate::eval::{
 use crate::features::StoreFeatures;
 use crate::kg::KgStore;
 use crate::model::{fit_sequential, FitInputs, ItemFeatures, ModelKind, SequentialModel};
-use crate::quality::exclude::Exclusions;
+use crate::quality::exclude::{restrict_split, Exclusions};
 use crate::util::{peak_rss_bytes, reset_peak_rss};
 
 /// What to train.
@@ -94,17 +94,12 @@ pub fn train_and_register(
         Some(p) => EvalSplit::new(data, p, options.seed)?,
         None => EvalSplit::all_training(data)?,
     };
-    if let Some(x) = &options.exclusions {
-        let left_out = |u: u32| x.users.contains(&data.users[u as usize]);
-        split.learn_only_from(|u| !left_out(u));
-        if options.eval_users.is_none() {
-            // How well the model predicts bots is no measure of it.
-            split.score_only(|u| !x.is_flagged(&data.users[u as usize]));
-        }
-    }
-    if let Some(users) = &options.eval_users {
-        split.score_only(|u| users.contains(&data.users[u as usize]));
-    }
+    restrict_split(
+        &mut split,
+        data,
+        options.exclusions.as_ref(),
+        options.eval_users.as_ref(),
+    );
     if !options.model.is_sequential() {
         return Err(RecError::InvalidConfig(format!(
             "kgrec train trains the sequence models (kgrec, kgrec-no-kg, kgrec-no-text, kgrec-no-walks, kgrec-no-links, sasrec), not {}",

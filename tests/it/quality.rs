@@ -178,8 +178,10 @@ fn check_refuses_bad_input_and_changes_nothing() {
     let err = s.err(&["check", "--shapes", bad.to_str().unwrap()]);
     assert!(err.contains("shapes") && err.contains("bad.ttl"), "{err}");
     assert_eq!(s.count(&format!("GRAPH <{QUALITY}> {{ ?s ?p ?o }}")), 0);
-    let err = s.err(&["train", "--exclude-flagged"]);
-    assert!(err.contains("run `kgrec check` first"), "{err}");
+    for command in ["train", "eval"] {
+        let err = s.err(&[command, "--exclude-flagged"]);
+        assert!(err.contains("run `kgrec check` first"), "{command}: {err}");
+    }
     let err = s.err(&["train", "--exclude-flagged", "price-outlier"]);
     assert!(err.contains("not price-outlier"), "{err}");
     let empty = TempStore::new();
@@ -227,4 +229,15 @@ fn training_merges_duplicates_that_check_found() {
     assert!(listed.contains("1 duplicate products merged"), "{listed}");
     let items = std::fs::read_to_string(s.dir.path().join("models/v1/items.txt")).unwrap();
     assert!(!items.lines().any(|l| l == format!("{P}P2")), "{items}");
+    // `kgrec eval` leaves the same out, so baselines are measured on the same data.
+    let out = s.run(&[
+        "eval",
+        "--models",
+        "popularity",
+        "--exclude-flagged",
+        "duplicates",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("merging 1 duplicate products"), "{stderr}");
 }
