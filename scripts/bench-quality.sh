@@ -40,12 +40,13 @@ knn clean clean
 knn store1 noisy
 knn store1 excluded --exclude-flagged
 knn store1 excluded-shilling --exclude-flagged duplicates,behaviour
+knn store1 duplicates-only --exclude-flagged duplicates
 knn clean clean-excluded --exclude-flagged
 knn clean clean-excluded-shilling --exclude-flagged duplicates,behaviour
 knn store2 noisy2
 knn store2 excluded2 --exclude-flagged
 knn store2 excluded2-shilling --exclude-flagged duplicates,behaviour
-for x in excluded excluded-shilling clean-excluded clean-excluded-shilling; do
+for x in excluded excluded-shilling duplicates-only clean-excluded clean-excluded-shilling; do
   echo "== item-knn, $x"
   python3 scripts/quality_recovery.py "$work/knn-clean.json" -- "$work/knn-noisy.json" -- "$work/knn-$x.json"
 done
