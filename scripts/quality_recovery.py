@@ -73,17 +73,11 @@ def main():
     print("|---|---|" + "---|---|" * len(METRICS))
     means = []
     for name, row in zip(("clean", "noisy", "noisy, --exclude-flagged"), rows):
-        cells, mean = [], {}
-        for m in METRICS:
-            values = [v[m] for _, v in row]
-            mean[m] = statistics.fmean(values)
-            cells.append(" / ".join(f"{x:.4f}" for x in values) + f" | {mean[m]:.4f}")
+        mean = {m: statistics.fmean(v[m] for _, v in row) for m in METRICS + VALID}
+        cells = [" / ".join(f"{v[m]:.4f}" for _, v in row) + f" | {mean[m]:.4f}" for m in METRICS]
         means.append(mean)
         print(f"| {name} | {', '.join(str(s) for s, _ in row)} | " + " | ".join(cells) + " |")
     clean, noisy, excluded = means
-    for (name, row) in zip(("clean", "noisy", "excluded"), rows):
-        for m in VALID:
-            means[("clean", "noisy", "excluded").index(name)][m] = statistics.fmean(v[m] for _, v in row)
     for m in METRICS + VALID:
         cost = clean[m] - noisy[m]
         won = excluded[m] - noisy[m]

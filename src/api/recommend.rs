@@ -11,7 +11,8 @@ use super::{resource, AppState};
 use crate::eval::ItemId;
 use crate::serve::catalogue::CatalogueItem;
 use crate::serve::explain::Explanation;
-use crate::serve::recommender::{ItemFilter, Recommender, ScoredItem};
+use crate::serve::filter::ItemFilter;
+use crate::serve::recommender::{Recommender, ScoredItem};
 
 /// Most items one request may ask for.
 pub const MAX_K: usize = 1000;

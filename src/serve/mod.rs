@@ -1,5 +1,5 @@
 //! The online side, below the HTTP layer: the served model with its catalogue
-//! ([`catalogue`]) and every user's live history ([`recommender`]), explanations as KG paths ([`explain`]), a product's KG neighbourhood ([`neighbourhood`]), the SPARQL
+//! ([`catalogue`]) and every user's live history ([`recommender`]), explanations as KG paths ([`explain`]), catalogue filters ([`filter`]), a product's KG neighbourhood ([`neighbourhood`]), the SPARQL
 //! extension functions `kgr:score` and `kgr:similarity` ([`functions`]), and live events
 //! and forgetting ([`events`]).
 //!
@@ -8,6 +8,7 @@
 pub mod catalogue;
 pub mod events;
 pub mod explain;
+pub mod filter;
 pub mod functions;
 pub mod neighbourhood;
 pub mod recommender;

@@ -6,19 +6,20 @@
 //! Items are the rows of the registered model; a product the model never saw is placed from
 //! its text when an event names it (cold start).
 //!
-//! Over 600 lines (about 900, half of them tests) because it is one idea: the served state
+//! Over 600 lines (about 840, 150 of them tests) because it is one idea: the served state
 //! (items, users, cached user vectors) behind its locks, and every question the service asks
 //! of it; a question that needs more than the state (paths, neighbourhoods) is a one-line
-//! call into its own module. What needs no
-//! state lives beside it ([`super::catalogue`], [`super::explain`]).
+//! call into its own module. What needs no state lives beside it ([`super::catalogue`],
+//! [`super::explain`], [`super::filter`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 
 use serde::Serialize;
 
 use super::catalogue::{catalogue_item, read_catalogue, CatalogueItem};
 use super::explain::{ExplainRequest, Explanation, ExplanationGraph};
+use super::filter::ItemFilter;
 use crate::embed::{ProductSentences, TextEncoder};
 use crate::error::RecError;
 use crate::eval::metrics::top_k;
@@ -28,15 +29,6 @@ use crate::features::text::{load_encoder, TextFeatureConfig};
 use crate::kg::KgStore;
 use crate::model::SequentialModel;
 use crate::registry::{load_registered, ModelEntry, ModelRegistry, RowKind};
-
-/// Restricts a ranking to part of the catalogue.
-#[derive(Clone, Debug, Default)]
-pub struct ItemFilter {
-    /// A category, by IRI or by label (case-insensitive).
-    pub category: Option<String>,
-    /// A brand, by IRI or by name (case-insensitive).
-    pub brand: Option<String>,
-}
 
 /// One ranked item.
 #[derive(Clone, Debug, Serialize)]
@@ -399,7 +391,7 @@ impl Recommender {
         let user_vector = self.cached_user_vector(user, history.clone())?;
         let items = self.items()?;
         let scores = self.scores(&items, &user_vector, &history);
-        let allowed = self.allowed(&items, filter)?;
+        let allowed = filter.mask(&items.catalogue, &self.category_labels)?;
         let excluded: &[ItemId] = if exclude_seen { &history } else { &[] };
         Ok(self.top(&items, &scores, excluded, allowed.as_deref(), k))
     }
@@ -422,7 +414,7 @@ impl Recommender {
             .chunks(dim)
             .map(|v| v.iter().zip(query).map(|(a, b)| a * b).sum())
             .collect();
-        let allowed = self.allowed(&items, filter)?;
+        let allowed = filter.mask(&items.catalogue, &self.category_labels)?;
         Ok(self.top(&items, &scores, &[row], allowed.as_deref(), k))
     }
 
@@ -474,7 +466,7 @@ impl Recommender {
                 *s += PERSONAL_WEIGHT * (p - mean) / std;
             }
         }
-        let allowed = self.allowed(&items, filter)?;
+        let allowed = filter.mask(&items.catalogue, &self.category_labels)?;
         Ok(self.top(&items, &scores, &[], allowed.as_deref(), k))
     }
 
@@ -642,69 +634,6 @@ impl Recommender {
             .collect();
         self.model.add_link_scores(history, &mut scores);
         scores
-    }
-
-    /// Which rows pass `filter` (`None`: all). An unknown brand or category is an error, so
-    /// that a typo is not answered with an empty list.
-    fn allowed(&self, items: &Items, filter: &ItemFilter) -> Result<Option<Vec<bool>>, RecError> {
-        if filter.brand.is_none() && filter.category.is_none() {
-            return Ok(None);
-        }
-        let brand = filter.brand.as_deref().map(str::to_lowercase);
-        let categories: Option<HashSet<&str>> = match &filter.category {
-            None => None,
-            Some(c) => {
-                let wanted = c.to_lowercase();
-                let set: HashSet<&str> = self
-                    .category_labels
-                    .iter()
-                    .filter(|(iri, label)| **iri == *c || label.to_lowercase() == wanted)
-                    .map(|(iri, _)| iri.as_str())
-                    .chain(
-                        items
-                            .catalogue
-                            .iter()
-                            .flat_map(|i| i.categories.iter())
-                            .filter(|iri| **iri == *c)
-                            .map(String::as_str),
-                    )
-                    .collect();
-                if set.is_empty() {
-                    return Err(RecError::NotFound(format!("category {c}")));
-                }
-                Some(set)
-            }
-        };
-        let mask: Vec<bool> = items
-            .catalogue
-            .iter()
-            .map(|item| {
-                let brand_ok = brand.as_ref().is_none_or(|b| {
-                    item.brand_iri
-                        .as_deref()
-                        .is_some_and(|i| i.to_lowercase() == *b)
-                        || item
-                            .brand
-                            .as_deref()
-                            .is_some_and(|n| n.to_lowercase() == *b)
-                });
-                let category_ok = categories
-                    .as_ref()
-                    .is_none_or(|set| item.categories.iter().any(|c| set.contains(c.as_str())));
-                brand_ok && category_ok
-            })
-            .collect();
-        if let (Some(b), false) = (&filter.brand, mask.iter().any(|&m| m)) {
-            if !items.catalogue.iter().any(|i| {
-                i.brand_iri.as_deref() == Some(b.as_str())
-                    || i.brand
-                        .as_deref()
-                        .is_some_and(|n| n.eq_ignore_ascii_case(b))
-            }) {
-                return Err(RecError::NotFound(format!("brand {b}")));
-            }
-        }
-        Ok(Some(mask))
     }
 
     fn top(
