@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use kgrec::embed::{train_skipgram, SkipGramConfig};
+use kgrec::embed::{train_skipgram, CatalogueRepairs, SkipGramConfig};
 use kgrec::eval::{evaluate_ranking, EvalSplit, Protocol, Stage};
 use kgrec::features::read_interactions;
 use kgrec::features::structure::{project_for_training, walk_starts};
@@ -58,8 +58,15 @@ fn main() {
 
     let data = read_interactions(&store, None).expect("interactions");
     let split = EvalSplit::new(&data, Protocol::Loo, 1).expect("split");
-    let graph = project_for_training(&store, &data, &split, &ProjectionConfig::default(), true)
-        .expect("projection");
+    let graph = project_for_training(
+        &store,
+        &data,
+        &CatalogueRepairs::default(),
+        &split,
+        &ProjectionConfig::default(),
+        true,
+    )
+    .expect("projection");
     let walks = WalkConfig {
         length: 20,
         walks_per_node: 10,

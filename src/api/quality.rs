@@ -39,7 +39,7 @@ pub async fn summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 pub struct IssueParams {
     /// Only this kind (`near-duplicate`, `shilling`, …) or check (`duplicates`, `behaviour`, …).
     #[param(
-        pattern = "^(shapes|text|duplicates|outliers|behaviour|shape-violation|html-entity|markup|control-character|mojibake|all-caps|empty-name|exact-duplicate|near-duplicate|price-outlier|category-mismatch|burst|heavy-activity|constant-rating|copied-sequence|shilling|random-activity|item-spike)$",
+        pattern = "^(shapes|text|duplicates|outliers|behaviour|shape-violation|html-entity|markup|control-character|mojibake|all-caps|empty-name|exact-duplicate|near-duplicate|price-outlier|category-mismatch|unlinked-brand|burst|heavy-activity|constant-rating|copied-sequence|shilling|random-activity|item-spike)$",
         example = "near-duplicate"
     )]
     kind: Option<String>,

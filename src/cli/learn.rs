@@ -176,11 +176,13 @@ impl FilteredData {
                 };
                 let x = exclude::Exclusions::from_store(store, &kinds, &data)?;
                 eprintln!(
-                    "--exclude-flagged: learning nothing from {} accounts ({} interactions; {} groups of accounts acting alike count as one account each), merging {} duplicate products",
+                    "--exclude-flagged: learning nothing from {} accounts ({} interactions; {} groups of accounts acting alike count as one account each), merging {} duplicate products, reading {} titles repaired and {} brands linked",
                     x.users.len(),
                     x.interactions_left_out,
                     x.group_representatives.len(),
-                    x.item_aliases.len()
+                    x.item_aliases.len(),
+                    x.repairs.names.len(),
+                    x.repairs.brands.len()
                 );
                 Some(x)
             }
@@ -305,7 +307,11 @@ pub fn eval(store: &kgrec::kg::KgStore, a: EvalArgs) -> Result<()> {
     } = FilteredData::read(store, a.settings.source.as_deref(), &a.filter)?;
     let bars = StageProgress::new();
     let names: Vec<&str> = models.iter().map(|m| m.as_str()).collect();
-    let mut features = StoreFeatures::new(store, &data, &config.features);
+    let repairs = exclusions
+        .as_ref()
+        .map(|x| x.repairs.clone())
+        .unwrap_or_default();
+    let mut features = StoreFeatures::new(store, &data, &config.features).with_repairs(repairs);
     let reports = run_experiment(
         &data,
         config.protocol,
@@ -472,12 +478,14 @@ pub fn list_models(registry_root: &Path) -> Result<()> {
         if let Some(x) = &e.exclusions {
             writeln!(
                 out,
-                "      without flagged data ({}): nothing learned from {} accounts ({} interactions; one kept of each of {} groups acting alike); {} duplicate products merged",
+                "      without flagged data ({}): nothing learned from {} accounts ({} interactions; one kept of each of {} groups acting alike); {} duplicate products merged; {} titles repaired, {} brands linked",
                 x.kinds.join(", "),
                 x.users_left_out,
                 x.interactions_left_out,
                 x.group_accounts_kept,
-                x.item_aliases.len()
+                x.item_aliases.len(),
+                x.titles_repaired,
+                x.brands_linked
             )?;
         }
     }

@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use oxigraph::model::{NamedNode, Term, Variable};
+use serde::{Deserialize, Serialize};
 
 use super::error::EmbedError;
 use crate::kg::results::{cell_iri, cell_literal};
@@ -70,6 +71,47 @@ impl ProductFacts {
             parts.push(format!("Price: {amount}."));
         }
         (!parts.is_empty()).then(|| parts.join(" "))
+    }
+}
+
+/// Corrections training reads over what the store says of its products: the repairs
+/// `kgrec check` is certain of (`train --exclude-flagged`), so a garbled title or a brand
+/// left unlinked does not reach the model. The store itself is never changed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CatalogueRepairs {
+    /// Product IRI → its title repaired (entities decoded, control characters dropped,
+    /// mojibake undone).
+    pub names: BTreeMap<String, String>,
+    /// Product IRI → the brand its title names, for a product without one.
+    pub brands: BTreeMap<String, LinkedBrand>,
+}
+
+/// A brand a product is read as carrying.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkedBrand {
+    /// The brand's IRI.
+    pub iri: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl CatalogueRepairs {
+    /// Whether there is nothing to correct.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.brands.is_empty()
+    }
+
+    fn apply(&self, products: &mut BTreeMap<String, RawProduct>) {
+        for (p, name) in &self.names {
+            if let Some(raw) = products.get_mut(p) {
+                raw.name = Some(name.clone());
+            }
+        }
+        for (p, brand) in &self.brands {
+            if let Some(raw) = products.get_mut(p) {
+                raw.brand.get_or_insert_with(|| brand.name.clone());
+            }
+        }
     }
 }
 
@@ -259,7 +301,16 @@ impl ProductSentences {
 /// The text of every product that has at least a name, brand, category or price, sorted by
 /// IRI.
 pub fn product_texts(store: &KgStore) -> Result<Vec<(String, String)>, EmbedError> {
-    let (sentences, products) = ProductSentences::with_products(store)?;
+    product_texts_repaired(store, &CatalogueRepairs::default())
+}
+
+/// [`product_texts`] with `repairs` read over the store's facts.
+pub fn product_texts_repaired(
+    store: &KgStore,
+    repairs: &CatalogueRepairs,
+) -> Result<Vec<(String, String)>, EmbedError> {
+    let (sentences, mut products) = ProductSentences::with_products(store)?;
+    repairs.apply(&mut products);
     Ok(products
         .iter()
         .filter_map(|(p, raw)| sentences.facts_of(raw).text().map(|t| (p.clone(), t)))

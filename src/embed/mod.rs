@@ -16,7 +16,8 @@ pub mod skipgram;
 pub mod text;
 
 pub use entity_text::{
-    brand_texts, category_texts, entity_texts, product_texts, ProductFacts, ProductSentences,
+    brand_texts, category_texts, entity_texts, product_texts, product_texts_repaired,
+    CatalogueRepairs, LinkedBrand, ProductFacts, ProductSentences,
 };
 pub use error::EmbedError;
 pub use model_files::{

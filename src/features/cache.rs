@@ -4,6 +4,7 @@
 use super::structure::{item_links, item_neighbourhood, item_structure};
 use super::text::{item_texts, load_encoder, text_neighbours};
 use super::FeatureConfig;
+use crate::embed::CatalogueRepairs;
 use crate::error::RecError;
 use crate::eval::{EvalSplit, InteractionData, ItemId, Progress};
 use crate::kg::KgStore;
@@ -20,6 +21,7 @@ pub struct StoreFeatures<'a> {
     store: &'a KgStore,
     data: &'a InteractionData,
     config: &'a FeatureConfig,
+    repairs: CatalogueRepairs,
     text: Option<Option<(usize, Vec<f32>)>>,
     structure: Option<(u64, (usize, Vec<f32>))>,
     links: Option<ItemLinks>,
@@ -35,6 +37,7 @@ impl<'a> StoreFeatures<'a> {
             store,
             data,
             config,
+            repairs: CatalogueRepairs::default(),
             text: None,
             structure: None,
             links: None,
@@ -44,11 +47,17 @@ impl<'a> StoreFeatures<'a> {
         }
     }
 
+    /// Reads `repairs` over the store's catalogue facts (text and KG alike).
+    pub fn with_repairs(mut self, repairs: CatalogueRepairs) -> Self {
+        self.repairs = repairs;
+        self
+    }
+
     /// Text vectors of the items, or `None` when no item has text.
     pub fn text(&mut self, progress: Progress<'_>) -> Result<Option<(usize, Vec<f32>)>, RecError> {
         if self.text.is_none() {
             let encoder = load_encoder(&self.config.text)?;
-            let texts = item_texts(self.store, self.data, &encoder, progress)?;
+            let texts = item_texts(self.store, self.data, &self.repairs, &encoder, progress)?;
             let n = self.data.item_count();
             self.text_note = if texts.with_text == 0 {
                 Some("no item has text (name, brand, category or price) in this store, so the text input is left out".into())
@@ -76,7 +85,15 @@ impl<'a> StoreFeatures<'a> {
         match &self.structure {
             Some((s, v)) if *s == seed => Ok(v.clone()),
             _ => {
-                let v = structure(self.store, self.data, split, self.config, seed, progress)?;
+                let v = structure(
+                    self.store,
+                    self.data,
+                    &self.repairs,
+                    split,
+                    self.config,
+                    seed,
+                    progress,
+                )?;
                 self.structure = Some((seed, v.clone()));
                 Ok(v)
             }
@@ -89,6 +106,7 @@ impl<'a> StoreFeatures<'a> {
             let links = item_links(
                 self.store,
                 self.data,
+                &self.repairs,
                 split,
                 &self.config.structure.projection,
             )?;
@@ -145,6 +163,7 @@ impl<'a> StoreFeatures<'a> {
             let v = item_neighbourhood(
                 self.store,
                 self.data,
+                &self.repairs,
                 split,
                 &self.config.structure.projection,
                 self.config.neighbourhood_dim,
@@ -188,6 +207,7 @@ impl<'a> StoreFeatures<'a> {
 fn structure(
     store: &KgStore,
     data: &InteractionData,
+    repairs: &CatalogueRepairs,
     split: &EvalSplit,
     config: &FeatureConfig,
     seed: u64,
@@ -196,6 +216,6 @@ fn structure(
     let mut structure = config.structure.clone();
     structure.walks.seed = seed;
     structure.skipgram.seed = seed;
-    let s = item_structure(store, data, split, &structure, progress)?;
+    let s = item_structure(store, data, repairs, split, &structure, progress)?;
     Ok((s.vectors.dim, s.vectors.data))
 }

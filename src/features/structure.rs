@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::embed::{train_skipgram, NodeVectors, SkipGramConfig, SkipGramStats};
+use crate::embed::{train_skipgram, CatalogueRepairs, NodeVectors, SkipGramConfig, SkipGramStats};
 use crate::error::RecError;
 use crate::eval::EvalSplit;
 use crate::eval::{InteractionData, ItemId};
@@ -11,7 +11,7 @@ use crate::graph::{
     generate_walks_from, DirectedRelation, KgProjection, NodeId, NodeKind, ProjectionBuilder,
     ProjectionConfig, WalkConfig,
 };
-use crate::kg::vocab::KGR;
+use crate::kg::vocab::{KGR, SCHEMA};
 use crate::kg::KgStore;
 use crate::model::links::LinkKind;
 use crate::model::ItemLinks;
@@ -33,10 +33,12 @@ pub struct StructureConfig {
 
 /// The store's KG plus the split's training interactions as `kgr:interactedWith` edges.
 /// Held-out interactions never enter, whatever the store holds; a duplicate merged into
-/// another item (`data.item_aliases`) is that item's node.
+/// another item (`data.item_aliases`) is that item's node, and a brand `repairs` links a
+/// product to is an edge (when the relation selection admits `schema:brand`).
 pub fn project_for_training(
     store: &KgStore,
     data: &InteractionData,
+    repairs: &CatalogueRepairs,
     split: &EvalSplit,
     config: &ProjectionConfig,
     with_interactions: bool,
@@ -47,6 +49,15 @@ pub fn project_for_training(
         builder.alias(alias, target);
     }
     builder.read_store(store, config).map_err(graph_error)?;
+    let brand_relation = format!("{SCHEMA}brand");
+    if !repairs.brands.is_empty() && config.relations.admits(&brand_relation) {
+        let relation = builder.relation(&brand_relation);
+        for (product, brand) in &repairs.brands {
+            let product = builder.node(product, NodeKind::Product);
+            let brand = builder.node(&brand.iri, NodeKind::Brand);
+            builder.add_edge(product, relation, brand);
+        }
+    }
     // Every catalogue item is a node, even with no KG edge, so ids line up.
     for iri in &data.items {
         builder.node(iri, NodeKind::Product);
@@ -90,11 +101,19 @@ pub struct ItemStructure {
 pub fn item_structure(
     store: &KgStore,
     data: &InteractionData,
+    repairs: &CatalogueRepairs,
     split: &EvalSplit,
     config: &StructureConfig,
     progress: &(dyn Fn(&str, u64, u64) + Sync),
 ) -> Result<ItemStructure, RecError> {
-    let graph = project_for_training(store, data, split, &config.projection, config.interactions)?;
+    let graph = project_for_training(
+        store,
+        data,
+        repairs,
+        split,
+        &config.projection,
+        config.interactions,
+    )?;
     let starts = walk_starts(&graph, data);
     let total = starts.len() as u64 * config.walks.walks_per_node as u64;
     let corpus = generate_walks_from(&graph, &starts, &config.walks, &|n| {
@@ -132,6 +151,7 @@ pub fn item_structure(
 pub fn item_neighbourhood(
     store: &KgStore,
     data: &InteractionData,
+    repairs: &CatalogueRepairs,
     split: &EvalSplit,
     projection: &ProjectionConfig,
     dim: usize,
@@ -142,7 +162,7 @@ pub fn item_neighbourhood(
             "neighbourhood vectors need a positive dimension".into(),
         ));
     }
-    let graph = project_for_training(store, data, split, projection, false)?;
+    let graph = project_for_training(store, data, repairs, split, projection, false)?;
     let code = |node: NodeId, out: &mut [f32], scale: f32| {
         let mut rng = SeededRng::for_stream(seed, u64::from(node) + 1);
         for x in out.iter_mut() {
@@ -183,10 +203,11 @@ pub const SHARED_NEIGHBOUR_LIMIT: usize = 50;
 pub fn item_links(
     store: &KgStore,
     data: &InteractionData,
+    repairs: &CatalogueRepairs,
     split: &EvalSplit,
     projection: &ProjectionConfig,
 ) -> Result<ItemLinks, RecError> {
-    let graph = project_for_training(store, data, split, projection, false)?;
+    let graph = project_for_training(store, data, repairs, split, projection, false)?;
     let mut item_of = vec![ItemId::MAX; graph.node_count()];
     for (i, iri) in data.items.iter().enumerate() {
         if let Some(n) = graph.node_id(iri) {
@@ -265,8 +286,15 @@ mod tests {
         let store = shop();
         let data = read_interactions(&store, None).unwrap();
         let split = EvalSplit::new(&data, Protocol::Loo, 1).unwrap();
-        let graph = project_for_training(&store, &data, &split, &ProjectionConfig::default(), true)
-            .unwrap();
+        let graph = project_for_training(
+            &store,
+            &data,
+            &CatalogueRepairs::default(),
+            &split,
+            &ProjectionConfig::default(),
+            true,
+        )
+        .unwrap();
         let interacted = graph
             .relation_id(&format!("{KGR}interactedWith"))
             .map(DirectedRelation::forward)
@@ -316,8 +344,17 @@ mod tests {
         let data = read_interactions(&store, None).unwrap();
         let split = EvalSplit::new(&data, Protocol::Loo, 1).unwrap();
         let config = ProjectionConfig::default();
-        let links = item_links(&store, &data, &split, &config).unwrap();
-        let graph = project_for_training(&store, &data, &split, &config, false).unwrap();
+        let links =
+            item_links(&store, &data, &CatalogueRepairs::default(), &split, &config).unwrap();
+        let graph = project_for_training(
+            &store,
+            &data,
+            &CatalogueRepairs::default(),
+            &split,
+            &config,
+            false,
+        )
+        .unwrap();
         assert_eq!(links.item_count(), data.item_count());
         assert!(!links.is_empty());
         let node = |i: ItemId| graph.node_id(&data.items[i as usize]).unwrap();
@@ -352,6 +389,38 @@ mod tests {
     }
 
     #[test]
+    fn a_linked_brand_is_an_edge_unless_brands_are_left_out() {
+        let store = shop();
+        let data = read_interactions(&store, None).unwrap();
+        let split = EvalSplit::new(&data, Protocol::Loo, 1).unwrap();
+        let p1 = data.items.iter().find(|i| i.ends_with("/P1")).unwrap();
+        let brand = "https://w3id.org/kgrec/id/fixture/brand/Linked";
+        let mut repairs = CatalogueRepairs::default();
+        repairs.brands.insert(
+            p1.clone(),
+            crate::embed::LinkedBrand {
+                iri: brand.into(),
+                name: "Linked".into(),
+            },
+        );
+        let all = ProjectionConfig::default();
+        let graph = project_for_training(&store, &data, &repairs, &split, &all, false).unwrap();
+        let (from, to) = (graph.node_id(p1).unwrap(), graph.node_id(brand).unwrap());
+        let relations = graph.relations_between(from, to);
+        assert_eq!(relations.len(), 1);
+        assert!(graph.relations()[relations[0].relation() as usize]
+            .iri
+            .ends_with("brand"));
+        let categories_only = ProjectionConfig {
+            relations: crate::graph::RelationSelection::only(&["category"]).unwrap(),
+            source: None,
+        };
+        let graph =
+            project_for_training(&store, &data, &repairs, &split, &categories_only, false).unwrap();
+        assert!(graph.node_id(brand).is_none());
+    }
+
+    #[test]
     fn relation_selection_keeps_only_chosen_relations() {
         let store = shop();
         let config = ProjectionConfig {
@@ -372,12 +441,38 @@ mod tests {
         let split = EvalSplit::new(&data, Protocol::Loo, 1).unwrap();
         let config = ProjectionConfig::default();
         let dim = 512;
-        let v = item_neighbourhood(&store, &data, &split, &config, dim, 3).unwrap();
+        let v = item_neighbourhood(
+            &store,
+            &data,
+            &CatalogueRepairs::default(),
+            &split,
+            &config,
+            dim,
+            3,
+        )
+        .unwrap();
         assert_eq!(
             v,
-            item_neighbourhood(&store, &data, &split, &config, dim, 3).unwrap()
+            item_neighbourhood(
+                &store,
+                &data,
+                &CatalogueRepairs::default(),
+                &split,
+                &config,
+                dim,
+                3
+            )
+            .unwrap()
         );
-        let graph = project_for_training(&store, &data, &split, &config, false).unwrap();
+        let graph = project_for_training(
+            &store,
+            &data,
+            &CatalogueRepairs::default(),
+            &split,
+            &config,
+            false,
+        )
+        .unwrap();
         let cos = |a: &[f32], b: &[f32]| {
             let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
             let n = |x: &[f32]| x.iter().map(|y| y * y).sum::<f32>().sqrt();

@@ -9,7 +9,8 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::embed::{
-    default_models_root, product_texts, EncoderConfig, FetchPolicy, ModelFiles, TextEncoder,
+    default_models_root, product_texts_repaired, CatalogueRepairs, EncoderConfig, FetchPolicy,
+    ModelFiles, TextEncoder,
 };
 use crate::error::RecError;
 use crate::eval::{InteractionData, ItemId};
@@ -59,14 +60,16 @@ pub fn load_encoder(config: &TextFeatureConfig) -> Result<TextEncoder, RecError>
     Ok(encoder)
 }
 
-/// Encodes the text of every item of `data` that the store describes.
+/// Encodes the text of every item of `data` that the store describes, `repairs` read over
+/// the store's facts.
 pub fn item_texts(
     store: &KgStore,
     data: &InteractionData,
+    repairs: &CatalogueRepairs,
     encoder: &TextEncoder,
     progress: &(dyn Fn(&str, u64, u64) + Sync),
 ) -> Result<ItemTexts, RecError> {
-    let mut rows: Vec<(usize, String)> = product_texts(store)?
+    let mut rows: Vec<(usize, String)> = product_texts_repaired(store, repairs)?
         .into_iter()
         .filter_map(|(iri, text)| data.item_id(&iri).map(|i| (i as usize, text)))
         .collect();

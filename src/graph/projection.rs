@@ -178,7 +178,8 @@ impl RelationSelection {
             .map(RelationSelection::Only)
     }
 
-    fn admits(&self, iri: &str) -> bool {
+    /// Whether the relation `iri` takes part.
+    pub fn admits(&self, iri: &str) -> bool {
         match self {
             RelationSelection::All => true,
             RelationSelection::Only(list) => list.iter().any(|r| r == iri),

@@ -6,6 +6,10 @@
 //! registry entry records it and the recommender resolves a duplicate's id to its
 //! representative.
 //!
+//! Products whose title `kgrec check` repaired with certainty (an entity decoded, mojibake
+//! undone) or whose title names a brand they are not linked to are read as repaired: the
+//! text training encodes and the KG it walks see the repair, the store keeps what it holds.
+//!
 //! Accounts flagged for acting alike (copied sequences, shilling campaigns) count as one
 //! account: what makes such a group harmful is its volume, the same behaviour repeated by
 //! many accounts, so training keeps one of them (the most active; none when an unflagged
@@ -18,19 +22,21 @@ use serde::{Deserialize, Serialize};
 
 use super::findings::IssueKind;
 use super::record;
+use crate::embed::CatalogueRepairs;
 use crate::error::RecError;
 use crate::eval::{EvalSplit, InteractionData};
 use crate::kg::KgStore;
 
 /// The kinds `--exclude-flagged` can act on: every kind that flags an account as not human,
-/// and both kinds of duplicate.
+/// both kinds of duplicate, and the kinds whose repair training can read.
 pub fn actionable_kinds() -> Vec<IssueKind> {
-    IssueKind::ALL
-        .into_iter()
-        .filter(|k| {
-            k.flags_account() || matches!(k, IssueKind::ExactDuplicate | IssueKind::NearDuplicate)
-        })
-        .collect()
+    IssueKind::ALL.into_iter().filter(|k| acts_on(*k)).collect()
+}
+
+fn acts_on(kind: IssueKind) -> bool {
+    kind.flags_account()
+        || kind.repairs_catalogue()
+        || matches!(kind, IssueKind::ExactDuplicate | IssueKind::NearDuplicate)
 }
 
 /// The kinds `--exclude-flagged` uses when none are named: the actionable kinds but
@@ -52,11 +58,9 @@ pub fn parse_kinds(list: &str) -> Result<Vec<IssueKind>, RecError> {
     let mut out = Vec::new();
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if let Some(kind) = IssueKind::parse(name) {
-            if !(kind.flags_account()
-                || matches!(kind, IssueKind::ExactDuplicate | IssueKind::NearDuplicate))
-            {
+            if !acts_on(kind) {
                 return Err(RecError::InvalidConfig(format!(
-                    "--exclude-flagged {name}: training can leave out flagged accounts (burst, copied-sequence, shilling, random-activity) and merge duplicates (exact-duplicate, near-duplicate), not {name}"
+                    "--exclude-flagged {name}: training can leave out flagged accounts (burst, copied-sequence, shilling, random-activity), merge duplicates (exact-duplicate, near-duplicate) and read repairs (html-entity, control-character, mojibake, unlinked-brand), not {name}"
                 )));
             }
             out.push(kind);
@@ -68,7 +72,7 @@ pub fn parse_kinds(list: &str) -> Result<Vec<IssueKind>, RecError> {
             );
         } else {
             return Err(RecError::InvalidConfig(format!(
-                "--exclude-flagged: unknown kind '{name}' (expected e.g. duplicates, behaviour, near-duplicate, shilling)"
+                "--exclude-flagged: unknown kind '{name}' (expected e.g. duplicates, behaviour, text, near-duplicate, shilling)"
             )));
         }
     }
@@ -91,6 +95,9 @@ pub struct Exclusions {
     pub item_aliases: BTreeMap<String, String>,
     /// Interactions left out (of flagged accounts).
     pub interactions_left_out: u64,
+    /// Product titles and brands read as `kgrec check` repaired them.
+    #[serde(default)]
+    pub repairs: CatalogueRepairs,
 }
 
 impl Exclusions {
@@ -122,8 +129,10 @@ impl Exclusions {
             } else if kind.flags_account() {
                 on_its_own.insert(focus.clone());
                 users.insert(focus);
-            } else if let Some(rep) = related.into_iter().next() {
-                pairs.push((focus, rep));
+            } else if matches!(kind, IssueKind::ExactDuplicate | IssueKind::NearDuplicate) {
+                if let Some(rep) = related.into_iter().next() {
+                    pairs.push((focus, rep));
+                }
             }
         }
         let (per_item, per_user) = {
@@ -154,6 +163,7 @@ impl Exclusions {
             group_representatives,
             item_aliases,
             interactions_left_out,
+            repairs: record::repairs(store, kinds)?,
         })
     }
 

@@ -141,6 +141,8 @@ pub enum IssueKind {
     PriceOutlier,
     /// A category the product's co-purchase neighbours contradict.
     CategoryMismatch,
+    /// A product with no brand whose title begins with a catalogue brand's name.
+    UnlinkedBrand,
     /// Many events within seconds.
     Burst,
     /// Far more interactions than the rest.
@@ -159,7 +161,7 @@ pub enum IssueKind {
 
 impl IssueKind {
     /// Every kind.
-    pub const ALL: [IssueKind; 18] = [
+    pub const ALL: [IssueKind; 19] = [
         IssueKind::ShapeViolation,
         IssueKind::HtmlEntity,
         IssueKind::Markup,
@@ -171,6 +173,7 @@ impl IssueKind {
         IssueKind::NearDuplicate,
         IssueKind::PriceOutlier,
         IssueKind::CategoryMismatch,
+        IssueKind::UnlinkedBrand,
         IssueKind::Burst,
         IssueKind::HeavyActivity,
         IssueKind::ConstantRating,
@@ -187,7 +190,7 @@ impl IssueKind {
             ShapeViolation => Check::Shapes,
             HtmlEntity | Markup | ControlCharacter | Mojibake | AllCaps | EmptyName => Check::Text,
             ExactDuplicate | NearDuplicate => Check::Duplicates,
-            PriceOutlier | CategoryMismatch => Check::Outliers,
+            PriceOutlier | CategoryMismatch | UnlinkedBrand => Check::Outliers,
             Burst | HeavyActivity | ConstantRating | CopiedSequence | Shilling | RandomActivity
             | ItemSpike => Check::Behaviour,
         }
@@ -208,6 +211,7 @@ impl IssueKind {
             NearDuplicate => "near-duplicate",
             PriceOutlier => "price-outlier",
             CategoryMismatch => "category-mismatch",
+            UnlinkedBrand => "unlinked-brand",
             Burst => "burst",
             HeavyActivity => "heavy-activity",
             ConstantRating => "constant-rating",
@@ -248,6 +252,19 @@ impl IssueKind {
                 | IssueKind::CopiedSequence
                 | IssueKind::Shilling
                 | IssueKind::RandomActivity
+        )
+    }
+
+    /// Whether training can read the finding's repair in place of what the store says: a
+    /// certain text repair (entities decoded, control characters dropped, mojibake undone)
+    /// or the brand a product's title names.
+    pub fn repairs_catalogue(self) -> bool {
+        matches!(
+            self,
+            IssueKind::HtmlEntity
+                | IssueKind::ControlCharacter
+                | IssueKind::Mojibake
+                | IssueKind::UnlinkedBrand
         )
     }
 

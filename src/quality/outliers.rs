@@ -1,8 +1,9 @@
 //! Attribute outliers: prices far from their category's, by robust statistics (median and
-//! MAD of log price, so one wild price cannot hide itself by moving the mean), and products
-//! whose categories their co-purchase neighbours contradict.
+//! MAD of log price, so one wild price cannot hide itself by moving the mean), products
+//! whose categories their co-purchase neighbours contradict, and products without a brand
+//! whose title names one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::catalogue::Catalogue;
 use super::findings::{Finding, IssueKind, Severity};
@@ -18,6 +19,10 @@ const MIN_NEIGHBOURS: usize = 5;
 
 /// Share of neighbours that must agree on another branch of the tree.
 const AGREEMENT: f64 = 0.8;
+
+/// Fewest products a brand needs before a title naming it links a product to it: a brand
+/// seen once may be a word that happens to start titles.
+const MIN_BRAND_PRODUCTS: usize = 2;
 
 /// Median of a non-empty slice (sorted in place).
 pub fn median(values: &mut [f64]) -> f64 {
@@ -228,7 +233,83 @@ pub fn check(catalogue: &Catalogue, price_z: f64) -> (Vec<Finding>, Vec<String>)
             );
         }
     }
+    out.extend(unlinked_brands(catalogue));
     (out, notes)
+}
+
+/// Lower case with runs of white space as one space, trimmed: how titles and brand names
+/// are compared.
+fn folded(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Products without a brand whose title begins (at a word boundary) with the name of a
+/// brand that [`MIN_BRAND_PRODUCTS`] or more products carry; the longest such name wins, so
+/// "Goody Colour Collection" is preferred to "Goody" when both are brands.
+fn unlinked_brands(catalogue: &Catalogue) -> Vec<Finding> {
+    let mut carried = vec![0usize; catalogue.brands.len()];
+    for b in catalogue.products.iter().filter_map(|p| p.brand) {
+        carried[b] += 1;
+    }
+    // Brand names by their first word, longest name first.
+    let mut by_first_word: HashMap<String, Vec<(String, usize)>> = HashMap::new();
+    for (b, brand) in catalogue.brands.iter().enumerate() {
+        let Some(name) = brand.label.as_deref().map(folded) else {
+            continue;
+        };
+        if carried[b] < MIN_BRAND_PRODUCTS || name.chars().count() < 2 {
+            continue;
+        }
+        if let Some(first) = name.split(' ').next() {
+            by_first_word
+                .entry(first.to_owned())
+                .or_default()
+                .push((name.clone(), b));
+        }
+    }
+    for names in by_first_word.values_mut() {
+        names.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+    }
+    let mut out = Vec::new();
+    for p in catalogue.products.iter().filter(|p| p.brand.is_none()) {
+        let Some(title) = p.name.as_deref().map(folded) else {
+            continue;
+        };
+        let Some(first) = title.split(' ').next() else {
+            continue;
+        };
+        let found = by_first_word.get(first).and_then(|names| {
+            names.iter().find(|(name, _)| {
+                title.starts_with(name.as_str())
+                    && !title[name.len()..]
+                        .chars()
+                        .next()
+                        .is_some_and(char::is_alphanumeric)
+            })
+        });
+        let Some(&(_, b)) = found else { continue };
+        let brand = &catalogue.brands[b];
+        let name = brand.label.clone().unwrap_or_default();
+        let reason = format!(
+            "has no brand, but its title begins with \"{name}\", the brand of {} other products",
+            carried[b]
+        );
+        let mut finding = Finding::new(
+            IssueKind::UnlinkedBrand,
+            Severity::Warning,
+            &p.iri,
+            reason,
+            carried[b] as f64,
+        )
+        .with("brand_name", name)
+        .with("brand_products", carried[b]);
+        finding.related.push(brand.iri.clone());
+        out.push(finding);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -268,5 +349,49 @@ mod tests {
         assert!(notes.is_empty());
         let flagged: Vec<&str> = found.iter().map(|f| f.focus.as_str()).collect();
         assert_eq!(flagged, ["p3"]);
+    }
+
+    #[test]
+    fn a_title_naming_a_brand_links_it_and_the_longest_name_wins() {
+        let brand = |iri: &str, label: &str| Labelled {
+            iri: iri.into(),
+            label: Some(label.into()),
+            broader: None,
+        };
+        let product = |iri: &str, name: &str, brand: Option<usize>| Product {
+            iri: iri.into(),
+            name: Some(name.into()),
+            brand,
+            ..Product::default()
+        };
+        let products = vec![
+            product("a", "Goody Classic Comb", Some(0)),
+            product("b", "Goody Brush", Some(0)),
+            product("c", "Goody Colour Collection Pins", Some(1)),
+            product("d", "GOODY  colour collection Bobby Pins", Some(1)),
+            product("e", "Once Only Shampoo", Some(2)),
+            // No brand: the longer brand name wins over "Goody".
+            product("f", "Goody Colour Collection Clips", None),
+            product("g", "Goody Hair Ties", None),
+            // "Goodyear" only starts with the name; "Once" is a brand of one product.
+            product("h", "Goodyear Tyre", None),
+            product("i", "Once Only Conditioner", None),
+        ];
+        let catalogue = Catalogue::from_parts(
+            products,
+            vec![
+                brand("B0", "Goody"),
+                brand("B1", "Goody Colour Collection"),
+                brand("B2", "Once Only"),
+            ],
+            vec![],
+        );
+        let found = unlinked_brands(&catalogue);
+        let linked: Vec<(&str, &str)> = found
+            .iter()
+            .map(|f| (f.focus.as_str(), f.related[0].as_str()))
+            .collect();
+        assert_eq!(linked, [("f", "B1"), ("g", "B0")]);
+        assert!(found[0].reason.contains("Goody Colour Collection"));
     }
 }

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use super::findings::{Check, Finding, IssueKind, Severity};
 use super::CheckReport;
+use crate::embed::{CatalogueRepairs, LinkedBrand};
 use crate::error::RecError;
 use crate::kg::results::cell_literal as lit;
 use crate::kg::vocab::{kgr, rdf_type, GRAPH, KGR, RDF};
@@ -90,6 +91,59 @@ fn node(value: &str) -> Term {
         )
     } else {
         Literal::new_simple_literal(value).into()
+    }
+}
+
+/// The repairs training can read over the catalogue from the recorded findings of `kinds`
+/// (those of them that [`IssueKind::repairs_catalogue`]): each flagged product title
+/// repaired as [`super::text::repaired`] does, and each unlinked brand linked.
+pub fn repairs(store: &KgStore, kinds: &[IssueKind]) -> Result<CatalogueRepairs, RecError> {
+    let g = quality_graph();
+    let q = format!(
+        "{PROLOGUE}SELECT ?kind ?focus ?related ?evidence WHERE {{ GRAPH <{}> {{ ?i a kgr:QualityIssue ; kgr:issueKind ?kind ; sh:focusNode ?focus \
+         OPTIONAL {{ ?i kgr:relatedNode ?related }} OPTIONAL {{ ?i kgr:evidence ?evidence }} }} }}",
+        g.as_str()
+    );
+    let mut out = CatalogueRepairs::default();
+    let mut bad = None;
+    store.for_each_solution(&q, |row| {
+        let Some(kind) = kind_of(&row[0]).filter(|k| kinds.contains(k) && k.repairs_catalogue())
+        else {
+            return;
+        };
+        let focus = term_text(&row[1]);
+        let evidence: BTreeMap<String, serde_json::Value> = match lit(&row[3]) {
+            Some(json) => match serde_json::from_str(json) {
+                Ok(e) => e,
+                Err(e) => {
+                    bad.get_or_insert(format!(
+                        "the evidence of a finding on {focus} is not JSON: {e}"
+                    ));
+                    return;
+                }
+            },
+            None => BTreeMap::new(),
+        };
+        let text = |name: &str| evidence.get(name).and_then(|v| v.as_str());
+        if kind == IssueKind::UnlinkedBrand {
+            if let (Some(Term::NamedNode(brand)), Some(name)) = (&row[2], text("brand_name")) {
+                out.brands.insert(
+                    focus,
+                    LinkedBrand {
+                        iri: brand.as_str().to_owned(),
+                        name: name.to_owned(),
+                    },
+                );
+            }
+        } else if text("field") == Some("name") {
+            if let Some(fixed) = text("text").and_then(super::text::repaired) {
+                out.names.insert(focus, fixed);
+            }
+        }
+    })?;
+    match bad {
+        Some(message) => Err(RecError::BadData(message)),
+        None => Ok(out),
     }
 }
 

@@ -54,6 +54,20 @@ pub fn problems(text: &str) -> Vec<TextProblem> {
     out
 }
 
+/// `text` with every certain repair made (entities decoded, control characters dropped,
+/// mojibake undone), each on the previous one's result; `None` when none applies.
+pub fn repaired(text: &str) -> Option<String> {
+    let mut at = text.to_owned();
+    // A repair can reveal another (a decoded `&amp;amp;`); the cap only guards a loop.
+    for _ in 0..8 {
+        match problems(&at).into_iter().find_map(|p| p.repaired) {
+            Some(next) if next != at => at = next,
+            _ => break,
+        }
+    }
+    (at != text).then_some(at)
+}
+
 /// The first `&name;`, `&#123;` or `&#x1F;` that decodes to something else.
 fn first_entity(text: &str) -> Option<String> {
     text.match_indices('&').find_map(|(start, _)| {
@@ -262,6 +276,15 @@ mod tests {
         assert_eq!(kinds("Crème Brûlée, Dr. Bronner’s"), []);
         assert_eq!(kinds("L’Oréal"), []);
         assert_eq!(kinds("Dr. Bronnerâ€™s Soap"), [IssueKind::Mojibake]);
+    }
+
+    #[test]
+    fn every_certain_repair_is_made_in_turn() {
+        assert_eq!(
+            repaired("Tuscan&amp;nbsp;Blood\u{7}").as_deref(),
+            Some("Tuscan\u{a0}Blood")
+        );
+        assert_eq!(repaired("Crème <b>Brûlée</b>"), None);
     }
 
     #[test]

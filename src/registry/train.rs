@@ -108,7 +108,13 @@ pub fn train_and_register(
     }
     let inputs = options.model.inputs();
     // One way through: features (each input its own timed stage), then the model.
-    let mut store_features = StoreFeatures::new(store, data, &config.features);
+    let mut store_features = StoreFeatures::new(store, data, &config.features).with_repairs(
+        options
+            .exclusions
+            .as_ref()
+            .map(|x| x.repairs.clone())
+            .unwrap_or_default(),
+    );
     if inputs.walks {
         stages.run("structure", || {
             store_features
@@ -195,6 +201,8 @@ pub fn train_and_register(
             group_accounts_kept: x.group_representatives.len() as u64,
             interactions_left_out: x.interactions_left_out,
             item_aliases: x.item_aliases.clone(),
+            titles_repaired: x.repairs.names.len() as u64,
+            brands_linked: x.repairs.brands.len() as u64,
         }),
     };
     if let Some(users) = &options.eval_users {

@@ -83,6 +83,12 @@ pub struct ExclusionRecord {
     pub interactions_left_out: u64,
     /// Each duplicate product and the representative it was merged into (also when serving).
     pub item_aliases: BTreeMap<String, String>,
+    /// Product titles read as `kgrec check` repaired them.
+    #[serde(default)]
+    pub titles_repaired: u64,
+    /// Products read as carrying the brand their title names.
+    #[serde(default)]
+    pub brands_linked: u64,
 }
 
 /// A registry root opened for reading and registering.

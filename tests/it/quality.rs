@@ -241,3 +241,55 @@ fn training_merges_duplicates_that_check_found() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("merging 1 duplicate products"), "{stderr}");
 }
+
+#[test]
+fn training_reads_repaired_titles_and_linked_brands() {
+    let s = shop_with_problems();
+    s.ok(&[
+        "update",
+        &format!(
+            "{PREFIXES}INSERT DATA {{ GRAPH <https://w3id.org/kgrec/graph/fixture/catalogue> {{ \
+             <{P}P30> a schema:Product ; kgr:sourceId \"P30\" ; schema:name \"Essie  Top Coat\" ; \
+             schema:category <https://w3id.org/kgrec/id/fixture/category/Nails> . }} }}"
+        ),
+    ]);
+    let report = check_json(&s, &["--only", "text,outliers"]);
+    let linked = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "unlinked-brand")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(linked["focus"], format!("{P}P30"));
+    assert_eq!(
+        linked["related"][0],
+        "https://w3id.org/kgrec/id/fixture/brand/Essie"
+    );
+    // The store keeps what it holds: repairs are read by training, never written back.
+    let before = s.count("?p <http://schema.org/brand> ?b");
+    let mut args = vec![
+        "train",
+        "--model",
+        "kgrec-no-text",
+        "--exclude-flagged",
+        "text,outliers",
+    ];
+    args.extend_from_slice(QUICK_TRAINING);
+    let out = s.ok(&args);
+    assert!(out.contains("registered"), "{out}");
+    let entry: Value = serde_json::from_str(
+        &std::fs::read_to_string(s.dir.path().join("models/v1/entry.json")).unwrap(),
+    )
+    .unwrap();
+    let x = &entry["exclusions"];
+    // P20's entity and P21's mojibake.
+    assert_eq!(x["titles_repaired"], 2, "{x:#}");
+    assert_eq!(x["brands_linked"], 1, "{x:#}");
+    assert_eq!(x["users_left_out"], 0, "{x:#}");
+    assert_eq!(s.count("?p <http://schema.org/brand> ?b"), before);
+    let listed = s.ok(&["models"]);
+    assert!(
+        listed.contains("2 titles repaired, 1 brands linked"),
+        "{listed}"
+    );
+}
