@@ -265,6 +265,16 @@ pub fn write(store: &KgStore, report: &CheckReport) -> Result<u64, RecError> {
         ] {
             quads.push(Quad::new(run.clone(), p, o, graph_name.clone()));
         }
+        // Which check finds each kind, as the ontology says, so queries of this graph alone
+        // (the saved `quality-summary`) can group by check in a store without the ontology.
+        for kind in IssueKind::ALL.into_iter().filter(|k| k.check() == *check) {
+            quads.push(Quad::new(
+                kgr(&kind.local_name()),
+                check_p.clone(),
+                Literal::new_simple_literal(check.as_str()),
+                graph_name.clone(),
+            ));
+        }
     }
     let mut seen = HashSet::new();
     quads.retain(|q| seen.insert(q.clone()));

@@ -136,6 +136,16 @@ fn check_records_what_it_finds_in_the_quality_graph_only() {
     );
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["focus"], format!("{P}P20"));
+    // The summary counts by check from the quality graph alone: no ontology is loaded here.
+    let summary = s.saved("quality-summary", &[]);
+    let price = summary
+        .iter()
+        .find(|r| r["kind"].ends_with("#PriceOutlier"))
+        .unwrap_or_else(|| panic!("{summary:?}"));
+    assert_eq!(
+        (price["check"].as_str(), price["issues"].as_str()),
+        ("outliers", "1")
+    );
 
     // A later run of one check replaces that check's findings and keeps the others'.
     let shapes_before = s.count(&format!(
