@@ -145,9 +145,10 @@ pub struct TrainArgs {
 #[derive(Args, Debug)]
 pub struct DataFilter {
     /// Leave out what `kgrec check` recorded: the interactions of accounts flagged as not
-    /// human, and duplicate products merged into one representative (also when serving).
-    /// Optionally the kinds or checks to act on, comma-separated [default: duplicates and
-    /// every account kind but shilling, which acts only when named].
+    /// human, duplicate products merged into one representative (also when serving), and
+    /// product titles and brands read as check repairs them (the store is not changed).
+    /// Optionally the kinds or checks to act on, comma-separated [default: every kind it can
+    /// act on but shilling, which acts only when named].
     #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "KINDS")]
     pub exclude_flagged: Option<String>,
     /// Score only these users' held-out items (a file of user IRIs, one per line); the
