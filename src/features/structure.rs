@@ -281,20 +281,24 @@ mod tests {
         store
     }
 
+    /// The projection with nothing repaired.
+    fn plain_projection(
+        store: &KgStore,
+        data: &InteractionData,
+        split: &EvalSplit,
+        config: &ProjectionConfig,
+        with_interactions: bool,
+    ) -> KgProjection {
+        let repairs = CatalogueRepairs::default();
+        project_for_training(store, data, &repairs, split, config, with_interactions).unwrap()
+    }
+
     #[test]
     fn held_out_interactions_never_enter_the_projection() {
         let store = shop();
         let data = read_interactions(&store, None).unwrap();
         let split = EvalSplit::new(&data, Protocol::Loo, 1).unwrap();
-        let graph = project_for_training(
-            &store,
-            &data,
-            &CatalogueRepairs::default(),
-            &split,
-            &ProjectionConfig::default(),
-            true,
-        )
-        .unwrap();
+        let graph = plain_projection(&store, &data, &split, &ProjectionConfig::default(), true);
         let interacted = graph
             .relation_id(&format!("{KGR}interactedWith"))
             .map(DirectedRelation::forward)
@@ -346,15 +350,7 @@ mod tests {
         let config = ProjectionConfig::default();
         let links =
             item_links(&store, &data, &CatalogueRepairs::default(), &split, &config).unwrap();
-        let graph = project_for_training(
-            &store,
-            &data,
-            &CatalogueRepairs::default(),
-            &split,
-            &config,
-            false,
-        )
-        .unwrap();
+        let graph = plain_projection(&store, &data, &split, &config, false);
         assert_eq!(links.item_count(), data.item_count());
         assert!(!links.is_empty());
         let node = |i: ItemId| graph.node_id(&data.items[i as usize]).unwrap();
@@ -464,15 +460,7 @@ mod tests {
             )
             .unwrap()
         );
-        let graph = project_for_training(
-            &store,
-            &data,
-            &CatalogueRepairs::default(),
-            &split,
-            &config,
-            false,
-        )
-        .unwrap();
+        let graph = plain_projection(&store, &data, &split, &config, false);
         let cos = |a: &[f32], b: &[f32]| {
             let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
             let n = |x: &[f32]| x.iter().map(|y| y * y).sum::<f32>().sqrt();

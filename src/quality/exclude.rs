@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::findings::IssueKind;
 use super::record;
-use crate::embed::CatalogueRepairs;
+use crate::embed::{CatalogueRepairs, LinkedBrand};
 use crate::error::RecError;
 use crate::eval::{EvalSplit, InteractionData};
 use crate::kg::KgStore;
@@ -122,7 +122,14 @@ impl Exclusions {
         let mut on_its_own = BTreeSet::new();
         let mut alike = Vec::new();
         let mut pairs = Vec::new();
-        for (kind, focus, related) in findings {
+        let repairs = repairs(&findings);
+        for record::RecordedFinding {
+            kind,
+            focus,
+            related,
+            ..
+        } in findings
+        {
             if kind.flags_group() {
                 alike.extend(related.into_iter().map(|r| (focus.clone(), r)));
                 users.insert(focus);
@@ -163,7 +170,7 @@ impl Exclusions {
             group_representatives,
             item_aliases,
             interactions_left_out,
-            repairs: record::repairs(store, kinds)?,
+            repairs,
         })
     }
 
@@ -178,6 +185,30 @@ impl Exclusions {
     pub fn apply(&self, data: &InteractionData) -> InteractionData {
         data.merged(&self.item_aliases)
     }
+}
+
+/// The repairs training reads from `findings` (those whose kind
+/// [`IssueKind::repairs_catalogue`]): each flagged product title repaired as
+/// [`super::text::repaired`] does, and each unlinked brand linked.
+fn repairs(findings: &[record::RecordedFinding]) -> CatalogueRepairs {
+    let mut out = CatalogueRepairs::default();
+    for f in findings.iter().filter(|f| f.kind.repairs_catalogue()) {
+        let text = |name: &str| f.evidence.get(name).and_then(|v| v.as_str());
+        if f.kind == IssueKind::UnlinkedBrand {
+            if let (Some(brand), Some(name)) = (f.related.first(), text("brand_name")) {
+                let linked = LinkedBrand {
+                    iri: brand.clone(),
+                    name: name.to_owned(),
+                };
+                out.brands.insert(f.focus.clone(), linked);
+            }
+        } else if text("field") == Some("name") {
+            if let Some(fixed) = text("text").and_then(super::text::repaired) {
+                out.names.insert(f.focus.clone(), fixed);
+            }
+        }
+    }
+    out
 }
 
 /// Narrows `split` (of `data`, the exclusions already applied) to what a run with these

@@ -15,7 +15,6 @@ use utoipa::ToSchema;
 
 use super::findings::{Check, Finding, IssueKind, Severity};
 use super::CheckReport;
-use crate::embed::{CatalogueRepairs, LinkedBrand};
 use crate::error::RecError;
 use crate::kg::results::cell_literal as lit;
 use crate::kg::vocab::{kgr, rdf_type, GRAPH, KGR, RDF};
@@ -91,59 +90,6 @@ fn node(value: &str) -> Term {
         )
     } else {
         Literal::new_simple_literal(value).into()
-    }
-}
-
-/// The repairs training can read over the catalogue from the recorded findings of `kinds`
-/// (those of them that [`IssueKind::repairs_catalogue`]): each flagged product title
-/// repaired as [`super::text::repaired`] does, and each unlinked brand linked.
-pub fn repairs(store: &KgStore, kinds: &[IssueKind]) -> Result<CatalogueRepairs, RecError> {
-    let g = quality_graph();
-    let q = format!(
-        "{PROLOGUE}SELECT ?kind ?focus ?related ?evidence WHERE {{ GRAPH <{}> {{ ?i a kgr:QualityIssue ; kgr:issueKind ?kind ; sh:focusNode ?focus \
-         OPTIONAL {{ ?i kgr:relatedNode ?related }} OPTIONAL {{ ?i kgr:evidence ?evidence }} }} }}",
-        g.as_str()
-    );
-    let mut out = CatalogueRepairs::default();
-    let mut bad = None;
-    store.for_each_solution(&q, |row| {
-        let Some(kind) = kind_of(&row[0]).filter(|k| kinds.contains(k) && k.repairs_catalogue())
-        else {
-            return;
-        };
-        let focus = term_text(&row[1]);
-        let evidence: BTreeMap<String, serde_json::Value> = match lit(&row[3]) {
-            Some(json) => match serde_json::from_str(json) {
-                Ok(e) => e,
-                Err(e) => {
-                    bad.get_or_insert(format!(
-                        "the evidence of a finding on {focus} is not JSON: {e}"
-                    ));
-                    return;
-                }
-            },
-            None => BTreeMap::new(),
-        };
-        let text = |name: &str| evidence.get(name).and_then(|v| v.as_str());
-        if kind == IssueKind::UnlinkedBrand {
-            if let (Some(Term::NamedNode(brand)), Some(name)) = (&row[2], text("brand_name")) {
-                out.brands.insert(
-                    focus,
-                    LinkedBrand {
-                        iri: brand.as_str().to_owned(),
-                        name: name.to_owned(),
-                    },
-                );
-            }
-        } else if text("field") == Some("name") {
-            if let Some(fixed) = text("text").and_then(super::text::repaired) {
-                out.names.insert(focus, fixed);
-            }
-        }
-    })?;
-    match bad {
-        Some(message) => Err(RecError::BadData(message)),
-        None => Ok(out),
     }
 }
 
@@ -509,28 +455,62 @@ pub fn issues(
     Ok((out, more))
 }
 
-/// Every recorded finding of `kinds`, as (kind, focus, related) — what training needs.
-pub fn flagged(
-    store: &KgStore,
-    kinds: &[IssueKind],
-) -> Result<Vec<(IssueKind, String, Vec<String>)>, RecError> {
+/// A recorded finding as training reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedFinding {
+    /// Its kind.
+    pub kind: IssueKind,
+    /// The node it is about.
+    pub focus: String,
+    /// Its related nodes.
+    pub related: Vec<String>,
+    /// Its figures (empty when it has none).
+    pub evidence: BTreeMap<String, serde_json::Value>,
+}
+
+/// Every recorded finding of `kinds`, with what training needs of it.
+pub fn flagged(store: &KgStore, kinds: &[IssueKind]) -> Result<Vec<RecordedFinding>, RecError> {
     let g = quality_graph();
     let q = format!(
-        "{PROLOGUE}SELECT ?i ?kind ?focus ?related WHERE {{ GRAPH <{}> {{ ?i a kgr:QualityIssue ; kgr:issueKind ?kind ; sh:focusNode ?focus \
-         OPTIONAL {{ ?i kgr:relatedNode ?related }} }} }} ORDER BY ?i",
+        "{PROLOGUE}SELECT ?i ?kind ?focus ?related ?evidence WHERE {{ GRAPH <{}> {{ ?i a kgr:QualityIssue ; kgr:issueKind ?kind ; sh:focusNode ?focus \
+         OPTIONAL {{ ?i kgr:relatedNode ?related }} OPTIONAL {{ ?i kgr:evidence ?evidence }} }} }} ORDER BY ?i",
         g.as_str()
     );
-    let mut out: Vec<(String, IssueKind, String, Vec<String>)> = Vec::new();
+    let mut out: Vec<(String, RecordedFinding)> = Vec::new();
+    let mut bad = None;
     store.for_each_solution(&q, |row| {
         let Some(kind) = kind_of(&row[1]).filter(|k| kinds.contains(k)) else {
             return;
         };
         let iri = term_text(&row[0]);
         let related = row[3].as_ref().map(|_| term_text(&row[3]));
-        match out.last_mut() {
-            Some(last) if last.0 == iri => last.3.extend(related),
-            _ => out.push((iri, kind, term_text(&row[2]), related.into_iter().collect())),
+        if let Some((last, f)) = out.last_mut() {
+            if *last == iri {
+                f.related.extend(related);
+                return;
+            }
         }
+        let focus = term_text(&row[2]);
+        let evidence = match lit(&row[4]).map(serde_json::from_str) {
+            Some(Ok(e)) => e,
+            Some(Err(e)) => {
+                bad.get_or_insert(format!(
+                    "the evidence of a finding on {focus} is not JSON: {e}"
+                ));
+                BTreeMap::new()
+            }
+            None => BTreeMap::new(),
+        };
+        let finding = RecordedFinding {
+            kind,
+            focus,
+            related: related.into_iter().collect(),
+            evidence,
+        };
+        out.push((iri, finding));
     })?;
-    Ok(out.into_iter().map(|(_, k, f, r)| (k, f, r)).collect())
+    match bad {
+        Some(message) => Err(RecError::BadData(message)),
+        None => Ok(out.into_iter().map(|(_, f)| f).collect()),
+    }
 }

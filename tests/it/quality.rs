@@ -42,6 +42,22 @@ fn shop_with_problems() -> TempStore {
     s
 }
 
+/// Trains a small kgrec-no-text with `--exclude-flagged KINDS`; its registry entry.
+fn train_without_flagged(s: &TempStore, kinds: &str) -> Value {
+    let mut args = vec![
+        "train",
+        "--model",
+        "kgrec-no-text",
+        "--exclude-flagged",
+        kinds,
+    ];
+    args.extend_from_slice(QUICK_TRAINING);
+    let out = s.ok(&args);
+    assert!(out.contains("registered"), "{out}");
+    let entry = std::fs::read_to_string(s.dir.path().join("models/v1/entry.json")).unwrap();
+    serde_json::from_str(&entry).unwrap()
+}
+
 fn check_json(s: &TempStore, args: &[&str]) -> Value {
     let mut all = vec!["check", "--format", "json"];
     all.extend_from_slice(args);
@@ -217,20 +233,7 @@ fn training_merges_duplicates_that_check_found() {
         .unwrap_or_else(|| panic!("{report:#}"));
     assert_eq!(dup["focus"], format!("{P}P2"));
     assert_eq!(dup["related"][0], format!("{P}P1"));
-    let mut args = vec![
-        "train",
-        "--model",
-        "kgrec-no-text",
-        "--exclude-flagged",
-        "duplicates",
-    ];
-    args.extend_from_slice(QUICK_TRAINING);
-    let out = s.ok(&args);
-    assert!(out.contains("registered"), "{out}");
-    let entry: Value = serde_json::from_str(
-        &std::fs::read_to_string(s.dir.path().join("models/v1/entry.json")).unwrap(),
-    )
-    .unwrap();
+    let entry = train_without_flagged(&s, "duplicates");
     assert_eq!(
         entry["exclusions"]["item_aliases"][format!("{P}P2")],
         format!("{P}P1")
@@ -277,20 +280,7 @@ fn training_reads_repaired_titles_and_linked_brands() {
     );
     // The store keeps what it holds: repairs are read by training, never written back.
     let before = s.count("?p <http://schema.org/brand> ?b");
-    let mut args = vec![
-        "train",
-        "--model",
-        "kgrec-no-text",
-        "--exclude-flagged",
-        "text,outliers",
-    ];
-    args.extend_from_slice(QUICK_TRAINING);
-    let out = s.ok(&args);
-    assert!(out.contains("registered"), "{out}");
-    let entry: Value = serde_json::from_str(
-        &std::fs::read_to_string(s.dir.path().join("models/v1/entry.json")).unwrap(),
-    )
-    .unwrap();
+    let entry = train_without_flagged(&s, "text,outliers");
     let x = &entry["exclusions"];
     // P20's entity and P21's mojibake.
     assert_eq!(x["titles_repaired"], 2, "{x:#}");
