@@ -1,7 +1,7 @@
 //! [`StoreFeatures`]: what the models read from the store, built once per run and shared
 //! by training and evaluation.
 
-use super::structure::{item_links, item_neighbourhood, item_structure};
+use super::structure::{item_attributes, item_links, item_neighbourhood, item_structure};
 use super::text::{item_texts, load_encoder, text_neighbours};
 use super::FeatureConfig;
 use crate::embed::CatalogueRepairs;
@@ -156,6 +156,7 @@ impl<'a> StoreFeatures<'a> {
             neighbourhood,
             text,
             links,
+            attributes,
         } = model.inputs();
         let structure = if walks {
             Some(self.structure(split, seed, progress)?)
@@ -195,10 +196,22 @@ impl<'a> StoreFeatures<'a> {
             }
         }
         let links = table.filter(|l| !l.is_empty());
+        let attributes = if attributes {
+            Some(item_attributes(
+                self.store,
+                self.data,
+                &self.repairs,
+                split,
+                &self.config.structure.projection,
+            )?)
+        } else {
+            None
+        };
         Ok(ItemFeatures {
             structure,
             text,
             links,
+            attributes,
         })
     }
 }

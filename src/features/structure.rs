@@ -1,6 +1,8 @@
 //! The KG side of training: project the store with only the training interactions added,
 //! walk it, and learn structural vectors for the catalogue's items.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::embed::{train_skipgram, CatalogueRepairs, NodeVectors, SkipGramConfig, SkipGramStats};
@@ -13,6 +15,7 @@ use crate::graph::{
 };
 use crate::kg::vocab::{KGR, SCHEMA};
 use crate::kg::KgStore;
+use crate::model::ease::ItemAttributes;
 use crate::model::links::LinkKind;
 use crate::model::ItemLinks;
 use crate::util::SeededRng;
@@ -188,6 +191,42 @@ pub fn item_neighbourhood(
         }
     }
     Ok(vectors)
+}
+
+/// The KG nodes each catalogue item is joined to, as EASE's KG rows: every node one hop
+/// from two or more items (a brand, a category, a director, a co-purchased product, an
+/// item itself for the items it is related to), with its items. Only catalogue edges enter
+/// (no interactions), and the relation selection applies.
+pub fn item_attributes(
+    store: &KgStore,
+    data: &InteractionData,
+    repairs: &CatalogueRepairs,
+    split: &EvalSplit,
+    projection: &ProjectionConfig,
+) -> Result<ItemAttributes, RecError> {
+    let graph = project_for_training(store, data, repairs, split, projection, false)?;
+    let mut items_of: HashMap<NodeId, Vec<ItemId>> = HashMap::new();
+    for (i, iri) in data.items.iter().enumerate() {
+        let Some(node) = graph.node_id(iri) else {
+            continue;
+        };
+        for &m in graph.neighbors(node) {
+            items_of.entry(m).or_default().push(i as ItemId);
+        }
+    }
+    let mut groups: Vec<(NodeId, Vec<ItemId>)> = items_of
+        .into_iter()
+        .map(|(node, mut items)| {
+            items.sort_unstable();
+            items.dedup();
+            (node, items)
+        })
+        .filter(|(_, items)| items.len() >= 2)
+        .collect();
+    groups.sort_unstable_by_key(|(node, _)| *node);
+    Ok(ItemAttributes {
+        groups: groups.into_iter().map(|(_, items)| items).collect(),
+    })
 }
 
 /// Most catalogue items a shared neighbour (a brand, a co-purchased product outside the

@@ -225,7 +225,7 @@ impl Scorer for BprMf {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::eval::evaluate_ranking;
     use crate::eval::InteractionData;
@@ -233,7 +233,7 @@ mod tests {
 
     /// Two taste groups: even users take items 0..10 in a fixed order, odd users 10..20;
     /// item 0 and 10 are the most popular of each group.
-    fn split() -> EvalSplit {
+    pub(crate) fn grouped_tastes() -> EvalSplit {
         let mut events = Vec::new();
         for u in 0..200 {
             let base = if u % 2 == 0 { 0 } else { 10 };
@@ -254,7 +254,7 @@ mod tests {
 
     #[test]
     fn personalised_baselines_beat_popularity_on_grouped_tastes() {
-        let s = split();
+        let s = grouped_tastes();
         let cases = s.ranking_cases(Stage::Test);
         let pop = evaluate_ranking(&Popularity::fit(&s), &cases, s.n_items).unwrap();
         let knn = evaluate_ranking(
@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn bpr_is_deterministic_for_a_seed() {
-        let s = split();
+        let s = grouped_tastes();
         let c = BprConfig {
             dim: 4,
             epochs: 2,

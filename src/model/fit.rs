@@ -3,6 +3,7 @@
 //! through here.
 
 use super::baselines::{BprConfig, BprMf, ItemKnn, Popularity};
+use super::ease::Ease;
 use super::embedding_knn::EmbeddingKnn;
 use super::inputs::ItemFeatures;
 use super::kind::{ModelConfig, ModelKind};
@@ -43,6 +44,34 @@ pub fn fit(
                 ..config.bpr.clone()
             },
         )),
+        ModelKind::Ease | ModelKind::EaseKg => {
+            let attributes = if model == ModelKind::EaseKg {
+                let Some(a) = &inputs.features.attributes else {
+                    return Err(LearnError::InvalidConfig(
+                        "ease-kg needs the KG nodes each item is joined to".into(),
+                    ));
+                };
+                Some(a)
+            } else {
+                None
+            };
+            let fitted = Ease::fit(split, attributes, &config.ease)?;
+            let c = &fitted.choice;
+            let mut note = format!("{}: kept λ {}, dropout {}", model.as_str(), c.l2, c.dropout);
+            if model == ModelKind::EaseKg {
+                note.push_str(&format!(", KG weight {}", c.kg_weight));
+            }
+            if let Some(v) = c.valid_ndcg {
+                note.push_str(&format!(
+                    ", by validation NDCG@10 ({v:.4}) of {} settings tried",
+                    c.tried.len()
+                ));
+            }
+            return Ok(Fitted {
+                scorer: Box::new(fitted),
+                notes: vec![note],
+            });
+        }
         ModelKind::WalkKnn => {
             let Some((dim, vectors)) = &inputs.features.structure else {
                 return Err(LearnError::InvalidConfig(

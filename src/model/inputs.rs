@@ -1,6 +1,7 @@
 //! [`ItemFeatures`]: the fixed per-item inputs a model reads besides its own ID embeddings,
 //! as plain rows. [`crate::features`] builds them from the store; a checkpoint carries them.
 
+use super::ease::ItemAttributes;
 use super::links::ItemLinks;
 
 /// Fixed per-item input features, row `i` for item `i`.
@@ -12,4 +13,6 @@ pub struct ItemFeatures {
     pub text: Option<(usize, Vec<f32>)>,
     /// The KG's item-to-item links.
     pub links: Option<ItemLinks>,
+    /// The KG nodes each item is joined to (EASE with the KG).
+    pub attributes: Option<ItemAttributes>,
 }

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{BprConfig, ItemKnnConfig};
+use super::ease::EaseConfig;
 use super::sequential::SequentialConfig;
 use crate::eval::LearnError;
 
@@ -19,6 +20,10 @@ pub enum ModelKind {
     ItemKnn,
     /// BPR matrix factorisation.
     BprMf,
+    /// EASE, the closed-form item-to-item model (interactions only).
+    Ease,
+    /// EASE with the KG: each KG node an item is joined to read as one more user row.
+    EaseKg,
     /// Skip-gram vectors of KG walks, scored by cosine to the recency-weighted history.
     WalkKnn,
     /// The ID-only self-attentive sequence model trained with cross-entropy (SASRec+CE).
@@ -39,10 +44,12 @@ pub enum ModelKind {
 
 impl ModelKind {
     /// Every model, in report order.
-    pub const ALL: [ModelKind; 10] = [
+    pub const ALL: [ModelKind; 12] = [
         ModelKind::Popularity,
         ModelKind::ItemKnn,
         ModelKind::BprMf,
+        ModelKind::Ease,
+        ModelKind::EaseKg,
         ModelKind::WalkKnn,
         ModelKind::Sasrec,
         ModelKind::Kgrec,
@@ -58,6 +65,8 @@ impl ModelKind {
             ModelKind::Popularity => "popularity",
             ModelKind::ItemKnn => "item-knn",
             ModelKind::BprMf => "bpr-mf",
+            ModelKind::Ease => "ease",
+            ModelKind::EaseKg => "ease-kg",
             ModelKind::WalkKnn => "walk-knn",
             ModelKind::Sasrec => "sasrec",
             ModelKind::Kgrec => "kgrec",
@@ -81,16 +90,27 @@ pub struct ModelInputs {
     /// Links from the recent items scored directly: the KG's item-to-item links when the
     /// model reads the KG, the nearest items by text when it reads text.
     pub links: bool,
+    /// The KG nodes each item is joined to, as rows (EASE with the KG).
+    pub attributes: bool,
 }
 
 impl ModelKind {
-    /// The item inputs the model reads: the walk vectors for `walk-knn`, none for the other
-    /// baselines, the variant's own for the sequence models.
+    /// The item inputs the model reads: the walk vectors for `walk-knn`, the KG nodes for
+    /// `ease-kg`, none for the other baselines, the variant's own for the sequence models.
     pub fn inputs(self) -> ModelInputs {
+        if self == ModelKind::EaseKg {
+            return ModelInputs {
+                attributes: true,
+                ..ModelInputs::default()
+            };
+        }
         let (walks, neighbourhood, text, links) = match self {
-            ModelKind::Popularity | ModelKind::ItemKnn | ModelKind::BprMf | ModelKind::Sasrec => {
-                (false, false, false, false)
-            }
+            ModelKind::Popularity
+            | ModelKind::ItemKnn
+            | ModelKind::BprMf
+            | ModelKind::Ease
+            | ModelKind::EaseKg
+            | ModelKind::Sasrec => (false, false, false, false),
             ModelKind::WalkKnn => (true, false, false, false),
             ModelKind::Kgrec => (true, false, true, true),
             ModelKind::KgrecNoKg => (false, false, true, true),
@@ -103,6 +123,7 @@ impl ModelKind {
             neighbourhood,
             text,
             links,
+            attributes: false,
         }
     }
 
@@ -111,7 +132,12 @@ impl ModelKind {
     pub fn is_sequential(self) -> bool {
         !matches!(
             self,
-            ModelKind::Popularity | ModelKind::ItemKnn | ModelKind::BprMf | ModelKind::WalkKnn
+            ModelKind::Popularity
+                | ModelKind::ItemKnn
+                | ModelKind::BprMf
+                | ModelKind::Ease
+                | ModelKind::EaseKg
+                | ModelKind::WalkKnn
         )
     }
 }
@@ -140,6 +166,8 @@ pub struct ModelConfig {
     pub item_knn: ItemKnnConfig,
     /// BPR-MF settings.
     pub bpr: BprConfig,
+    /// EASE settings (`ease`, `ease-kg`).
+    pub ease: EaseConfig,
     /// Weight ratio between consecutive history items for profile-based scorers.
     pub recency_decay: f32,
     /// The sequence model (sasrec and kgrec variants).
@@ -151,6 +179,7 @@ impl Default for ModelConfig {
         ModelConfig {
             item_knn: ItemKnnConfig::default(),
             bpr: BprConfig::default(),
+            ease: EaseConfig::default(),
             recency_decay: 0.7,
             sequential: SequentialConfig::default(),
         }

@@ -84,6 +84,7 @@ impl SequentialModel {
             structure: feature("structure")?,
             text: feature("text")?,
             links,
+            attributes: None,
         };
         let c = SequentialConfig {
             use_structure: features.structure.is_some(),

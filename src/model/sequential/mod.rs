@@ -396,6 +396,7 @@ mod tests {
             structure: Some((2, (0..n * 2).map(|i| (i as f32).sin()).collect())),
             text: Some((3, (0..n * 3).map(|i| (i as f32).cos()).collect())),
             links: Some(successor_links(n)),
+            attributes: None,
         };
         let mut config = small(1);
         config.use_structure = true;
