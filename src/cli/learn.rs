@@ -104,8 +104,9 @@ pub struct EvalArgs {
     /// KGCN click-through (`ctr`).
     #[arg(long, value_enum, default_value = "loo")]
     pub protocol: ProtocolArg,
-    /// Models to evaluate, comma-separated, or `all` (popularity, item-knn, bpr-mf, walk-knn,
-    /// sasrec, kgrec, kgrec-no-kg, kgrec-no-text, kgrec-no-walks, kgrec-no-links).
+    /// Models to evaluate, comma-separated, or `all` (popularity, item-knn, bpr-mf, ease,
+    /// ease-kg, walk-knn, sasrec, kgrec, kgrec-no-kg, kgrec-no-text, kgrec-no-walks,
+    /// kgrec-no-links).
     #[arg(long, default_value = "all", value_delimiter = ',')]
     pub models: Vec<String>,
     /// Seeds, comma-separated: one run per seed, reported as mean ± std.
@@ -124,9 +125,11 @@ pub struct EvalArgs {
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// The model: kgrec, an ablation (kgrec-no-kg, kgrec-no-text, kgrec-no-walks,
-    /// kgrec-no-links) or sasrec.
-    #[arg(long, default_value = "kgrec")]
-    pub model: String,
+    /// kgrec-no-links), sasrec, ease or ease-kg [default: every candidate that suits the
+    /// data (kgrec; EASE with and without the KG when the catalogue fits its dense matrix),
+    /// the best on validation kept, and the entry says which and why].
+    #[arg(long)]
+    pub model: Option<String>,
     /// Hold this protocol's validation and test parts out and record their metrics; without
     /// it the model trains on every interaction (the model to serve).
     #[arg(long, value_enum)]
@@ -293,7 +296,8 @@ pub fn eval(store: &kgrec::kg::KgStore, a: EvalArgs) -> Result<()> {
         config.protocol = a.protocol.into();
         config.seeds = a.seeds.clone();
     }
-    let models: Vec<ModelKind> = if a.models.iter().any(|m| m == "all") {
+    let all = a.models.iter().any(|m| m == "all");
+    let mut models: Vec<ModelKind> = if all {
         ModelKind::ALL.to_vec()
     } else {
         a.models
@@ -306,6 +310,15 @@ pub fn eval(store: &kgrec::kg::KgStore, a: EvalArgs) -> Result<()> {
         exclusions,
         eval_users,
     } = FilteredData::read(store, a.settings.source.as_deref(), &a.filter)?;
+    // `all` leaves EASE out of a catalogue above its dense matrix's limit; named, it fails.
+    if all && data.item_count() > config.model.ease.max_items {
+        models.retain(|m| !matches!(m, ModelKind::Ease | ModelKind::EaseKg));
+        eprintln!(
+            "note: ease and ease-kg left out: {} items, above their limit of {} (ease.max_items)",
+            data.item_count(),
+            config.model.ease.max_items
+        );
+    }
     let bars = StageProgress::new();
     let names: Vec<&str> = models.iter().map(|m| m.as_str()).collect();
     let repairs = exclusions
@@ -366,7 +379,7 @@ fn read_data(store: &kgrec::kg::KgStore, source: Option<&str>) -> Result<Interac
 /// Runs `kgrec train` on an open store, registering the model under `registry_root`.
 pub fn train(store: &kgrec::kg::KgStore, registry_root: &Path, a: TrainArgs) -> Result<()> {
     let mut config = experiment_config(&a.settings)?;
-    let model: ModelKind = a.model.parse()?;
+    let model: Option<ModelKind> = a.model.as_deref().map(str::parse).transpose()?;
     let holdout: Option<Protocol> = a.holdout.map(Into::into);
     if let Some(p) = holdout {
         config.protocol = p;
@@ -600,7 +613,7 @@ The store holds no interactions yet, so there is no model to train."
             let bars = StageProgress::new();
             let config = ExperimentConfig::default();
             let options = TrainOptions {
-                model: ModelKind::Kgrec,
+                model: None,
                 holdout: None,
                 seed: 1,
                 exclusions: None,

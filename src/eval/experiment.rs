@@ -114,6 +114,17 @@ pub fn evaluate(
     scorer: &dyn Scorer,
     split: &EvalSplit,
 ) -> Result<(StageReport, StageReport), LearnError> {
+    evaluate_stages(scorer, scorer, split)
+}
+
+/// Scores validation of `split` with `valid_scorer` and test with `scorer`: a model that
+/// learned from the validation interactions after choosing its settings there (EASE's
+/// refit) is scored on validation as it was before.
+pub fn evaluate_stages(
+    valid_scorer: &dyn Scorer,
+    scorer: &dyn Scorer,
+    split: &EvalSplit,
+) -> Result<(StageReport, StageReport), LearnError> {
     match split.protocol {
         Protocol::Ctr => {
             let histories = split.histories();
@@ -126,7 +137,7 @@ pub fn evaluate(
             )?;
             // Validation AUC/F1: the threshold is chosen on validation itself.
             let valid = evaluate_ctr(
-                scorer,
+                valid_scorer,
                 &split.valid_pairs,
                 &split.valid_pairs,
                 &histories,
@@ -135,8 +146,11 @@ pub fn evaluate(
             Ok((StageReport::Ctr(valid), StageReport::Ctr(report)))
         }
         _ => {
-            let valid =
-                evaluate_ranking(scorer, &split.ranking_cases(Stage::Valid), split.n_items)?;
+            let valid = evaluate_ranking(
+                valid_scorer,
+                &split.ranking_cases(Stage::Valid),
+                split.n_items,
+            )?;
             let test = evaluate_ranking(scorer, &split.ranking_cases(Stage::Test), split.n_items)?;
             Ok((StageReport::Ranking(valid), StageReport::Ranking(test)))
         }
@@ -148,6 +162,9 @@ pub fn evaluate(
 pub struct Fitted {
     /// The fitted model.
     pub scorer: Box<dyn Scorer>,
+    /// The model validation is scored with, when it differs: the fitted model before it
+    /// learned from the validation interactions.
+    pub validation: Option<Box<dyn Scorer>>,
     /// Notes for the report.
     pub notes: Vec<String>,
 }
@@ -191,7 +208,9 @@ pub fn run_experiment<E: From<LearnError>>(
                 }
             }
             let fit_seconds = started.elapsed().as_secs_f64();
-            let (valid, test) = evaluate(fitted.scorer.as_ref(), &split)?;
+            let scorer = fitted.scorer.as_ref();
+            let valid_scorer = fitted.validation.as_deref().unwrap_or(scorer);
+            let (valid, test) = evaluate_stages(valid_scorer, scorer, &split)?;
             report.runs.push(SeedRun {
                 seed,
                 fit_seconds,

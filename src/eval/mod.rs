@@ -14,6 +14,8 @@ pub mod split;
 
 pub use data::{InteractionData, ItemId, UserId};
 pub use error::LearnError;
-pub use experiment::{evaluate, run_experiment, Fitted, ModelReport, Progress, StageReport};
+pub use experiment::{
+    evaluate, evaluate_stages, run_experiment, Fitted, ModelReport, Progress, StageReport,
+};
 pub use scorer::{evaluate_ctr, evaluate_ranking, CtrReport, RankingReport, Scorer};
 pub use split::{EvalSplit, Protocol, RankingCase, Stage};

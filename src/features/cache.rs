@@ -53,6 +53,12 @@ impl<'a> StoreFeatures<'a> {
         self
     }
 
+    /// Drops the structure vectors trained so far: they were walked on one split's training
+    /// interactions, and a model fit on another split must walk its own.
+    pub fn forget_structure(&mut self) {
+        self.structure = None;
+    }
+
     /// Text vectors of the items, or `None` when no item has text.
     pub fn text(&mut self, progress: Progress<'_>) -> Result<Option<(usize, Vec<f32>)>, RecError> {
         if self.text.is_none() {

@@ -13,10 +13,17 @@
 //! Inversion is a dense Cholesky in `f64`, `n³` work and `3n²` memory for `n` items, so the
 //! model takes catalogues up to [`EaseConfig::max_items`].
 
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::eval::{evaluate_ranking, EvalSplit, ItemId, LearnError, Scorer, Stage, UserId};
+
+/// The tensor a saved model's weights are in.
+const WEIGHTS: &str = "ease_weights";
 
 /// EASE settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,8 +83,9 @@ pub struct EaseChoice {
     pub kg_weight: f64,
     /// Validation NDCG@10 of the kept setting (`None` when nothing is held out).
     pub valid_ndcg: Option<f64>,
-    /// Every setting tried: (λ, dropout, KG weight, validation NDCG@10).
-    pub tried: Vec<([f64; 3], f64)>,
+    /// Every setting tried: (λ, dropout, KG weight) and its validation NDCG@10 (`None`
+    /// when nothing is held out).
+    pub tried: Vec<([f64; 3], Option<f64>)>,
     /// Whether the kept weights were fit again on training and validation interactions.
     #[serde(default)]
     pub refit: bool,
@@ -87,6 +95,8 @@ pub struct EaseChoice {
 pub struct Ease {
     n: usize,
     weights: Vec<f32>,
+    /// The weights before the refit, which validation is scored with.
+    before_refit: Option<Vec<f32>>,
     /// What the fit chose.
     pub choice: EaseChoice,
 }
@@ -106,16 +116,13 @@ impl Ease {
                 config.max_items
             )));
         }
-        if config.l2.is_empty() || config.l2.iter().any(|l| !(*l > 0.0)) {
+        if config.l2.is_empty() || config.l2.iter().any(|l| l.is_nan() || *l <= 0.0) {
             return Err(LearnError::InvalidConfig(
                 "ease.l2 needs one or more positive weights".into(),
             ));
         }
         let interactions = gram_of_users(&split.train, n);
-        let kg = match attributes {
-            Some(a) => Some(gram_of_groups(a, n, config.kg_max_share)),
-            None => None,
-        };
+        let kg = attributes.map(|a| gram_of_groups(a, n, config.kg_max_share));
         let kg_weights: Vec<f64> = match &kg {
             Some(_) => config.kg_weight.clone(),
             None => vec![0.0],
@@ -128,6 +135,7 @@ impl Ease {
             let model = Ease {
                 n,
                 weights,
+                before_refit: None,
                 choice: EaseChoice::default(),
             };
             let ndcg = if valid.is_empty() {
@@ -174,6 +182,7 @@ impl Ease {
         };
         let [l2, dropout, kg_weight] = setting;
         let refit = config.refit && !valid.is_empty();
+        let mut before_refit = None;
         if refit {
             let both: Vec<Vec<ItemId>> = split
                 .train
@@ -182,11 +191,13 @@ impl Ease {
                 .map(|(t, v)| t.iter().chain(v).copied().collect())
                 .collect();
             let gram = with_kg(gram_of_users(&both, n), kg.as_deref(), kg_weight);
-            weights = closed_form(gram, n, l2, dropout)?;
+            let refitted = closed_form(gram, n, l2, dropout)?;
+            before_refit = Some(std::mem::replace(&mut weights, refitted));
         }
         Ok(Ease {
             n,
             weights,
+            before_refit,
             choice: EaseChoice {
                 l2,
                 dropout,
@@ -203,19 +214,74 @@ impl Ease {
         &self.weights
     }
 
-    /// A model from weights written by [`Ease::weights`] (a registry checkpoint).
-    pub fn from_weights(
-        n: usize,
-        weights: Vec<f32>,
-        choice: EaseChoice,
-    ) -> Result<Self, LearnError> {
-        if weights.len() != n * n {
-            return Err(LearnError::BadData(format!(
-                "EASE weights hold {} values, not {n} × {n}",
-                weights.len()
-            )));
+    /// The model as it was before the refit on the validation interactions (`None` when it
+    /// was not refit): what validation figures must be scored with. Takes the weights out.
+    pub fn take_before_refit(&mut self) -> Option<Ease> {
+        let weights = self.before_refit.take()?;
+        Some(Ease {
+            n: self.n,
+            weights,
+            before_refit: None,
+            choice: EaseChoice {
+                refit: false,
+                ..self.choice.clone()
+            },
+        })
+    }
+
+    /// Number of items it ranks.
+    pub fn item_count(&self) -> usize {
+        self.n
+    }
+
+    /// What history item `from` adds to item `to`'s score (0 for an unknown row).
+    pub fn weight(&self, from: ItemId, to: ItemId) -> f32 {
+        let (from, to) = (from as usize, to as usize);
+        if from < self.n && to < self.n {
+            self.weights[from * self.n + to]
+        } else {
+            0.0
         }
-        Ok(Ease { n, weights, choice })
+    }
+
+    /// Writes the weights as one safetensors file, tensor `ease_weights` (items × items,
+    /// row: the history item), readable from numpy and PyTorch.
+    pub fn save(&self, path: &Path) -> Result<(), LearnError> {
+        let failed = |e: candle_core::Error| LearnError::Checkpoint {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
+        let t =
+            Tensor::from_slice(&self.weights, (self.n, self.n), &Device::Cpu).map_err(failed)?;
+        let tensors = HashMap::from([(WEIGHTS.to_owned(), t)]);
+        candle_core::safetensors::save(&tensors, path).map_err(failed)
+    }
+
+    /// Loads weights written by [`Ease::save`], with the choice its entry records.
+    pub fn load(path: &Path, choice: EaseChoice) -> Result<Self, LearnError> {
+        let failed = |message: String| LearnError::Checkpoint {
+            path: path.to_owned(),
+            message,
+        };
+        let tensors = candle_core::safetensors::load(path, &Device::Cpu)
+            .map_err(|e| failed(e.to_string()))?;
+        let t = tensors
+            .get(WEIGHTS)
+            .ok_or_else(|| failed(format!("no {WEIGHTS} tensor")))?;
+        let n = match t.dims() {
+            [a, b] if a == b => *a,
+            other => return Err(failed(format!("{WEIGHTS} is {other:?}, not square"))),
+        };
+        let weights = t
+            .flatten_all()
+            .and_then(|t| t.to_vec1())
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(Ease {
+            n,
+            weights,
+            before_refit: None,
+            choice,
+        })
     }
 }
 
@@ -223,7 +289,7 @@ impl Ease {
 /// the best of them with its weights.
 #[derive(Default)]
 struct Search {
-    tried: Vec<([f64; 3], f64)>,
+    tried: Vec<([f64; 3], Option<f64>)>,
     best: Option<([f64; 3], Option<f64>, Vec<f32>)>,
 }
 
@@ -236,7 +302,7 @@ impl Search {
             return Ok(());
         }
         let (weights, ndcg) = fit_one(setting)?;
-        self.tried.push((setting, ndcg.unwrap_or(f64::NAN)));
+        self.tried.push((setting, ndcg));
         let better = match (&self.best, ndcg) {
             (None, _) => true,
             (Some((_, Some(b), _)), Some(x)) => x > *b,
@@ -384,7 +450,7 @@ fn spd_inverse(mut a: Vec<f64>, n: usize) -> Result<Vec<f64>, LearnError> {
             };
             let s = tail[j] - dot;
             if i == j {
-                if !(s > 0.0) {
+                if s.is_nan() || s <= 0.0 {
                     return Err(LearnError::BadData(
                         "EASE: the regularised Gram matrix is not positive definite".into(),
                     ));
@@ -524,7 +590,7 @@ mod tests {
             .choice
             .tried
             .iter()
-            .map(|t| t.1)
+            .filter_map(|t| t.1)
             .fold(f64::MIN, f64::max);
         assert_eq!(model.choice.valid_ndcg, Some(best));
         let cases = split.ranking_cases(Stage::Test);
@@ -536,6 +602,24 @@ mod tests {
         )
         .unwrap();
         assert!(ease.at_k(10).unwrap().ndcg > pop.at_k(10).unwrap().ndcg);
+    }
+
+    #[test]
+    fn saved_weights_load_back() {
+        let split = crate::model::baselines::tests::grouped_tastes();
+        let config = EaseConfig {
+            l2: vec![10.0],
+            dropout: vec![0.0],
+            ..EaseConfig::default()
+        };
+        let model = Ease::fit(&split, None, &config).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ease.safetensors");
+        model.save(&path).unwrap();
+        let loaded = Ease::load(&path, model.choice.clone()).unwrap();
+        assert_eq!(loaded.weights(), model.weights());
+        std::fs::write(&path, b"not a tensor file").unwrap();
+        assert!(Ease::load(&path, EaseChoice::default()).is_err());
     }
 
     #[test]

@@ -45,31 +45,14 @@ pub fn fit(
             },
         )),
         ModelKind::Ease | ModelKind::EaseKg => {
-            let attributes = if model == ModelKind::EaseKg {
-                let Some(a) = &inputs.features.attributes else {
-                    return Err(LearnError::InvalidConfig(
-                        "ease-kg needs the KG nodes each item is joined to".into(),
-                    ));
-                };
-                Some(a)
-            } else {
-                None
-            };
-            let fitted = Ease::fit(split, attributes, &config.ease)?;
-            let c = &fitted.choice;
-            let mut note = format!("{}: kept λ {}, dropout {}", model.as_str(), c.l2, c.dropout);
-            if model == ModelKind::EaseKg {
-                note.push_str(&format!(", KG weight {}", c.kg_weight));
-            }
-            if let Some(v) = c.valid_ndcg {
-                note.push_str(&format!(
-                    ", by validation NDCG@10 ({v:.4}) of {} settings tried",
-                    c.tried.len()
-                ));
-            }
+            let (mut fitted, notes) = fit_ease(model, inputs)?;
+            let validation = fitted
+                .take_before_refit()
+                .map(|m| Box::new(m) as Box<dyn crate::eval::Scorer>);
             return Ok(Fitted {
                 scorer: Box::new(fitted),
-                notes: vec![note],
+                validation,
+                notes,
             });
         }
         ModelKind::WalkKnn => {
@@ -88,14 +71,52 @@ pub fn fit(
             let (fitted, notes) = fit_sequential(model, inputs, progress)?;
             return Ok(Fitted {
                 scorer: Box::new(fitted),
+                validation: None,
                 notes,
             });
         }
     };
     Ok(Fitted {
         scorer,
+        validation: None,
         notes: Vec::new(),
     })
+}
+
+/// Fits EASE (`ease`, or `ease-kg` with the items' KG nodes from `inputs.features`);
+/// returns it and a note on the setting it kept.
+pub fn fit_ease(
+    model: ModelKind,
+    inputs: &FitInputs<'_>,
+) -> Result<(Ease, Vec<String>), LearnError> {
+    let attributes = match model {
+        ModelKind::Ease => None,
+        ModelKind::EaseKg => Some(inputs.features.attributes.as_ref().ok_or_else(|| {
+            LearnError::InvalidConfig("ease-kg needs the KG nodes each item is joined to".into())
+        })?),
+        other => {
+            return Err(LearnError::InvalidConfig(format!(
+                "{} is not EASE",
+                other.as_str()
+            )))
+        }
+    };
+    let fitted = Ease::fit(inputs.split, attributes, &inputs.config.ease)?;
+    let c = &fitted.choice;
+    let mut note = format!("{}: kept λ {}, dropout {}", model.as_str(), c.l2, c.dropout);
+    if model == ModelKind::EaseKg {
+        note.push_str(&format!(", KG weight {}", c.kg_weight));
+    }
+    if let Some(v) = c.valid_ndcg {
+        note.push_str(&format!(
+            ", by validation NDCG@10 ({v:.4}) of {} settings tried",
+            c.tried.len()
+        ));
+    }
+    if c.refit {
+        note.push_str("; then fit again on the training and validation interactions");
+    }
+    Ok((fitted, vec![note]))
 }
 
 /// Trains the sequence-model variant `model` (sasrec or a kgrec variant) on `split`; returns

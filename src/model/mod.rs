@@ -17,7 +17,7 @@ pub mod links;
 pub mod sequential;
 mod softmax_loss;
 
-pub use fit::{fit, fit_sequential, FitInputs};
+pub use fit::{fit, fit_ease, fit_sequential, FitInputs};
 pub use inputs::ItemFeatures;
 pub use kind::{ModelConfig, ModelInputs, ModelKind};
 pub use links::ItemLinks;

@@ -17,22 +17,27 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use candle_core::{Device, Tensor};
 
 use super::config::ExperimentConfig;
+use super::served::{candidates, choose, CandidateResult, ModelChoice, RegisteredModel};
 use super::versions::{ExclusionRecord, ModelEntry, ModelRegistry, StageCost};
 use crate::error::RecError;
 use crate::eval::{
-    evaluate, EvalSplit, InteractionData, ItemId, LearnError, Progress, Protocol, StageReport,
+    evaluate_stages, EvalSplit, InteractionData, ItemId, LearnError, Progress, Protocol,
+    StageReport,
 };
 use crate::features::StoreFeatures;
 use crate::kg::KgStore;
-use crate::model::{fit_sequential, FitInputs, ItemFeatures, ModelKind, SequentialModel};
+use crate::model::ease::Ease;
+use crate::model::{fit_ease, fit_sequential, FitInputs, ItemFeatures, ModelKind, SequentialModel};
 use crate::quality::exclude::{restrict_split, Exclusions};
 use crate::util::{peak_rss_bytes, reset_peak_rss};
 
 /// What to train.
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
-    /// The model: `kgrec`, one of its ablations, or `sasrec`.
-    pub model: ModelKind,
+    /// The model: `kgrec`, one of its ablations, `sasrec`, `ease` or `ease-kg`; `None`
+    /// fits every candidate that suits the data and keeps the best on validation
+    /// ([`super::served`]).
+    pub model: Option<ModelKind>,
     /// Keep this protocol's validation and test parts out and report metrics on them; `None`
     /// trains on every interaction (the model to serve).
     pub holdout: Option<Protocol>,
@@ -90,24 +95,20 @@ pub fn train_and_register(
     progress: Progress<'_>,
 ) -> Result<ModelEntry, RecError> {
     let mut stages = Stages { costs: Vec::new() };
-    let mut split = match options.holdout {
-        Some(p) => EvalSplit::new(data, p, options.seed)?,
-        None => EvalSplit::all_training(data)?,
+    let split_for = |protocol: Option<Protocol>| -> Result<EvalSplit, RecError> {
+        let mut split = match protocol {
+            Some(p) => EvalSplit::new(data, p, options.seed)?,
+            None => EvalSplit::all_training(data)?,
+        };
+        restrict_split(
+            &mut split,
+            data,
+            options.exclusions.as_ref(),
+            options.eval_users.as_ref(),
+        );
+        Ok(split)
     };
-    restrict_split(
-        &mut split,
-        data,
-        options.exclusions.as_ref(),
-        options.eval_users.as_ref(),
-    );
-    if !options.model.is_sequential() {
-        return Err(RecError::InvalidConfig(format!(
-            "kgrec train trains the sequence models (kgrec, kgrec-no-kg, kgrec-no-text, kgrec-no-walks, kgrec-no-links, sasrec), not {}",
-            options.model.as_str()
-        )));
-    }
-    let inputs = options.model.inputs();
-    // One way through: features (each input its own timed stage), then the model.
+    let split = split_for(options.holdout)?;
     let mut store_features = StoreFeatures::new(store, data, &config.features).with_repairs(
         options
             .exclusions
@@ -115,44 +116,118 @@ pub fn train_and_register(
             .map(|x| x.repairs.clone())
             .unwrap_or_default(),
     );
-    if inputs.walks {
-        stages.run("structure", || {
-            store_features
-                .structure(&split, options.seed, progress)
-                .map(drop)
-        })?;
-    }
-    if inputs.text {
-        stages.run("text", || store_features.text(progress).map(drop))?;
-    }
-    let mut for_model = || store_features.for_model(options.model, &split, options.seed, progress);
-    let features = if inputs.links {
-        stages.run("links", for_model)?
-    } else {
-        for_model()?
+    let (chosen, choice) = match options.model {
+        Some(model) => {
+            let c = fit_candidate(
+                &mut store_features,
+                model,
+                &split,
+                &config.model,
+                options.seed,
+                &mut stages,
+                progress,
+            )?;
+            (c, None)
+        }
+        None => {
+            let (fitted, skipped) = candidates(split.n_items, &config.model);
+            // The candidates compete on the holdout's validation split; with nothing held
+            // out, on a split made for the choice (the data's own, else leave-one-out),
+            // and the one kept is then fit again on every interaction.
+            let protocol = options.holdout.unwrap_or(if data.has_split() {
+                Protocol::Ratio
+            } else {
+                Protocol::Loo
+            });
+            let selection = match options.holdout {
+                Some(_) => None,
+                None if fitted.len() > 1 => Some(split_for(Some(protocol))?),
+                None => None,
+            };
+            let on = selection.as_ref().unwrap_or(&split);
+            let mut results = Vec::new();
+            let mut kept: Vec<Candidate> = Vec::new();
+            for model in fitted {
+                let c = fit_candidate(
+                    &mut store_features,
+                    model,
+                    on,
+                    &config.model,
+                    options.seed,
+                    &mut stages,
+                    progress,
+                )?;
+                results.push(CandidateResult {
+                    model: model.as_str().to_owned(),
+                    valid_ndcg: c.valid_ndcg,
+                    note: c.notes.first().cloned().unwrap_or_default(),
+                });
+                kept.push(c);
+            }
+            results.extend(skipped);
+            let choice = if kept.len() == 1 {
+                ModelChoice {
+                    protocol: protocol.as_str().to_owned(),
+                    chosen: results[0].model.clone(),
+                    reason: "the only candidate that suits this data".to_owned(),
+                    candidates: results,
+                }
+            } else {
+                choose(protocol.as_str(), results)?
+            };
+            let index = kept
+                .iter()
+                .position(|c| c.model.as_str() == choice.chosen)
+                .unwrap_or(0);
+            let mut chosen = kept.swap_remove(index);
+            if selection.is_some() {
+                // Fit the kept model again on every interaction, with what it chose.
+                store_features.forget_structure();
+                let settled = chosen.settled_config(&config.model);
+                chosen = fit_candidate(
+                    &mut store_features,
+                    chosen.model,
+                    &split,
+                    &settled,
+                    options.seed,
+                    &mut stages,
+                    progress,
+                )?;
+            }
+            (chosen, Some(choice))
+        }
     };
+    let Candidate {
+        model: kind,
+        fitted: model,
+        validation,
+        features,
+        notes: fit_notes,
+        ..
+    } = chosen;
     let mut notes = store_features.take_notes();
-    let model = stages.run("training", || {
-        let inputs = FitInputs {
-            split: &split,
-            features: &features,
-            config: &config.model,
-            seed: options.seed,
-        };
-        let (model, fit_notes) = fit_sequential(options.model, &inputs, progress)?;
-        notes.extend(fit_notes);
-        Ok(model)
-    })?;
+    notes.extend(fit_notes);
+    if let Some(c) = &choice {
+        notes.push(format!("chose {}: {}", c.chosen, c.reason));
+    }
 
     let mut metrics = std::collections::BTreeMap::new();
-    // The loss of the epoch whose parameters were kept (the last without validation).
-    if let Some(loss) = model.losses.get(model.best_epoch.wrapping_sub(1)) {
-        metrics.insert("train.loss".to_owned(), f64::from(*loss));
+    if let RegisteredModel::Sequential(m) = &model {
+        // The loss of the epoch whose parameters were kept (the last without validation).
+        if let Some(loss) = m.losses.get(m.best_epoch.wrapping_sub(1)) {
+            metrics.insert("train.loss".to_owned(), f64::from(*loss));
+        }
+        metrics.insert("train.epochs".to_owned(), m.losses.len() as f64);
+        metrics.insert("train.best_epoch".to_owned(), m.best_epoch as f64);
     }
-    metrics.insert("train.epochs".to_owned(), model.losses.len() as f64);
-    metrics.insert("train.best_epoch".to_owned(), model.best_epoch as f64);
     if options.holdout.is_some() {
-        let (valid, test) = stages.run("evaluation", || Ok(evaluate(&model, &split)?))?;
+        let (valid, test) = stages.run("evaluation", || {
+            let valid_scorer: &dyn crate::eval::Scorer = match &validation {
+                Some(m) => m,
+                None => &model,
+            };
+            Ok(evaluate_stages(valid_scorer, &model, &split)?)
+        })?;
         for (name, v) in valid.values() {
             metrics.insert(format!("valid.{name}"), v);
         }
@@ -173,7 +248,7 @@ pub fn train_and_register(
     let partial = registry.root().join(format!(".{folder}.partial"));
     let mut entry = ModelEntry {
         version,
-        model: options.model.as_str().to_owned(),
+        model: kind.as_str().to_owned(),
         created_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
@@ -181,7 +256,15 @@ pub fn train_and_register(
         holdout: options.holdout.map(|p| p.as_str().to_owned()),
         seed: options.seed,
         config: serde_json::to_value(config).map_err(|e| RecError::Registry(e.to_string()))?,
-        sequential: model.config().clone(),
+        sequential: match &model {
+            RegisteredModel::Sequential(m) => m.config().clone(),
+            RegisteredModel::Ease(_) => Default::default(),
+        },
+        ease: match &model {
+            RegisteredModel::Ease(m) => Some(m.choice.clone()),
+            RegisteredModel::Sequential(_) => None,
+        },
+        choice,
         data_hash: data.content_hash(),
         counts: [
             ("users", data.user_count()),
@@ -216,8 +299,14 @@ pub fn train_and_register(
             std::fs::remove_dir_all(&partial).map_err(io_error(&partial))?;
         }
         std::fs::create_dir_all(&partial).map_err(io_error(&partial))?;
-        model.save(&features, &partial.join("model.safetensors"))?;
-        save_user_vectors(&model, &split, &partial.join("user_vectors.safetensors"))?;
+        let path = partial.join("model.safetensors");
+        match &model {
+            RegisteredModel::Sequential(m) => {
+                m.save(&features, &path)?;
+                save_user_vectors(m, &split, &partial.join("user_vectors.safetensors"))?;
+            }
+            RegisteredModel::Ease(m) => m.save(&path)?,
+        }
         write_lines(&partial.join("items.txt"), &data.items)?;
         write_lines(&partial.join("users.txt"), &data.users)?;
         Ok(())
@@ -235,7 +324,7 @@ pub fn train_and_register(
 pub fn load_registered(
     registry: &ModelRegistry,
     entry: &ModelEntry,
-) -> Result<(SequentialModel, ItemFeatures), RecError> {
+) -> Result<(RegisteredModel, ItemFeatures), RecError> {
     let path = registry.folder(entry).join("model.safetensors");
     if !path.is_file() {
         return Err(RecError::Registry(format!(
@@ -244,7 +333,115 @@ pub fn load_registered(
             path.display()
         )));
     }
-    Ok(SequentialModel::load(&path, &entry.sequential)?)
+    let kind: ModelKind = entry.model.parse()?;
+    if matches!(kind, ModelKind::Ease | ModelKind::EaseKg) {
+        let choice = entry.ease.clone().unwrap_or_default();
+        return Ok((
+            RegisteredModel::Ease(Ease::load(&path, choice)?),
+            ItemFeatures::default(),
+        ));
+    }
+    let (model, features) = SequentialModel::load(&path, &entry.sequential)?;
+    Ok((RegisteredModel::Sequential(Box::new(model)), features))
+}
+
+/// A candidate model fitted on a split: the model, its inputs, its notes and its
+/// validation NDCG@10.
+struct Candidate {
+    model: ModelKind,
+    fitted: RegisteredModel,
+    /// What validation is scored with when it is not `fitted` (EASE before its refit).
+    validation: Option<Ease>,
+    features: ItemFeatures,
+    notes: Vec<String>,
+    valid_ndcg: Option<f64>,
+}
+
+impl Candidate {
+    /// `config` with what this candidate chose on validation fixed, to fit it again on
+    /// every interaction: EASE's setting, the sequence model's epoch count.
+    fn settled_config(&self, config: &crate::model::ModelConfig) -> crate::model::ModelConfig {
+        let mut c = config.clone();
+        match &self.fitted {
+            RegisteredModel::Ease(m) => {
+                c.ease.l2 = vec![m.choice.l2];
+                c.ease.dropout = vec![m.choice.dropout];
+                c.ease.kg_weight = vec![m.choice.kg_weight];
+            }
+            RegisteredModel::Sequential(m) => {
+                c.sequential.epochs = m.best_epoch.max(1);
+            }
+        }
+        c
+    }
+}
+
+/// Builds `model`'s inputs (each a timed stage) and fits it on `split`.
+fn fit_candidate(
+    store_features: &mut StoreFeatures<'_>,
+    model: ModelKind,
+    split: &EvalSplit,
+    config: &crate::model::ModelConfig,
+    seed: u64,
+    stages: &mut Stages,
+    progress: Progress<'_>,
+) -> Result<Candidate, RecError> {
+    let inputs = model.inputs();
+    if inputs.walks {
+        stages.run("structure", || {
+            store_features.structure(split, seed, progress).map(drop)
+        })?;
+    }
+    if inputs.text {
+        stages.run("text", || store_features.text(progress).map(drop))?;
+    }
+    let mut for_model = || store_features.for_model(model, split, seed, progress);
+    let features = if inputs.links || inputs.attributes {
+        stages.run("links", for_model)?
+    } else {
+        for_model()?
+    };
+    let fit_inputs = FitInputs {
+        split,
+        features: &features,
+        config,
+        seed,
+    };
+    let stage = format!("training {}", model.as_str());
+    stages.run(&stage, || {
+        if model.is_sequential() {
+            let (m, notes) = fit_sequential(model, &fit_inputs, progress)?;
+            let valid_ndcg = m
+                .validation
+                .iter()
+                .find(|(epoch, _)| *epoch == m.best_epoch)
+                .map(|(_, v)| *v);
+            Ok(Candidate {
+                model,
+                fitted: RegisteredModel::Sequential(Box::new(m)),
+                validation: None,
+                features: features.clone(),
+                notes,
+                valid_ndcg,
+            })
+        } else if matches!(model, ModelKind::Ease | ModelKind::EaseKg) {
+            let (mut m, notes) = fit_ease(model, &fit_inputs)?;
+            let valid_ndcg = m.choice.valid_ndcg;
+            Ok(Candidate {
+                model,
+                validation: m.take_before_refit(),
+                fitted: RegisteredModel::Ease(m),
+                features: ItemFeatures::default(),
+                notes,
+                valid_ndcg,
+            })
+        } else {
+            Err(RecError::InvalidConfig(format!(
+                "kgrec train registers the sequence models (kgrec, its ablations, sasrec) and EASE (ease, ease-kg), not {}",
+                model.as_str()
+            )))
+        }
+    })
 }
 
 /// Each user's vector after their history before the held-out items (the training items,

@@ -51,8 +51,15 @@ pub struct ModelEntry {
     pub seed: u64,
     /// The experiment settings (JSON), for reproducing it.
     pub config: serde_json::Value,
-    /// The sequence model's effective settings, needed to load its weights.
+    /// The sequence model's effective settings, needed to load its weights (the defaults
+    /// for EASE).
     pub sequential: SequentialConfig,
+    /// What EASE chose (its λ, dropout, KG weight); `None` for the sequence models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ease: Option<crate::model::ease::EaseChoice>,
+    /// Which candidate `kgrec train` kept and why, when no model was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<super::served::ModelChoice>,
     /// [`super::InteractionData::content_hash`] of the data it was trained on.
     pub data_hash: String,
     /// Users, items and interactions it saw.
@@ -432,6 +439,8 @@ mod tests {
             seed: 1,
             config: serde_json::json!({"a": 1}),
             sequential: SequentialConfig::default(),
+            ease: None,
+            choice: None,
             data_hash: "abc".into(),
             counts: BTreeMap::new(),
             metrics: BTreeMap::from([("train.loss".into(), 1.5)]),

@@ -1,10 +1,11 @@
 //! [`Recommender`]: a registered model loaded for serving, with the catalogue it ranks and
 //! every user's live history, so that answers reflect new events without retraining.
 //!
-//! Users are scored by running the trained sequence encoder over their current history (the
-//! last items first in weight), so an event recorded a moment ago changes the next answer.
-//! Items are the rows of the registered model; a product the model never saw is placed from
-//! its text when an event names it (cold start).
+//! Users are scored from their current history, so an event recorded a moment ago changes
+//! the next answer: the sequence model runs its encoder over it (the last items first in
+//! weight), EASE sums its item-to-item weights over it. Items are the rows of the registered
+//! model; a product the model never saw is placed from its text when an event names it
+//! (cold start, for a sequence model that reads text).
 //!
 //! Over 600 lines (about 840, 150 of them tests) because it is one idea: the served state
 //! (items, users, cached user vectors) behind its locks, and every question the service asks
@@ -24,11 +25,11 @@ use crate::embed::{ProductSentences, TextEncoder};
 use crate::error::RecError;
 use crate::eval::metrics::top_k;
 use crate::eval::ItemId;
+use crate::eval::Scorer;
 use crate::features::read_interactions;
 use crate::features::text::{load_encoder, TextFeatureConfig};
 use crate::kg::KgStore;
-use crate::model::SequentialModel;
-use crate::registry::{load_registered, ModelEntry, ModelRegistry, RowKind};
+use crate::registry::{load_registered, ModelEntry, ModelRegistry, RegisteredModel, RowKind};
 
 /// One ranked item.
 #[derive(Clone, Debug, Serialize)]
@@ -38,15 +39,16 @@ pub struct ScoredItem {
     pub row: ItemId,
     /// Product IRI.
     pub item: String,
-    /// The model's score (user · item, or cosine for similar items).
+    /// The model's score (user · item, or cosine for similar items; for EASE, the sum of
+    /// its weights from the history, or from the item for similar items).
     pub score: f32,
 }
 
 /// A registered model with its catalogue and the users' live histories.
 pub struct Recommender {
     entry: ModelEntry,
-    model: SequentialModel,
-    /// Vector size.
+    model: RegisteredModel,
+    /// Vector size (for EASE, the catalogue's: its rows are what similar items compare).
     dim: usize,
     items: RwLock<Items>,
     category_labels: HashMap<String, String>,
@@ -156,8 +158,18 @@ impl Recommender {
                 model.item_count()
             )));
         }
-        let item_vectors = model.item_vectors()?;
-        let unit_items = unit_rows(&item_vectors, model.dim());
+        // Similar items compare unit rows: the sequence model's item vectors, or EASE's
+        // rows (what each item adds to every other item's score).
+        let (item_vectors, unit_items, dim) = match &model {
+            RegisteredModel::Sequential(m) => {
+                let (vectors, dim) = (m.item_vectors()?, m.dim());
+                (unit_rows(&vectors, dim), vectors, dim)
+            }
+            RegisteredModel::Ease(m) => {
+                let n = m.item_count();
+                (Vec::new(), unit_rows(m.weights(), n), n)
+            }
+        };
         timed("model", t);
         let t = std::time::Instant::now();
         let (text, text_unit) = match features.text {
@@ -214,7 +226,6 @@ impl Recommender {
                     .filter_map(|e| rows.get(&data.items[e.item as usize]).copied()),
             );
         }
-        let dim = model.dim();
         Ok(Recommender {
             entry,
             model,
@@ -362,17 +373,21 @@ impl Recommender {
         Ok(known)
     }
 
-    /// The user's state vector after their history (what items are scored against).
-    /// Items placed after the model loaded (cold start) are left out: the model's sequence
-    /// encoder has no input row for them until the next training.
+    /// The user's state vector after their history (what items are scored against); empty
+    /// for EASE, which scores from the history itself. Items placed after the model loaded
+    /// (cold start) are left out: the model's sequence encoder has no input row for them
+    /// until the next training.
     pub fn user_vector(&self, history: &[ItemId]) -> Result<Vec<f32>, RecError> {
-        let known = self.model.item_count();
+        let RegisteredModel::Sequential(model) = &self.model else {
+            return Ok(Vec::new());
+        };
+        let known = model.item_count();
         let history: Vec<ItemId> = history
             .iter()
             .copied()
             .filter(|&r| (r as usize) < known)
             .collect();
-        Ok(self.model.user_vectors(&[&history])?)
+        Ok(model.user_vectors(&[&history])?)
     }
 
     /// The top `k` items for `user`, best first, restricted by `filter`; with `exclude_seen`
@@ -390,13 +405,14 @@ impl Recommender {
             .ok_or_else(|| RecError::NotFound(format!("user {user}")))?;
         let user_vector = self.cached_user_vector(user, history.clone())?;
         let items = self.items()?;
-        let scores = self.scores(&items, &user_vector, &history);
+        let scores = self.scores(&items, &user_vector, &history)?;
         let allowed = filter.mask(&items.catalogue, &self.category_labels)?;
         let excluded: &[ItemId] = if exclude_seen { &history } else { &[] };
         Ok(self.top(&items, &scores, excluded, allowed.as_deref(), k))
     }
 
-    /// The `k` items closest to `item` by cosine of the model's item vectors.
+    /// The `k` items closest to `item`: by cosine of the model's item vectors, or of EASE's
+    /// rows (what each item adds to every other item's score).
     pub fn similar(
         &self,
         row: ItemId,
@@ -407,12 +423,8 @@ impl Recommender {
         if row as usize >= items.catalogue.len() {
             return Err(RecError::NotFound(format!("item row {row}")));
         }
-        let dim = self.dim;
-        let query = &items.unit[row as usize * dim..(row as usize + 1) * dim];
-        let scores: Vec<f32> = items
-            .unit
-            .chunks(dim)
-            .map(|v| v.iter().zip(query).map(|(a, b)| a * b).sum())
+        let scores: Vec<f32> = (0..items.catalogue.len() as ItemId)
+            .map(|other| self.similarity_in(&items, row, other))
             .collect();
         let allowed = filter.mask(&items.catalogue, &self.category_labels)?;
         Ok(self.top(&items, &scores, &[row], allowed.as_deref(), k))
@@ -456,7 +468,7 @@ impl Recommender {
             .map(|v| v.iter().zip(q).map(|(a, b)| a * b).sum())
             .collect();
         if let Some((user_vector, history)) = user_vector {
-            let personal = self.scores(&items, &user_vector, &history);
+            let personal = self.scores(&items, &user_vector, &history)?;
             let n = personal.len().max(1) as f32;
             let mean = personal.iter().sum::<f32>() / n;
             let std = (personal.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n)
@@ -497,7 +509,10 @@ impl Recommender {
         };
         let item = catalogue_item(store, &node)?;
         let text_vector = text.encoder.encode(&[sentence.as_str()])?.row(0).to_vec();
-        let Some(vector) = self.model.cold_item_vector(&text_vector)? else {
+        let RegisteredModel::Sequential(model) = &self.model else {
+            return Ok(None);
+        };
+        let Some(vector) = model.cold_item_vector(&text_vector)? else {
             return Ok(None);
         };
         let mut items = self
@@ -517,7 +532,8 @@ impl Recommender {
         Ok(Some(row))
     }
 
-    /// The model's cosine similarity of two items' vectors.
+    /// The model's similarity of two items: the cosine of their vectors, or of their EASE
+    /// rows.
     pub fn item_similarity(&self, a: ItemId, b: ItemId) -> f32 {
         self.items()
             .map_or(0.0, |items| self.similarity_in(&items, a, b))
@@ -552,13 +568,21 @@ impl Recommender {
         if row as usize >= items.catalogue.len() {
             return Err(RecError::NotFound(format!("item row {row}")));
         }
-        let similarity = |a: ItemId, b: ItemId| self.similarity_in(&items, a, b);
+        // Paths are ranked by how much their history item moves the item's score: the
+        // cosine of the two items' vectors, or EASE's weight from one to the other.
+        let similarity = |a: ItemId, b: ItemId| match &self.model {
+            RegisteredModel::Ease(m) => m.weight(a, b),
+            RegisteredModel::Sequential(_) => self.similarity_in(&items, a, b),
+        };
         Ok(self.explanations.explain(&ExplainRequest {
             user,
             history: &history,
             item: row,
             similarity: &similarity,
-            link_weights: &|back, from| self.model.links_between(back, from, row),
+            link_weights: &|back, from| match &self.model {
+                RegisteredModel::Sequential(m) => m.links_between(back, from, row),
+                RegisteredModel::Ease(_) => Vec::new(),
+            },
             max_paths,
         }))
     }
@@ -566,7 +590,10 @@ impl Recommender {
     /// The served model's learned weight of each KG link kind, per recency class (from the
     /// last item, the two before, the rest of the last ten); empty for a model without links.
     pub fn link_weights(&self) -> Result<Vec<(String, Vec<f32>)>, RecError> {
-        Ok(self.model.link_weights()?)
+        match &self.model {
+            RegisteredModel::Sequential(m) => Ok(m.link_weights()?),
+            RegisteredModel::Ease(_) => Ok(Vec::new()),
+        }
     }
 
     /// The KG neighbourhood of the product in `row` (see [`super::neighbourhood`]): the
@@ -594,6 +621,15 @@ impl Recommender {
     pub fn score_user_item(&self, user: &str, item: &str) -> Option<f32> {
         let row = self.item_row(item)?;
         let history = self.history(user).ok()??;
+        let model = match &self.model {
+            RegisteredModel::Sequential(m) => m,
+            RegisteredModel::Ease(m) => {
+                let mut seen = history.clone();
+                seen.sort_unstable();
+                seen.dedup();
+                return Some(seen.iter().map(|&h| m.weight(h, row)).sum());
+            }
+        };
         let vector = self.cached_user_vector(user, history.clone()).ok()?;
         let dim = self.dim;
         let items = self.items().ok()?;
@@ -601,7 +637,7 @@ impl Recommender {
             .vectors
             .get(row as usize * dim..(row as usize + 1) * dim)?;
         let dot: f32 = vector.iter().zip(item).map(|(a, b)| a * b).sum();
-        Some(dot + self.model.link_score(&history, row))
+        Some(dot + model.link_score(&history, row))
     }
 
     /// The user's vector after `history`, from the cache when their history has not changed
@@ -625,15 +661,30 @@ impl Recommender {
     }
 
     /// Every item's score for a user with this vector and history: the dot products with
-    /// the item vectors, plus the KG-link part when the model reads links.
-    fn scores(&self, items: &Items, user: &[f32], history: &[ItemId]) -> Vec<f32> {
+    /// the item vectors, plus the KG-link part when the model reads links; for EASE, its
+    /// weights summed over the history.
+    fn scores(
+        &self,
+        items: &Items,
+        user: &[f32],
+        history: &[ItemId],
+    ) -> Result<Vec<f32>, RecError> {
+        let model = match &self.model {
+            RegisteredModel::Sequential(m) => m,
+            RegisteredModel::Ease(m) => {
+                let mut scores = vec![0f32; items.catalogue.len()];
+                let n = m.item_count().min(scores.len());
+                m.score(0, history, &mut scores[..n])?;
+                return Ok(scores);
+            }
+        };
         let mut scores: Vec<f32> = items
             .vectors
             .chunks(self.dim.max(1))
             .map(|row| row.iter().zip(user).map(|(a, b)| a * b).sum())
             .collect();
-        self.model.add_link_scores(history, &mut scores);
-        scores
+        model.add_link_scores(history, &mut scores);
+        Ok(scores)
     }
 
     fn top(
@@ -737,7 +788,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let registry = ModelRegistry::open(dir.path()).unwrap();
         let options = TrainOptions {
-            model: crate::model::ModelKind::KgrecNoText,
+            model: Some(crate::model::ModelKind::KgrecNoText),
             holdout: None,
             seed: 1,
             exclusions,

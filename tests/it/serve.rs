@@ -448,6 +448,56 @@ fn recommender_functions_inside_sparql() {
 }
 
 #[test]
+fn an_ease_model_is_served_explained_and_scored_like_any_other() {
+    let store = shop_trained(&["--model", "ease-kg"]);
+    let s = Service::start(&store, &[]);
+    let api = s
+        .get("/v1/users/U6/recommendations?k=3&exclude_seen=false", None)
+        .json();
+    assert_eq!(api["model"]["name"], "ease-kg", "{api}");
+    let top = item_iris(&api);
+    assert_eq!(top.len(), 3, "{api}");
+    // kgr:score ranks the catalogue in the same order as the JSON API.
+    let by_score = format!(
+        "{PREFIXES}SELECT ?p WHERE {{ ?p a schema:Product . BIND(kgr:score(<{U}U6>, ?p) AS ?score) \
+         FILTER(BOUND(?score)) }} ORDER BY DESC(?score) LIMIT 3"
+    );
+    let rows = s.query(&by_score, None).json()["results"]["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["p"]["value"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(rows, top);
+    // Explanations are real KG paths, and similar items come from the model's rows.
+    let explained = s
+        .get(
+            &format!("/v1/explain?user=U6&item={}", encode(&top[0])),
+            None,
+        )
+        .json();
+    assert!(
+        assert_paths_exist(&s, &explained["paths"]) > 0,
+        "{explained}"
+    );
+    let similar = s.get("/v1/items/P1/similar?k=3", None);
+    assert_eq!(similar.status, 200, "{}", similar.body);
+    assert!(!item_iris(&similar.json()).contains(&format!("{P}P1")));
+    // An event moves the next answer: EASE scores from the live history.
+    let r = s.post(
+        "/v1/events",
+        "application/json",
+        r#"{"user": "U6", "item": "P4", "kind": "purchase"}"#,
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let after = s
+        .get("/v1/users/U6/recommendations?k=3&exclude_seen=false", None)
+        .json();
+    assert_ne!(api["items"], after["items"], "the scores did not move");
+}
+
+#[test]
 fn recommendations_and_similar_items() {
     let store = shop_with_model();
     let s = Service::start(&store, &[]);

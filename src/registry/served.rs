@@ -1,0 +1,179 @@
+//! [`RegisteredModel`]: what a registered version holds, the sequence model or EASE, and
+//! [`ModelChoice`]: which of its candidates `kgrec train` kept when no model was named, and
+//! why.
+//!
+//! The sequence model (`kgrec`) is right for data that is a sequence of purchases, where
+//! the next item is what matters; EASE is right where the held-out items are any of the
+//! user's (ratings, a random split), and it needs a dense matrix of the catalogue's size.
+//! Neither wins everywhere (BENCHMARKS.md, "Other datasets"), so with no `--model` every
+//! candidate that suits the data is fitted and the best on the validation split is kept.
+
+use serde::{Deserialize, Serialize};
+
+use crate::eval::{ItemId, LearnError, Scorer, UserId};
+use crate::model::ease::Ease;
+use crate::model::{ModelConfig, ModelKind, SequentialModel};
+
+/// A registered model, loaded.
+pub enum RegisteredModel {
+    /// The sequence model (kgrec, an ablation or SASRec).
+    Sequential(Box<SequentialModel>),
+    /// EASE, with or without the KG.
+    Ease(Ease),
+}
+
+impl RegisteredModel {
+    /// Number of items it ranks.
+    pub fn item_count(&self) -> usize {
+        match self {
+            RegisteredModel::Sequential(m) => m.item_count(),
+            RegisteredModel::Ease(m) => m.item_count(),
+        }
+    }
+}
+
+impl Scorer for RegisteredModel {
+    fn score(&self, user: UserId, history: &[ItemId], out: &mut [f32]) -> Result<(), LearnError> {
+        match self {
+            RegisteredModel::Sequential(m) => m.score(user, history, out),
+            RegisteredModel::Ease(m) => m.score(user, history, out),
+        }
+    }
+
+    fn score_batch(
+        &self,
+        queries: &[(UserId, &[ItemId])],
+        out: &mut [f32],
+    ) -> Result<(), LearnError> {
+        match self {
+            RegisteredModel::Sequential(m) => m.score_batch(queries, out),
+            RegisteredModel::Ease(m) => m.score_batch(queries, out),
+        }
+    }
+}
+
+/// One candidate of a choice and how it did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CandidateResult {
+    /// The model kind (`kgrec`, `ease-kg`, …).
+    pub model: String,
+    /// Its validation NDCG@10; `None` when it was not fitted.
+    pub valid_ndcg: Option<f64>,
+    /// Why it was not fitted, or what it chose (`λ 500`).
+    pub note: String,
+}
+
+/// Which model `kgrec train` kept when none was named; recorded in the entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelChoice {
+    /// The protocol whose validation split compared the candidates.
+    pub protocol: String,
+    /// Every candidate considered.
+    pub candidates: Vec<CandidateResult>,
+    /// The model kept.
+    pub chosen: String,
+    /// Why, in a sentence.
+    pub reason: String,
+}
+
+/// The models worth fitting on data with `n_items` items, and a note for each left out:
+/// kgrec always; EASE with the KG and without it when the catalogue fits its dense matrix.
+pub fn candidates(n_items: usize, config: &ModelConfig) -> (Vec<ModelKind>, Vec<CandidateResult>) {
+    let mut fitted = vec![ModelKind::Kgrec];
+    let mut skipped = Vec::new();
+    for ease in [ModelKind::EaseKg, ModelKind::Ease] {
+        if n_items <= config.ease.max_items {
+            fitted.push(ease);
+        } else {
+            skipped.push(CandidateResult {
+                model: ease.as_str().to_owned(),
+                valid_ndcg: None,
+                note: format!(
+                    "not fitted: {n_items} items, above EASE's limit of {} (ease.max_items; its matrix is items × items)",
+                    config.ease.max_items
+                ),
+            });
+        }
+    }
+    (fitted, skipped)
+}
+
+/// The best of the fitted candidates by validation NDCG@10 (the first on a tie), and the
+/// reason to record.
+pub fn choose(protocol: &str, results: Vec<CandidateResult>) -> Result<ModelChoice, LearnError> {
+    let best = results
+        .iter()
+        .filter_map(|c| c.valid_ndcg.map(|v| (c, v)))
+        .fold(None::<(&CandidateResult, f64)>, |best, (c, v)| match best {
+            Some((_, b)) if b >= v => best,
+            _ => Some((c, v)),
+        });
+    let Some((best, value)) = best else {
+        return Err(LearnError::InvalidConfig(
+            "no candidate model could be compared on validation: nothing is held out there".into(),
+        ));
+    };
+    let chosen = best.model.clone();
+    let others: Vec<String> = results
+        .iter()
+        .filter(|c| c.model != chosen)
+        .map(|c| match c.valid_ndcg {
+            Some(v) => format!("{} {v:.4}", c.model),
+            None => format!("{} not fitted", c.model),
+        })
+        .collect();
+    let reason = format!(
+        "best validation NDCG@10 on the {protocol} split: {value:.4}{}",
+        if others.is_empty() {
+            String::new()
+        } else {
+            format!(" (against {})", others.join(", "))
+        }
+    );
+    Ok(ModelChoice {
+        protocol: protocol.to_owned(),
+        candidates: results,
+        chosen,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(model: &str, valid_ndcg: Option<f64>) -> CandidateResult {
+        CandidateResult {
+            model: model.into(),
+            valid_ndcg,
+            note: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_best_on_validation_is_kept_and_the_reason_names_the_others() {
+        let c = choose(
+            "ratio",
+            vec![
+                result("kgrec", Some(0.16)),
+                result("ease-kg", Some(0.33)),
+                result("ease", Some(0.33)),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.chosen, "ease-kg");
+        assert!(c.reason.contains("kgrec 0.1600"), "{}", c.reason);
+        assert!(choose("loo", vec![result("kgrec", None)]).is_err());
+    }
+
+    #[test]
+    fn a_large_catalogue_leaves_ease_out() {
+        let config = ModelConfig::default();
+        let (fitted, skipped) = candidates(config.ease.max_items + 1, &config);
+        assert_eq!(fitted, [ModelKind::Kgrec]);
+        assert_eq!(skipped.len(), 2);
+        assert!(skipped[0].note.contains("ease.max_items"));
+        let (fitted, _) = candidates(100, &config);
+        assert_eq!(fitted.len(), 3);
+    }
+}
