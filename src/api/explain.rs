@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, LookupErrors};
 use super::recommend::{model_ref, ranked, ModelRef, RankedItem};
 use super::{resource, AppState};
-use crate::serve::explain::ExplanationPath;
+use crate::serve::explain::{ExplanationBasis, ExplanationPath};
 use crate::serve::recommender::ScoredItem;
 
 /// Most paths one request may ask for.
@@ -44,9 +44,12 @@ pub struct ExplainedPair {
     item: RankedItem,
     /// The model that scored.
     model: ModelRef,
-    /// The best paths, best first.
+    /// The best paths, best first (never through a hub nearly every product shares).
     paths: Vec<ExplanationPath>,
-    /// The top reasons in one sentence (null without paths).
+    /// What the explanation rests on: KG paths, a link the model weighted, or customers
+    /// like the user.
+    basis: ExplanationBasis,
+    /// The top reasons in one sentence.
     sentence: Option<String>,
 }
 
@@ -97,6 +100,7 @@ pub async fn explain(
         item,
         model: model_ref(r),
         paths: explanation.paths,
+        basis: explanation.basis,
         sentence: explanation.sentence,
     }))
 }

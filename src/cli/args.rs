@@ -48,7 +48,8 @@ pub enum LogFormat {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The main job on the bundled default KG: open (or create) the store, load the default
-    /// KG when it is empty, show what is in it, train and register kgrec unless a model of
+    /// KG when it is empty, show what is in it, train and register the best model for it
+    /// (kgrec, or EASE where the catalogue fits and it validates better) unless a model of
     /// exactly this data is registered, and show a few recommendations.
     Start {
         /// Only load and show the KG; do not train.
@@ -77,7 +78,7 @@ pub enum Command {
     /// Evaluate models on a standard protocol: fit on its training part, report HR, Recall,
     /// NDCG, MRR, Precision and coverage at 5/10/20 (or AUC/F1), mean ± std over seeds.
     Eval(super::learn::EvalArgs),
-    /// Train a model (kgrec by default) from the store and register it: vectors as
+    /// Train a model (by default the best on validation of kgrec and, where the catalogue fits, EASE) from the store and register it: vectors as
     /// safetensors, id maps and an entry (config, data hash, metrics, costs) in the registry.
     Train(super::learn::TrainArgs),
     /// List the registered models.

@@ -607,7 +607,7 @@ The store holds no interactions yet, so there is no model to train."
         None => {
             println!(
                 "
-== Training kgrec on {} interactions (kgrec train; a few minutes)…",
+== Training on {} interactions: kgrec, and EASE where the catalogue fits; the best on validation is kept (kgrec train; a few minutes)…",
                 data.events.len()
             );
             let bars = StageProgress::new();
@@ -630,6 +630,9 @@ The store holds no interactions yet, so there is no model to train."
                 e.version,
                 registry.folder(&e).display()
             );
+            if let Some(c) = &e.choice {
+                println!("chose {}: {}", c.chosen, c.reason);
+            }
             e
         }
     };

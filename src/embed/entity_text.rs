@@ -116,6 +116,21 @@ impl CatalogueRepairs {
 }
 
 /// `s` ending with a full stop (kept as is when it already ends with `.`, `!` or `?`).
+/// Words a product sentence adds around the facts themselves ([`ProductFacts::text`]).
+const TEMPLATE_WORDS: [&str; 3] = ["Brand", "Category", "Price"];
+
+/// Whether a product sentence says anything in words: a run of three or more letters (no
+/// digits) besides the sentence's own field names. A catalogue whose "names" are attribute
+/// ids or codes (`12345`, `c_17`, `B00ABC`) has none, and a sentence model would only learn
+/// the digits' look.
+pub fn has_words(text: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric()).any(|token| {
+        token.chars().count() >= 3
+            && token.chars().all(char::is_alphabetic)
+            && !TEMPLATE_WORDS.contains(&token)
+    })
+}
+
 fn sentence(s: &str) -> String {
     if s.ends_with(['.', '!', '?']) {
         s.to_owned()
@@ -387,6 +402,20 @@ mod tests {
         };
         assert_eq!(nameless.text().unwrap(), "Brand: Nivea.");
         assert_eq!(ProductFacts::default().text(), None);
+    }
+
+    #[test]
+    fn a_sentence_of_ids_and_codes_has_no_words() {
+        let ids = ProductFacts {
+            name: Some("12345".into()),
+            brand: Some("b_17".into()),
+            categories: vec!["c_3".into(), "B00ABC12".into()],
+            price: Some((9.0, None)),
+        };
+        assert!(!has_words(&ids.text().unwrap()));
+        assert!(has_words("OPI Nail Lacquer. Brand: OPI."));
+        assert!(has_words("Brand: Nivea."));
+        assert!(!has_words("Brand: 7. Category: 12 > 3."));
     }
 }
 

@@ -16,7 +16,7 @@ pub mod skipgram;
 pub mod text;
 
 pub use entity_text::{
-    brand_texts, category_texts, entity_texts, product_texts, product_texts_repaired,
+    brand_texts, category_texts, entity_texts, has_words, product_texts, product_texts_repaired,
     CatalogueRepairs, LinkedBrand, ProductFacts, ProductSentences,
 };
 pub use error::EmbedError;

@@ -65,11 +65,19 @@ impl<'a> StoreFeatures<'a> {
             let encoder = load_encoder(&self.config.text)?;
             let texts = item_texts(self.store, self.data, &self.repairs, &encoder, progress)?;
             let n = self.data.item_count();
+            let codes = if texts.without_words > 0 {
+                format!(
+                    " ({} items' text is only ids or codes, no words, and counts as none)",
+                    texts.without_words
+                )
+            } else {
+                String::new()
+            };
             self.text_note = if texts.with_text == 0 {
-                Some("no item has text (name, brand, category or price) in this store, so the text input is left out".into())
+                Some(format!("no item has text (name, brand, category or price) in this store{codes}, so the text input and similar-text links are left out"))
             } else if texts.with_text < n {
                 Some(format!(
-                    "{} of {n} items have text; the others have a zero text vector",
+                    "{} of {n} items have text{codes}; the others have a zero text vector",
                     texts.with_text
                 ))
             } else {

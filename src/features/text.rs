@@ -9,8 +9,8 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::embed::{
-    default_models_root, product_texts_repaired, CatalogueRepairs, EncoderConfig, FetchPolicy,
-    ModelFiles, TextEncoder,
+    default_models_root, has_words, product_texts_repaired, CatalogueRepairs, EncoderConfig,
+    FetchPolicy, ModelFiles, TextEncoder,
 };
 use crate::error::RecError;
 use crate::eval::{InteractionData, ItemId};
@@ -36,6 +36,8 @@ pub struct ItemTexts {
     pub vectors: Vec<f32>,
     /// Items that have text.
     pub with_text: usize,
+    /// Items whose text is only ids or codes (no words), left without text.
+    pub without_words: usize,
 }
 
 /// Texts per encoder call, so progress moves while a large catalogue encodes.
@@ -61,7 +63,8 @@ pub fn load_encoder(config: &TextFeatureConfig) -> Result<TextEncoder, RecError>
 }
 
 /// Encodes the text of every item of `data` that the store describes, `repairs` read over
-/// the store's facts.
+/// the store's facts. A text with no words ([`has_words`]: only ids or codes) counts as
+/// none: encoding it would teach the model what digits look like.
 pub fn item_texts(
     store: &KgStore,
     data: &InteractionData,
@@ -73,12 +76,15 @@ pub fn item_texts(
         .into_iter()
         .filter_map(|(iri, text)| data.item_id(&iri).map(|i| (i as usize, text)))
         .collect();
+    let before = rows.len();
+    rows.retain(|(_, text)| has_words(text));
     rows.sort_by_key(|(i, _)| *i);
     let vectors = encode_rows(encoder, &rows, data.item_count(), "encoding", progress)?;
     Ok(ItemTexts {
         dim: encoder.dim(),
         vectors,
         with_text: rows.len(),
+        without_words: before - rows.len(),
     })
 }
 

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::eval::{ItemId, LearnError, Scorer, UserId};
+use crate::eval::{ItemId, LearnError, Protocol, Scorer, UserId};
 use crate::model::ease::Ease;
 use crate::model::{ModelConfig, ModelKind, SequentialModel};
 
@@ -76,13 +76,24 @@ pub struct ModelChoice {
     pub reason: String,
 }
 
-/// The models worth fitting on data with `n_items` items, and a note for each left out:
-/// kgrec always; EASE with the KG and without it when the catalogue fits its dense matrix.
-pub fn candidates(n_items: usize, config: &ModelConfig) -> (Vec<ModelKind>, Vec<CandidateResult>) {
+/// The models worth fitting on data with `n_items` items compared on `protocol`'s
+/// validation split, and a note for each left out: kgrec always; EASE with the KG and
+/// without it when the catalogue fits its dense matrix and the split is a ranking one.
+pub fn candidates(
+    n_items: usize,
+    protocol: Protocol,
+    config: &ModelConfig,
+) -> (Vec<ModelKind>, Vec<CandidateResult>) {
     let mut fitted = vec![ModelKind::Kgrec];
     let mut skipped = Vec::new();
     for ease in [ModelKind::EaseKg, ModelKind::Ease] {
-        if n_items <= config.ease.max_items {
+        if protocol == Protocol::Ctr {
+            skipped.push(CandidateResult {
+                model: ease.as_str().to_owned(),
+                valid_ndcg: None,
+                note: "not fitted: click-through data is compared by AUC on labelled pairs, which EASE does not learn from".to_owned(),
+            });
+        } else if n_items <= config.ease.max_items {
             fitted.push(ease);
         } else {
             skipped.push(CandidateResult {
@@ -169,11 +180,14 @@ mod tests {
     #[test]
     fn a_large_catalogue_leaves_ease_out() {
         let config = ModelConfig::default();
-        let (fitted, skipped) = candidates(config.ease.max_items + 1, &config);
+        let (fitted, skipped) = candidates(config.ease.max_items + 1, Protocol::Loo, &config);
         assert_eq!(fitted, [ModelKind::Kgrec]);
         assert_eq!(skipped.len(), 2);
         assert!(skipped[0].note.contains("ease.max_items"));
-        let (fitted, _) = candidates(100, &config);
+        let (fitted, _) = candidates(100, Protocol::Ratio, &config);
         assert_eq!(fitted.len(), 3);
+        let (fitted, skipped) = candidates(100, Protocol::Ctr, &config);
+        assert_eq!(fitted, [ModelKind::Kgrec]);
+        assert!(skipped[0].note.contains("AUC"));
     }
 }

@@ -130,7 +130,6 @@ pub fn train_and_register(
             (c, None)
         }
         None => {
-            let (fitted, skipped) = candidates(split.n_items, &config.model);
             // The candidates compete on the holdout's validation split; with nothing held
             // out, on a split made for the choice (the data's own, else leave-one-out),
             // and the one kept is then fit again on every interaction.
@@ -139,6 +138,7 @@ pub fn train_and_register(
             } else {
                 Protocol::Loo
             });
+            let (fitted, skipped) = candidates(split.n_items, protocol, &config.model);
             let selection = match options.holdout {
                 Some(_) => None,
                 None if fitted.len() > 1 => Some(split_for(Some(protocol))?),

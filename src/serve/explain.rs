@@ -11,6 +11,13 @@
 //! [`super::links`]), a path that is such a link adds the weight the model gave it, so the
 //! paths that raised the item's score come first. Paths through other users are not
 //! offered: they would name them.
+//!
+//! A hub that a large share of the catalogue shares (the root category, any entity joined
+//! to more than [`HUB_SHARE`] of the items) is no reason at all: no path goes through one.
+//! When no specific path is left, the explanation says what did move the score
+//! ([`ExplanationBasis`]): a link the model weighted from a history item that is not a KG
+//! path (`similar text`), or plainly that customers with a history like the user's chose
+//! the item.
 
 use std::collections::HashMap;
 
@@ -36,6 +43,11 @@ const MAX_PER_HISTORY_ITEM: usize = 2;
 const RECENCY: f32 = 0.85;
 /// Weight of a path through an entity without a name or label.
 const UNNAMED_HUB: f32 = 0.5;
+/// An entity joined to more than this share of the catalogue's items is a hub, no reason.
+pub const HUB_SHARE: f64 = 0.05;
+/// … and to more than this many items: in a small catalogue every entity joins a large
+/// share, and a brand of ten products still says something.
+pub const HUB_MIN_ITEMS: usize = 50;
 
 /// An entity on a path.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
@@ -85,10 +97,31 @@ pub struct ExplanationPath {
 /// The explanation of one recommendation.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Explanation {
-    /// The best paths, best first, through different entities.
+    /// The best paths, best first, through different entities (never through a hub).
     pub paths: Vec<ExplanationPath>,
-    /// The top reasons in one plain-English sentence (`None` without paths).
+    /// What the explanation rests on.
+    pub basis: ExplanationBasis,
+    /// The top reasons in one plain-English sentence.
     pub sentence: Option<String>,
+}
+
+/// What an explanation rests on.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ExplanationBasis {
+    /// Specific KG paths from the user's history to the item (in `paths`).
+    KgPath,
+    /// No specific KG path: a link the model weighted from an item of the history that is
+    /// not a KG edge (the items' descriptions are alike: `similar text`).
+    ModelLink {
+        /// The history item.
+        history_item: EntityRef,
+        /// The link's kind, as the model names it.
+        link: String,
+    },
+    /// Neither: customers whose history is like the user's chose the item (for a user
+    /// without history: customers in general).
+    SimilarCustomers,
 }
 
 /// What explaining needs to know about the model and the user.
@@ -115,6 +148,10 @@ pub struct ExplanationGraph {
     projection: KgProjection,
     /// Model row → projection node.
     item_nodes: Vec<Option<NodeId>>,
+    /// Per node: how many of the ranked items it is joined to.
+    item_degree: Vec<u32>,
+    /// Entities joined to more items than this are hubs.
+    hub_limit: usize,
     labels: HashMap<String, String>,
     /// Per directed relation code: the link-kind names of a direct link by it and of two
     /// hops through a shared neighbour (`also_bought`, `shared also_bought`).
@@ -154,7 +191,14 @@ impl ExplanationGraph {
                 )
             })
             .collect();
-        let item_nodes = items.iter().map(|i| projection.node_id(i)).collect();
+        let item_nodes: Vec<Option<NodeId>> = items.iter().map(|i| projection.node_id(i)).collect();
+        let mut item_degree = vec![0u32; projection.node_count()];
+        for node in item_nodes.iter().flatten() {
+            for &n in projection.neighbors(*node) {
+                item_degree[n as usize] += 1;
+            }
+        }
+        let hub_limit = HUB_MIN_ITEMS.max((HUB_SHARE * items.len() as f64).ceil() as usize);
         let mut labels = HashMap::new();
         let q = "SELECT ?s ?label WHERE { \
                  VALUES ?p { <http://schema.org/name> <http://www.w3.org/2004/02/skos/core#prefLabel> \
@@ -172,6 +216,8 @@ impl ExplanationGraph {
         Ok(ExplanationGraph {
             projection,
             item_nodes,
+            item_degree,
+            hub_limit,
             labels,
             link_kinds,
         })
@@ -200,13 +246,22 @@ impl ExplanationGraph {
         self.labels.get(iri).map(String::as_str)
     }
 
+    /// Whether `node` is joined to so many items that it explains nothing.
+    pub fn is_hub(&self, node: NodeId) -> bool {
+        self.item_degree
+            .get(node as usize)
+            .is_some_and(|&d| d as usize > self.hub_limit)
+    }
+
+    /// Whether the entity `iri` is a hub (see [`ExplanationGraph::is_hub`]).
+    pub fn is_hub_iri(&self, iri: &str) -> bool {
+        self.projection.node_id(iri).is_some_and(|n| self.is_hub(n))
+    }
+
     /// The best diverse paths from the user to the item (see the module docs).
     pub fn explain(&self, r: &ExplainRequest<'_>) -> Explanation {
         let Some(Some(target)) = self.item_nodes.get(r.item as usize).copied() else {
-            return Explanation {
-                paths: Vec::new(),
-                sentence: None,
-            };
+            return self.without_paths(r, None);
         };
         let mut candidates = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -248,7 +303,7 @@ impl ExplanationGraph {
                 self.projection.neighbors(h_node),
                 self.projection.neighbors(target),
             ) {
-                if self.projection.kind(e) == NodeKind::User {
+                if self.projection.kind(e) == NodeKind::User || self.is_hub(e) {
                     continue;
                 }
                 let (Some(&first), Some(&second)) = (
@@ -310,8 +365,71 @@ impl ExplanationGraph {
             .iter()
             .map(|&c| self.path(r.user, &candidates[c], target))
             .collect();
+        if paths.is_empty() {
+            return self.without_paths(r, Some(target));
+        }
         let sentence = self.sentence(&paths);
-        Explanation { paths, sentence }
+        Explanation {
+            paths,
+            basis: ExplanationBasis::KgPath,
+            sentence,
+        }
+    }
+
+    /// The explanation when no specific KG path leads to the item: the strongest link the
+    /// model weighted from a recent history item, else the customers like the user.
+    fn without_paths(&self, r: &ExplainRequest<'_>, target: Option<NodeId>) -> Explanation {
+        let item_name = target
+            .map(|t| self.entity(t))
+            .map(|e| e.label.clone().unwrap_or_else(|| short(&e.iri)))
+            .unwrap_or_else(|| "This product".to_owned());
+        let mut best: Option<(f32, ItemId, String)> = None;
+        let mut seen = std::collections::HashSet::new();
+        for (back, &h) in r
+            .history
+            .iter()
+            .rev()
+            .enumerate()
+            .filter(|(_, &h)| h != r.item && seen.insert(h))
+            .take(MAX_HISTORY)
+        {
+            for (kind, w) in (r.link_weights)(back, h) {
+                if w > 0.0 && best.as_ref().is_none_or(|b| w > b.0) {
+                    best = Some((w, h, kind.to_owned()));
+                }
+            }
+        }
+        let history_item = best.as_ref().and_then(|(_, h, link)| {
+            let node = self.item_nodes.get(*h as usize).copied().flatten()?;
+            Some((self.entity(node), link.clone()))
+        });
+        match history_item {
+            Some((entity, link)) => {
+                let name = entity.label.clone().unwrap_or_else(|| short(&entity.iri));
+                let how = if link == LinkKind::SimilarText.name() {
+                    "is described much like it".to_owned()
+                } else {
+                    format!("is linked to it ({})", link.replace('_', " "))
+                };
+                Explanation {
+                    paths: Vec::new(),
+                    sentence: Some(format!("You bought {name}; {item_name} {how}.")),
+                    basis: ExplanationBasis::ModelLink {
+                        history_item: entity,
+                        link,
+                    },
+                }
+            }
+            None => Explanation {
+                paths: Vec::new(),
+                sentence: Some(if r.history.is_empty() {
+                    format!("{item_name} is popular with our customers.")
+                } else {
+                    format!("{item_name} is popular with customers whose history is like yours.")
+                }),
+                basis: ExplanationBasis::SimilarCustomers,
+            },
+        }
     }
 
     fn entity(&self, node: NodeId) -> EntityRef {
@@ -565,6 +683,95 @@ mod tests {
             link_weights: &|_, _| Vec::new(),
             max_paths: 3,
         });
-        assert!(none.paths.is_empty() && none.sentence.is_none());
+        assert!(none.paths.is_empty());
+        assert_eq!(none.basis, ExplanationBasis::SimilarCustomers);
+        assert_eq!(
+            none.sentence.as_deref(),
+            Some("Lipstick is popular with our customers.")
+        );
+    }
+
+    /// P1..P60 all in category C (a hub: 60 of 60 items), P1 also bought with P2.
+    fn catalogue_with_a_hub() -> ExplanationGraph {
+        let store = KgStore::in_memory().unwrap();
+        let mut triples = String::new();
+        for i in 1..=60 {
+            triples.push_str(&format!(
+                "<{P}P{i}> a schema:Product ; schema:name \"Item {i}\" ; schema:category <urn:c> . "
+            ));
+        }
+        triples.push_str(&format!("<{P}P1> kgr:alsoBought <{P}P2> . "));
+        store
+            .update(&format!(
+                "PREFIX schema: <http://schema.org/> PREFIX kgr: <{KGR}> \
+                 PREFIX skos: <http://www.w3.org/2004/02/skos/core#> \
+                 INSERT DATA {{ GRAPH <https://w3id.org/kgrec/graph/t/catalogue> {{ {triples} \
+                 <urn:c> a kgr:Category ; skos:prefLabel \"Beauty\" . }} }}"
+            ))
+            .unwrap();
+        let items: Vec<String> = (1..=60).map(|i| format!("{P}P{i}")).collect();
+        ExplanationGraph::build(&store, &items).unwrap()
+    }
+
+    #[test]
+    fn a_hub_is_never_a_reason() {
+        let g = catalogue_with_a_hub();
+        assert!(g.is_hub_iri("urn:c"));
+        let sim = |_: ItemId, _: ItemId| 0.5;
+        // P1 → P2: the co-purchase, not the category every item is in.
+        let e = g.explain(&ExplainRequest {
+            user: "urn:u",
+            history: &[0],
+            item: 1,
+            similarity: &sim,
+            link_weights: &|_, _| Vec::new(),
+            max_paths: 3,
+        });
+        assert_eq!(e.basis, ExplanationBasis::KgPath);
+        assert_eq!(e.paths.len(), 1, "{:?}", e.paths);
+        assert_eq!(e.paths[0].hops, 2);
+        // P1 → P3: only the hub joins them. The model's text link says why, if it has one…
+        let weights = |back: usize, from: ItemId| {
+            if back == 0 && from == 0 {
+                vec![("similar text", 0.7), ("also_bought", -1.0)]
+            } else {
+                Vec::new()
+            }
+        };
+        let row = |i: usize| i as ItemId - 1;
+        let linked = g.explain(&ExplainRequest {
+            user: "urn:u",
+            history: &[row(1)],
+            item: row(3),
+            similarity: &sim,
+            link_weights: &weights,
+            max_paths: 3,
+        });
+        assert!(linked.paths.is_empty());
+        match &linked.basis {
+            ExplanationBasis::ModelLink { history_item, link } => {
+                assert_eq!(history_item.iri, format!("{P}P1"));
+                assert_eq!(link, "similar text");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            linked.sentence.as_deref(),
+            Some("You bought Item 1; Item 3 is described much like it.")
+        );
+        // … else it says plainly that customers like the user chose it.
+        let plain = g.explain(&ExplainRequest {
+            user: "urn:u",
+            history: &[row(1)],
+            item: row(3),
+            similarity: &sim,
+            link_weights: &|_, _| Vec::new(),
+            max_paths: 3,
+        });
+        assert_eq!(plain.basis, ExplanationBasis::SimilarCustomers);
+        assert_eq!(
+            plain.sentence.as_deref(),
+            Some("Item 3 is popular with customers whose history is like yours.")
+        );
     }
 }
