@@ -194,8 +194,13 @@ impl ExplanationGraph {
         let item_nodes: Vec<Option<NodeId>> = items.iter().map(|i| projection.node_id(i)).collect();
         let mut item_degree = vec![0u32; projection.node_count()];
         for node in item_nodes.iter().flatten() {
+            // Sorted; a neighbour joined by two relations is listed twice but is one entity.
+            let mut last = None;
             for &n in projection.neighbors(*node) {
-                item_degree[n as usize] += 1;
+                if last != Some(n) {
+                    item_degree[n as usize] += 1;
+                    last = Some(n);
+                }
             }
         }
         let hub_limit = HUB_MIN_ITEMS.max((HUB_SHARE * items.len() as f64).ceil() as usize);

@@ -163,7 +163,8 @@ impl Recommender {
         let (item_vectors, unit_items, dim) = match &model {
             RegisteredModel::Sequential(m) => {
                 let (vectors, dim) = (m.item_vectors()?, m.dim());
-                (unit_rows(&vectors, dim), vectors, dim)
+                let unit = unit_rows(&vectors, dim);
+                (vectors, unit, dim)
             }
             RegisteredModel::Ease(m) => {
                 let n = m.item_count();

@@ -320,6 +320,48 @@ fn train_without_a_model_keeps_the_best_candidate_on_validation() {
     );
 }
 
+#[test]
+fn a_catalogue_of_ids_and_codes_gets_no_text_input() {
+    let store = TempStore::new();
+    store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
+    if !crate::text::model_available() {
+        return;
+    }
+    let model_dir = crate::text::model().dir().to_str().unwrap().to_owned();
+    // Every name and label becomes a number, as in a catalogue that carries only attribute
+    // ids.
+    for p in [
+        "http://schema.org/name",
+        "http://www.w3.org/2004/02/skos/core#prefLabel",
+        "http://www.w3.org/2000/01/rdf-schema#label",
+    ] {
+        store.ok(&[
+            "update",
+            &format!(
+                "DELETE {{ GRAPH ?g {{ ?s <{p}> ?n }} }} INSERT {{ GRAPH ?g {{ ?s <{p}> ?id }} }} \
+                 WHERE {{ GRAPH ?g {{ ?s <{p}> ?n }} BIND(STR(STRLEN(STR(?n)) * 7919) AS ?id) }}"
+            ),
+        ]);
+    }
+    let mut args = vec![
+        "train",
+        "--model",
+        "kgrec",
+        "--holdout",
+        "loo",
+        "--model-dir",
+        model_dir.as_str(),
+    ];
+    args.extend_from_slice(QUICK_TRAINING);
+    store.ok(&args);
+    let entry = read_entry(&store, 1);
+    let notes = entry["notes"].to_string();
+    assert!(notes.contains("only ids or codes"), "{notes}");
+    assert!(!notes.contains("similar text"), "{notes}");
+    let v1 = store.dir.path().join("models").join("v1");
+    assert!(!tensor_shapes(&v1.join("model.safetensors")).contains_key("input.text"));
+}
+
 /// The entry of version `v` in the store's registry.
 fn read_entry(store: &TempStore, v: u64) -> serde_json::Value {
     let path = store
