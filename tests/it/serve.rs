@@ -783,8 +783,9 @@ pub(crate) fn bundled_with_model() -> (TempStore, String) {
     (copy, id.clone())
 }
 
-/// On real Beauty data (the bundled sample): every recommendation of 40 users has a path of
-/// at most 3 hops, and every edge of every path is in the KG.
+/// On real Beauty data (the bundled sample): every recommendation of 40 users is explained,
+/// by paths of at most 3 hops that avoid hubs or by what else moved its score, and every
+/// edge of every path is in the KG.
 #[test]
 fn explanation_coverage_on_the_bundled_beauty_sample() {
     let (store, _) = bundled_with_model();
@@ -802,8 +803,18 @@ fn explanation_coverage_on_the_bundled_beauty_sample() {
         let v = s.get(&path, None).json();
         for item in v["items"].as_array().expect("items") {
             recs += 1;
-            let paths = &item["explanation"]["paths"];
-            if paths.as_array().is_some_and(|p| !p.is_empty()) {
+            let e = &item["explanation"];
+            let paths = &e["paths"];
+            let has_paths = paths.as_array().is_some_and(|p| !p.is_empty());
+            // Every recommendation is explained: by specific KG paths, or, when only a hub
+            // joins it to the history, by what the model weighed or by similar customers.
+            match e["basis"]["kind"].as_str() {
+                Some("kg-path") => assert!(has_paths, "{e}"),
+                Some("model-link") | Some("similar-customers") => assert!(!has_paths, "{e}"),
+                other => panic!("basis {other:?}: {e}"),
+            }
+            assert!(e["sentence"].as_str().is_some_and(|t| !t.is_empty()), "{e}");
+            if has_paths {
                 covered += 1;
             }
             edges += assert_paths_exist(&s, paths);
@@ -811,8 +822,12 @@ fn explanation_coverage_on_the_bundled_beauty_sample() {
     }
     assert_eq!(recs, 400);
     let coverage = covered as f64 / recs as f64;
-    eprintln!("explanation coverage {coverage:.4} ({covered}/{recs}), {edges} edges checked");
-    assert!(coverage >= 0.99, "coverage {coverage}");
+    eprintln!(
+        "explained by a specific KG path {coverage:.4} ({covered}/{recs}), {edges} edges checked"
+    );
+    // The sample's 6,326 products are in a few large categories; most recommendations still
+    // have a path more specific than those.
+    assert!(coverage >= 0.5, "coverage {coverage}");
 }
 
 pub(crate) fn item_iris(v: &serde_json::Value) -> Vec<String> {
