@@ -12,6 +12,9 @@
 //! `λ` and the KG rows' weight are chosen on the validation split from a small grid.
 //! Inversion is a dense Cholesky in `f64`, `n³` work and `3n²` memory for `n` items, so the
 //! model takes catalogues up to [`EaseConfig::max_items`].
+//!
+//! Over 600 lines (about 640, 130 of them tests) because it is one idea: the closed form,
+//! the search over its settings on validation, the inversion it needs and its checkpoint.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -18,6 +18,10 @@
 //! ([`ExplanationBasis`]): a link the model weighted from a history item that is not a KG
 //! path (`similar text`), or plainly that customers with a history like the user's chose
 //! the item.
+//!
+//! Over 600 lines (about 790, 200 of them tests) because it is one idea: finding, ranking
+//! and telling the reasons for one recommendation; the sentence and the fallbacks read the
+//! same candidates.
 
 use std::collections::HashMap;
 
