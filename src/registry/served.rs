@@ -110,7 +110,7 @@ pub fn candidates(
 }
 
 /// The best of the fitted candidates by validation NDCG@10 (the first on a tie), and the
-/// reason to record.
+/// reason to record; the first candidate when none could be validated.
 pub fn choose(protocol: &str, results: Vec<CandidateResult>) -> Result<ModelChoice, LearnError> {
     let best = results
         .iter()
@@ -120,9 +120,22 @@ pub fn choose(protocol: &str, results: Vec<CandidateResult>) -> Result<ModelChoi
             _ => Some((c, v)),
         });
     let Some((best, value)) = best else {
-        return Err(LearnError::InvalidConfig(
-            "no candidate model could be compared on validation: nothing is held out there".into(),
-        ));
+        // Too little data to hold anything out for validation: keep the first candidate
+        // (kgrec), and say so.
+        let Some(first) = results.first() else {
+            return Err(LearnError::InvalidConfig(
+                "no candidate model to choose from".into(),
+            ));
+        };
+        return Ok(ModelChoice {
+            protocol: protocol.to_owned(),
+            chosen: first.model.clone(),
+            reason: format!(
+                "the {protocol} split holds nothing out to compare the candidates on, so the first, {}, is kept",
+                first.model
+            ),
+            candidates: results,
+        });
     };
     let chosen = best.model.clone();
     let others: Vec<String> = results
@@ -174,7 +187,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.chosen, "ease-kg");
         assert!(c.reason.contains("kgrec 0.1600"), "{}", c.reason);
-        assert!(choose("loo", vec![result("kgrec", None)]).is_err());
+        let c = choose("loo", vec![result("kgrec", None), result("ease", None)]).unwrap();
+        assert_eq!(c.chosen, "kgrec");
+        assert!(c.reason.contains("nothing out"), "{}", c.reason);
+        assert!(choose("loo", Vec::new()).is_err());
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct Recommender {
     /// Recent user vectors with the history they were computed from, so that a SPARQL
     /// query calling `kgr:score` on many rows encodes each user once.
     user_vectors: Mutex<HashMap<String, CachedUserVector>>,
+    /// For EASE: each item's number of customers when the service started, what a user
+    /// without history is answered with (EASE scores from the history alone).
+    popularity: Vec<f32>,
 }
 
 /// A user vector and the history it was computed from.
@@ -227,6 +230,20 @@ impl Recommender {
                     .filter_map(|e| rows.get(&data.items[e.item as usize]).copied()),
             );
         }
+        let mut popularity = Vec::new();
+        if let RegisteredModel::Ease(m) = &model {
+            popularity = vec![0f32; m.item_count()];
+            for history in users.histories.values() {
+                let mut seen = history.clone();
+                seen.sort_unstable();
+                seen.dedup();
+                for r in seen {
+                    if let Some(p) = popularity.get_mut(r as usize) {
+                        *p += 1.0;
+                    }
+                }
+            }
+        }
         Ok(Recommender {
             entry,
             model,
@@ -244,6 +261,7 @@ impl Recommender {
             explanations,
             text,
             user_vectors: Mutex::new(HashMap::new()),
+            popularity,
             load_seconds: stages,
         })
     }
@@ -393,7 +411,7 @@ impl Recommender {
 
     /// The top `k` items for `user`, best first, restricted by `filter`; with `exclude_seen`
     /// the items of their history are left out. A known user with an empty history gets the
-    /// model's answer for an empty sequence.
+    /// model's answer for an empty sequence (for EASE, the most popular items).
     pub fn recommend(
         &self,
         user: &str,
@@ -625,6 +643,9 @@ impl Recommender {
         let model = match &self.model {
             RegisteredModel::Sequential(m) => m,
             RegisteredModel::Ease(m) => {
+                if history.is_empty() {
+                    return self.popularity.get(row as usize).copied();
+                }
                 let mut seen = history.clone();
                 seen.sort_unstable();
                 seen.dedup();
@@ -663,7 +684,7 @@ impl Recommender {
 
     /// Every item's score for a user with this vector and history: the dot products with
     /// the item vectors, plus the KG-link part when the model reads links; for EASE, its
-    /// weights summed over the history.
+    /// weights summed over the history (an empty history: the items' popularity).
     fn scores(
         &self,
         items: &Items,
@@ -675,7 +696,14 @@ impl Recommender {
             RegisteredModel::Ease(m) => {
                 let mut scores = vec![0f32; items.catalogue.len()];
                 let n = m.item_count().min(scores.len());
-                m.score(0, history, &mut scores[..n])?;
+                if history.is_empty() {
+                    // Nothing to score from: the most popular items.
+                    for (s, p) in scores.iter_mut().zip(&self.popularity) {
+                        *s = *p;
+                    }
+                } else {
+                    m.score(0, history, &mut scores[..n])?;
+                }
                 return Ok(scores);
             }
         };

@@ -495,6 +495,26 @@ fn an_ease_model_is_served_explained_and_scored_like_any_other() {
         .get("/v1/users/U6/recommendations?k=3&exclude_seen=false", None)
         .json();
     assert_ne!(api["items"], after["items"], "the scores did not move");
+    // A user whose history holds nothing the model ranks gets the most popular products,
+    // and kgr:score agrees.
+    let r = s.post(
+        "/v1/events",
+        "application/json",
+        &format!(r#"{{"user": "NEW1", "item": "{P}P999", "kind": "view"}}"#),
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let fresh = s.get("/v1/users/NEW1/recommendations?k=1", None).json();
+    let counts = s.query(
+        "SELECT ?p (COUNT(DISTINCT ?u) AS ?n) WHERE { ?u <https://w3id.org/kgrec/ns#interactedWith> ?p } GROUP BY ?p ORDER BY DESC(?n) LIMIT 1",
+        None,
+    );
+    let top = counts.json()["results"]["bindings"][0]["n"]["value"]
+        .as_str()
+        .unwrap()
+        .parse::<f64>()
+        .unwrap();
+    assert_eq!(fresh["items"][0]["score"].as_f64().unwrap(), top, "{fresh}");
 }
 
 #[test]
