@@ -253,8 +253,8 @@ fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            let mut c: ExperimentConfig = toml::from_str(&text)
-                .with_context(|| format!("invalid settings {}", path.display()))?;
+            let mut c =
+                ExperimentConfig::from_toml(&text).with_context(|| path.display().to_string())?;
             if a.model_dir.is_some() {
                 c.features.text.model_dir = a.model_dir.clone();
             }
