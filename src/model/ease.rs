@@ -240,6 +240,12 @@ impl Ease {
         self.n
     }
 
+    /// The score of item `to` for a user with `history`: its weights from their distinct
+    /// items, as [`Scorer::score`] gives it for every item.
+    pub fn score_item(&self, history: &[ItemId], to: ItemId) -> f32 {
+        distinct(history).iter().map(|&h| self.weight(h, to)).sum()
+    }
+
     /// What history item `from` adds to item `to`'s score (0 for an unknown row).
     pub fn weight(&self, from: ItemId, to: ItemId) -> f32 {
         let (from, to) = (from as usize, to as usize);
@@ -337,10 +343,7 @@ impl Default for EaseChoice {
 impl Scorer for Ease {
     fn score(&self, _: UserId, history: &[ItemId], out: &mut [f32]) -> Result<(), LearnError> {
         out.fill(0.0);
-        let mut seen = history.to_vec();
-        seen.sort_unstable();
-        seen.dedup();
-        for &i in &seen {
+        for i in distinct(history) {
             let i = i as usize;
             if i < self.n {
                 let row = &self.weights[i * self.n..(i + 1) * self.n];
@@ -353,13 +356,19 @@ impl Scorer for Ease {
     }
 }
 
+/// The distinct items of a history, in row order.
+fn distinct(history: &[ItemId]) -> Vec<ItemId> {
+    let mut seen = history.to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    seen
+}
+
 /// `XᵀX` of the users' items (each user's items counted once), dense `n × n`.
 fn gram_of_users(users: &[Vec<ItemId>], n: usize) -> Vec<f64> {
     let mut gram = vec![0f64; n * n];
     for items in users {
-        let mut set = items.clone();
-        set.sort_unstable();
-        set.dedup();
+        let set = distinct(items);
         for &i in &set {
             let row = &mut gram[i as usize * n..(i as usize + 1) * n];
             for &j in &set {

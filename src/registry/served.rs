@@ -30,6 +30,47 @@ impl RegisteredModel {
             RegisteredModel::Ease(m) => m.item_count(),
         }
     }
+
+    /// The user's state after `history` (rows the model does not rank are left out): the
+    /// sequence model's vector; empty for EASE, which scores from the history itself.
+    pub fn user_vector(&self, history: &[ItemId]) -> Result<Vec<f32>, LearnError> {
+        let RegisteredModel::Sequential(model) = self else {
+            return Ok(Vec::new());
+        };
+        let known = model.item_count();
+        let history: Vec<ItemId> = history
+            .iter()
+            .copied()
+            .filter(|&r| (r as usize) < known)
+            .collect();
+        model.user_vectors(&[&history])
+    }
+
+    /// A new product's item vector from its text vector (cold start); `None` for a model
+    /// that cannot place one (EASE, or a sequence model without text).
+    pub fn cold_item_vector(&self, text: &[f32]) -> Result<Option<Vec<f32>>, LearnError> {
+        match self {
+            RegisteredModel::Sequential(m) => m.cold_item_vector(text),
+            RegisteredModel::Ease(_) => Ok(None),
+        }
+    }
+
+    /// The links the score counts from history item `from`, `back` positions before the
+    /// end, to item `to`, with their weights; none for EASE.
+    pub fn links_between(&self, back: usize, from: ItemId, to: ItemId) -> Vec<(&str, f32)> {
+        match self {
+            RegisteredModel::Sequential(m) => m.links_between(back, from, to),
+            RegisteredModel::Ease(_) => Vec::new(),
+        }
+    }
+
+    /// Each KG link kind's learned weight per recency class; empty for EASE.
+    pub fn link_weights(&self) -> Result<Vec<(String, Vec<f32>)>, LearnError> {
+        match self {
+            RegisteredModel::Sequential(m) => m.link_weights(),
+            RegisteredModel::Ease(_) => Ok(Vec::new()),
+        }
+    }
 }
 
 impl Scorer for RegisteredModel {

@@ -116,23 +116,17 @@ pub fn train_and_register(
             .map(|x| x.repairs.clone())
             .unwrap_or_default(),
     );
+    let mut fitter = Fitter {
+        features: &mut store_features,
+        stages: &mut stages,
+        seed: options.seed,
+        progress,
+    };
     let (chosen, choice) = match options.model {
-        Some(model) => {
-            let c = fit_candidate(
-                &mut store_features,
-                model,
-                &split,
-                &config.model,
-                options.seed,
-                &mut stages,
-                progress,
-            )?;
-            (c, None)
-        }
+        Some(model) => (fitter.fit(model, &split, &config.model)?, None),
         None => {
             // The candidates compete on the holdout's validation split; with nothing held
-            // out, on a split made for the choice (the data's own, else leave-one-out),
-            // and the one kept is then fit again on every interaction.
+            // out, on a split made for the choice (the data's own, else leave-one-out).
             let protocol = options.holdout.unwrap_or(if data.has_split() {
                 Protocol::Ratio
             } else {
@@ -140,60 +134,19 @@ pub fn train_and_register(
             });
             let (fitted, skipped) = candidates(split.n_items, protocol, &config.model);
             let selection = match options.holdout {
-                Some(_) => None,
                 None if fitted.len() > 1 => Some(split_for(Some(protocol))?),
-                None => None,
+                _ => None,
             };
             let on = selection.as_ref().unwrap_or(&split);
-            let mut results = Vec::new();
-            let mut kept: Vec<Candidate> = Vec::new();
-            for model in fitted {
-                let c = fit_candidate(
-                    &mut store_features,
-                    model,
-                    on,
-                    &config.model,
-                    options.seed,
-                    &mut stages,
-                    progress,
-                )?;
-                results.push(CandidateResult {
-                    model: model.as_str().to_owned(),
-                    valid_ndcg: c.valid_ndcg,
-                    note: c.notes.first().cloned().unwrap_or_default(),
-                });
-                kept.push(c);
-            }
-            results.extend(skipped);
-            let choice = if kept.len() == 1 {
-                ModelChoice {
-                    protocol: protocol.as_str().to_owned(),
-                    chosen: results[0].model.clone(),
-                    reason: "the only candidate that suits this data".to_owned(),
-                    candidates: results,
-                }
-            } else {
-                choose(protocol.as_str(), results)?
-            };
-            let index = kept
-                .iter()
-                .position(|c| c.model.as_str() == choice.chosen)
-                .unwrap_or(0);
-            let mut chosen = kept.swap_remove(index);
-            if selection.is_some() {
+            let (chosen, choice) = fitter.fit_best(fitted, skipped, protocol, on, &config.model)?;
+            let chosen = if selection.is_some() {
                 // Fit the kept model again on every interaction, with what it chose.
-                store_features.forget_structure();
+                fitter.features.forget_structure();
                 let settled = chosen.settled_config(&config.model);
-                chosen = fit_candidate(
-                    &mut store_features,
-                    chosen.model,
-                    &split,
-                    &settled,
-                    options.seed,
-                    &mut stages,
-                    progress,
-                )?;
-            }
+                fitter.fit(chosen.model, &split, &settled)?
+            } else {
+                chosen
+            };
             (chosen, Some(choice))
         }
     };
@@ -376,72 +329,126 @@ impl Candidate {
     }
 }
 
-/// Builds `model`'s inputs (each a timed stage) and fits it on `split`.
-fn fit_candidate(
-    store_features: &mut StoreFeatures<'_>,
-    model: ModelKind,
-    split: &EvalSplit,
-    config: &crate::model::ModelConfig,
+/// What fitting a model for registration shares between candidates: the store's item
+/// inputs (built once), the timed stages, the seed and the progress report.
+struct Fitter<'f, 'a> {
+    features: &'f mut StoreFeatures<'a>,
+    stages: &'f mut Stages,
     seed: u64,
-    stages: &mut Stages,
-    progress: Progress<'_>,
-) -> Result<Candidate, RecError> {
-    let inputs = model.inputs();
-    if inputs.walks {
-        stages.run("structure", || {
-            store_features.structure(split, seed, progress).map(drop)
-        })?;
-    }
-    if inputs.text {
-        stages.run("text", || store_features.text(progress).map(drop))?;
-    }
-    let mut for_model = || store_features.for_model(model, split, seed, progress);
-    let features = if inputs.links || inputs.attributes {
-        stages.run("links", for_model)?
-    } else {
-        for_model()?
-    };
-    let fit_inputs = FitInputs {
-        split,
-        features: &features,
-        config,
-        seed,
-    };
-    let stage = format!("training {}", model.as_str());
-    stages.run(&stage, || {
-        if model.is_sequential() {
-            let (m, notes) = fit_sequential(model, &fit_inputs, progress)?;
-            let valid_ndcg = m
-                .validation
-                .iter()
-                .find(|(epoch, _)| *epoch == m.best_epoch)
-                .map(|(_, v)| *v);
-            Ok(Candidate {
-                model,
-                fitted: RegisteredModel::Sequential(Box::new(m)),
-                validation: None,
-                features: features.clone(),
-                notes,
-                valid_ndcg,
-            })
-        } else if matches!(model, ModelKind::Ease | ModelKind::EaseKg) {
-            let (mut m, notes) = fit_ease(model, &fit_inputs)?;
-            let valid_ndcg = m.choice.valid_ndcg;
-            Ok(Candidate {
-                model,
-                validation: m.take_before_refit(),
-                fitted: RegisteredModel::Ease(m),
-                features: ItemFeatures::default(),
-                notes,
-                valid_ndcg,
-            })
-        } else {
-            Err(RecError::InvalidConfig(format!(
-                "kgrec train registers the sequence models (kgrec, its ablations, sasrec) and EASE (ease, ease-kg), not {}",
-                model.as_str()
-            )))
+    progress: Progress<'f>,
+}
+
+impl Fitter<'_, '_> {
+    /// Fits each of `fitted` on `split` and keeps the best by validation NDCG@10; the choice
+    /// lists `skipped` too.
+    fn fit_best(
+        &mut self,
+        fitted: Vec<ModelKind>,
+        skipped: Vec<CandidateResult>,
+        protocol: Protocol,
+        split: &EvalSplit,
+        config: &crate::model::ModelConfig,
+    ) -> Result<(Candidate, ModelChoice), RecError> {
+        let mut results = Vec::new();
+        let mut kept: Vec<Candidate> = Vec::new();
+        for model in fitted {
+            let c = self.fit(model, split, config)?;
+            results.push(CandidateResult {
+                model: model.as_str().to_owned(),
+                valid_ndcg: c.valid_ndcg,
+                note: c.notes.first().cloned().unwrap_or_default(),
+            });
+            kept.push(c);
         }
-    })
+        results.extend(skipped);
+        let choice = if kept.len() == 1 {
+            ModelChoice {
+                protocol: protocol.as_str().to_owned(),
+                chosen: results[0].model.clone(),
+                reason: "the only candidate that suits this data".to_owned(),
+                candidates: results,
+            }
+        } else {
+            choose(protocol.as_str(), results)?
+        };
+        let index = kept
+            .iter()
+            .position(|c| c.model.as_str() == choice.chosen)
+            .unwrap_or(0);
+        Ok((kept.swap_remove(index), choice))
+    }
+
+    /// Builds `model`'s inputs (each a timed stage) and fits it on `split`.
+    fn fit(
+        &mut self,
+        model: ModelKind,
+        split: &EvalSplit,
+        config: &crate::model::ModelConfig,
+    ) -> Result<Candidate, RecError> {
+        let (store_features, stages) = (&mut *self.features, &mut *self.stages);
+        let (seed, progress) = (self.seed, self.progress);
+        let inputs = model.inputs();
+        if inputs.walks {
+            stages.run("structure", || {
+                store_features.structure(split, seed, progress).map(drop)
+            })?;
+        }
+        if inputs.text {
+            stages.run("text", || store_features.text(progress).map(drop))?;
+        }
+        let mut for_model = || store_features.for_model(model, split, seed, progress);
+        let features = if inputs.links || inputs.attributes {
+            stages.run("links", for_model)?
+        } else {
+            for_model()?
+        };
+        let fit_inputs = FitInputs {
+            split,
+            features: &features,
+            config,
+            seed,
+        };
+        let stage = format!("training {}", model.as_str());
+        let mut candidate = stages.run(&stage, || {
+            if model.is_sequential() {
+                let (m, notes) = fit_sequential(model, &fit_inputs, progress)?;
+                let valid_ndcg = m
+                    .validation
+                    .iter()
+                    .find(|(epoch, _)| *epoch == m.best_epoch)
+                    .map(|(_, v)| *v);
+                Ok(Candidate {
+                    model,
+                    fitted: RegisteredModel::Sequential(Box::new(m)),
+                    validation: None,
+                    features: ItemFeatures::default(),
+                    notes,
+                    valid_ndcg,
+                })
+            } else if matches!(model, ModelKind::Ease | ModelKind::EaseKg) {
+                let (mut m, notes) = fit_ease(model, &fit_inputs)?;
+                let valid_ndcg = m.choice.valid_ndcg;
+                Ok(Candidate {
+                    model,
+                    validation: m.take_before_refit(),
+                    fitted: RegisteredModel::Ease(m),
+                    features: ItemFeatures::default(),
+                    notes,
+                    valid_ndcg,
+                })
+            } else {
+                Err(RecError::InvalidConfig(format!(
+                    "kgrec train registers the sequence models (kgrec, its ablations, sasrec) and EASE (ease, ease-kg), not {}",
+                    model.as_str()
+                )))
+            }
+        })?;
+        // The sequence model's checkpoint carries its inputs; EASE's weights are all it needs.
+        if let RegisteredModel::Sequential(_) = candidate.fitted {
+            candidate.features = features;
+        }
+        Ok(candidate)
+    }
 }
 
 /// Each user's vector after their history before the held-out items (the training items,

@@ -256,15 +256,10 @@ impl ExplanationGraph {
     }
 
     /// Whether `node` is joined to so many items that it explains nothing.
-    pub fn is_hub(&self, node: NodeId) -> bool {
+    fn is_hub(&self, node: NodeId) -> bool {
         self.item_degree
             .get(node as usize)
             .is_some_and(|&d| d as usize > self.hub_limit)
-    }
-
-    /// Whether the entity `iri` is a hub (see [`ExplanationGraph::is_hub`]).
-    pub fn is_hub_iri(&self, iri: &str) -> bool {
-        self.projection.node_id(iri).is_some_and(|n| self.is_hub(n))
     }
 
     /// The best diverse paths from the user to the item (see the module docs).
@@ -273,16 +268,7 @@ impl ExplanationGraph {
             return self.without_paths(r, None);
         };
         let mut candidates = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (age, (back, &h)) in r
-            .history
-            .iter()
-            .rev()
-            .enumerate()
-            .filter(|(_, &h)| h != r.item && seen.insert(h))
-            .take(MAX_HISTORY)
-            .enumerate()
-        {
+        for (age, (back, h)) in recent_history(r).enumerate() {
             let Some(Some(h_node)) = self.item_nodes.get(h as usize).copied() else {
                 continue;
             };
@@ -393,15 +379,7 @@ impl ExplanationGraph {
             .map(|e| e.label.clone().unwrap_or_else(|| short(&e.iri)))
             .unwrap_or_else(|| "This product".to_owned());
         let mut best: Option<(f32, ItemId, String)> = None;
-        let mut seen = std::collections::HashSet::new();
-        for (back, &h) in r
-            .history
-            .iter()
-            .rev()
-            .enumerate()
-            .filter(|(_, &h)| h != r.item && seen.insert(h))
-            .take(MAX_HISTORY)
-        {
+        for (back, h) in recent_history(r) {
             for (kind, w) in (r.link_weights)(back, h) {
                 if w > 0.0 && best.as_ref().is_none_or(|b| w > b.0) {
                     best = Some((w, h, kind.to_owned()));
@@ -524,6 +502,20 @@ impl ExplanationGraph {
     }
 }
 
+/// The distinct items of the history but the recommended one, most recent first, each with
+/// how many positions before the end it is (0: the last), at most [`MAX_HISTORY`].
+fn recent_history<'a>(r: &ExplainRequest<'a>) -> impl Iterator<Item = (usize, ItemId)> + 'a {
+    let (history, item) = (r.history, r.item);
+    let mut seen = std::collections::HashSet::new();
+    history
+        .iter()
+        .rev()
+        .enumerate()
+        .filter(move |(_, &h)| h != item && seen.insert(h))
+        .map(|(back, &h)| (back, h))
+        .take(MAX_HISTORY)
+}
+
 /// Why one path holds, as a verb phrase about the recommended item.
 fn reason(path: &ExplanationPath, name: &dyn Fn(&EntityRef) -> String) -> Option<String> {
     let rel = path
@@ -588,6 +580,30 @@ mod tests {
 
     const P: &str = "https://w3id.org/kgrec/id/t/product/";
 
+    /// No link weighed by the model.
+    fn no_links<'a>(_: usize, _: ItemId) -> Vec<(&'a str, f32)> {
+        Vec::new()
+    }
+
+    /// Explains `item` for a user with `history`, two items at the model's cosine
+    /// `similarity`, the model weighing `links`.
+    fn explain<'a>(
+        g: &ExplanationGraph,
+        history: &'a [ItemId],
+        item: ItemId,
+        similarity: &'a dyn Fn(ItemId, ItemId) -> f32,
+        links: &'a dyn Fn(usize, ItemId) -> Vec<(&'a str, f32)>,
+    ) -> Explanation {
+        g.explain(&ExplainRequest {
+            user: "urn:u",
+            history,
+            item,
+            similarity,
+            link_weights: links,
+            max_paths: 3,
+        })
+    }
+
     /// P1 and P2 by brand B, both in category C (with P3); P1 also bought with P2.
     fn graph() -> ExplanationGraph {
         let store = KgStore::in_memory().unwrap();
@@ -610,15 +626,7 @@ mod tests {
     #[test]
     fn paths_are_diverse_ranked_and_told_in_a_sentence() {
         let g = graph();
-        let sim = |_: ItemId, _: ItemId| 0.5;
-        let e = g.explain(&ExplainRequest {
-            user: "urn:u",
-            history: &[0],
-            item: 1,
-            similarity: &sim,
-            link_weights: &|_, _| Vec::new(),
-            max_paths: 3,
-        });
+        let e = explain(&g, &[0], 1, &|_, _| 0.5, &no_links);
         assert_eq!(e.paths.len(), 3);
         // The direct co-purchase edge first, then the brand (links 2 items), then the
         // category (links 3).
@@ -645,7 +653,6 @@ mod tests {
     #[test]
     fn a_link_the_model_scored_comes_first() {
         let g = graph();
-        let sim = |_: ItemId, _: ItemId| 0.5;
         // The model weighs "shared brand" from the last item (P1 → P2), not the co-purchase.
         let weights = |back: usize, from: ItemId| {
             if back == 0 && from == 0 {
@@ -654,14 +661,7 @@ mod tests {
                 Vec::new()
             }
         };
-        let e = g.explain(&ExplainRequest {
-            user: "urn:u",
-            history: &[0],
-            item: 1,
-            similarity: &sim,
-            link_weights: &weights,
-            max_paths: 3,
-        });
+        let e = explain(&g, &[0], 1, &|_, _| 0.5, &weights);
         assert_eq!(e.paths[0].steps[2].entity.label.as_deref(), Some("OPI"));
         // A negative weight takes nothing away: the co-purchase still comes before the category.
         assert_eq!(e.paths[1].hops, 2);
@@ -671,27 +671,12 @@ mod tests {
     #[test]
     fn no_link_no_path_and_recent_items_weigh_more() {
         let g = graph();
-        let sim = |_: ItemId, _: ItemId| 0.0;
         // P3 shares only the category with P1 and P2.
-        let e = g.explain(&ExplainRequest {
-            user: "urn:u",
-            history: &[0, 1],
-            item: 2,
-            similarity: &sim,
-            link_weights: &|_, _| Vec::new(),
-            max_paths: 3,
-        });
+        let e = explain(&g, &[0, 1], 2, &|_, _| 0.0, &no_links);
         // One hub (the category): one path, through the most recent item (P2).
         assert_eq!(e.paths.len(), 1, "{:?}", e.paths);
         assert_eq!(e.paths[0].steps[1].entity.iri, format!("{P}P2"));
-        let none = g.explain(&ExplainRequest {
-            user: "urn:u",
-            history: &[],
-            item: 2,
-            similarity: &sim,
-            link_weights: &|_, _| Vec::new(),
-            max_paths: 3,
-        });
+        let none = explain(&g, &[], 2, &|_, _| 0.0, &no_links);
         assert!(none.paths.is_empty());
         assert_eq!(none.basis, ExplanationBasis::SimilarCustomers);
         assert_eq!(
@@ -725,17 +710,10 @@ mod tests {
     #[test]
     fn a_hub_is_never_a_reason() {
         let g = catalogue_with_a_hub();
-        assert!(g.is_hub_iri("urn:c"));
-        let sim = |_: ItemId, _: ItemId| 0.5;
+        let category = g.projection.node_id("urn:c").unwrap();
+        assert!(g.is_hub(category));
         // P1 → P2: the co-purchase, not the category every item is in.
-        let e = g.explain(&ExplainRequest {
-            user: "urn:u",
-            history: &[0],
-            item: 1,
-            similarity: &sim,
-            link_weights: &|_, _| Vec::new(),
-            max_paths: 3,
-        });
+        let e = explain(&g, &[0], 1, &|_, _| 0.5, &no_links);
         assert_eq!(e.basis, ExplanationBasis::KgPath);
         assert_eq!(e.paths.len(), 1, "{:?}", e.paths);
         assert_eq!(e.paths[0].hops, 2);
@@ -748,14 +726,7 @@ mod tests {
             }
         };
         let row = |i: usize| i as ItemId - 1;
-        let linked = g.explain(&ExplainRequest {
-            user: "urn:u",
-            history: &[row(1)],
-            item: row(3),
-            similarity: &sim,
-            link_weights: &weights,
-            max_paths: 3,
-        });
+        let linked = explain(&g, &[row(1)], row(3), &|_, _| 0.5, &weights);
         assert!(linked.paths.is_empty());
         match &linked.basis {
             ExplanationBasis::ModelLink { history_item, link } => {
@@ -769,14 +740,7 @@ mod tests {
             Some("You bought Item 1; Item 3 is described much like it.")
         );
         // … else it says plainly that customers like the user chose it.
-        let plain = g.explain(&ExplainRequest {
-            user: "urn:u",
-            history: &[row(1)],
-            item: row(3),
-            similarity: &sim,
-            link_weights: &|_, _| Vec::new(),
-            max_paths: 3,
-        });
+        let plain = explain(&g, &[row(1)], row(3), &|_, _| 0.5, &no_links);
         assert_eq!(plain.basis, ExplanationBasis::SimilarCustomers);
         assert_eq!(
             plain.sentence.as_deref(),

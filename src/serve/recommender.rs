@@ -234,10 +234,8 @@ impl Recommender {
         if let RegisteredModel::Ease(m) = &model {
             popularity = vec![0f32; m.item_count()];
             for history in users.histories.values() {
-                let mut seen = history.clone();
-                seen.sort_unstable();
-                seen.dedup();
-                for r in seen {
+                let seen: std::collections::HashSet<&ItemId> = history.iter().collect();
+                for &r in seen {
                     if let Some(p) = popularity.get_mut(r as usize) {
                         *p += 1.0;
                     }
@@ -397,16 +395,7 @@ impl Recommender {
     /// (cold start) are left out: the model's sequence encoder has no input row for them
     /// until the next training.
     pub fn user_vector(&self, history: &[ItemId]) -> Result<Vec<f32>, RecError> {
-        let RegisteredModel::Sequential(model) = &self.model else {
-            return Ok(Vec::new());
-        };
-        let known = model.item_count();
-        let history: Vec<ItemId> = history
-            .iter()
-            .copied()
-            .filter(|&r| (r as usize) < known)
-            .collect();
-        Ok(model.user_vectors(&[&history])?)
+        Ok(self.model.user_vector(history)?)
     }
 
     /// The top `k` items for `user`, best first, restricted by `filter`; with `exclude_seen`
@@ -528,10 +517,7 @@ impl Recommender {
         };
         let item = catalogue_item(store, &node)?;
         let text_vector = text.encoder.encode(&[sentence.as_str()])?.row(0).to_vec();
-        let RegisteredModel::Sequential(model) = &self.model else {
-            return Ok(None);
-        };
-        let Some(vector) = model.cold_item_vector(&text_vector)? else {
+        let Some(vector) = self.model.cold_item_vector(&text_vector)? else {
             return Ok(None);
         };
         let mut items = self
@@ -598,10 +584,7 @@ impl Recommender {
             history: &history,
             item: row,
             similarity: &similarity,
-            link_weights: &|back, from| match &self.model {
-                RegisteredModel::Sequential(m) => m.links_between(back, from, row),
-                RegisteredModel::Ease(_) => Vec::new(),
-            },
+            link_weights: &|back, from| self.model.links_between(back, from, row),
             max_paths,
         }))
     }
@@ -609,10 +592,7 @@ impl Recommender {
     /// The served model's learned weight of each KG link kind, per recency class (from the
     /// last item, the two before, the rest of the last ten); empty for a model without links.
     pub fn link_weights(&self) -> Result<Vec<(String, Vec<f32>)>, RecError> {
-        match &self.model {
-            RegisteredModel::Sequential(m) => Ok(m.link_weights()?),
-            RegisteredModel::Ease(_) => Ok(Vec::new()),
-        }
+        Ok(self.model.link_weights()?)
     }
 
     /// The KG neighbourhood of the product in `row` (see [`super::neighbourhood`]): the
@@ -642,15 +622,10 @@ impl Recommender {
         let history = self.history(user).ok()??;
         let model = match &self.model {
             RegisteredModel::Sequential(m) => m,
-            RegisteredModel::Ease(m) => {
-                if history.is_empty() {
-                    return self.popularity.get(row as usize).copied();
-                }
-                let mut seen = history.clone();
-                seen.sort_unstable();
-                seen.dedup();
-                return Some(seen.iter().map(|&h| m.weight(h, row)).sum());
+            RegisteredModel::Ease(_) if history.is_empty() => {
+                return self.popularity.get(row as usize).copied();
             }
+            RegisteredModel::Ease(m) => return Some(m.score_item(&history, row)),
         };
         let vector = self.cached_user_vector(user, history.clone()).ok()?;
         let dim = self.dim;

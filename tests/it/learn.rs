@@ -156,15 +156,23 @@ fn line_count(path: &std::path::Path) -> usize {
         .count()
 }
 
-#[test]
-fn train_registers_a_model_other_tools_can_read() {
+/// The shop fixture in a new store, and the sentence model's folder (found or fetched once
+/// for the whole test binary); `None` (skipped) without the sentence model.
+fn shop_with_sentence_model() -> Option<(TempStore, String)> {
     let store = TempStore::new();
     store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
-    // The sentence model, found or fetched once for the whole test binary.
     if !crate::text::model_available() {
-        return;
+        return None;
     }
     let model_dir = crate::text::model().dir().to_str().unwrap().to_owned();
+    Some((store, model_dir))
+}
+
+#[test]
+fn train_registers_a_model_other_tools_can_read() {
+    let Some((store, model_dir)) = shop_with_sentence_model() else {
+        return;
+    };
     let mut quick = vec!["--model-dir", model_dir.as_str()];
     quick.extend_from_slice(QUICK_TRAINING);
     let mut args = vec!["train", "--model", "kgrec", "--holdout", "loo"];
@@ -276,12 +284,9 @@ fn train_registers_a_model_other_tools_can_read() {
 
 #[test]
 fn train_without_a_model_keeps_the_best_candidate_on_validation() {
-    let store = TempStore::new();
-    store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
-    if !crate::text::model_available() {
+    let Some((store, model_dir)) = shop_with_sentence_model() else {
         return;
-    }
-    let model_dir = crate::text::model().dir().to_str().unwrap().to_owned();
+    };
     let mut args = vec![
         "train",
         "--holdout",
@@ -322,12 +327,9 @@ fn train_without_a_model_keeps_the_best_candidate_on_validation() {
 
 #[test]
 fn a_catalogue_of_ids_and_codes_gets_no_text_input() {
-    let store = TempStore::new();
-    store.ok(&["load", fixture("shop.trig").to_str().unwrap()]);
-    if !crate::text::model_available() {
+    let Some((store, model_dir)) = shop_with_sentence_model() else {
         return;
-    }
-    let model_dir = crate::text::model().dir().to_str().unwrap().to_owned();
+    };
     // Every name and label becomes a number, as in a catalogue that carries only attribute
     // ids.
     for p in [
