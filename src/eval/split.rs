@@ -1,5 +1,5 @@
-//! Evaluation protocols and the splits they make: leave-one-out, per-user ratio, and the
-//! KGCN click-through split.
+//! Evaluation protocols and the splits they make: leave-one-out, per-user ratio, the KGCN
+//! click-through split, and cold products (a share of the catalogue never seen in training).
 
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +18,17 @@ pub enum Protocol {
     Ratio,
     /// KGCN's click-through split: all labelled pairs shuffled 6:2:2, scored by AUC and F1.
     Ctr,
+    /// Cold products: [`COLD_ITEM_SHARE`] of the items (seeded) are left out of training with
+    /// all their interactions and their product-to-product KG edges. Each user with one of
+    /// them is cut at the last: that item is the test target, ranked among all items, and the
+    /// warm items before it are the history (the last of them the validation target). Users
+    /// without one train on their warm items, the last of them validation.
+    #[serde(rename = "cold-items")]
+    ColdItems,
 }
+
+/// The share of the catalogue the `cold-items` protocol leaves out of training.
+pub const COLD_ITEM_SHARE: f64 = 0.1;
 
 impl Protocol {
     /// Lower-case name, as on the command line.
@@ -27,6 +37,7 @@ impl Protocol {
             Protocol::Loo => "loo",
             Protocol::Ratio => "ratio",
             Protocol::Ctr => "ctr",
+            Protocol::ColdItems => "cold-items",
         }
     }
 }
@@ -88,6 +99,10 @@ pub struct EvalSplit {
     pub n_items: usize,
     /// Whether the split came from the data itself rather than from kgrec.
     pub from_data: bool,
+    /// Items left out of training entirely, sorted (the `cold-items` protocol; empty
+    /// otherwise): no interaction with them trains, and the KG projection drops their edges
+    /// to other products (co-purchase links come from the interactions it leaves out).
+    pub cold_items: Vec<ItemId>,
 }
 
 impl EvalSplit {
@@ -120,6 +135,7 @@ impl EvalSplit {
             test_pairs: Vec::new(),
             n_items: data.item_count(),
             from_data: false,
+            cold_items: Vec::new(),
         })
     }
 
@@ -223,8 +239,49 @@ impl EvalSplit {
                     split.train[u].sort_by_key(position);
                 }
             }
+            Protocol::ColdItems => {
+                let n_items = data.item_count();
+                let mut items: Vec<ItemId> = (0..n_items as ItemId).collect();
+                SeededRng::new(seed).shuffle(&mut items);
+                let n_cold = ((n_items as f64 * COLD_ITEM_SHARE).round() as usize).max(1);
+                let mut cold = vec![false; n_items];
+                for &i in &items[..n_cold.min(n_items)] {
+                    cold[i as usize] = true;
+                }
+                for (u, seq) in sequences.iter().enumerate() {
+                    let items: Vec<ItemId> = seq.iter().map(|e| e.item).collect();
+                    let last_cold = items.iter().rposition(|&i| cold[i as usize]);
+                    let warm_before = |end: usize| -> Vec<ItemId> {
+                        items[..end]
+                            .iter()
+                            .copied()
+                            .filter(|&i| !cold[i as usize])
+                            .collect()
+                    };
+                    let (mut warm, target) = match last_cold {
+                        Some(p) if !warm_before(p).is_empty() => (warm_before(p), Some(items[p])),
+                        // No history before the cold item: nothing to ask, the warm items train.
+                        _ => (warm_before(items.len()), None),
+                    };
+                    if let Some(t) = target {
+                        split.test[u] = vec![t];
+                    }
+                    if warm.len() >= 2 {
+                        split.valid[u] = warm.pop().into_iter().collect();
+                    }
+                    split.train[u] = warm;
+                }
+                split.cold_items = (0..n_items as ItemId)
+                    .filter(|&i| cold[i as usize])
+                    .collect();
+            }
         }
         Ok(split)
+    }
+
+    /// Whether `item` is left out of training entirely (see [`EvalSplit::cold_items`]).
+    pub fn is_cold(&self, item: ItemId) -> bool {
+        self.cold_items.binary_search(&item).is_ok()
     }
 
     /// Scores only the held-out parts of users `keep` accepts: the others' validation and test
@@ -348,6 +405,42 @@ mod tests {
         let valid = s.ranking_cases(Stage::Valid);
         assert_eq!(valid[3].history.len(), 8);
         assert_eq!(valid[3].relevant, [11]);
+    }
+
+    #[test]
+    fn cold_items_never_train_and_are_asked_after_the_warm_history() {
+        let d = data();
+        let s = EvalSplit::new(&d, Protocol::ColdItems, 4).unwrap();
+        // 10% of 15 items, rounded.
+        assert_eq!(s.cold_items.len(), 2);
+        assert_eq!(
+            s.cold_items,
+            EvalSplit::new(&d, Protocol::ColdItems, 4)
+                .unwrap()
+                .cold_items
+        );
+        for u in 0..s.train.len() {
+            assert!(s.train[u].iter().chain(&s.valid[u]).all(|&i| !s.is_cold(i)));
+            for &t in &s.test[u] {
+                assert!(s.is_cold(t));
+            }
+        }
+        let cases = s.ranking_cases(Stage::Test);
+        assert!(!cases.is_empty());
+        for case in &cases {
+            let seq: Vec<ItemId> = d.sequences()[case.user as usize]
+                .iter()
+                .map(|e| e.item)
+                .collect();
+            let at = seq.iter().rposition(|i| s.is_cold(*i)).unwrap();
+            assert_eq!(case.relevant, [seq[at]]);
+            let warm: Vec<ItemId> = seq[..at]
+                .iter()
+                .copied()
+                .filter(|i| !s.is_cold(*i))
+                .collect();
+            assert_eq!(case.history, warm);
+        }
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub struct StoreFeatures<'a> {
     repairs: CatalogueRepairs,
     text: Option<Option<(usize, Vec<f32>)>>,
     structure: Option<(u64, (usize, Vec<f32>))>,
-    links: Option<ItemLinks>,
+    /// The links and the cold items they were made without.
+    links: Option<(Vec<ItemId>, ItemLinks)>,
     text_neighbours: Option<Vec<Vec<ItemId>>>,
     text_note: Option<String>,
     notes: Vec<String>,
@@ -114,24 +115,28 @@ impl<'a> StoreFeatures<'a> {
         }
     }
 
-    /// The KG's item-to-item links (the same for every split: they read no interaction).
+    /// The KG's item-to-item links: the same for every split (they read no interaction)
+    /// with the same cold items, whose links to other products are left out.
     pub fn links(&mut self, split: &EvalSplit) -> Result<ItemLinks, RecError> {
-        if self.links.is_none() {
-            let links = item_links(
-                self.store,
-                self.data,
-                &self.repairs,
-                split,
-                &self.config.structure.projection,
-            )?;
-            self.notes.push(format!(
-                "{} KG links between items, of {} kinds",
-                links.len(),
-                links.kinds.len()
-            ));
-            self.links = Some(links);
+        match &self.links {
+            Some((cold, links)) if *cold == split.cold_items => Ok(links.clone()),
+            _ => {
+                let links = item_links(
+                    self.store,
+                    self.data,
+                    &self.repairs,
+                    split,
+                    &self.config.structure.projection,
+                )?;
+                self.notes.push(format!(
+                    "{} KG links between items, of {} kinds",
+                    links.len(),
+                    links.kinds.len()
+                ));
+                self.links = Some((split.cold_items.clone(), links.clone()));
+                Ok(links)
+            }
         }
-        Ok(self.links.clone().unwrap_or_default())
     }
 
     /// Each item's nearest items by text ([`TEXT_NEIGHBOURS`] of them), or `None` when no

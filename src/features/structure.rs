@@ -35,7 +35,8 @@ pub struct StructureConfig {
 }
 
 /// The store's KG plus the split's training interactions as `kgr:interactedWith` edges.
-/// Held-out interactions never enter, whatever the store holds; a duplicate merged into
+/// Held-out interactions never enter, whatever the store holds, nor do a cold item's links to
+/// other products (see [`EvalSplit::cold_items`]); a duplicate merged into
 /// another item (`data.item_aliases`) is that item's node, and a brand `repairs` links a
 /// product to is an edge (when the relation selection admits `schema:brand`).
 pub fn project_for_training(
@@ -62,9 +63,17 @@ pub fn project_for_training(
         }
     }
     // Every catalogue item is a node, even with no KG edge, so ids line up.
-    for iri in &data.items {
-        builder.node(iri, NodeKind::Product);
-    }
+    let nodes: Vec<NodeId> = data
+        .items
+        .iter()
+        .map(|iri| builder.node(iri, NodeKind::Product))
+        .collect();
+    let cold: Vec<NodeId> = split
+        .cold_items
+        .iter()
+        .map(|&i| nodes[i as usize])
+        .collect();
+    builder.drop_product_links_of(&cold);
     if with_interactions {
         let relation = builder.relation(&format!("{KGR}interactedWith"));
         for (u, i) in split.train_pairs() {

@@ -327,6 +327,21 @@ impl ProjectionBuilder {
         Ok(())
     }
 
+    /// Drops every edge between one of `nodes` and another product: what a product nobody
+    /// has bought yet cannot have (co-purchase and co-view links come from interactions). Its
+    /// edges to brands, categories and other attributes stay.
+    pub fn drop_product_links_of(&mut self, nodes: &[NodeId]) {
+        if nodes.is_empty() {
+            return;
+        }
+        let set: std::collections::HashSet<NodeId> = nodes.iter().copied().collect();
+        let kinds = &self.kinds;
+        let is_product = |n: NodeId| kinds[n as usize] == NodeKind::Product;
+        self.edges.retain(|&(h, t, _)| {
+            !((set.contains(&h) && is_product(t)) || (set.contains(&t) && is_product(h)))
+        });
+    }
+
     /// Freezes the graph: edges in both directions, parallel edges between the same two
     /// nodes merged into one edge that carries all their directed relations.
     pub fn build(self) -> KgProjection {

@@ -55,11 +55,16 @@ pub fn fit(
                 notes,
             });
         }
-        ModelKind::WalkKnn => {
-            let Some((dim, vectors)) = &inputs.features.structure else {
-                return Err(LearnError::InvalidConfig(
-                    "walk-knn needs the items' structure vectors".into(),
-                ));
+        ModelKind::WalkKnn | ModelKind::TextKnn => {
+            let (vectors, what) = match model {
+                ModelKind::WalkKnn => (&inputs.features.structure, "structure"),
+                _ => (&inputs.features.text, "text"),
+            };
+            let Some((dim, vectors)) = vectors else {
+                return Err(LearnError::InvalidConfig(format!(
+                    "{} needs the items' {what} vectors",
+                    model.as_str()
+                )));
             };
             Box::new(EmbeddingKnn::new(
                 *dim,

@@ -26,6 +26,9 @@ pub enum ModelKind {
     EaseKg,
     /// Skip-gram vectors of KG walks, scored by cosine to the recency-weighted history.
     WalkKnn,
+    /// The items' text vectors (MiniLM), scored by cosine to the recency-weighted history: what
+    /// text alone is worth, the baseline for products nobody has bought yet.
+    TextKnn,
     /// The ID-only self-attentive sequence model trained with cross-entropy (SASRec+CE).
     Sasrec,
     /// kgrec's model: the sequence model with fused ID, KG-structure and text inputs, and
@@ -44,13 +47,14 @@ pub enum ModelKind {
 
 impl ModelKind {
     /// Every model, in report order.
-    pub const ALL: [ModelKind; 12] = [
+    pub const ALL: [ModelKind; 13] = [
         ModelKind::Popularity,
         ModelKind::ItemKnn,
         ModelKind::BprMf,
         ModelKind::Ease,
         ModelKind::EaseKg,
         ModelKind::WalkKnn,
+        ModelKind::TextKnn,
         ModelKind::Sasrec,
         ModelKind::Kgrec,
         ModelKind::KgrecNoKg,
@@ -68,6 +72,7 @@ impl ModelKind {
             ModelKind::Ease => "ease",
             ModelKind::EaseKg => "ease-kg",
             ModelKind::WalkKnn => "walk-knn",
+            ModelKind::TextKnn => "text-knn",
             ModelKind::Sasrec => "sasrec",
             ModelKind::Kgrec => "kgrec",
             ModelKind::KgrecNoKg => "kgrec-no-kg",
@@ -95,7 +100,8 @@ pub struct ModelInputs {
 }
 
 impl ModelKind {
-    /// The item inputs the model reads: the walk vectors for `walk-knn`, the KG nodes for
+    /// The item inputs the model reads: the walk vectors for `walk-knn`, the text vectors for
+    /// `text-knn`, the KG nodes for
     /// `ease-kg`, none for the other baselines, the variant's own for the sequence models.
     pub fn inputs(self) -> ModelInputs {
         if self == ModelKind::EaseKg {
@@ -112,6 +118,7 @@ impl ModelKind {
             | ModelKind::EaseKg
             | ModelKind::Sasrec => (false, false, false, false),
             ModelKind::WalkKnn => (true, false, false, false),
+            ModelKind::TextKnn => (false, false, true, false),
             ModelKind::Kgrec => (true, false, true, true),
             ModelKind::KgrecNoKg => (false, false, true, true),
             ModelKind::KgrecNoText => (true, false, false, true),
@@ -138,6 +145,7 @@ impl ModelKind {
                 | ModelKind::Ease
                 | ModelKind::EaseKg
                 | ModelKind::WalkKnn
+                | ModelKind::TextKnn
         )
     }
 }

@@ -30,6 +30,9 @@ const CACHE_FLOATS: usize = 32 << 20;
 pub(crate) struct FullSoftmaxLoss {
     targets: Vec<u32>,
     links: Option<RowLinks>,
+    /// Items outside the softmax: probability 0, so they get no gradient (the items nothing
+    /// in training interacted with, which must not learn to be negatives).
+    excluded: Vec<u32>,
     /// The forward pass's softmax probabilities (`rows × items`), taken by the backward pass.
     probabilities: std::sync::Mutex<Option<Vec<f32>>>,
 }
@@ -49,6 +52,7 @@ impl FullSoftmaxLoss {
         FullSoftmaxLoss {
             targets,
             links: None,
+            excluded: Vec::new(),
             probabilities: std::sync::Mutex::new(None),
         }
     }
@@ -61,7 +65,25 @@ impl FullSoftmaxLoss {
         }
     }
 
+    /// The same loss with `items` left out of every row's softmax (no target may be one).
+    pub(crate) fn excluding(mut self, mut items: Vec<u32>) -> Self {
+        items.sort_unstable();
+        items.dedup();
+        self.excluded = items;
+        self
+    }
+
     fn check(&self, rows: usize, n_items: usize, features: usize) -> candle_core::Result<()> {
+        if let Some(i) = self.excluded.iter().find(|&&i| i as usize >= n_items) {
+            candle_core::bail!("excluded item {i} outside the {n_items} items");
+        }
+        if self
+            .targets
+            .iter()
+            .any(|t| self.excluded.binary_search(t).is_ok())
+        {
+            candle_core::bail!("a target is an item excluded from the softmax");
+        }
         if rows != self.targets.len() {
             candle_core::bail!("{rows} hidden rows for {} targets", self.targets.len());
         }
@@ -108,6 +130,7 @@ impl FullSoftmaxLoss {
             targets,
             links: self.block_links(b),
             weights,
+            excluded: &self.excluded,
         }
     }
 
@@ -191,6 +214,7 @@ struct Block<'a> {
     targets: &'a [u32],
     links: &'a [Vec<(u32, u32)>],
     weights: &'a [f32],
+    excluded: &'a [u32],
 }
 
 /// A block's softmax probabilities over the items, written into `out` (`rows × n_items`);
@@ -202,6 +226,11 @@ fn block_probabilities(out: &mut [f32], block: &Block<'_>, items: &[f32], dim: u
     for (row, links) in out.chunks_exact_mut(n_items).zip(block.links) {
         for &(item, feature) in links {
             row[item as usize] += block.weights[feature as usize];
+        }
+    }
+    for row in out.chunks_exact_mut(n_items) {
+        for &item in block.excluded {
+            row[item as usize] = f32::NEG_INFINITY;
         }
     }
     let mut loss = 0f64;
@@ -462,6 +491,59 @@ mod tests {
             .unwrap();
         // Scale both by 3 so that the upstream gradient is not just 1.
         assert_matches_reference(&fused, &logits, targets, 3.0, &[&hidden, &items]);
+    }
+
+    /// Excluded items leave the softmax: the loss is the reference's with their logits at
+    /// minus infinity, and their rows of the item gradient are exactly zero.
+    #[test]
+    fn excluded_items_get_no_probability_and_no_gradient() {
+        let mut rng = SeededRng::new(5);
+        let (rows, n_items, dim) = (BLOCK + 3, 17, 4);
+        let excluded = vec![2u32, 9, 16];
+        let hidden = random(&mut rng, (rows, dim));
+        let items = random(&mut rng, (n_items, dim));
+        let targets: Vec<u32> = (0..rows)
+            .map(|_| loop {
+                let t = rng.below(n_items) as u32;
+                if !excluded.contains(&t) {
+                    break t;
+                }
+            })
+            .collect();
+        let fused = hidden
+            .as_tensor()
+            .apply_op3(
+                items.as_tensor(),
+                &no_weights(),
+                FullSoftmaxLoss::new(targets.clone()).excluding(excluded.clone()),
+            )
+            .unwrap();
+        let mask: Vec<f32> = (0..n_items as u32)
+            .map(|i| if excluded.contains(&i) { -1e30 } else { 0.0 })
+            .collect();
+        let logits = hidden
+            .as_tensor()
+            .matmul(&items.as_tensor().t().unwrap())
+            .unwrap()
+            .broadcast_add(&Tensor::from_vec(mask, n_items, &Device::Cpu).unwrap())
+            .unwrap();
+        assert_matches_reference(&fused, &logits, targets.clone(), 1.0, &[&hidden, &items]);
+        let grads = fused.backward().unwrap();
+        let g: Vec<Vec<f32>> = grads.get(items.as_tensor()).unwrap().to_vec2().unwrap();
+        for &i in &excluded {
+            assert!(
+                g[i as usize].iter().all(|&x| x == 0.0),
+                "{:?}",
+                g[i as usize]
+            );
+        }
+        let bad = FullSoftmaxLoss::new(vec![2]).excluding(excluded);
+        assert!(hidden
+            .as_tensor()
+            .narrow(0, 0, 1)
+            .unwrap()
+            .apply_op3(items.as_tensor(), &no_weights(), bad)
+            .is_err());
     }
 
     /// Without the forward pass's probabilities (a batch too long to keep them), the

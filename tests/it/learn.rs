@@ -95,6 +95,35 @@ fn eval_json(store: &TempStore, args: &[&str]) -> Vec<serde_json::Value> {
 }
 
 #[test]
+fn cold_items_are_found_by_their_text_and_never_by_popularity() {
+    if !crate::text::model_available() {
+        return;
+    }
+    let model_dir = crate::text::model().dir().to_str().unwrap().to_owned();
+    let store = default_kg_store();
+    let models = eval_json(
+        &store,
+        &[
+            "--protocol",
+            "cold-items",
+            "--models",
+            "popularity,text-knn",
+            "--model-dir",
+            &model_dir,
+        ],
+    );
+    // A user is asked for a cold product only after some warm history: about as many users
+    // as hold one of the 10% of products left out.
+    let cases = models[0]["runs"][0]["test"]["cases"].as_u64().unwrap();
+    assert!((300..1500).contains(&cases), "{cases}");
+    // Nothing in training counts a cold product: popularity ranks them below every product
+    // bought at least once, so never in a top 20.
+    assert_eq!(metric(&models[0], "HR@20"), 0.0, "{}", models[0]);
+    // Text alone places some of them.
+    assert!(metric(&models[1], "HR@20") > 0.0, "{}", models[1]);
+}
+
+#[test]
 fn eval_ctr_on_lastfm() {
     let store = TempStore::new();
     let Some(dir) = crate::common::shared_dataset("lastfm-kgcn") else {

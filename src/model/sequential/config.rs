@@ -46,6 +46,15 @@ pub struct SequentialConfig {
     pub validate_every: usize,
     /// Stop after this many validation passes without improvement (0: run every epoch).
     pub patience: usize,
+    /// BSARec's frequency filter beside attention: its `c` (the `c / 2 + 1` lowest
+    /// frequency bins of `max_len` positions form the low-pass part); 0 leaves it out.
+    pub frequency_cutoff: usize,
+    /// The filter's share of each block's mix with attention (BSARec's `alpha`).
+    pub frequency_alpha: f32,
+    /// Share of a training step's items whose ID part is dropped (DropoutNet-style), so the
+    /// KG and text parts alone learn to place an item: how a product nobody has bought yet
+    /// is scored. 0 keeps every ID.
+    pub id_dropout: f32,
     /// Seed of initialisation, batch order and dropout.
     pub seed: u64,
 }
@@ -70,6 +79,9 @@ impl Default for SequentialConfig {
             all_windows: false,
             validate_every: 2,
             patience: 5,
+            frequency_cutoff: 0,
+            frequency_alpha: 0.7,
+            id_dropout: 0.0,
             seed: 42,
         }
     }

@@ -239,6 +239,24 @@ mod tests {
     }
 
     #[test]
+    fn learns_order_with_the_frequency_filter_and_id_dropout() {
+        // The filter is causal: were a position to see later items, training would lean on
+        // them and the test (where nothing comes later) would fall apart.
+        let split = cycles();
+        let config = SequentialConfig {
+            frequency_cutoff: 5,
+            id_dropout: 0.1,
+            ..small(40)
+        };
+        let model =
+            SequentialModel::fit(&split, &ItemFeatures::default(), &config, &|_, _, _| {}).unwrap();
+        assert!(model.params.get("blocks.0.filter_beta").is_ok());
+        let report =
+            evaluate_ranking(&model, &split.ranking_cases(Stage::Test), split.n_items).unwrap();
+        assert!(report.at_k(5).unwrap().hr > 0.9, "{:?}", report.at_k(5));
+    }
+
+    #[test]
     fn keeps_the_epoch_with_the_best_validation_ndcg() {
         let split = cycles();
         let config = SequentialConfig {
@@ -309,6 +327,58 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_item_never_trained_on_has_no_id_part_and_is_never_a_negative() {
+        // As above, but with ID embeddings: item 29's row must stay exactly zero, whether the
+        // softmax is full or sampled, so it is placed by its features, not pushed down as a
+        // negative it never was.
+        let mut split = cycles();
+        for seq in split.train.iter_mut() {
+            seq.retain(|&i| i != 29);
+        }
+        let n = split.n_items;
+        let mut circle = Vec::with_capacity(n * 6);
+        for i in 0..n {
+            let angle = i as f32 / n as f32 * std::f32::consts::TAU;
+            for h in 1..=3 {
+                circle.push((angle * h as f32).cos());
+                circle.push((angle * h as f32).sin());
+            }
+        }
+        let features = ItemFeatures {
+            structure: Some((6, circle)),
+            ..Default::default()
+        };
+        for negatives in [0, 8] {
+            let config = SequentialConfig {
+                use_structure: true,
+                negatives,
+                ..small(40)
+            };
+            let model = SequentialModel::fit(&split, &features, &config, &|_, _, _| {}).unwrap();
+            let ids: Vec<Vec<f32>> = model
+                .params
+                .get("id_embedding")
+                .unwrap()
+                .as_tensor()
+                .to_vec2()
+                .unwrap();
+            assert!(ids[29].iter().all(|&x| x == 0.0), "{:?}", ids[29]);
+            assert!(ids[28].iter().any(|&x| x != 0.0));
+            let mut out = vec![0f32; n];
+            let history = [25, 26, 27, 28];
+            model.score(0, &history, &mut out).unwrap();
+            let above = (0..n)
+                .filter(|&i| i != 29 && !history.contains(&(i as u32)) && out[i] >= out[29])
+                .count();
+            assert!(
+                above <= 2,
+                "negatives {negatives}: cold item ranked {}",
+                above + 1
+            );
+        }
+    }
+
     /// The cycle's successor of every item as a KG link ("next").
     fn successor_links(n: usize) -> ItemLinks {
         let lists = (0..n).map(|i| vec![(((i + 1) % n) as ItemId, 0)]).collect();
@@ -317,8 +387,8 @@ mod tests {
 
     #[test]
     fn learns_to_score_kg_links() {
-        // Item 29 never appears in training, so its ID vector stays at its random start;
-        // only the link 28 → 29, weighed like the links seen in training, can place it.
+        // Item 29 never appears in training, so it has no ID part; only the link 28 → 29,
+        // weighed like the links seen in training, can place it.
         let mut split = cycles();
         for seq in split.train.iter_mut() {
             seq.retain(|&i| i != 29);

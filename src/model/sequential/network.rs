@@ -139,6 +139,57 @@ pub(super) struct Block {
     pub(super) ffn_norm: Norm,
     pub(super) ffn_in: Linear,
     pub(super) ffn_out: Linear,
+    /// The square root of the per-dimension weight on the high frequencies, with the
+    /// frequency filter ([`FrequencyFilter`]).
+    pub(super) filter_beta: Option<Var>,
+}
+
+/// BSARec's inductive bias beside self-attention (Shin et al., AAAI 2024): each block mixes
+/// `alpha ×` a frequency filter of its input (the low frequencies of the sequence, plus the
+/// rest weighted by a learned `β²` per dimension) with `1 − alpha ×` attention. BSARec filters
+/// the whole padded sequence and reads the last position; here every position is a target,
+/// so position `t` reads the same filter over its own prefix: a causal convolution whose
+/// kernel is the last row of the low-pass projection over `max_len` positions.
+#[derive(Clone, Debug)]
+pub(super) struct FrequencyFilter {
+    /// `kernel[d]`: the weight of the item `d` positions back in the low-pass part.
+    pub(super) kernel: Vec<f32>,
+    /// The filter's share of the mix.
+    pub(super) alpha: f64,
+}
+
+impl FrequencyFilter {
+    /// The filter keeping the `cutoff / 2 + 1` lowest frequency bins of `n` positions (BSARec's
+    /// `c`), mixed in with weight `alpha`.
+    pub(super) fn new(cutoff: usize, n: usize, alpha: f64) -> Self {
+        let bins = (cutoff / 2 + 1).min(n / 2 + 1);
+        // The projection onto bins 0..bins of a real signal of length n is circulant:
+        // f(d) = (1/n)·Σ_k w_k·cos(2πkd/n), w_0 = 1 and w_k = 2 (1 for the Nyquist bin).
+        let kernel = (0..n)
+            .map(|d| {
+                let sum: f64 = (0..bins)
+                    .map(|k| {
+                        let w = if k == 0 || 2 * k == n { 1.0 } else { 2.0 };
+                        w * (2.0 * std::f64::consts::PI * (k * d) as f64 / n as f64).cos()
+                    })
+                    .sum();
+                (sum / n as f64) as f32
+            })
+            .collect();
+        FrequencyFilter { kernel, alpha }
+    }
+
+    /// The `len × len` causal matrix of the low-pass part: row `t` weighs position `s ≤ t` by
+    /// `kernel[t − s]`.
+    fn matrix(&self, len: usize, device: &Device) -> candle_core::Result<Tensor> {
+        let mut m = vec![0f32; len * len];
+        for t in 0..len {
+            for s in 0..=t {
+                m[t * len + s] = self.kernel.get(t - s).copied().unwrap_or(0.0);
+            }
+        }
+        Tensor::from_vec(m, (len, len), device)
+    }
 }
 
 /// Which item input a [`FeatureInput`] reads.
@@ -180,6 +231,8 @@ pub(super) struct Network {
     pub(super) links: Option<(ItemLinks, Var)>,
     pub(super) dim: usize,
     pub(super) heads: usize,
+    /// BSARec's frequency filter beside attention, when configured.
+    pub(super) filter: Option<FrequencyFilter>,
 }
 
 /// The factor on the link weights: Adam moves a weight by about the learning rate per step,
@@ -220,6 +273,24 @@ impl Network {
         Ok(Some((links, w.iter().map(|x| x * LINK_SCALE).collect())))
     }
 
+    /// Sets the ID rows of `items` to zero: items with nothing to learn an ID from score by
+    /// their feature parts alone (they then get no gradient, so they stay zero).
+    pub(super) fn clear_id_rows(&self, items: &[u32]) -> candle_core::Result<()> {
+        let Some(id) = &self.id_embedding else {
+            return Ok(());
+        };
+        if items.is_empty() {
+            return Ok(());
+        }
+        let (n, dim) = id.as_tensor().dims2()?;
+        let mut keep = vec![1f32; n];
+        for &i in items {
+            keep[i as usize] = 0.0;
+        }
+        let keep = Tensor::from_vec(keep, (n, 1), id.as_tensor().device())?;
+        id.set(&id.as_tensor().broadcast_mul(&keep)?.reshape((n, dim))?)
+    }
+
     /// Every item's fused vector: ID embedding plus the gated mix of its feature parts.
     pub(super) fn item_matrix(&self) -> candle_core::Result<Tensor> {
         self.item_rows(None)
@@ -229,6 +300,17 @@ impl Network {
     /// Training with sampled negatives needs only the batch's items and the negatives, so
     /// the projections and the gate run over those rows alone.
     pub(super) fn item_rows(&self, index: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        self.item_rows_keeping_ids(index, None)
+    }
+
+    /// [`Network::item_rows`] with the ID part of row `r` multiplied by `id_keep[r]` (a
+    /// `rows × 1` tensor of 0 and 1): training with ID dropout, so that the feature parts
+    /// alone learn to place an item, as they must for a product nobody has bought.
+    pub(super) fn item_rows_keeping_ids(
+        &self,
+        index: Option<&Tensor>,
+        id_keep: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
         let rows = |t: &Tensor| match index {
             Some(ix) => t.index_select(ix, 0),
             None => Ok(t.clone()),
@@ -238,9 +320,10 @@ impl Network {
             .iter()
             .map(|f| rows(&f.features))
             .collect::<candle_core::Result<_>>()?;
-        let id = match &self.id_embedding {
-            Some(id) => Some(rows(id.as_tensor())?),
-            None => None,
+        let id = match (&self.id_embedding, id_keep) {
+            (Some(id), Some(keep)) => Some(rows(id.as_tensor())?.broadcast_mul(keep)?),
+            (Some(id), None) => Some(rows(id.as_tensor())?),
+            (None, _) => None,
         };
         self.fuse(&features, id)
     }
@@ -338,6 +421,10 @@ impl Network {
             }
         }
         let mask = Tensor::from_vec(mask, (batch, 1, len, len), device)?;
+        let low_pass = match &self.filter {
+            Some(f) => Some(f.matrix(len, device)?),
+            None => None,
+        };
         let head_dim = self.dim / self.heads;
         let scale = 1.0 / (head_dim as f64).sqrt();
         for block in &self.blocks {
@@ -360,7 +447,16 @@ impl Network {
                 .transpose(1, 2)?
                 .contiguous()?
                 .reshape((batch, len, self.dim))?;
-            h = (h + dropout.apply(&block.out.forward(&ctx)?)?)?;
+            let mut mixed = block.out.forward(&ctx)?;
+            if let (Some(filter), Some(low_pass), Some(beta)) =
+                (&self.filter, &low_pass, &block.filter_beta)
+            {
+                let low = low_pass.broadcast_matmul(&x)?;
+                let high = (&x - &low)?.broadcast_mul(&beta.as_tensor().sqr()?)?;
+                mixed = ((low + high)?.affine(filter.alpha, 0.0)?
+                    + mixed.affine(1.0 - filter.alpha, 0.0)?)?;
+            }
+            h = (h + dropout.apply(&mixed)?)?;
             let x = block.ffn_norm.forward(&h)?;
             let f = block
                 .ffn_out
@@ -422,6 +518,11 @@ pub(super) fn build_network(
             ffn_norm: params.norm(&name("ffn_norm"), dim)?,
             ffn_in: params.linear(&name("ffn_in"), dim, dim)?,
             ffn_out: params.linear(&name("ffn_out"), dim, dim)?,
+            filter_beta: if c.frequency_cutoff > 0 {
+                Some(params.uniform(&name("filter_beta"), (1, dim), 1.0)?)
+            } else {
+                None
+            },
         });
     }
     let final_norm = params.norm("final_norm", dim)?;
@@ -452,5 +553,34 @@ pub(super) fn build_network(
         links,
         dim,
         heads: c.heads.max(1),
+        filter: (c.frequency_cutoff > 0).then(|| {
+            FrequencyFilter::new(c.frequency_cutoff, c.max_len, f64::from(c.frequency_alpha))
+        }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrequencyFilter;
+
+    #[test]
+    fn the_low_pass_keeps_a_constant_and_all_bins_are_the_identity() {
+        // Bin 0 alone sums to one over a period: a constant sequence passes unchanged.
+        let f = FrequencyFilter::new(5, 50, 0.7);
+        let sum: f32 = f.kernel.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-5, "{sum}");
+        // Recent items weigh more than those half a period back.
+        assert!(f.kernel[0] > f.kernel[25]);
+        // Every bin kept: the projection is the identity.
+        let all = FrequencyFilter::new(50, 50, 0.7);
+        assert!((all.kernel[0] - 1.0).abs() < 1e-5);
+        assert!(all.kernel[1..].iter().all(|x| x.abs() < 1e-5));
+        let m: Vec<Vec<f32>> = f
+            .matrix(3, &candle_core::Device::Cpu)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        assert_eq!(m[0][1], 0.0, "causal");
+        assert_eq!(m[2][0], f.kernel[2]);
+    }
 }

@@ -35,6 +35,25 @@ impl SequentialModel {
         }
         let mut params = Params::new(c.seed, device.clone());
         let network = build_network(&mut params, features, c, n_items)?;
+        // Items nothing in training interacted with (a cold product, a product bought only
+        // in held-out data) have no ID part and are never negatives: their vector is their KG
+        // and text parts alone, and nothing teaches the model to rank them low.
+        let mut trained = vec![false; n_items];
+        for (_, i) in split.train_pairs() {
+            trained[i as usize] = true;
+        }
+        let untrained: Vec<u32> = (0..n_items as u32)
+            .filter(|&i| !trained[i as usize])
+            .collect();
+        let negative_pool: Vec<u32> = (0..n_items as u32)
+            .filter(|&i| trained[i as usize])
+            .collect();
+        if negative_pool.is_empty() {
+            return Err(LearnError::BadData(
+                "no training sequence holds an item to learn from".into(),
+            ));
+        }
+        network.clear_id_rows(&untrained)?;
         let full = c.negatives == 0 || c.negatives >= n_items;
         // The weight operand of a full-softmax loss without links (not read).
         let no_link_weights = Tensor::zeros(1, DType::F32, &device)?;
@@ -60,6 +79,8 @@ impl SequentialModel {
             rng: Some(&dropout_rng),
             p: c.dropout,
         };
+        // Its own stream, so that a model without ID dropout draws as before.
+        let mut id_rng = SeededRng::for_stream(c.seed, 3);
         let total = (c.epochs * batches.len()) as u64;
         // Item id → row in this step's item subset (u32::MAX: not in it).
         let mut local = vec![u32::MAX; n_items];
@@ -99,12 +120,30 @@ impl SequentialModel {
                         before.push(&s[..=t]);
                     }
                 }
+                // ID dropout: this step's items lose their ID part with probability
+                // `id_dropout` (drawn per row of the item tensor the step uses).
+                let mut id_keep = |rows: usize| -> candle_core::Result<Option<Tensor>> {
+                    if c.id_dropout <= 0.0 {
+                        return Ok(None);
+                    }
+                    let keep: Vec<f32> = (0..rows)
+                        .map(|_| f32::from(id_rng.unit_f32() >= c.id_dropout))
+                        .collect();
+                    Tensor::from_vec(keep, (rows, 1), &device).map(Some)
+                };
                 let (items, ids, targets, sample, link_logits) = if full {
-                    (network.item_matrix()?, ids, targets, Vec::new(), None)
+                    let keep = id_keep(n_items)?;
+                    (
+                        network.item_rows_keeping_ids(None, keep.as_ref())?,
+                        ids,
+                        targets,
+                        Vec::new(),
+                        None,
+                    )
                 } else {
                     // Only the rows this step touches: inputs, targets and the negatives.
                     let sample: Vec<u32> = (0..c.negatives)
-                        .map(|_| batch_rng.below(n_items) as u32)
+                        .map(|_| negative_pool[batch_rng.below(negative_pool.len())])
                         .collect();
                     let link_logits = network
                         .links
@@ -132,8 +171,9 @@ impl SequentialModel {
                         local[i as usize] = u32::MAX;
                     }
                     let index = Tensor::from_vec(needed.clone(), needed.len(), &device)?;
+                    let keep = id_keep(needed.len())?;
                     (
-                        network.item_rows(Some(&index))?,
+                        network.item_rows_keeping_ids(Some(&index), keep.as_ref())?,
                         ids,
                         targets,
                         sample,
@@ -164,12 +204,15 @@ impl SequentialModel {
                                     rows,
                                     scale: LINK_SCALE,
                                 },
-                            );
+                            )
+                            .excluding(untrained.clone());
                             h.apply_op3(&items, weights.as_tensor(), loss)?
                         }
-                        None => {
-                            h.apply_op3(&items, &no_link_weights, FullSoftmaxLoss::new(targets))?
-                        }
+                        None => h.apply_op3(
+                            &items,
+                            &no_link_weights,
+                            FullSoftmaxLoss::new(targets).excluding(untrained.clone()),
+                        )?,
                     }
                 } else {
                     sampled_softmax_loss(&h, &items, &targets, &sample, link_logits.as_ref())?
