@@ -61,7 +61,10 @@ fn shop_with_text_model() -> Option<(TempStore, String)> {
         return None;
     }
     let model_dir = crate::text::model().dir().to_str().unwrap().to_owned();
-    Some((shop_trained(&["--model-dir", &model_dir]), model_dir))
+    Some((
+        shop_trained(&["--model", "kgrec", "--model-dir", &model_dir]),
+        model_dir,
+    ))
 }
 
 /// A running `kgrec serve`, stopped when dropped.
