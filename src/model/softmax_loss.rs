@@ -12,7 +12,11 @@
 //!
 //! A model that scores KG links (see [`super::links`]) adds, per row, the weights of the
 //! links to some candidates; the third operand is that weight vector, and its gradient comes
-//! from the same probabilities.
+//! from the same probabilities. Items can be left out of the softmax (those nothing in training
+//! interacted with): probability zero, so no gradient reaches them.
+//!
+//! (Over 600 lines: half of it is the tests that hold the fused operation to candle's own
+//! cross-entropy, with links, exclusions and recomputed probabilities; they belong beside it.)
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
