@@ -258,10 +258,13 @@ impl EvalSplit {
                             .filter(|&i| !cold[i as usize])
                             .collect()
                     };
-                    let (mut warm, target) = match last_cold {
-                        Some(p) if !warm_before(p).is_empty() => (warm_before(p), Some(items[p])),
+                    let asked = last_cold
+                        .map(|p| (warm_before(p), items[p]))
+                        .filter(|(history, _)| !history.is_empty());
+                    let (mut warm, target) = match asked {
+                        Some((history, t)) => (history, Some(t)),
                         // No history before the cold item: nothing to ask, the warm items train.
-                        _ => (warm_before(items.len()), None),
+                        None => (warm_before(items.len()), None),
                     };
                     if let Some(t) = target {
                         split.test[u] = vec![t];

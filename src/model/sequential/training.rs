@@ -42,12 +42,8 @@ impl SequentialModel {
         for (_, i) in split.train_pairs() {
             trained[i as usize] = true;
         }
-        let untrained: Vec<u32> = (0..n_items as u32)
-            .filter(|&i| !trained[i as usize])
-            .collect();
-        let negative_pool: Vec<u32> = (0..n_items as u32)
-            .filter(|&i| trained[i as usize])
-            .collect();
+        let (negative_pool, untrained): (Vec<u32>, Vec<u32>) =
+            (0..n_items as u32).partition(|&i| trained[i as usize]);
         if negative_pool.is_empty() {
             return Err(LearnError::BadData(
                 "no training sequence holds an item to learn from".into(),
