@@ -95,8 +95,10 @@ pub struct ModelSettings {
     /// The frequency filter's share of each block's mix with attention (BSARec's alpha).
     #[arg(long, default_value_t = 0.7)]
     pub frequency_alpha: f32,
-    /// Share of each training step's items whose ID part is dropped, so the KG and text parts
-    /// alone learn to place an item (how a product nobody has bought is scored).
+    /// Share of each training step's items that lose their ID part and direct KG links, as a
+    /// new product has neither: the model then learns how to score products nobody has bought
+    /// (an offset and a weight on the text cosine to the user's recent items). Needs sampled
+    /// negatives.
     #[arg(long, default_value_t = 0.0)]
     pub id_dropout: f32,
     /// The sentence model's folder (model.safetensors, tokenizer.json, config.json)

@@ -130,6 +130,16 @@ impl ItemLinks {
         ItemLinks::from_lists(kinds, all)
     }
 
+    /// Per kind, whether it is one KG edge between two items (`also_bought`, not `shared
+    /// brand` nor `similar text`): the kinds a product new to the catalogue has none of.
+    pub fn direct_kinds(&self) -> Vec<bool> {
+        let text = LinkKind::SimilarText.name();
+        self.kinds
+            .iter()
+            .map(|k| !k.starts_with("shared ") && *k != text)
+            .collect()
+    }
+
     /// Number of items the table covers (items beyond it have no links).
     pub fn item_count(&self) -> usize {
         self.offsets.len().saturating_sub(1)

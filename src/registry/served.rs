@@ -64,6 +64,16 @@ impl RegisteredModel {
         }
     }
 
+    /// For a product nobody in training bought that the model scores by its text, the
+    /// recent history item whose text is closest (see
+    /// [`SequentialModel::new_product_text_match`]); `None` for EASE.
+    pub fn new_product_text_match(&self, history: &[ItemId], item: ItemId) -> Option<ItemId> {
+        match self {
+            RegisteredModel::Sequential(m) => m.new_product_text_match(history, item),
+            RegisteredModel::Ease(_) => None,
+        }
+    }
+
     /// Each KG link kind's learned weight per recency class; empty for EASE.
     pub fn link_weights(&self) -> Result<Vec<(String, Vec<f32>)>, LearnError> {
         match self {

@@ -143,6 +143,10 @@ pub struct ExplainRequest<'a> {
     /// [`super::links::ItemLinks`] (`also_bought`, `^also_bought`, `shared brand`). Empty
     /// when the model scores no links.
     pub link_weights: &'a dyn Fn(usize, ItemId) -> Vec<(&'a str, f32)>,
+    /// When the item is a product nobody has bought that the model scored by its text: the
+    /// recent history item whose text is closest, which then explains it when no specific
+    /// KG path does.
+    pub new_product_like: Option<ItemId>,
     /// Paths wanted at most.
     pub max_paths: usize,
 }
@@ -386,6 +390,10 @@ impl ExplanationGraph {
                 }
             }
         }
+        // A new product was scored by its text against the user's recent items.
+        if let Some(h) = r.new_product_like {
+            best = Some((0.0, h, LinkKind::SimilarText.name()));
+        }
         let history_item = best.as_ref().and_then(|(_, h, link)| {
             let node = self.item_nodes.get(*h as usize).copied().flatten()?;
             Some((self.entity(node), link.clone()))
@@ -393,7 +401,9 @@ impl ExplanationGraph {
         match history_item {
             Some((entity, link)) => {
                 let name = entity.label.clone().unwrap_or_else(|| short(&entity.iri));
-                let how = if link == LinkKind::SimilarText.name() {
+                let how = if r.new_product_like.is_some() {
+                    "is new, and described much like it".to_owned()
+                } else if link == LinkKind::SimilarText.name() {
                     "is described much like it".to_owned()
                 } else {
                     format!("is linked to it ({})", link.replace('_', " "))
@@ -594,14 +604,24 @@ mod tests {
         similarity: &'a dyn Fn(ItemId, ItemId) -> f32,
         links: &'a dyn Fn(usize, ItemId) -> Vec<(&'a str, f32)>,
     ) -> Explanation {
-        g.explain(&ExplainRequest {
+        g.explain(&request(history, item, similarity, links))
+    }
+
+    fn request<'a>(
+        history: &'a [ItemId],
+        item: ItemId,
+        similarity: &'a dyn Fn(ItemId, ItemId) -> f32,
+        links: &'a dyn Fn(usize, ItemId) -> Vec<(&'a str, f32)>,
+    ) -> ExplainRequest<'a> {
+        ExplainRequest {
             user: "urn:u",
             history,
             item,
             similarity,
             link_weights: links,
+            new_product_like: None,
             max_paths: 3,
-        })
+        }
     }
 
     /// P1 and P2 by brand B, both in category C (with P3); P1 also bought with P2.
@@ -738,6 +758,15 @@ mod tests {
         assert_eq!(
             linked.sentence.as_deref(),
             Some("You bought Item 1; Item 3 is described much like it.")
+        );
+        // A new product the model scored by its text names the history item it is like.
+        let new = g.explain(&ExplainRequest {
+            new_product_like: Some(row(1)),
+            ..request(&[row(1)], row(3), &|_, _| 0.5, &no_links)
+        });
+        assert_eq!(
+            new.sentence.as_deref(),
+            Some("You bought Item 1; Item 3 is new, and described much like it.")
         );
         // … else it says plainly that customers like the user chose it.
         let plain = explain(&g, &[row(1)], row(3), &|_, _| 0.5, &no_links);

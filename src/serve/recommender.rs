@@ -585,6 +585,7 @@ impl Recommender {
             item: row,
             similarity: &similarity,
             link_weights: &|back, from| self.model.links_between(back, from, row),
+            new_product_like: self.model.new_product_text_match(&history, row),
             max_paths,
         }))
     }
@@ -634,7 +635,7 @@ impl Recommender {
             .vectors
             .get(row as usize * dim..(row as usize + 1) * dim)?;
         let dot: f32 = vector.iter().zip(item).map(|(a, b)| a * b).sum();
-        Some(dot + model.link_score(&history, row))
+        Some(dot + model.history_score(&history, row))
     }
 
     /// The user's vector after `history`, from the cache when their history has not changed
@@ -687,7 +688,7 @@ impl Recommender {
             .chunks(self.dim.max(1))
             .map(|row| row.iter().zip(user).map(|(a, b)| a * b).sum())
             .collect();
-        model.add_link_scores(history, &mut scores);
+        model.add_history_scores(history, &mut scores);
         Ok(scores)
     }
 

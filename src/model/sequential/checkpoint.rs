@@ -93,7 +93,7 @@ impl SequentialModel {
             ..config.clone()
         };
         let mut params = Params::new(c.seed, Device::Cpu);
-        let network = build_network(&mut params, &features, &c, n_items).map_err(failed)?;
+        let mut network = build_network(&mut params, &features, &c, n_items).map_err(failed)?;
         // Named parameters, or the creation-order mapping of files written before names.
         let legacy = tensors.contains_key("param.000");
         for (k, name) in params.order.iter().enumerate() {
@@ -119,6 +119,10 @@ impl SequentialModel {
         }
         if tensors.keys().filter(|k| k.starts_with("param.")).count() != params.order.len() {
             return Err(bad("more parameters than the configuration has".into()));
+        }
+        let id_less = network.id_less_items().map_err(failed)?;
+        if let Some(head) = network.new_items.as_mut() {
+            head.items = id_less;
         }
         let items = network.item_matrix().map_err(failed)?.detach();
         let link_values = network

@@ -13,6 +13,7 @@
 mod checkpoint;
 mod config;
 mod network;
+mod new_items;
 mod scoring;
 mod training;
 
@@ -106,20 +107,45 @@ impl SequentialModel {
             .map_err(LearnError::from)
     }
 
-    /// Adds the KG-link part of the score to `scores` (one per item, in item order) for a
-    /// history (oldest first): what the model adds to `user · item` when it reads links.
-    pub fn add_link_scores(&self, history: &[ItemId], scores: &mut [f32]) {
+    /// Adds what the model adds to `user · item` for a history (oldest first) to `scores`
+    /// (one per item, in item order): the KG-link part when it reads links, and the
+    /// new-product terms of products without an ID part ([`new_items`]).
+    pub fn add_history_scores(&self, history: &[ItemId], scores: &mut [f32]) {
         if let Some((links, _)) = &self.network.links {
             links.add_scores(history, &self.link_values, scores);
+        }
+        if let Some(head) = &self.network.new_items {
+            head.add_scores(history, scores);
         }
     }
 
     /// The KG-link part of one item's score for a history (oldest first): the slot of
-    /// `item` in [`SequentialModel::add_link_scores`], without scoring the catalogue.
+    /// `item` in [`SequentialModel::add_history_scores`] (links only), without scoring the catalogue.
     pub fn link_score(&self, history: &[ItemId], item: ItemId) -> f32 {
         self.network.links.as_ref().map_or(0.0, |(links, _)| {
             links.score_of(history, item, &self.link_values)
         })
+    }
+
+    /// What the model adds to `user · item` for one item: its slot in
+    /// [`SequentialModel::add_history_scores`], without scoring the catalogue.
+    pub fn history_score(&self, history: &[ItemId], item: ItemId) -> f32 {
+        self.link_score(history, item)
+            + self
+                .network
+                .new_items
+                .as_ref()
+                .map_or(0.0, |head| head.score_of(history, item))
+    }
+
+    /// For a product nobody in training bought that the model scores by its text: the
+    /// recent history item whose text is closest to it (`None` for any other product, or a
+    /// model without ID dropout or text).
+    pub fn new_product_text_match(&self, history: &[ItemId], item: ItemId) -> Option<ItemId> {
+        self.network
+            .new_items
+            .as_ref()?
+            .closest_recent_text(history, item)
     }
 
     /// The links the score counts from `from` to `to` when `from` is `back` positions before
@@ -282,6 +308,7 @@ mod tests {
         let config = SequentialConfig {
             frequency_cutoff: 5,
             id_dropout: 0.1,
+            negatives: 20,
             ..small(40)
         };
         let model =
@@ -370,6 +397,62 @@ mod tests {
                 above + 1
             );
         }
+    }
+
+    #[test]
+    fn id_dropout_teaches_the_new_product_terms_which_score_only_products_without_an_id() {
+        // Item 29 is new: no training sequence holds it and it has no KG link, only text.
+        // Items come in pairs (2k, 2k + 1) that share a text, as a product line does, and
+        // pairs sit on a circle. Trained with ID dropout, the head learns that a text close
+        // to the user's profile counts, and places 29 (28's pair) among the first; the full
+        // softmax refuses ID dropout.
+        let split = cycles_without_29();
+        let n = split.n_items;
+        let pairs = circle_features(n / 2).structure.unwrap().1;
+        let text = (0..n).flat_map(|i| pairs[i / 2 * 6..i / 2 * 6 + 6].to_vec());
+        let circle = Some((6, text.collect()));
+        let mut lists: Vec<Vec<(ItemId, u32)>> = (0..n)
+            .map(|i| vec![(((i + 1) % n) as ItemId, 0)])
+            .collect();
+        lists[28].clear();
+        lists[29].clear();
+        let features = ItemFeatures {
+            text: circle,
+            links: Some(ItemLinks::from_lists(vec!["next".into()], lists)),
+            ..Default::default()
+        };
+        let config = SequentialConfig {
+            use_text: true,
+            negatives: 8,
+            id_dropout: 0.3,
+            ..small(40)
+        };
+        let model = SequentialModel::fit(&split, &features, &config, &|_, _, _| {}).unwrap();
+        let head = model.network.new_items.as_ref().unwrap();
+        assert_eq!(head.items, vec![29]);
+        let above = rank_of_29(&model, n);
+        assert!(above <= 2, "new item ranked {}", above + 1);
+        // The terms reach only item 29, in evaluation and in serving alike.
+        let history = [25, 26, 27, 28];
+        let mut added = vec![0f32; n];
+        model.add_history_scores(&history, &mut added);
+        for (i, &s) in added.iter().enumerate().take(29) {
+            assert_eq!(s, model.history_score(&history, i as ItemId), "item {i}");
+            assert_eq!(s, model.link_score(&history, i as ItemId), "item {i}");
+        }
+        assert!(added[29] != 0.0);
+        assert_eq!(added[29], model.history_score(&history, 29));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        model.save(&features, &path).unwrap();
+        let (loaded, _) = SequentialModel::load(&path, model.config()).unwrap();
+        assert_eq!(loaded.network.new_items.as_ref().unwrap().items, vec![29]);
+        assert_eq!(rank_of_29(&loaded, n), above);
+        let full = SequentialConfig {
+            negatives: 0,
+            ..config
+        };
+        assert!(SequentialModel::fit(&split, &features, &full, &|_, _, _| {}).is_err());
     }
 
     /// The cycle's successor of every item as a KG link ("next").

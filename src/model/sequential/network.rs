@@ -5,6 +5,7 @@ use candle_core::{Device, Tensor, Var, D};
 use candle_nn::VarMap;
 
 use super::config::SequentialConfig;
+use super::new_items::NewItemHead;
 use crate::model::inputs::ItemFeatures;
 use crate::model::links::ItemLinks;
 use crate::util::SeededRng;
@@ -233,6 +234,8 @@ pub(super) struct Network {
     pub(super) heads: usize,
     /// BSARec's frequency filter beside attention, when configured.
     pub(super) filter: Option<FrequencyFilter>,
+    /// The terms that score products without an ID part, when trained with ID dropout.
+    pub(super) new_items: Option<NewItemHead>,
 }
 
 /// The factor on the link weights: Adam moves a weight by about the learning rate per step,
@@ -289,6 +292,18 @@ impl Network {
         }
         let keep = Tensor::from_vec(keep, (n, 1), id.as_tensor().device())?;
         id.set(&id.as_tensor().broadcast_mul(&keep)?.reshape((n, dim))?)
+    }
+
+    /// The items whose ID row is zero: nothing in training interacted with them (see
+    /// [`Network::clear_id_rows`]), so they score as new products.
+    pub(super) fn id_less_items(&self) -> candle_core::Result<Vec<u32>> {
+        let Some(id) = &self.id_embedding else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<Vec<f32>> = id.as_tensor().to_vec2()?;
+        Ok((0..rows.len() as u32)
+            .filter(|&i| rows[i as usize].iter().all(|&x| x == 0.0))
+            .collect())
     }
 
     /// Every item's fused vector: ID embedding plus the gated mix of its feature parts.
@@ -543,6 +558,18 @@ pub(super) fn build_network(
         }
         _ => None,
     };
+    // Last again, so that models trained without ID dropout keep their parameters.
+    let new_items = if c.id_dropout > 0.0 && c.use_id {
+        let weights = params.constant("new_items.weights", 2, 0.0)?;
+        let text = features
+            .text
+            .as_ref()
+            .filter(|_| c.use_text)
+            .map(|(dim, rows)| (*dim, rows.as_slice()));
+        Some(NewItemHead::new(weights, text))
+    } else {
+        None
+    };
     Ok(Network {
         id_embedding,
         inputs,
@@ -556,6 +583,7 @@ pub(super) fn build_network(
         filter: (c.frequency_cutoff > 0).then(|| {
             FrequencyFilter::new(c.frequency_cutoff, c.max_len, f64::from(c.frequency_alpha))
         }),
+        new_items,
     })
 }
 

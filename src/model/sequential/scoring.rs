@@ -1,5 +1,7 @@
 //! Scoring: the user vector is the encoder's last hidden state over the history; an item
-//! scores `user · item` plus, when the model reads links, the learned link weights.
+//! scores `user · item` plus, when the model reads links, the learned link weights, and,
+//! for a product without an ID part in a model trained with ID dropout, the new-product
+//! terms ([`super::new_items`]).
 
 use candle_core::{DType, Tensor};
 
@@ -63,6 +65,12 @@ impl ScoringView<'_> {
         if let Some((links, weights)) = self.network.link_weights()? {
             for (history, row) in histories.iter().zip(out.chunks_mut(n_items)) {
                 links.add_scores(history, &weights, row);
+            }
+        }
+        if let Some(head) = &self.network.new_items {
+            let (offset, weight) = head.values()?;
+            for (history, row) in histories.iter().zip(out.chunks_mut(n_items)) {
+                head.add_scores_with(history, offset, weight, row);
             }
         }
         Ok(())

@@ -12,7 +12,7 @@ use crate::eval::{
     evaluate_ctr, evaluate_ranking, EvalSplit, ItemId, LearnError, Progress, Protocol, Stage,
 };
 use crate::model::inputs::ItemFeatures;
-use crate::model::links::{ItemLinks, LinkLogits};
+use crate::model::links::{ItemLinks, LinkLogits, RECENCY_CLASSES};
 use crate::model::softmax_loss::{FullSoftmaxLoss, RowLinks};
 use crate::util::SeededRng;
 
@@ -34,7 +34,7 @@ impl SequentialModel {
             ));
         }
         let mut params = Params::new(c.seed, device.clone());
-        let network = build_network(&mut params, features, c, n_items)?;
+        let mut network = build_network(&mut params, features, c, n_items)?;
         // Items nothing in training interacted with (a cold product, a product bought only
         // in held-out data) have no ID part and are never negatives: their vector is their KG
         // and text parts alone, and nothing teaches the model to rank them low.
@@ -49,8 +49,26 @@ impl SequentialModel {
                 "no training sequence holds an item to learn from".into(),
             ));
         }
-        network.clear_id_rows(&untrained)?;
         let full = c.negatives == 0 || c.negatives >= n_items;
+        if full && c.id_dropout > 0.0 {
+            return Err(LearnError::InvalidConfig(
+                "ID dropout trains with sampled negatives: set negatives above 0".into(),
+            ));
+        }
+        network.clear_id_rows(&untrained)?;
+        if let Some(head) = network.new_items.as_mut() {
+            head.items = untrained.clone();
+        }
+        // Per link feature, whether a product that lost its ID in a step loses it too (a
+        // direct KG edge between items, which a new product does not have).
+        let direct_features: Vec<bool> = network.links.as_ref().map_or_else(Vec::new, |(l, _)| {
+            l.direct_kinds()
+                .into_iter()
+                .flat_map(|d| std::iter::repeat_n(d, RECENCY_CLASSES))
+                .collect()
+        });
+        // Item id → whether it lost its ID part in this step.
+        let mut dropped = vec![false; n_items];
         // The weight operand of a full-softmax loss without links (not read).
         let no_link_weights = Tensor::zeros(1, DType::F32, &device)?;
         let mut optimizer = AdamW::new(
@@ -127,7 +145,7 @@ impl SequentialModel {
                         .collect();
                     Tensor::from_vec(keep, (rows, 1), &device).map(Some)
                 };
-                let (items, ids, targets, sample, link_logits) = if full {
+                let (items, ids, targets, sample, extra_logits) = if full {
                     let keep = id_keep(n_items)?;
                     (
                         network.item_rows_keeping_ids(None, keep.as_ref())?,
@@ -141,14 +159,6 @@ impl SequentialModel {
                     let sample: Vec<u32> = (0..c.negatives)
                         .map(|_| negative_pool[batch_rng.below(negative_pool.len())])
                         .collect();
-                    let link_logits = network
-                        .links
-                        .as_ref()
-                        .map(|(links, weights)| {
-                            let op = sampled_link_logits(links, &before, &targets, &sample);
-                            weights.as_tensor().apply_op1(op)
-                        })
-                        .transpose()?;
                     let mut needed = Vec::new();
                     let mut to_local = |i: u32| {
                         if local[i as usize] == u32::MAX {
@@ -157,23 +167,54 @@ impl SequentialModel {
                         }
                         local[i as usize]
                     };
-                    let ids: Vec<u32> = ids
+                    let local_ids: Vec<u32> = ids
                         .iter()
                         .map(|&i| if i == u32::MAX { i } else { to_local(i) })
                         .collect();
-                    let targets: Vec<u32> = targets.iter().map(|&i| to_local(i)).collect();
-                    let sample: Vec<u32> = sample.iter().map(|&i| to_local(i)).collect();
+                    let local_targets: Vec<u32> = targets.iter().map(|&i| to_local(i)).collect();
+                    let local_sample: Vec<u32> = sample.iter().map(|&i| to_local(i)).collect();
                     for &i in &needed {
                         local[i as usize] = u32::MAX;
                     }
                     let index = Tensor::from_vec(needed.clone(), needed.len(), &device)?;
                     let keep = id_keep(needed.len())?;
+                    if let Some(keep) = &keep {
+                        let keep: Vec<f32> = keep.flatten_all()?.to_vec1()?;
+                        for (&i, &k) in needed.iter().zip(&keep) {
+                            dropped[i as usize] = k == 0.0;
+                        }
+                    }
+                    // A product that lost its ID is scored as a new one: without its direct
+                    // KG links, and with the new-product terms.
+                    let link_logits = network
+                        .links
+                        .as_ref()
+                        .map(|(links, weights)| {
+                            let skip = |to: ItemId, feature: usize| {
+                                dropped[to as usize] && direct_features[feature]
+                            };
+                            let op =
+                                sampled_link_logits(links, &before, &targets, &sample, skip);
+                            weights.as_tensor().apply_op1(op)
+                        })
+                        .transpose()?;
+                    let new_logits = match &network.new_items {
+                        Some(head) => head.sampled_logits(&before, &targets, &sample, &dropped)?,
+                        None => None,
+                    };
+                    for &i in &needed {
+                        dropped[i as usize] = false;
+                    }
+                    let extra = match (link_logits, new_logits) {
+                        (Some(a), Some(b)) => Some((a + b)?),
+                        (a, b) => a.or(b),
+                    };
                     (
                         network.item_rows_keeping_ids(Some(&index), keep.as_ref())?,
-                        ids,
-                        targets,
-                        sample,
-                        link_logits,
+                        local_ids,
+                        local_targets,
+                        local_sample,
+                        extra,
                     )
                 };
                 let h = network.encode(&items, &ids, batch.len(), len, &dropout)?;
@@ -211,7 +252,7 @@ impl SequentialModel {
                         )?,
                     }
                 } else {
-                    sampled_softmax_loss(&h, &items, &targets, &sample, link_logits.as_ref())?
+                    sampled_softmax_loss(&h, &items, &targets, &sample, extra_logits.as_ref())?
                 };
                 optimizer.backward_step(&loss)?;
                 loss_sum += loss.to_scalar::<f32>()?;
@@ -301,6 +342,7 @@ fn sampled_link_logits(
     before: &[&[ItemId]],
     targets: &[ItemId],
     sample: &[ItemId],
+    skip: impl Fn(ItemId, usize) -> bool,
 ) -> LinkLogits {
     let cols = sample.len() + 1;
     let mut columns: std::collections::HashMap<ItemId, Vec<u32>> =
@@ -312,6 +354,9 @@ fn sampled_link_logits(
     for (row, (history, &target)) in before.iter().zip(targets).enumerate() {
         let base = (row * cols) as u32;
         links.for_each_feature(history, |to, feature| {
+            if skip(to, feature) {
+                return;
+            }
             if to == target {
                 entries.push((base, feature as u32));
             }
