@@ -18,4 +18,4 @@ pub use experiment::{
     evaluate, evaluate_stages, run_experiment, Fitted, ModelReport, Progress, StageReport,
 };
 pub use scorer::{evaluate_ctr, evaluate_ranking, CtrReport, RankingReport, Scorer};
-pub use split::{EvalSplit, Protocol, RankingCase, Stage};
+pub use split::{EvalSplit, Protocol, RankingCase, Stage, COLD_ITEM_SHARE};

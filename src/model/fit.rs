@@ -170,6 +170,14 @@ pub fn fit_sequential(
             best.1
         ));
     }
+    if let Some(f) = &fitted.new_item_fit {
+        notes.push(format!(
+            "seed {seed}: products nobody bought score with offset {:.3} and text weight {:.3}, \
+             fit on {} validation cases with {} bought products scored as new (their NDCG@10 \
+             {:.4} without the terms, {:.4} with them)",
+            f.offset, f.text_weight, f.cases, f.held, f.before, f.after
+        ));
+    }
     let mut weights = fitted.link_weights()?;
     if !weights.is_empty() {
         weights.sort_by(|a, b| b.1[0].total_cmp(&a.1[0]));

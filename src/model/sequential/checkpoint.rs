@@ -96,12 +96,20 @@ impl SequentialModel {
         let mut network = build_network(&mut params, &features, &c, n_items).map_err(failed)?;
         // Named parameters, or the creation-order mapping of files written before names.
         let legacy = tensors.contains_key("param.000");
+        // Files written before the new-product terms have none: such a model scores
+        // products without an ID part by their KG and text parts alone, as it did.
+        let mut expected = params.order.len();
         for (k, name) in params.order.iter().enumerate() {
             let key = if legacy {
                 format!("param.{k:03}")
             } else {
                 format!("param.{name}")
             };
+            if name == "new_items.weights" && !tensors.contains_key(&key) {
+                network.new_items = None;
+                expected -= 1;
+                continue;
+            }
             let saved = tensors.get(&key).ok_or_else(|| {
                 bad(format!(
                     "parameter {name} ({key}) is missing; was it saved with another configuration?"
@@ -117,7 +125,7 @@ impl SequentialModel {
             }
             var.set(saved).map_err(failed)?;
         }
-        if tensors.keys().filter(|k| k.starts_with("param.")).count() != params.order.len() {
+        if tensors.keys().filter(|k| k.starts_with("param.")).count() != expected {
             return Err(bad("more parameters than the configuration has".into()));
         }
         let id_less = network.id_less_items().map_err(failed)?;
@@ -139,6 +147,7 @@ impl SequentialModel {
                 validation: Vec::new(),
                 best_epoch: 0,
                 link_values,
+                new_item_fit: None,
             },
             features,
         ))

@@ -21,6 +21,7 @@ use candle_core::{Device, Tensor};
 
 pub use config::SequentialConfig;
 use network::{InputKind, Network, Params};
+pub use new_items::NewItemFit;
 
 use crate::eval::{ItemId, LearnError};
 
@@ -40,6 +41,9 @@ pub struct SequentialModel {
     pub best_epoch: usize,
     /// The link weights as they enter the score (empty without links), read once.
     link_values: Vec<f32>,
+    /// How the new-product terms were fit after training (`None` when loaded, or without
+    /// validation cases or ID part).
+    pub new_item_fit: Option<NewItemFit>,
 }
 
 impl SequentialModel {
@@ -400,20 +404,18 @@ mod tests {
     }
 
     #[test]
-    fn id_dropout_teaches_the_new_product_terms_which_score_only_products_without_an_id() {
+    fn new_product_terms_are_fit_on_validation_and_score_only_products_without_an_id() {
         // Item 29 is new: no training sequence holds it and it has no KG link, only text.
         // Items come in pairs (2k, 2k + 1) that share a text, as a product line does, and
-        // pairs sit on a circle. Trained with ID dropout, the head learns that a text close
-        // to the user's profile counts, and places 29 (28's pair) among the first; the full
-        // softmax refuses ID dropout.
+        // pairs sit on a circle. The terms fit after training place 29 (28's pair) among
+        // the first, with or without ID dropout (which the full softmax refuses).
         let split = cycles_without_29();
         let n = split.n_items;
         let pairs = circle_features(n / 2).structure.unwrap().1;
         let text = (0..n).flat_map(|i| pairs[i / 2 * 6..i / 2 * 6 + 6].to_vec());
         let circle = Some((6, text.collect()));
-        let mut lists: Vec<Vec<(ItemId, u32)>> = (0..n)
-            .map(|i| vec![(((i + 1) % n) as ItemId, 0)])
-            .collect();
+        let mut lists: Vec<Vec<(ItemId, u32)>> =
+            (0..n).map(|i| vec![(((i + 1) % n) as ItemId, 0)]).collect();
         lists[28].clear();
         lists[29].clear();
         let features = ItemFeatures {
@@ -430,6 +432,9 @@ mod tests {
         let model = SequentialModel::fit(&split, &features, &config, &|_, _, _| {}).unwrap();
         let head = model.network.new_items.as_ref().unwrap();
         assert_eq!(head.items, vec![29]);
+        let fit = model.new_item_fit.as_ref().unwrap();
+        assert!(fit.after >= fit.before, "{fit:?}");
+        assert_eq!(head.values().unwrap(), (fit.offset, fit.text_weight));
         let above = rank_of_29(&model, n);
         assert!(above <= 2, "new item ranked {}", above + 1);
         // The terms reach only item 29, in evaluation and in serving alike.
@@ -440,7 +445,6 @@ mod tests {
             assert_eq!(s, model.history_score(&history, i as ItemId), "item {i}");
             assert_eq!(s, model.link_score(&history, i as ItemId), "item {i}");
         }
-        assert!(added[29] != 0.0);
         assert_eq!(added[29], model.history_score(&history, 29));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model.safetensors");
@@ -448,11 +452,26 @@ mod tests {
         let (loaded, _) = SequentialModel::load(&path, model.config()).unwrap();
         assert_eq!(loaded.network.new_items.as_ref().unwrap().items, vec![29]);
         assert_eq!(rank_of_29(&loaded, n), above);
+        // A file saved before the terms loads without them.
+        let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+        tensors.remove("param.new_items.weights").unwrap();
+        let old = dir.path().join("old.safetensors");
+        candle_core::safetensors::save(&tensors, &old).unwrap();
+        let (loaded, _) = SequentialModel::load(&old, model.config()).unwrap();
+        assert!(loaded.network.new_items.is_none());
         let full = SequentialConfig {
             negatives: 0,
-            ..config
+            ..config.clone()
         };
         assert!(SequentialModel::fit(&split, &features, &full, &|_, _, _| {}).is_err());
+        let without_dropout = SequentialConfig {
+            id_dropout: 0.0,
+            ..config
+        };
+        let model =
+            SequentialModel::fit(&split, &features, &without_dropout, &|_, _, _| {}).unwrap();
+        assert!(model.new_item_fit.is_some());
+        assert!(rank_of_29(&model, n) <= 2);
     }
 
     /// The cycle's successor of every item as a KG link ("next").
@@ -482,13 +501,18 @@ mod tests {
         // Only item 0 may come first: in training, with 29 removed, 0 follows 28.
         let linked = rank_of_29(&model, n);
         assert!(linked <= 1, "with links, {linked} items above 29");
-        // Without links, the same training cannot place it.
+        // Without links, the same training cannot place it (but for the new-product offset,
+        // which lifts every new product alike, and is left out here).
         let plain = SequentialConfig {
             use_links: false,
             ..config.clone()
         };
         let model = SequentialModel::fit(&split, &features, &plain, &|_, _, _| {}).unwrap();
         assert!(model.link_weights().unwrap().is_empty());
+        let head = model.network.new_items.as_ref().unwrap();
+        head.weights
+            .set(&Tensor::zeros(2, candle_core::DType::F32, &Device::Cpu).unwrap())
+            .unwrap();
         let plain = rank_of_29(&model, n);
         assert!(plain > linked + 2, "without links {plain}, with {linked}");
         // The full softmax learns them too.

@@ -234,7 +234,7 @@ pub(super) struct Network {
     pub(super) heads: usize,
     /// BSARec's frequency filter beside attention, when configured.
     pub(super) filter: Option<FrequencyFilter>,
-    /// The terms that score products without an ID part, when trained with ID dropout.
+    /// The terms that score products without an ID part (when items have an ID part).
     pub(super) new_items: Option<NewItemHead>,
 }
 
@@ -558,8 +558,8 @@ pub(super) fn build_network(
         }
         _ => None,
     };
-    // Last again, so that models trained without ID dropout keep their parameters.
-    let new_items = if c.id_dropout > 0.0 && c.use_id {
+    // Last again: models saved before it have the parameters before it in this order.
+    let new_items = if c.use_id {
         let weights = params.constant("new_items.weights", 2, 0.0)?;
         let text = features
             .text

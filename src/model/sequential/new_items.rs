@@ -2,20 +2,24 @@
 //! in training interacted with (a new product). Its fused vector holds only its KG and text
 //! parts, which a model trained on products with IDs scores far below any bought product;
 //! and it has none of the co-purchase links that lift bought products. The head adds two
-//! learned terms to such a product's score: an offset, and a weight on the cosine between
-//! the user's text profile (the recency-weighted sum of their recent items' unit text
-//! vectors) and the product's text, the signal a text-similarity recommender ranks by.
+//! terms to such a product's score: an offset, and a weight on the cosine between the
+//! user's text profile (the recency-weighted sum of their recent items' unit text vectors)
+//! and the product's text, the signal a text-similarity recommender ranks by.
 //!
-//! Both are learned by ID dropout (`id_dropout`, DropoutNet): each training step, a share of
-//! the step's products lose their ID part and their direct KG links to other products, as a
-//! new product would, and the head scores them. Products with an ID never get the terms, so
-//! a model trained without ID dropout has no head and scores as before.
+//! Both are fit after training, on validation ([`fit_new_item_terms`]): a share of the
+//! trained products ([`COLD_ITEM_SHARE`], as many as the `cold-items` protocol leaves out)
+//! is scored as if new (no ID part, no direct KG link), and the terms are the ones that
+//! rank the validation targets best, new and bought alike. New products thus get the share
+//! of the top ranks that new products earn among the next items, not more. Products with an
+//! ID never get the terms, so the scores of every other product are unchanged.
 
 use candle_core::{Tensor, Var};
 
-use super::network::LINK_SCALE;
-use crate::eval::ItemId;
-use crate::model::links::RECENT_ITEMS;
+use super::network::Network;
+use super::scoring::ScoringView;
+use crate::eval::{EvalSplit, ItemId, Stage, COLD_ITEM_SHARE};
+use crate::model::links::{RECENCY_CLASSES, RECENT_ITEMS};
+use crate::util::SeededRng;
 
 /// How fast a history's text profile forgets: the item `k` steps back weighs `0.7^k`
 /// (the recency decay of kgrec's profile scorers).
@@ -23,7 +27,7 @@ const PROFILE_DECAY: f32 = 0.7;
 
 /// The learned terms that score products without an ID part (see the module documentation).
 pub(super) struct NewItemHead {
-    /// `[offset, text weight]`, each scaled by [`LINK_SCALE`] in the score.
+    /// `[offset, text weight]`, as they enter the score (fit, not trained).
     pub(super) weights: Var,
     /// Unit text vectors, row-major (items × dim), when the model reads text.
     pub(super) text: Option<(usize, Vec<f32>)>,
@@ -67,7 +71,10 @@ impl NewItemHead {
         let mut weight = 1.0;
         for &item in history.iter().rev().take(RECENT_ITEMS) {
             if let Some(row) = self.text_of(item) {
-                profile.iter_mut().zip(row).for_each(|(p, x)| *p += weight * x);
+                profile
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(p, x)| *p += weight * x);
             }
             weight *= PROFILE_DECAY;
         }
@@ -127,8 +134,8 @@ impl NewItemHead {
     pub(super) fn values(&self) -> candle_core::Result<(f32, f32)> {
         let w: Vec<f32> = self.weights.as_tensor().to_vec1()?;
         Ok((
-            w.first().copied().unwrap_or(0.0) * LINK_SCALE,
-            w.get(1).copied().unwrap_or(0.0) * LINK_SCALE,
+            w.first().copied().unwrap_or(0.0),
+            w.get(1).copied().unwrap_or(0.0),
         ))
     }
 
@@ -156,78 +163,268 @@ impl NewItemHead {
             }
         }
     }
+}
 
-    /// The head's logits for a sampled step, in the layout of the sampled softmax (column 0
-    /// each row's target, column `1 + k` the negative `sample[k]`), for the products
-    /// `dropped` (by item id) lost their ID part in this step; `None` when none did.
-    /// `before[r]` is row `r`'s history, `targets` and `sample` are item ids.
-    pub(super) fn sampled_logits(
-        &self,
-        before: &[&[ItemId]],
-        targets: &[ItemId],
-        sample: &[ItemId],
-        dropped: &[bool],
-    ) -> candle_core::Result<Option<Tensor>> {
-        let is_dropped = |i: ItemId| dropped.get(i as usize).copied().unwrap_or(false);
-        let negatives: Vec<(usize, ItemId)> = sample
-            .iter()
-            .enumerate()
-            .filter(|&(_, &i)| is_dropped(i))
-            .map(|(k, &i)| (k + 1, i))
-            .collect();
-        if negatives.is_empty() && !targets.iter().any(|&t| is_dropped(t)) {
-            return Ok(None);
-        }
-        let device = self.weights.as_tensor().device();
-        let (rows, cols) = (targets.len(), sample.len() + 1);
-        let mut mask = vec![0f32; rows * cols];
-        let mut similarity = vec![0f32; rows * cols];
-        // The dropped negatives' cosines with every row's profile, as one product.
-        let profiles: Option<Vec<Vec<f32>>> = self
-            .text
-            .as_ref()
-            .map(|_| {
-                before
-                    .iter()
-                    .map(|h| self.profile(h).unwrap_or_default())
-                    .collect()
-            });
-        let negative_similarity = match (&self.text, &profiles) {
-            (Some((dim, _)), Some(profiles)) if !negatives.is_empty() => {
-                let p = Tensor::from_vec(profiles.concat(), (rows, *dim), device)?;
-                let rows_of: Vec<f32> = negatives
-                    .iter()
-                    .flat_map(|&(_, i)| self.text_of(i).unwrap_or(&[]).to_vec())
-                    .collect();
-                let n = Tensor::from_vec(rows_of, (negatives.len(), *dim), device)?;
-                Some(p.matmul(&n.t()?)?.flatten_all()?.to_vec1::<f32>()?)
+/// Validation cases the fit reads at most (drawn at random, seeded).
+const FIT_CASES: usize = 2000;
+
+/// What [`fit_new_item_terms`] chose, and on what.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewItemFit {
+    /// The offset added to a new product's score.
+    pub offset: f32,
+    /// The weight on its text cosine to the user's profile (0 without text).
+    pub text_weight: f32,
+    /// Validation cases read.
+    pub cases: usize,
+    /// Trained products scored as new.
+    pub held: usize,
+    /// NDCG@10 of those cases with the held products scored as new, without the terms.
+    pub before: f64,
+    /// The same with the terms.
+    pub after: f64,
+}
+
+/// A validation target, with the held products scored as new.
+enum FitTarget {
+    /// A bought product: its score.
+    Bought(f32),
+    /// A held product: its score without the terms, and its text cosine.
+    Held(f32, f32),
+}
+
+/// One validation case as the fit reads it.
+struct FitCase {
+    target: FitTarget,
+    /// Bought competitors above a bought target (10 or more: the case cannot count).
+    warm_above: usize,
+    /// The ten best scores of the bought competitors, best first.
+    warm_top: Vec<f32>,
+    /// Held competitors: score without the terms, text cosine.
+    held: Vec<(f32, f32)>,
+}
+
+/// Mean NDCG@10 of `cases` when held products get `offset + weight × cosine`.
+fn mean_ndcg(cases: &[FitCase], offset: f32, weight: f32) -> f64 {
+    let mut sum = 0.0;
+    for case in cases {
+        let rank = match case.target {
+            FitTarget::Bought(score) => {
+                let mut rank = case.warm_above;
+                for &(base, cosine) in &case.held {
+                    if rank >= 10 {
+                        break;
+                    }
+                    if base + offset + weight * cosine > score {
+                        rank += 1;
+                    }
+                }
+                rank
             }
-            _ => None,
+            FitTarget::Held(base, cosine) => {
+                let score = base + offset + weight * cosine;
+                let own = base + weight * cosine;
+                let mut rank = case.warm_top.iter().filter(|&&w| w > score).count();
+                for &(b, x) in &case.held {
+                    if rank >= 10 {
+                        break;
+                    }
+                    if b + weight * x > own {
+                        rank += 1;
+                    }
+                }
+                rank
+            }
         };
-        for r in 0..rows {
-            let at = r * cols;
-            if is_dropped(targets[r]) {
-                mask[at] = 1.0;
-                similarity[at] =
-                    self.similarity(profiles.as_ref().map(|p| p[r].as_slice()), targets[r]);
-            }
-            for (j, &(col, item)) in negatives.iter().enumerate() {
-                if item == targets[r] {
-                    continue;
-                }
-                mask[at + col] = 1.0;
-                if let Some(s) = &negative_similarity {
-                    similarity[at + col] = s[r * negatives.len() + j];
-                }
+        if rank < 10 {
+            sum += 1.0 / ((rank + 2) as f64).log2();
+        }
+    }
+    sum / cases.len().max(1) as f64
+}
+
+/// The terms that rank the cases best: text weights in multiples of the spread of the held
+/// products' scores, and for each the offsets that lift the best held product of 0, 5, …,
+/// 100% of the cases above the first, fifth or tenth bought competitor. Ties keep no lift,
+/// then the smaller weight and offset.
+fn best_terms(cases: &[FitCase], with_text: bool) -> (f32, f32) {
+    let spread = {
+        let mut sum = 0.0;
+        for case in cases {
+            let n = case.held.len().max(1) as f32;
+            let mean = case.held.iter().map(|h| h.0).sum::<f32>() / n;
+            let var = case.held.iter().map(|h| (h.0 - mean).powi(2)).sum::<f32>() / n;
+            sum += var.sqrt();
+        }
+        sum / cases.len().max(1) as f32
+    };
+    let weights: Vec<f32> = if with_text {
+        [0.0, 0.5, 1.0, 2.0, 4.0, 8.0].map(|m| m * spread).to_vec()
+    } else {
+        vec![0.0]
+    };
+    let mut best = (0.0, 0.0);
+    let mut best_ndcg = mean_ndcg(cases, 0.0, 0.0);
+    for &weight in &weights {
+        let mut offsets = vec![0.0];
+        for place in [0, 4, 9] {
+            let mut gaps: Vec<f32> = cases
+                .iter()
+                .filter_map(|c| {
+                    let bar = c.warm_top.get(place)?;
+                    let top = c
+                        .held
+                        .iter()
+                        .map(|&(b, x)| b + weight * x)
+                        .reduce(f32::max)?;
+                    // Just above the bar: a tie does not lift.
+                    Some(bar - top + (bar - top).abs().max(1.0) * 1e-4)
+                })
+                .collect();
+            gaps.sort_by(f32::total_cmp);
+            offsets.extend(
+                (0..=20).filter_map(|q| gaps.get(gaps.len().saturating_sub(1) * q / 20).copied()),
+            );
+        }
+        offsets.sort_by(f32::total_cmp);
+        offsets.dedup();
+        for offset in offsets {
+            let ndcg = mean_ndcg(cases, offset, weight);
+            if ndcg > best_ndcg {
+                best_ndcg = ndcg;
+                best = (offset, weight);
             }
         }
-        let mask = Tensor::from_vec(mask, (rows, cols), device)?;
-        let similarity = Tensor::from_vec(similarity, (rows, cols), device)?;
-        let w = self.weights.as_tensor();
-        let offset = mask.broadcast_mul(&w.narrow(0, 0, 1)?)?;
-        let text = similarity.broadcast_mul(&w.narrow(0, 1, 1)?)?;
-        Ok(Some(((offset + text)? * f64::from(LINK_SCALE))?))
     }
+    best
+}
+
+/// Fits the new-product terms of `network`'s head on the split's validation cases (see the
+/// module documentation) and sets them; `None` when the model has no head or the split no
+/// validation case. `trained` are the products training interacted with; `items` the
+/// fused item matrix.
+pub(super) fn fit_new_item_terms(
+    network: &Network,
+    items: &Tensor,
+    max_len: usize,
+    split: &EvalSplit,
+    trained: &[ItemId],
+    seed: u64,
+) -> candle_core::Result<Option<NewItemFit>> {
+    let Some(head) = &network.new_items else {
+        return Ok(None);
+    };
+    let mut cases = split.ranking_cases(Stage::Valid);
+    cases.retain(|c| !c.relevant.is_empty() && !c.history.is_empty());
+    if cases.is_empty() || trained.is_empty() {
+        return Ok(None);
+    }
+    let mut rng = SeededRng::for_stream(seed, 4);
+    rng.shuffle(&mut cases);
+    cases.truncate(FIT_CASES);
+    let mut pool = trained.to_vec();
+    rng.shuffle(&mut pool);
+    let n_held = ((pool.len() as f64 * COLD_ITEM_SHARE).round() as usize).clamp(1, pool.len());
+    let mut held_items = pool[..n_held].to_vec();
+    held_items.sort_unstable();
+    let n = items.dims()[0];
+    let mut held_at = vec![usize::MAX; n];
+    for (k, &i) in held_items.iter().enumerate() {
+        held_at[i as usize] = k;
+    }
+    let device = items.device();
+    let index = Tensor::from_vec(held_items.clone(), n_held, device)?;
+    let no_id = Tensor::zeros((n_held, 1), items.dtype(), device)?;
+    let content = network.item_rows_keeping_ids(Some(&index), Some(&no_id))?;
+    let links = network.link_weights()?;
+    let direct: Vec<bool> = links.as_ref().map_or_else(Vec::new, |(l, _)| {
+        l.direct_kinds()
+            .into_iter()
+            .flat_map(|d| std::iter::repeat_n(d, RECENCY_CLASSES))
+            .collect()
+    });
+    let view = ScoringView {
+        network,
+        items,
+        max_len,
+    };
+    let mut table = Vec::with_capacity(cases.len());
+    let mut excluded = vec![false; n];
+    for batch in cases.chunks(256) {
+        let histories: Vec<&[ItemId]> = batch.iter().map(|c| c.history.as_slice()).collect();
+        let mut full = vec![0f32; batch.len() * n];
+        view.score_histories(&histories, &mut full)?;
+        let h = view.encode_histories(&histories)?;
+        let base: Vec<f32> = h.matmul(&content.t()?)?.flatten_all()?.to_vec1()?;
+        for (b, case) in batch.iter().enumerate() {
+            let scores = &full[b * n..(b + 1) * n];
+            let mut base_row = base[b * n_held..(b + 1) * n_held].to_vec();
+            if let Some((links, w)) = &links {
+                links.for_each_feature(&case.history, |to, f| {
+                    let k = held_at[to as usize];
+                    if k != usize::MAX && !direct[f] {
+                        base_row[k] += w[f];
+                    }
+                });
+            }
+            let profile = head.profile(&case.history);
+            let target = case.relevant[0];
+            for &i in &case.history {
+                excluded[i as usize] = true;
+            }
+            excluded[target as usize] = true;
+            let mut warm: Vec<f32> = (0..n)
+                .filter(|&j| held_at[j] == usize::MAX && !excluded[j])
+                .map(|j| scores[j])
+                .collect();
+            let held: Vec<(f32, f32)> = held_items
+                .iter()
+                .zip(&base_row)
+                .filter(|(&i, _)| !excluded[i as usize])
+                .map(|(&i, &b)| (b, head.similarity(profile.as_deref(), i)))
+                .collect();
+            for &i in &case.history {
+                excluded[i as usize] = false;
+            }
+            excluded[target as usize] = false;
+            let (target, warm_above) = match held_at[target as usize] {
+                usize::MAX => {
+                    let s = scores[target as usize];
+                    (
+                        FitTarget::Bought(s),
+                        warm.iter().filter(|&&w| w > s).count(),
+                    )
+                }
+                k => (
+                    FitTarget::Held(base_row[k], head.similarity(profile.as_deref(), target)),
+                    0,
+                ),
+            };
+            let top = warm.len().min(10);
+            if top > 0 {
+                warm.select_nth_unstable_by(top - 1, |a, b| b.total_cmp(a));
+            }
+            warm.truncate(top);
+            warm.sort_by(|a, b| b.total_cmp(a));
+            table.push(FitCase {
+                target,
+                warm_above,
+                warm_top: warm,
+                held,
+            });
+        }
+    }
+    let (offset, text_weight) = best_terms(&table, head.text.is_some());
+    head.weights
+        .set(&Tensor::from_vec(vec![offset, text_weight], 2, device)?)?;
+    Ok(Some(NewItemFit {
+        offset,
+        text_weight,
+        cases: table.len(),
+        held: n_held,
+        before: mean_ndcg(&table, 0.0, 0.0),
+        after: mean_ndcg(&table, offset, text_weight),
+    }))
 }
 
 #[cfg(test)]
@@ -251,35 +448,49 @@ mod tests {
         head.add_scores(&[1, 0], &mut scores);
         assert_eq!(&scores[..2], &[0.0, 0.0]);
         assert!(scores[2] > scores[3], "{scores:?}");
-        // Offset 1 and weight 5 (× LINK_SCALE) on a cosine of at most 1.
-        assert!(scores[2] <= 6.0 + 1e-5 && scores[3] > 1.0, "{scores:?}");
+        // Offset .1 and weight .5 on a cosine of at most 1.
+        assert!(scores[2] <= 0.6 + 1e-5 && scores[3] > 0.1, "{scores:?}");
     }
 
     #[test]
-    fn sampled_logits_follow_the_dropped_products_and_match_inference() {
-        let head = head();
-        let before: [&[ItemId]; 2] = [&[0], &[1]];
-        let dropped = [false, false, true, true];
-        let logits = head
-            .sampled_logits(&before, &[2, 1], &[3, 0, 2], &dropped)
-            .unwrap()
-            .unwrap();
-        let logits: Vec<Vec<f32>> = logits.to_vec2().unwrap();
-        let mut expected = vec![0f32; 4];
-        head.add_scores(&[0], &mut expected);
-        // Row 0: target 2 (dropped), negatives 3 (dropped), 0 (kept), 2 (its own target).
-        assert!((logits[0][0] - expected[2]).abs() < 1e-5, "{logits:?}");
-        assert!((logits[0][1] - expected[3]).abs() < 1e-5, "{logits:?}");
-        assert_eq!((logits[0][2], logits[0][3]), (0.0, 0.0));
-        // Row 1: target 1 (kept) gets nothing; the dropped negatives do.
-        let mut expected = vec![0f32; 4];
-        head.add_scores(&[1], &mut expected);
-        assert_eq!(logits[1][0], 0.0);
-        assert!((logits[1][3] - expected[2]).abs() < 1e-5, "{logits:?}");
-        // No dropped product, no logits.
-        let none = head
-            .sampled_logits(&before, &[0, 1], &[0], &[false; 4])
-            .unwrap();
-        assert!(none.is_none());
+    fn the_fit_lifts_new_products_only_as_far_as_the_validation_targets_reward() {
+        let warm_top: Vec<f32> = (0..10).map(|k| 10.0 - k as f32).collect();
+        // A bought target first, new products around it (one described like the profile).
+        let bought = || FitCase {
+            target: FitTarget::Bought(11.0),
+            warm_above: 0,
+            warm_top: warm_top.clone(),
+            held: vec![(1.0, 0.9), (-1.0, 0.1)],
+        };
+        // A new target described like the profile, below every bought product.
+        let held = || FitCase {
+            target: FitTarget::Held(0.0, 0.9),
+            warm_above: 0,
+            warm_top: warm_top.clone(),
+            held: vec![(-1.0, 0.1), (1.0, 0.0)],
+        };
+        assert_eq!(mean_ndcg(&[held()], 0.0, 0.0), 0.0);
+        assert_eq!(mean_ndcg(&[held()], 11.0, 2.0), 1.0);
+        // Many bought targets, one new: new products are lifted into the top ten, never
+        // above the bought targets.
+        let mut cases: Vec<FitCase> = (0..20).map(|_| bought()).collect();
+        cases.push(held());
+        let (offset, weight) = best_terms(&cases, true);
+        assert_eq!(
+            mean_ndcg(&cases[..20], offset, weight),
+            1.0,
+            "{offset} {weight}"
+        );
+        assert!(
+            mean_ndcg(&cases[20..], offset, weight) > 0.0,
+            "{offset} {weight}"
+        );
+        // Mostly new targets: the text weight ranks them first among the new products.
+        let mut cases: Vec<FitCase> = (0..20).map(|_| held()).collect();
+        cases.push(bought());
+        let (offset, weight) = best_terms(&cases, true);
+        assert!(mean_ndcg(&cases, offset, weight) > 0.9, "{offset} {weight}");
+        // Without text, only the offset moves.
+        assert_eq!(best_terms(&cases, false).1, 0.0);
     }
 }

@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
 use super::network::{build_network, Dropout, Params, LINK_SCALE};
+use super::new_items::fit_new_item_terms;
 use super::scoring::ScoringView;
 use super::{SequentialConfig, SequentialModel};
 use crate::eval::{
@@ -185,7 +186,7 @@ impl SequentialModel {
                         }
                     }
                     // A product that lost its ID is scored as a new one: without its direct
-                    // KG links, and with the new-product terms.
+                    // KG links.
                     let link_logits = network
                         .links
                         .as_ref()
@@ -193,28 +194,19 @@ impl SequentialModel {
                             let skip = |to: ItemId, feature: usize| {
                                 dropped[to as usize] && direct_features[feature]
                             };
-                            let op =
-                                sampled_link_logits(links, &before, &targets, &sample, skip);
+                            let op = sampled_link_logits(links, &before, &targets, &sample, skip);
                             weights.as_tensor().apply_op1(op)
                         })
                         .transpose()?;
-                    let new_logits = match &network.new_items {
-                        Some(head) => head.sampled_logits(&before, &targets, &sample, &dropped)?,
-                        None => None,
-                    };
                     for &i in &needed {
                         dropped[i as usize] = false;
                     }
-                    let extra = match (link_logits, new_logits) {
-                        (Some(a), Some(b)) => Some((a + b)?),
-                        (a, b) => a.or(b),
-                    };
                     (
                         network.item_rows_keeping_ids(Some(&index), keep.as_ref())?,
                         local_ids,
                         local_targets,
                         local_sample,
-                        extra,
+                        link_logits,
                     )
                 };
                 let h = network.encode(&items, &ids, batch.len(), len, &dropout)?;
@@ -302,6 +294,11 @@ impl SequentialModel {
         }
         let items = network.item_matrix()?.detach();
         let link_values = network.link_weights()?.map_or_else(Vec::new, |(_, w)| w);
+        let new_item_fit = if ctr {
+            None
+        } else {
+            fit_new_item_terms(&network, &items, c.max_len, split, &negative_pool, c.seed)?
+        };
         Ok(SequentialModel {
             network,
             params,
@@ -311,6 +308,7 @@ impl SequentialModel {
             validation,
             best_epoch,
             link_values,
+            new_item_fit,
         })
     }
 }
