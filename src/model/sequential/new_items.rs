@@ -168,6 +168,10 @@ impl NewItemHead {
 /// Validation cases the fit reads at most (drawn at random, seeded).
 const FIT_CASES: usize = 2000;
 
+/// Validation cases the fit needs: with fewer, two numbers fit to a handful of cases say
+/// nothing, and new products score by their KG and text parts alone.
+const MIN_FIT_CASES: usize = 100;
+
 /// What [`fit_new_item_terms`] chose, and on what.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewItemFit {
@@ -300,8 +304,8 @@ fn best_terms(cases: &[FitCase], with_text: bool) -> (f32, f32) {
 }
 
 /// Fits the new-product terms of `network`'s head on the split's validation cases (see the
-/// module documentation) and sets them; `None` when the model has no head or the split no
-/// validation case. `trained` are the products training interacted with; `items` the
+/// module documentation) and sets them; `None` when the model has no head or the split too
+/// few validation cases ([`MIN_FIT_CASES`]). `trained` are the products training interacted with; `items` the
 /// fused item matrix.
 pub(super) fn fit_new_item_terms(
     network: &Network,
@@ -316,7 +320,7 @@ pub(super) fn fit_new_item_terms(
     };
     let mut cases = split.ranking_cases(Stage::Valid);
     cases.retain(|c| !c.relevant.is_empty() && !c.history.is_empty());
-    if cases.is_empty() || trained.is_empty() {
+    if cases.len() < MIN_FIT_CASES || trained.is_empty() {
         return Ok(None);
     }
     let mut rng = SeededRng::for_stream(seed, 4);
