@@ -96,9 +96,8 @@ pub struct ModelSettings {
     #[arg(long, default_value_t = 0.7)]
     pub frequency_alpha: f32,
     /// Share of each training step's items that lose their ID part and direct KG links, as a
-    /// new product has neither: the model then learns how to score products nobody has bought
-    /// (an offset and a weight on the text cosine to the user's recent items). Needs sampled
-    /// negatives.
+    /// new product has neither: the KG and text parts then learn to place products nobody has
+    /// bought. Needs sampled negatives.
     #[arg(long, default_value_t = 0.0)]
     pub id_dropout: f32,
     /// The sentence model's folder (model.safetensors, tokenizer.json, config.json)

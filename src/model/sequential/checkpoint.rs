@@ -131,6 +131,7 @@ impl SequentialModel {
         let id_less = network.id_less_items().map_err(failed)?;
         if let Some(head) = network.new_items.as_mut() {
             head.items = id_less;
+            head.read_terms().map_err(failed)?;
         }
         let items = network.item_matrix().map_err(failed)?.detach();
         let link_values = network

@@ -52,9 +52,8 @@ pub struct SequentialConfig {
     /// The filter's share of each block's mix with attention (BSARec's `alpha`).
     pub frequency_alpha: f32,
     /// Share of a training step's items that lose their ID part and their direct KG links to
-    /// other items (DropoutNet-style), as a new product has neither: the KG and text parts and
-    /// the new-product terms then learn to place a product nobody has bought yet (see
-    /// `new_items`). 0 keeps every ID and has no new-product terms. Needs `negatives > 0`.
+    /// other items (DropoutNet-style), as a new product has neither: the KG and text parts then
+    /// learn to place a product nobody has bought yet. 0 keeps every ID. Needs `negatives > 0`.
     pub id_dropout: f32,
     /// Seed of initialisation, batch order and dropout.
     pub seed: u64,

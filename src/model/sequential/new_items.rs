@@ -27,8 +27,10 @@ const PROFILE_DECAY: f32 = 0.7;
 
 /// The learned terms that score products without an ID part (see the module documentation).
 pub(super) struct NewItemHead {
-    /// `[offset, text weight]`, as they enter the score (fit, not trained).
+    /// `[offset, text weight]`, the parameter a checkpoint stores (fit, not trained).
     pub(super) weights: Var,
+    /// The same two numbers, read once: what scoring adds.
+    terms: (f32, f32),
     /// Unit text vectors, row-major (items × dim), when the model reads text.
     pub(super) text: Option<(usize, Vec<f32>)>,
     /// The products without an ID part, which the head scores at inference (ascending).
@@ -53,6 +55,7 @@ impl NewItemHead {
             weights,
             text,
             items: Vec::new(),
+            terms: (0.0, 0.0),
         }
     }
 
@@ -101,19 +104,17 @@ impl NewItemHead {
     /// The head's term of one product for a history: the slot of `item` in
     /// [`NewItemHead::add_scores`].
     pub(super) fn score_of(&self, history: &[ItemId], item: ItemId) -> f32 {
-        match self.values() {
-            Ok((offset, weight)) if self.scores(item) => {
-                offset + weight * self.similarity(self.profile(history).as_deref(), item)
-            }
-            _ => 0.0,
+        if !self.scores(item) {
+            return 0.0;
         }
+        let (offset, weight) = self.terms;
+        offset + weight * self.similarity(self.profile(history).as_deref(), item)
     }
 
     /// For a product the head scores with a positive text weight: the recent item of the
     /// history whose text is closest to it (what moved its score), if any has text.
     pub(super) fn closest_recent_text(&self, history: &[ItemId], item: ItemId) -> Option<ItemId> {
-        let (_, weight) = self.values().ok()?;
-        if !self.scores(item) || weight <= 0.0 {
+        if !self.scores(item) || self.terms.1 <= 0.0 {
             return None;
         }
         let target = self.text_of(item)?;
@@ -131,31 +132,36 @@ impl NewItemHead {
     }
 
     /// The terms as they enter the score: `(offset, text weight)`.
-    pub(super) fn values(&self) -> candle_core::Result<(f32, f32)> {
+    #[cfg(test)]
+    pub(super) fn values(&self) -> (f32, f32) {
+        self.terms
+    }
+
+    /// Sets the terms (the parameter and what scoring adds).
+    pub(super) fn set_terms(&mut self, offset: f32, weight: f32) -> candle_core::Result<()> {
+        let device = self.weights.as_tensor().device().clone();
+        self.weights
+            .set(&Tensor::from_vec(vec![offset, weight], 2, &device)?)?;
+        self.terms = (offset, weight);
+        Ok(())
+    }
+
+    /// Reads the terms from the parameter (after a checkpoint set it).
+    pub(super) fn read_terms(&mut self) -> candle_core::Result<()> {
         let w: Vec<f32> = self.weights.as_tensor().to_vec1()?;
-        Ok((
-            w.first().copied().unwrap_or(0.0),
-            w.get(1).copied().unwrap_or(0.0),
-        ))
+        match w[..] {
+            [offset, weight] => {
+                self.terms = (offset, weight);
+                Ok(())
+            }
+            _ => candle_core::bail!("new_items.weights holds {} values, not 2", w.len()),
+        }
     }
 
     /// Adds the head's terms to the scores (one per item) of the products without an ID
     /// part, for a history (oldest first).
     pub(super) fn add_scores(&self, history: &[ItemId], scores: &mut [f32]) {
-        let Ok((offset, weight)) = self.values() else {
-            return;
-        };
-        self.add_scores_with(history, offset, weight, scores);
-    }
-
-    /// [`NewItemHead::add_scores`] with the terms already read.
-    pub(super) fn add_scores_with(
-        &self,
-        history: &[ItemId],
-        offset: f32,
-        weight: f32,
-        scores: &mut [f32],
-    ) {
+        let (offset, weight) = self.terms;
         let profile = self.profile(history);
         for &item in &self.items {
             if let Some(s) = scores.get_mut(item as usize) {
@@ -304,7 +310,7 @@ fn best_terms(cases: &[FitCase], with_text: bool) -> (f32, f32) {
 }
 
 /// Fits the new-product terms of `network`'s head on the split's validation cases (see the
-/// module documentation) and sets them; `None` when the model has no head or the split too
+/// module documentation), for the caller to set; `None` when the model has no head or the split too
 /// few validation cases ([`MIN_FIT_CASES`]). `trained` are the products training interacted with; `items` the
 /// fused item matrix.
 pub(super) fn fit_new_item_terms(
@@ -419,8 +425,6 @@ pub(super) fn fit_new_item_terms(
         }
     }
     let (offset, text_weight) = best_terms(&table, head.text.is_some());
-    head.weights
-        .set(&Tensor::from_vec(vec![offset, text_weight], 2, device)?)?;
     Ok(Some(NewItemFit {
         offset,
         text_weight,
@@ -439,8 +443,9 @@ mod tests {
     fn head() -> NewItemHead {
         // Items 0 and 1 point different ways; 2 is close to 0, 3 close to 1.
         let text = [1.0, 0.0, 0.0, 2.0, 0.9, 0.1, 0.1, 0.9];
-        let weights = Var::from_vec(vec![0.1f32, 0.5], 2, &Device::Cpu).unwrap();
+        let weights = Var::from_vec(vec![0f32, 0.0], 2, &Device::Cpu).unwrap();
         let mut head = NewItemHead::new(weights, Some((2, &text)));
+        head.set_terms(0.1, 0.5).unwrap();
         head.items = vec![2, 3];
         head
     }

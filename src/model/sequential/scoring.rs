@@ -68,9 +68,8 @@ impl ScoringView<'_> {
             }
         }
         if let Some(head) = &self.network.new_items {
-            let (offset, weight) = head.values()?;
             for (history, row) in histories.iter().zip(out.chunks_mut(n_items)) {
-                head.add_scores_with(history, offset, weight, row);
+                head.add_scores(history, row);
             }
         }
         Ok(())

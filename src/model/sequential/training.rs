@@ -299,6 +299,9 @@ impl SequentialModel {
         } else {
             fit_new_item_terms(&network, &items, c.max_len, split, &negative_pool, c.seed)?
         };
+        if let (Some(head), Some(fit)) = (network.new_items.as_mut(), &new_item_fit) {
+            head.set_terms(fit.offset, fit.text_weight)?;
+        }
         Ok(SequentialModel {
             network,
             params,
