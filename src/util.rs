@@ -1,5 +1,18 @@
 //! Small shared helpers with no place in the data-flow chain.
 
+/// Each row of a row-major matrix (`dim` columns) scaled to unit length; a zero row stays
+/// zero. Cosine scorers, text neighbours and the served item table all start from this.
+pub fn unit_rows(vectors: &[f32], dim: usize) -> Vec<f32> {
+    let mut out = vectors.to_vec();
+    for row in out.chunks_mut(dim.max(1)) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            row.iter_mut().for_each(|v| *v /= norm);
+        }
+    }
+    out
+}
+
 /// A small, fast, seedable pseudo-random generator (xoshiro256++ seeded by SplitMix64).
 ///
 /// Walks, skip-gram and training draw billions of numbers; this keeps them cheap and, with a

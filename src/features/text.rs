@@ -15,6 +15,7 @@ use crate::embed::{
 use crate::error::RecError;
 use crate::eval::{InteractionData, ItemId};
 use crate::kg::KgStore;
+use crate::util::unit_rows;
 
 /// Where the sentence model comes from and how it runs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -114,19 +115,6 @@ pub fn encode_rows(
         );
     }
     Ok(vectors)
-}
-
-/// Each row of a row-major matrix (`dim` columns) scaled to unit length; a zero row stays
-/// zero.
-pub fn unit_rows(vectors: &[f32], dim: usize) -> Vec<f32> {
-    vectors
-        .chunks(dim.max(1))
-        .flat_map(|row| {
-            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-            let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
-            row.iter().map(move |x| x * scale)
-        })
-        .collect()
 }
 
 /// Query rows per matrix product when finding text neighbours.

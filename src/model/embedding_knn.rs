@@ -5,6 +5,7 @@
 
 use crate::eval::Scorer;
 use crate::eval::{ItemId, LearnError, UserId};
+use crate::util::unit_rows;
 
 /// Cosine scoring against a recency-weighted history profile.
 pub struct EmbeddingKnn {
@@ -16,34 +17,43 @@ pub struct EmbeddingKnn {
 impl EmbeddingKnn {
     /// Item `i`'s vector is `vectors[i·dim..(i+1)·dim]`; the history item `k` steps back
     /// from the last weighs `decay^k`.
-    pub fn new(dim: usize, mut vectors: Vec<f32>, decay: f32) -> Self {
-        for row in vectors.chunks_mut(dim.max(1)) {
-            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-            if norm > 0.0 {
-                row.iter_mut().for_each(|x| *x /= norm);
-            }
-        }
+    pub fn new(dim: usize, vectors: Vec<f32>, decay: f32) -> Self {
         EmbeddingKnn {
             dim,
-            vectors,
+            vectors: unit_rows(&vectors, dim),
             decay,
         }
     }
 }
 
-impl Scorer for EmbeddingKnn {
-    fn score(&self, _: UserId, history: &[ItemId], out: &mut [f32]) -> Result<(), LearnError> {
-        let dim = self.dim;
-        let mut profile = vec![0f32; dim];
-        let mut weight = 1.0;
-        for &h in history.iter().rev() {
-            let row = &self.vectors[h as usize * dim..(h as usize + 1) * dim];
+/// The recency-weighted sum of the rows (`dim` columns) of the last `recent` items of a
+/// history (oldest first): the item `k` steps back weighs `decay^k`; items beyond the rows
+/// add nothing.
+pub fn recency_profile(
+    rows: &[f32],
+    dim: usize,
+    history: &[ItemId],
+    decay: f32,
+    recent: usize,
+) -> Vec<f32> {
+    let mut profile = vec![0f32; dim];
+    let mut weight = 1.0;
+    for &h in history.iter().rev().take(recent) {
+        if let Some(row) = rows.get(h as usize * dim..(h as usize + 1) * dim) {
             profile
                 .iter_mut()
                 .zip(row)
                 .for_each(|(p, x)| *p += weight * x);
-            weight *= self.decay;
         }
+        weight *= decay;
+    }
+    profile
+}
+
+impl Scorer for EmbeddingKnn {
+    fn score(&self, _: UserId, history: &[ItemId], out: &mut [f32]) -> Result<(), LearnError> {
+        let dim = self.dim;
+        let profile = recency_profile(&self.vectors, dim, history, self.decay, usize::MAX);
         for (i, s) in out.iter_mut().enumerate() {
             let row = &self.vectors[i * dim..(i + 1) * dim];
             *s = profile.iter().zip(row).map(|(a, b)| a * b).sum();

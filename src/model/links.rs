@@ -130,13 +130,17 @@ impl ItemLinks {
         ItemLinks::from_lists(kinds, all)
     }
 
-    /// Per kind, whether it is one KG edge between two items (`also_bought`, not `shared
-    /// brand` nor `similar text`): the kinds a product new to the catalogue has none of.
-    pub fn direct_kinds(&self) -> Vec<bool> {
+    /// Per feature (kind × recency class), whether its kind is one KG edge between two items
+    /// (`also_bought`, not `shared brand` nor `similar text`): the links a product new to the
+    /// catalogue has none of.
+    pub fn direct_features(&self) -> Vec<bool> {
         let text = LinkKind::SimilarText.name();
         self.kinds
             .iter()
-            .map(|k| !k.starts_with("shared ") && *k != text)
+            .flat_map(|k| {
+                let direct = !k.starts_with("shared ") && *k != text;
+                std::iter::repeat_n(direct, RECENCY_CLASSES)
+            })
             .collect()
     }
 

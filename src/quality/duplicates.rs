@@ -19,9 +19,10 @@ use super::findings::{Finding, IssueKind, Severity};
 use crate::embed::product_texts;
 use crate::error::RecError;
 use crate::eval::{InteractionData, Progress};
-use crate::features::text::{encode_rows, load_encoder, unit_rows};
+use crate::features::text::{encode_rows, load_encoder};
 use crate::features::TextFeatureConfig;
 use crate::kg::KgStore;
+use crate::util::unit_rows;
 
 /// Pairs under this sentence cosine are not scored.
 pub const COSINE_FLOOR: f32 = 0.80;

@@ -30,6 +30,7 @@ use crate::features::read_interactions;
 use crate::features::text::{load_encoder, TextFeatureConfig};
 use crate::kg::KgStore;
 use crate::registry::{load_registered, ModelEntry, ModelRegistry, RegisteredModel, RowKind};
+use crate::util::unit_rows;
 
 /// One ranked item.
 #[derive(Clone, Debug, Serialize)]
@@ -719,18 +720,6 @@ impl Recommender {
             })
             .collect()
     }
-}
-
-/// Each row of `values` (rows × dim) scaled to unit length (zero rows stay zero).
-fn unit_rows(values: &[f32], dim: usize) -> Vec<f32> {
-    let mut out = values.to_vec();
-    for row in out.chunks_mut(dim.max(1)) {
-        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            row.iter_mut().for_each(|v| *v /= norm);
-        }
-    }
-    out
 }
 
 /// The sentence a product the model never saw is placed by: the one training renders for

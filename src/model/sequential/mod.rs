@@ -147,7 +147,7 @@ impl SequentialModel {
 
     /// For a product nobody in training bought that the model scores by its text: the
     /// recent history item whose text is closest to it (`None` for any other product, or a
-    /// model without ID dropout or text).
+    /// model without an ID part or text).
     pub fn new_product_text_match(&self, history: &[ItemId], item: ItemId) -> Option<ItemId> {
         self.network
             .new_items

@@ -18,14 +18,15 @@ use candle_core::{Tensor, Var};
 use super::network::Network;
 use super::scoring::ScoringView;
 use crate::eval::{EvalSplit, ItemId, Stage, COLD_ITEM_SHARE};
-use crate::model::links::{RECENCY_CLASSES, RECENT_ITEMS};
-use crate::util::SeededRng;
+use crate::model::embedding_knn::recency_profile;
+use crate::model::links::RECENT_ITEMS;
+use crate::util::{unit_rows, SeededRng};
 
 /// How fast a history's text profile forgets: the item `k` steps back weighs `0.7^k`
 /// (the recency decay of kgrec's profile scorers).
 const PROFILE_DECAY: f32 = 0.7;
 
-/// The learned terms that score products without an ID part (see the module documentation).
+/// The fitted terms that score products without an ID part (see the module documentation).
 pub(super) struct NewItemHead {
     /// `[offset, text weight]`, the parameter a checkpoint stores (fit, not trained).
     pub(super) weights: Var,
@@ -41,16 +42,7 @@ impl NewItemHead {
     /// A head over `text` (raw rows, items × dim) with parameters `weights`; no product is
     /// scored until [`NewItemHead::items`] is set.
     pub(super) fn new(weights: Var, text: Option<(usize, &[f32])>) -> Self {
-        let text = text.map(|(dim, rows)| {
-            let mut unit = rows.to_vec();
-            for row in unit.chunks_mut(dim.max(1)) {
-                let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-                if norm > 0.0 {
-                    row.iter_mut().for_each(|x| *x /= norm);
-                }
-            }
-            (dim, unit)
-        });
+        let text = text.map(|(dim, rows)| (dim, unit_rows(rows, dim)));
         NewItemHead {
             weights,
             text,
@@ -69,18 +61,8 @@ impl NewItemHead {
     /// text vectors weighted by recency. `None` without text; zero when no recent item has
     /// text.
     pub(super) fn profile(&self, history: &[ItemId]) -> Option<Vec<f32>> {
-        let (dim, _) = self.text.as_ref()?;
-        let mut profile = vec![0f32; *dim];
-        let mut weight = 1.0;
-        for &item in history.iter().rev().take(RECENT_ITEMS) {
-            if let Some(row) = self.text_of(item) {
-                profile
-                    .iter_mut()
-                    .zip(row)
-                    .for_each(|(p, x)| *p += weight * x);
-            }
-            weight *= PROFILE_DECAY;
-        }
+        let (dim, rows) = self.text.as_ref()?;
+        let mut profile = recency_profile(rows, *dim, history, PROFILE_DECAY, RECENT_ITEMS);
         let norm = profile.iter().map(|x| x * x).sum::<f32>().sqrt();
         if norm > 0.0 {
             profile.iter_mut().for_each(|x| *x /= norm);
@@ -347,12 +329,9 @@ pub(super) fn fit_new_item_terms(
     let no_id = Tensor::zeros((n_held, 1), items.dtype(), device)?;
     let content = network.item_rows_keeping_ids(Some(&index), Some(&no_id))?;
     let links = network.link_weights()?;
-    let direct: Vec<bool> = links.as_ref().map_or_else(Vec::new, |(l, _)| {
-        l.direct_kinds()
-            .into_iter()
-            .flat_map(|d| std::iter::repeat_n(d, RECENCY_CLASSES))
-            .collect()
-    });
+    let direct = links
+        .as_ref()
+        .map_or_else(Vec::new, |(l, _)| l.direct_features());
     let view = ScoringView {
         network,
         items,

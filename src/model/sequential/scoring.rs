@@ -1,7 +1,6 @@
 //! Scoring: the user vector is the encoder's last hidden state over the history; an item
 //! scores `user · item` plus, when the model reads links, the learned link weights, and,
-//! for a product without an ID part in a model trained with ID dropout, the new-product
-//! terms ([`super::new_items`]).
+//! for a product without an ID part, the new-product terms ([`super::new_items`]).
 
 use candle_core::{DType, Tensor};
 

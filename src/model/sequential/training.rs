@@ -13,7 +13,7 @@ use crate::eval::{
     evaluate_ctr, evaluate_ranking, EvalSplit, ItemId, LearnError, Progress, Protocol, Stage,
 };
 use crate::model::inputs::ItemFeatures;
-use crate::model::links::{ItemLinks, LinkLogits, RECENCY_CLASSES};
+use crate::model::links::{ItemLinks, LinkLogits};
 use crate::model::softmax_loss::{FullSoftmaxLoss, RowLinks};
 use crate::util::SeededRng;
 
@@ -62,12 +62,10 @@ impl SequentialModel {
         }
         // Per link feature, whether a product that lost its ID in a step loses it too (a
         // direct KG edge between items, which a new product does not have).
-        let direct_features: Vec<bool> = network.links.as_ref().map_or_else(Vec::new, |(l, _)| {
-            l.direct_kinds()
-                .into_iter()
-                .flat_map(|d| std::iter::repeat_n(d, RECENCY_CLASSES))
-                .collect()
-        });
+        let direct_features = network
+            .links
+            .as_ref()
+            .map_or_else(Vec::new, |(l, _)| l.direct_features());
         // Item id → whether it lost its ID part in this step.
         let mut dropped = vec![false; n_items];
         // The weight operand of a full-softmax loss without links (not read).
@@ -137,17 +135,23 @@ impl SequentialModel {
                 }
                 // ID dropout: this step's items lose their ID part with probability
                 // `id_dropout` (drawn per row of the item tensor the step uses).
-                let mut id_keep = |rows: usize| -> candle_core::Result<Option<Tensor>> {
-                    if c.id_dropout <= 0.0 {
-                        return Ok(None);
-                    }
-                    let keep: Vec<f32> = (0..rows)
-                        .map(|_| f32::from(id_rng.unit_f32() >= c.id_dropout))
-                        .collect();
-                    Tensor::from_vec(keep, (rows, 1), &device).map(Some)
+                let mut id_keep = |rows: usize| -> Option<Vec<f32>> {
+                    (c.id_dropout > 0.0).then(|| {
+                        (0..rows)
+                            .map(|_| f32::from(id_rng.unit_f32() >= c.id_dropout))
+                            .collect()
+                    })
                 };
-                let (items, ids, targets, sample, extra_logits) = if full {
-                    let keep = id_keep(n_items)?;
+                // The mask as the `rows × 1` operand of `item_rows_keeping_ids`.
+                let keep_rows = |keep: Option<Vec<f32>>| {
+                    keep.map(|k| {
+                        let rows = k.len();
+                        Tensor::from_vec(k, (rows, 1), &device)
+                    })
+                    .transpose()
+                };
+                let (items, ids, targets, sample, link_logits) = if full {
+                    let keep = keep_rows(id_keep(n_items))?;
                     (
                         network.item_rows_keeping_ids(None, keep.as_ref())?,
                         ids,
@@ -178,10 +182,9 @@ impl SequentialModel {
                         local[i as usize] = u32::MAX;
                     }
                     let index = Tensor::from_vec(needed.clone(), needed.len(), &device)?;
-                    let keep = id_keep(needed.len())?;
+                    let keep = id_keep(needed.len());
                     if let Some(keep) = &keep {
-                        let keep: Vec<f32> = keep.flatten_all()?.to_vec1()?;
-                        for (&i, &k) in needed.iter().zip(&keep) {
+                        for (&i, &k) in needed.iter().zip(keep) {
                             dropped[i as usize] = k == 0.0;
                         }
                     }
@@ -201,6 +204,7 @@ impl SequentialModel {
                     for &i in &needed {
                         dropped[i as usize] = false;
                     }
+                    let keep = keep_rows(keep)?;
                     (
                         network.item_rows_keeping_ids(Some(&index), keep.as_ref())?,
                         local_ids,
@@ -244,7 +248,7 @@ impl SequentialModel {
                         )?,
                     }
                 } else {
-                    sampled_softmax_loss(&h, &items, &targets, &sample, extra_logits.as_ref())?
+                    sampled_softmax_loss(&h, &items, &targets, &sample, link_logits.as_ref())?
                 };
                 optimizer.backward_step(&loss)?;
                 loss_sum += loss.to_scalar::<f32>()?;
