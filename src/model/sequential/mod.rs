@@ -469,12 +469,26 @@ mod tests {
         assert!(SequentialModel::fit(&split, &features, &full, &|_, _, _| {}).is_err());
         let without_dropout = SequentialConfig {
             id_dropout: 0.0,
-            ..config
+            ..config.clone()
         };
         let model =
             SequentialModel::fit(&split, &features, &without_dropout, &|_, _, _| {}).unwrap();
         assert!(model.new_item_fit.is_some());
         assert!(rank_of_29(&model, n) <= 2);
+        // IDs only (SASRec): every new product scores the same, nothing to rank them by, so
+        // no terms lift them.
+        let id_only = SequentialConfig {
+            use_text: false,
+            use_links: false,
+            id_dropout: 0.0,
+            ..config
+        };
+        let model = SequentialModel::fit(&split, &features, &id_only, &|_, _, _| {}).unwrap();
+        assert!(model.new_item_fit.is_none());
+        assert_eq!(
+            model.network.new_items.as_ref().unwrap().values(),
+            (0.0, 0.0)
+        );
     }
 
     /// The cycle's successor of every item as a KG link ("next").

@@ -196,7 +196,9 @@ struct FitCase {
     held: Vec<(f32, f32)>,
 }
 
-/// Mean NDCG@10 of `cases` when held products get `offset + weight × cosine`.
+/// Mean NDCG@10 of `cases` when held products get `offset + weight × cosine`. A competitor
+/// that ties with the target counts above it: products the model cannot tell apart (no
+/// ID, no text, no KG) must not look like a ranking the terms could lift.
 fn mean_ndcg(cases: &[FitCase], offset: f32, weight: f32) -> f64 {
     let mut sum = 0.0;
     for case in cases {
@@ -207,7 +209,7 @@ fn mean_ndcg(cases: &[FitCase], offset: f32, weight: f32) -> f64 {
                     if rank >= 10 {
                         break;
                     }
-                    if base + offset + weight * cosine > score {
+                    if base + offset + weight * cosine >= score {
                         rank += 1;
                     }
                 }
@@ -216,12 +218,12 @@ fn mean_ndcg(cases: &[FitCase], offset: f32, weight: f32) -> f64 {
             FitTarget::Held(base, cosine) => {
                 let score = base + offset + weight * cosine;
                 let own = base + weight * cosine;
-                let mut rank = case.warm_top.iter().filter(|&&w| w > score).count();
+                let mut rank = case.warm_top.iter().filter(|&&w| w >= score).count();
                 for &(b, x) in &case.held {
                     if rank >= 10 {
                         break;
                     }
-                    if b + weight * x > own {
+                    if b + weight * x >= own {
                         rank += 1;
                     }
                 }
@@ -306,6 +308,11 @@ pub(super) fn fit_new_item_terms(
     let Some(head) = &network.new_items else {
         return Ok(None);
     };
+    // Without a KG or text part or links every new product scores the same: nothing to
+    // rank them by, so no terms (an offset would lift them all alike).
+    if network.inputs.is_empty() && network.links.is_none() {
+        return Ok(None);
+    }
     let mut cases = split.ranking_cases(Stage::Valid);
     cases.retain(|c| !c.relevant.is_empty() && !c.history.is_empty());
     if cases.len() < MIN_FIT_CASES || trained.is_empty() {
@@ -381,7 +388,7 @@ pub(super) fn fit_new_item_terms(
                     let s = scores[target as usize];
                     (
                         FitTarget::Bought(s),
-                        warm.iter().filter(|&&w| w > s).count(),
+                        warm.iter().filter(|&&w| w >= s).count(),
                     )
                 }
                 k => (
@@ -480,5 +487,21 @@ mod tests {
         assert!(mean_ndcg(&cases, offset, weight) > 0.9, "{offset} {weight}");
         // Without text, only the offset moves.
         assert_eq!(best_terms(&cases, false).1, 0.0);
+        // New products the model cannot tell apart (equal scores, no text): lifting them
+        // all would put a new target first only by winning every tie, so nothing is lifted.
+        let tied = || FitCase {
+            target: FitTarget::Held(0.0, 0.0),
+            warm_above: 0,
+            warm_top: warm_top.clone(),
+            held: vec![(0.0, 0.0); 12],
+        };
+        let flat_bought = || FitCase {
+            held: vec![(0.0, 0.0); 12],
+            ..bought()
+        };
+        let mut cases: Vec<FitCase> = (0..5).map(|_| tied()).collect();
+        cases.extend((0..20).map(|_| flat_bought()));
+        assert_eq!(best_terms(&cases, false), (0.0, 0.0));
+        assert_eq!(mean_ndcg(&cases[..5], 20.0, 0.0), 0.0);
     }
 }
