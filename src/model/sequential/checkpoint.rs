@@ -9,7 +9,8 @@
 //! alpha and beta, structure before text; the gate; the positions; each block's attention
 //! norm, query, key, value, output, feed-forward norm, feed-forward in and out; the final
 //! norm; the link weights), so such a file is read through that mapping: `param.{k:03}` is
-//! the k-th name in creation order.
+//! the k-th name in creation order. (Such files predate relative positions and wider
+//! feed-forward layers, so their configurations read as window positions and width 1.)
 
 use std::collections::HashMap;
 use std::path::Path;

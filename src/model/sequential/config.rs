@@ -55,8 +55,38 @@ pub struct SequentialConfig {
     /// other items (DropoutNet-style), as a new product has neither: the KG and text parts then
     /// learn to place a product nobody has bought yet. 0 keeps every ID. Needs `negatives > 0`.
     pub id_dropout: f32,
+    /// The feed-forward layer's width, as a multiple of `dim` (SASRec and BSARec use 4).
+    /// Models trained before the choice existed used 1 (a missing field reads as 1).
+    #[serde(default = "narrow_feed_forward")]
+    pub ffn_width: usize,
+    /// How the model knows where an item stands in the history.
+    #[serde(default)]
+    pub positions: PositionEncoding,
     /// Seed of initialisation, batch order and dropout.
     pub seed: u64,
+}
+
+/// The feed-forward width of models saved before it was a setting.
+fn narrow_feed_forward() -> usize {
+    1
+}
+
+/// How the sequence model encodes an item's place in the history.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PositionEncoding {
+    /// A learned vector per place, counted back from the window's last item and added to
+    /// the item's input (SASRec's). Every position of a window is a training target, but
+    /// only the last one has its most recent item at place 0, as every recommendation does.
+    /// What models trained before the choice existed used (a missing field reads as it).
+    #[default]
+    Window,
+    /// A learned attention bias per head for each distance between the predicting position
+    /// and an earlier item (T5's relative bias, learned for every distance up to `max_len`).
+    /// Every target then sees its own history exactly as a recommendation does, as if each
+    /// prefix were trained on its own (BSARec's and RecBole's prefix augmentation), at the
+    /// cost of one pass per window.
+    Relative,
 }
 
 impl Default for SequentialConfig {
@@ -82,7 +112,22 @@ impl Default for SequentialConfig {
             frequency_cutoff: 0,
             frequency_alpha: 0.7,
             id_dropout: 0.0,
+            ffn_width: 1,
+            positions: PositionEncoding::Window,
             seed: 42,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_saved_before_a_choice_existed_read_as_what_those_models_used() {
+        let old: SequentialConfig = serde_json::from_str(r#"{"dim": 32}"#).unwrap();
+        assert_eq!(old.dim, 32);
+        assert_eq!(old.positions, PositionEncoding::Window);
+        assert_eq!(old.ffn_width, 1);
     }
 }

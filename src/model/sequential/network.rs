@@ -7,7 +7,7 @@
 use candle_core::{Device, Tensor, Var, D};
 use candle_nn::VarMap;
 
-use super::config::SequentialConfig;
+use super::config::{PositionEncoding, SequentialConfig};
 use super::new_items::NewItemHead;
 use crate::model::inputs::ItemFeatures;
 use crate::model::links::ItemLinks;
@@ -146,6 +146,9 @@ pub(super) struct Block {
     /// The square root of the per-dimension weight on the high frequencies, with the
     /// frequency filter ([`FrequencyFilter`]).
     pub(super) filter_beta: Option<Var>,
+    /// The attention bias per head and distance back from the predicting position
+    /// (`heads × max_len`), with relative positions ([`PositionEncoding::Relative`]).
+    pub(super) position_bias: Option<Var>,
 }
 
 /// BSARec's inductive bias beside self-attention (Shin et al., AAAI 2024): each block mixes
@@ -228,7 +231,10 @@ pub(super) struct Network {
     pub(super) id_embedding: Option<Var>,
     pub(super) inputs: Vec<FeatureInput>,
     pub(super) gate: Option<Linear>,
-    pub(super) positions: Var,
+    /// The input vector per place back from the window's end ([`PositionEncoding::Window`]).
+    pub(super) positions: Option<Var>,
+    /// Distances a relative position bias tells apart (`max_len`).
+    pub(super) max_len: usize,
     pub(super) blocks: Vec<Block>,
     pub(super) final_norm: Norm,
     /// The KG links and one weight per link feature (scaled by [`LINK_SCALE`]).
@@ -414,16 +420,29 @@ impl Network {
             .index_select(&index, 0)?
             .reshape((batch, len, self.dim))?
             .affine((self.dim as f64).sqrt(), 0.0)?;
-        // Positions count back from the most recent item, so recency has its own embedding.
-        let max_len = self.positions.dims()[0];
-        let pos_index: Vec<u32> = (0..len)
-            .map(|t| (len - 1 - t).min(max_len - 1) as u32)
-            .collect();
-        let pos = self
-            .positions
-            .as_tensor()
-            .index_select(&Tensor::from_vec(pos_index, len, device)?, 0)?;
-        h = h.broadcast_add(&pos)?;
+        let max_len = self.max_len;
+        if let Some(positions) = &self.positions {
+            // Places count back from the window's last item, so recency has its own vector.
+            let pos_index: Vec<u32> = (0..len)
+                .map(|t| (len - 1 - t).min(max_len - 1) as u32)
+                .collect();
+            let pos = positions
+                .as_tensor()
+                .index_select(&Tensor::from_vec(pos_index, len, device)?, 0)?;
+            h = h.broadcast_add(&pos)?;
+        }
+        // Relative positions: query `q` sees key `k ≤ q` at distance `q − k`.
+        let distances = if self.positions.is_none() {
+            let d: Vec<u32> = (0..len * len)
+                .map(|at| {
+                    let (q, k) = (at / len, at % len);
+                    q.saturating_sub(k).min(max_len - 1) as u32
+                })
+                .collect();
+            Some(Tensor::from_vec(d, len * len, device)?)
+        } else {
+            None
+        };
         h = dropout.apply(&h)?.broadcast_mul(&valid_t)?;
 
         // Additive mask: a query attends to itself and earlier valid keys.
@@ -455,10 +474,18 @@ impl Network {
             let q = split(block.query.forward(&x)?)?;
             let k = split(block.key.forward(&x)?)?;
             let v = split(block.value.forward(&x)?)?;
-            let scores = q
+            let mut scores = q
                 .matmul(&k.t()?)?
                 .affine(scale, 0.0)?
                 .broadcast_add(&mask)?;
+            if let (Some(bias), Some(distances)) = (&block.position_bias, &distances) {
+                let bias = bias
+                    .as_tensor()
+                    .reshape((self.heads, max_len))?
+                    .index_select(distances, 1)?
+                    .reshape((1, self.heads, len, len))?;
+                scores = scores.broadcast_add(&bias)?;
+            }
             let attn = candle_nn::ops::softmax(&scores, D::Minus1)?;
             let ctx = attn
                 .matmul(&v)?
@@ -523,7 +550,10 @@ pub(super) fn build_network(
     } else {
         None
     };
-    let positions = params.uniform("positions", (c.max_len, dim), 0.02)?;
+    let positions = match c.positions {
+        PositionEncoding::Window => Some(params.uniform("positions", (c.max_len, dim), 0.02)?),
+        PositionEncoding::Relative => None,
+    };
     let mut blocks = Vec::new();
     for layer in 0..c.layers {
         let name = |part: &str| format!("blocks.{layer}.{part}");
@@ -534,12 +564,20 @@ pub(super) fn build_network(
             value: params.linear(&name("value"), dim, dim)?,
             out: params.linear(&name("out"), dim, dim)?,
             ffn_norm: params.norm(&name("ffn_norm"), dim)?,
-            ffn_in: params.linear(&name("ffn_in"), dim, dim)?,
-            ffn_out: params.linear(&name("ffn_out"), dim, dim)?,
+            ffn_in: params.linear(&name("ffn_in"), dim, dim * c.ffn_width.max(1))?,
+            ffn_out: params.linear(&name("ffn_out"), dim * c.ffn_width.max(1), dim)?,
             filter_beta: if c.frequency_cutoff > 0 {
                 Some(params.uniform(&name("filter_beta"), (1, dim), 1.0)?)
             } else {
                 None
+            },
+            position_bias: match c.positions {
+                PositionEncoding::Relative => Some(params.constant(
+                    &name("position_bias"),
+                    c.heads.max(1) * c.max_len,
+                    0.0,
+                )?),
+                PositionEncoding::Window => None,
             },
         });
     }
@@ -578,6 +616,7 @@ pub(super) fn build_network(
         inputs,
         gate,
         positions,
+        max_len: c.max_len,
         blocks,
         final_norm,
         links,
@@ -592,7 +631,63 @@ pub(super) fn build_network(
 
 #[cfg(test)]
 mod tests {
-    use super::FrequencyFilter;
+    use super::*;
+
+    #[test]
+    fn relative_positions_read_every_prefix_as_a_recommendation_does() {
+        // Item 1, 2, 3, 4: the position predicting after 3 in the window of four must see
+        // what the last position of the window [1, 2, 3] sees, as a recommendation after
+        // 3 does. Only relative positions give that; window positions place 3 one back.
+        for (positions, same) in [
+            (PositionEncoding::Relative, true),
+            (PositionEncoding::Window, false),
+        ] {
+            let c = SequentialConfig {
+                positions,
+                dim: 8,
+                heads: 2,
+                max_len: 5,
+                ..SequentialConfig::default()
+            };
+            let mut params = Params::new(7, Device::Cpu);
+            let network = build_network(&mut params, &ItemFeatures::default(), &c, 6).unwrap();
+            for block in &network.blocks {
+                if let Some(bias) = &block.position_bias {
+                    let values: Vec<f32> = (0..10).map(|d| 1.0 - 0.3 * d as f32).collect();
+                    bias.set(&Tensor::from_vec(values, 10, &Device::Cpu).unwrap())
+                        .unwrap();
+                }
+            }
+            let items = network.item_matrix().unwrap();
+            let none = Dropout { rng: None, p: 0.0 };
+            let at = |ids: &[u32], t: usize| -> Vec<f32> {
+                network
+                    .encode(&items, ids, 1, ids.len(), &none)
+                    .unwrap()
+                    .narrow(1, t, 1)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap()
+            };
+            let (inside, alone) = (at(&[1, 2, 3, 4], 2), at(&[1, 2, 3], 2));
+            let gap = inside
+                .iter()
+                .zip(&alone)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert_eq!(gap < 1e-5, same, "{positions:?}: {gap}");
+            // A padded window reads the same as an unpadded one.
+            let padded = at(&[u32::MAX, 1, 2, 3], 3);
+            let gap = padded
+                .iter()
+                .zip(&alone)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(gap < 1e-5, "{positions:?}, padded: {gap}");
+        }
+    }
 
     #[test]
     fn the_low_pass_keeps_a_constant_and_all_bins_are_the_identity() {

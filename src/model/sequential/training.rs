@@ -29,9 +29,14 @@ impl SequentialModel {
         let c = config;
         let device = Device::Cpu;
         let n_items = split.n_items;
-        if !c.dim.is_multiple_of(c.heads.max(1)) || c.max_len < 2 || c.batch_size == 0 {
+        if !c.dim.is_multiple_of(c.heads.max(1))
+            || c.max_len < 2
+            || c.batch_size == 0
+            || c.ffn_width == 0
+        {
             return Err(LearnError::InvalidConfig(
-                "dim must be a multiple of heads, max_len ≥ 2, batch_size > 0".into(),
+                "dim must be a multiple of heads, max_len ≥ 2, batch_size > 0, ffn_width > 0"
+                    .into(),
             ));
         }
         let mut params = Params::new(c.seed, device.clone());
@@ -82,10 +87,8 @@ impl SequentialModel {
         )?;
 
         let mut sequences = training_windows(&split.train, c.max_len, c.all_windows);
-        // Batches of similar length, so padding stays small.
-        sequences.sort_by_key(|s| s.len());
-        let batches: Vec<&[&[ItemId]]> = sequences.chunks(c.batch_size).collect();
-        let mut order: Vec<usize> = (0..batches.len()).collect();
+        let n_batches = sequences.len().div_ceil(c.batch_size);
+        let mut order: Vec<usize> = (0..n_batches).collect();
         let mut batch_rng = SeededRng::for_stream(c.seed, 1);
         let dropout_rng = std::cell::RefCell::new(SeededRng::for_stream(c.seed, 2));
         let dropout = Dropout {
@@ -94,7 +97,7 @@ impl SequentialModel {
         };
         // Its own stream, so that a model without ID dropout draws as before.
         let mut id_rng = SeededRng::for_stream(c.seed, 3);
-        let total = (c.epochs * batches.len()) as u64;
+        let total = (c.epochs * n_batches) as u64;
         // Item id → row in this step's item subset (u32::MAX: not in it).
         let mut local = vec![u32::MAX; n_items];
         let mut losses = Vec::with_capacity(c.epochs);
@@ -113,6 +116,12 @@ impl SequentialModel {
         let mut stale = 0usize;
         let mut best_epoch = 0usize;
         for epoch in 0..c.epochs {
+            // Batches of similar length, so padding stays small, drawn anew every epoch: the
+            // sequences of one length are shuffled before they are cut into batches, so no
+            // two sequences share every step.
+            batch_rng.shuffle(&mut sequences);
+            sequences.sort_by_key(|s| s.len());
+            let batches: Vec<&[&[ItemId]]> = sequences.chunks(c.batch_size).collect();
             batch_rng.shuffle(&mut order);
             let mut loss_sum = 0f32;
             for (step, &b) in order.iter().enumerate() {
