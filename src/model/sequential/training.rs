@@ -87,7 +87,11 @@ impl SequentialModel {
         )?;
 
         let mut sequences = training_windows(&split.train, c.max_len, c.all_windows);
-        let n_batches = sequences.len().div_ceil(c.batch_size);
+        // Batches of similar length, so padding stays small. (Re-cutting them every epoch
+        // measured slightly worse on Beauty: BENCHMARKS.md, "Positions and feed-forward width".)
+        sequences.sort_by_key(|s| s.len());
+        let batches: Vec<&[&[ItemId]]> = sequences.chunks(c.batch_size).collect();
+        let n_batches = batches.len();
         let mut order: Vec<usize> = (0..n_batches).collect();
         let mut batch_rng = SeededRng::for_stream(c.seed, 1);
         let dropout_rng = std::cell::RefCell::new(SeededRng::for_stream(c.seed, 2));
@@ -116,12 +120,6 @@ impl SequentialModel {
         let mut stale = 0usize;
         let mut best_epoch = 0usize;
         for epoch in 0..c.epochs {
-            // Batches of similar length, so padding stays small, drawn anew every epoch: the
-            // sequences of one length are shuffled before they are cut into batches, so no
-            // two sequences share every step.
-            batch_rng.shuffle(&mut sequences);
-            sequences.sort_by_key(|s| s.len());
-            let batches: Vec<&[&[ItemId]]> = sequences.chunks(c.batch_size).collect();
             batch_rng.shuffle(&mut order);
             let mut loss_sum = 0f32;
             for (step, &b) in order.iter().enumerate() {
