@@ -554,6 +554,7 @@ pub(super) fn build_network(
         PositionEncoding::Window => Some(params.uniform("positions", (c.max_len, dim), 0.02)?),
         PositionEncoding::Relative => None,
     };
+    let ffn_dim = dim * c.ffn_width.max(1);
     let mut blocks = Vec::new();
     for layer in 0..c.layers {
         let name = |part: &str| format!("blocks.{layer}.{part}");
@@ -564,8 +565,8 @@ pub(super) fn build_network(
             value: params.linear(&name("value"), dim, dim)?,
             out: params.linear(&name("out"), dim, dim)?,
             ffn_norm: params.norm(&name("ffn_norm"), dim)?,
-            ffn_in: params.linear(&name("ffn_in"), dim, dim * c.ffn_width.max(1))?,
-            ffn_out: params.linear(&name("ffn_out"), dim * c.ffn_width.max(1), dim)?,
+            ffn_in: params.linear(&name("ffn_in"), dim, ffn_dim)?,
+            ffn_out: params.linear(&name("ffn_out"), ffn_dim, dim)?,
             filter_beta: if c.frequency_cutoff > 0 {
                 Some(params.uniform(&name("filter_beta"), (1, dim), 1.0)?)
             } else {
@@ -671,21 +672,18 @@ mod tests {
                     .to_vec1()
                     .unwrap()
             };
-            let (inside, alone) = (at(&[1, 2, 3, 4], 2), at(&[1, 2, 3], 2));
-            let gap = inside
-                .iter()
-                .zip(&alone)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
-            assert_eq!(gap < 1e-5, same, "{positions:?}: {gap}");
+            let gap = |a: &[f32], b: &[f32]| -> f32 {
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0f32, f32::max)
+            };
+            let alone = at(&[1, 2, 3], 2);
+            let inside = gap(&at(&[1, 2, 3, 4], 2), &alone);
+            assert_eq!(inside < 1e-5, same, "{positions:?}: {inside}");
             // A padded window reads the same as an unpadded one.
-            let padded = at(&[u32::MAX, 1, 2, 3], 3);
-            let gap = padded
-                .iter()
-                .zip(&alone)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
-            assert!(gap < 1e-5, "{positions:?}, padded: {gap}");
+            let padded = gap(&at(&[u32::MAX, 1, 2, 3], 3), &alone);
+            assert!(padded < 1e-5, "{positions:?}, padded: {padded}");
         }
     }
 

@@ -91,8 +91,7 @@ impl SequentialModel {
         // measured slightly worse on Beauty: BENCHMARKS.md, "Positions and feed-forward width".)
         sequences.sort_by_key(|s| s.len());
         let batches: Vec<&[&[ItemId]]> = sequences.chunks(c.batch_size).collect();
-        let n_batches = batches.len();
-        let mut order: Vec<usize> = (0..n_batches).collect();
+        let mut order: Vec<usize> = (0..batches.len()).collect();
         let mut batch_rng = SeededRng::for_stream(c.seed, 1);
         let dropout_rng = std::cell::RefCell::new(SeededRng::for_stream(c.seed, 2));
         let dropout = Dropout {
@@ -101,7 +100,7 @@ impl SequentialModel {
         };
         // Its own stream, so that a model without ID dropout draws as before.
         let mut id_rng = SeededRng::for_stream(c.seed, 3);
-        let total = (c.epochs * n_batches) as u64;
+        let total = (c.epochs * batches.len()) as u64;
         // Item id → row in this step's item subset (u32::MAX: not in it).
         let mut local = vec![u32::MAX; n_items];
         let mut losses = Vec::with_capacity(c.epochs);
