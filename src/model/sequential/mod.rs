@@ -22,7 +22,7 @@ mod training;
 
 use candle_core::{Device, Tensor};
 
-pub use config::{PositionEncoding, SequentialConfig};
+pub use config::{NormPlacement, PositionEncoding, SequentialConfig};
 use network::{InputKind, Network, Params};
 pub use new_items::NewItemFit;
 
@@ -324,6 +324,33 @@ mod tests {
         let report =
             evaluate_ranking(&model, &split.ranking_cases(Stage::Test), split.n_items).unwrap();
         assert!(report.at_k(5).unwrap().hr > 0.9, "{:?}", report.at_k(5));
+    }
+
+    #[test]
+    fn learns_order_with_post_norm_blocks_and_attention_dropout() {
+        let split = cycles();
+        let config = SequentialConfig {
+            norm: NormPlacement::Post,
+            attention_dropout: 0.2,
+            ..small(40)
+        };
+        let model =
+            SequentialModel::fit(&split, &ItemFeatures::default(), &config, &|_, _, _| {}).unwrap();
+        // The input is normalised and nothing follows the last block.
+        assert!(model.params.get("input_norm.alpha").is_ok());
+        assert!(model.params.get("final_norm.alpha").is_err());
+        let report =
+            evaluate_ranking(&model, &split.ranking_cases(Stage::Test), split.n_items).unwrap();
+        assert!(report.at_k(5).unwrap().hr > 0.9, "{:?}", report.at_k(5));
+        // Attention dropout is a training setting only: it must be a share.
+        let bad = SequentialConfig {
+            attention_dropout: 1.0,
+            ..small(1)
+        };
+        assert!(matches!(
+            SequentialModel::fit(&split, &ItemFeatures::default(), &bad, &|_, _, _| {}),
+            Err(LearnError::InvalidConfig(_))
+        ));
     }
 
     #[test]

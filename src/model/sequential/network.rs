@@ -7,7 +7,7 @@
 use candle_core::{Device, Tensor, Var, D};
 use candle_nn::VarMap;
 
-use super::config::{PositionEncoding, SequentialConfig};
+use super::config::{NormPlacement, PositionEncoding, SequentialConfig};
 use super::new_items::NewItemHead;
 use crate::model::inputs::ItemFeatures;
 use crate::model::links::ItemLinks;
@@ -73,6 +73,38 @@ impl Params {
         self.insert(name.to_owned(), tensor)
     }
 
+    /// A variable drawn from N(0, std²) (Box–Muller on the seeded generator).
+    pub(super) fn normal(
+        &mut self,
+        name: &str,
+        shape: (usize, usize),
+        std: f32,
+    ) -> candle_core::Result<Var> {
+        let values: Vec<f32> = (0..shape.0 * shape.1)
+            .map(|_| {
+                let u = 1.0 - self.rng.unit_f32();
+                let v = self.rng.unit_f32();
+                (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos() * std
+            })
+            .collect();
+        let tensor = Tensor::from_vec(values, shape, &self.device)?;
+        self.insert(name.to_owned(), tensor)
+    }
+
+    /// A `rows × cols` weight drawn as `init` says: uniform in ±`bound`, or N(0, 0.02²).
+    pub(super) fn weight(
+        &mut self,
+        name: &str,
+        shape: (usize, usize),
+        bound: f32,
+        init: NormPlacement,
+    ) -> candle_core::Result<Var> {
+        match init {
+            NormPlacement::Pre => self.uniform(name, shape, bound),
+            NormPlacement::Post => self.normal(name, shape, POST_NORM_INIT_STD),
+        }
+    }
+
     pub(super) fn constant(
         &mut self,
         name: &str,
@@ -89,9 +121,20 @@ impl Params {
         inputs: usize,
         outputs: usize,
     ) -> candle_core::Result<Linear> {
+        self.linear_drawn(name, inputs, outputs, NormPlacement::Pre)
+    }
+
+    /// A linear layer whose weight is drawn as `init` says ([`Params::weight`]).
+    pub(super) fn linear_drawn(
+        &mut self,
+        name: &str,
+        inputs: usize,
+        outputs: usize,
+        init: NormPlacement,
+    ) -> candle_core::Result<Linear> {
         let bound = 1.0 / (inputs as f32).sqrt();
         Ok(Linear {
-            weight: self.uniform(&format!("{name}.weight"), (outputs, inputs), bound)?,
+            weight: self.weight(&format!("{name}.weight"), (outputs, inputs), bound, init)?,
             bias: self.constant(&format!("{name}.bias"), outputs, 0.0)?,
         })
     }
@@ -236,7 +279,10 @@ pub(super) struct Network {
     /// Distances a relative position bias tells apart (`max_len`).
     pub(super) max_len: usize,
     pub(super) blocks: Vec<Block>,
-    pub(super) final_norm: Norm,
+    /// Where the blocks normalise.
+    pub(super) norm: NormPlacement,
+    /// The norm after the last block (pre-norm), or of the input (post-norm).
+    pub(super) outer_norm: Norm,
     /// The KG links and one weight per link feature (scaled by [`LINK_SCALE`]).
     pub(super) links: Option<(ItemLinks, Var)>,
     pub(super) dim: usize,
@@ -247,6 +293,10 @@ pub(super) struct Network {
     pub(super) new_items: Option<NewItemHead>,
 }
 
+/// The standard deviation of weights drawn for a post-norm network (BSARec's and BERT's
+/// `initializer_range`).
+const POST_NORM_INIT_STD: f32 = 0.02;
+
 /// The factor on the link weights: Adam moves a weight by about the learning rate per step,
 /// and a link's useful weight is a few units of logit, far more than the other parameters'.
 pub(super) const LINK_SCALE: f32 = 10.0;
@@ -255,21 +305,39 @@ pub(super) const LINK_SCALE: f32 = 10.0;
 pub(super) struct Dropout<'a> {
     pub(super) rng: Option<&'a std::cell::RefCell<SeededRng>>,
     pub(super) p: f32,
+    /// The share of attention weights dropped.
+    pub(super) attention_p: f32,
 }
 
 impl Dropout<'_> {
+    /// No dropout: scoring, and training steps that should see the whole network.
+    pub(super) const NONE: Dropout<'static> = Dropout {
+        rng: None,
+        p: 0.0,
+        attention_p: 0.0,
+    };
+
     pub(super) fn apply(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.apply_share(x, self.p)
+    }
+
+    /// Drops attention weights with `attention_p`.
+    pub(super) fn apply_to_attention(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.apply_share(x, self.attention_p)
+    }
+
+    fn apply_share(&self, x: &Tensor, p: f32) -> candle_core::Result<Tensor> {
         let Some(rng) = self.rng else {
             return Ok(x.clone());
         };
-        if self.p <= 0.0 {
+        if p <= 0.0 {
             return Ok(x.clone());
         }
-        let keep = 1.0 / (1.0 - self.p);
+        let keep = 1.0 / (1.0 - p);
         let n = x.elem_count();
         let mut rng = rng.borrow_mut();
         let mask: Vec<f32> = (0..n)
-            .map(|_| if rng.unit_f32() < self.p { 0.0 } else { keep })
+            .map(|_| if rng.unit_f32() < p { 0.0 } else { keep })
             .collect();
         x.mul(&Tensor::from_vec(mask, x.shape(), x.device())?)
     }
@@ -418,8 +486,11 @@ impl Network {
         let valid_t = Tensor::from_vec(valid.clone(), (batch, len, 1), device)?;
         let mut h = items
             .index_select(&index, 0)?
-            .reshape((batch, len, self.dim))?
-            .affine((self.dim as f64).sqrt(), 0.0)?;
+            .reshape((batch, len, self.dim))?;
+        let post = self.norm == NormPlacement::Post;
+        if !post {
+            h = h.affine((self.dim as f64).sqrt(), 0.0)?;
+        }
         let max_len = self.max_len;
         if let Some(positions) = &self.positions {
             // Places count back from the window's last item, so recency has its own vector.
@@ -443,6 +514,9 @@ impl Network {
         } else {
             None
         };
+        if post {
+            h = self.outer_norm.forward(&h)?;
+        }
         h = dropout.apply(&h)?.broadcast_mul(&valid_t)?;
 
         // Additive mask: a query attends to itself and earlier valid keys.
@@ -465,7 +539,11 @@ impl Network {
         let head_dim = self.dim / self.heads;
         let scale = 1.0 / (head_dim as f64).sqrt();
         for block in &self.blocks {
-            let x = block.attn_norm.forward(&h)?;
+            let x = if post {
+                h.clone()
+            } else {
+                block.attn_norm.forward(&h)?
+            };
             let split = |t: Tensor| -> candle_core::Result<Tensor> {
                 t.reshape((batch, len, self.heads, head_dim))?
                     .transpose(1, 2)?
@@ -486,7 +564,7 @@ impl Network {
                     .reshape((1, self.heads, len, len))?;
                 scores = scores.broadcast_add(&bias)?;
             }
-            let attn = candle_nn::ops::softmax(&scores, D::Minus1)?;
+            let attn = dropout.apply_to_attention(&candle_nn::ops::softmax(&scores, D::Minus1)?)?;
             let ctx = attn
                 .matmul(&v)?
                 .transpose(1, 2)?
@@ -502,13 +580,26 @@ impl Network {
                     + mixed.affine(1.0 - filter.alpha, 0.0)?)?;
             }
             h = (h + dropout.apply(&mixed)?)?;
-            let x = block.ffn_norm.forward(&h)?;
+            let x = if post {
+                h = block.attn_norm.forward(&h)?;
+                h.clone()
+            } else {
+                block.ffn_norm.forward(&h)?
+            };
             let f = block
                 .ffn_out
                 .forward(&dropout.apply(&block.ffn_in.forward(&x)?.gelu_erf()?)?)?;
-            h = (h + dropout.apply(&f)?)?.broadcast_mul(&valid_t)?;
+            h = (h + dropout.apply(&f)?)?;
+            if post {
+                h = block.ffn_norm.forward(&h)?;
+            }
+            h = h.broadcast_mul(&valid_t)?;
         }
-        self.final_norm.forward(&h)
+        if post {
+            Ok(h)
+        } else {
+            self.outer_norm.forward(&h)
+        }
     }
 }
 
@@ -522,7 +613,12 @@ pub(super) fn build_network(
 ) -> candle_core::Result<Network> {
     let dim = c.dim;
     let id_embedding = if c.use_id {
-        Some(params.uniform("id_embedding", (n_items, dim), 1.0 / (dim as f32).sqrt())?)
+        Some(params.weight(
+            "id_embedding",
+            (n_items, dim),
+            1.0 / (dim as f32).sqrt(),
+            c.norm,
+        )?)
     } else {
         None
     };
@@ -551,7 +647,9 @@ pub(super) fn build_network(
         None
     };
     let positions = match c.positions {
-        PositionEncoding::Window => Some(params.uniform("positions", (c.max_len, dim), 0.02)?),
+        PositionEncoding::Window => {
+            Some(params.weight("positions", (c.max_len, dim), 0.02, c.norm)?)
+        }
         PositionEncoding::Relative => None,
     };
     let ffn_dim = dim * c.ffn_width.max(1);
@@ -560,13 +658,13 @@ pub(super) fn build_network(
         let name = |part: &str| format!("blocks.{layer}.{part}");
         blocks.push(Block {
             attn_norm: params.norm(&name("attn_norm"), dim)?,
-            query: params.linear(&name("query"), dim, dim)?,
-            key: params.linear(&name("key"), dim, dim)?,
-            value: params.linear(&name("value"), dim, dim)?,
-            out: params.linear(&name("out"), dim, dim)?,
+            query: params.linear_drawn(&name("query"), dim, dim, c.norm)?,
+            key: params.linear_drawn(&name("key"), dim, dim, c.norm)?,
+            value: params.linear_drawn(&name("value"), dim, dim, c.norm)?,
+            out: params.linear_drawn(&name("out"), dim, dim, c.norm)?,
             ffn_norm: params.norm(&name("ffn_norm"), dim)?,
-            ffn_in: params.linear(&name("ffn_in"), dim, ffn_dim)?,
-            ffn_out: params.linear(&name("ffn_out"), ffn_dim, dim)?,
+            ffn_in: params.linear_drawn(&name("ffn_in"), dim, ffn_dim, c.norm)?,
+            ffn_out: params.linear_drawn(&name("ffn_out"), ffn_dim, dim, c.norm)?,
             filter_beta: if c.frequency_cutoff > 0 {
                 Some(params.uniform(&name("filter_beta"), (1, dim), 1.0)?)
             } else {
@@ -582,7 +680,13 @@ pub(super) fn build_network(
             },
         });
     }
-    let final_norm = params.norm("final_norm", dim)?;
+    let outer_norm = params.norm(
+        match c.norm {
+            NormPlacement::Pre => "final_norm",
+            NormPlacement::Post => "input_norm",
+        },
+        dim,
+    )?;
     // Created last, so that the parameters of a model without links keep their order (the
     // order checkpoints written before parameters were named rely on).
     let links = match (&features.links, c.use_links) {
@@ -619,7 +723,8 @@ pub(super) fn build_network(
         positions,
         max_len: c.max_len,
         blocks,
-        final_norm,
+        norm: c.norm,
+        outer_norm,
         links,
         dim,
         heads: c.heads.max(1),
@@ -660,7 +765,7 @@ mod tests {
                 }
             }
             let items = network.item_matrix().unwrap();
-            let none = Dropout { rng: None, p: 0.0 };
+            let none = Dropout::NONE;
             let at = |ids: &[u32], t: usize| -> Vec<f32> {
                 network
                     .encode(&items, ids, 1, ids.len(), &none)

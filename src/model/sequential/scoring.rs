@@ -43,7 +43,7 @@ impl ScoringView<'_> {
                 ids[r * len + len - h.len() + t] = i;
             }
         }
-        let none = Dropout { rng: None, p: 0.0 };
+        let none = Dropout::NONE;
         self.network
             .encode(self.items, &ids, histories.len(), len, &none)?
             .narrow(1, len - 1, 1)?

@@ -33,9 +33,11 @@ impl SequentialModel {
             || c.max_len < 2
             || c.batch_size == 0
             || c.ffn_width == 0
+            || !(0.0..1.0).contains(&c.attention_dropout)
         {
             return Err(LearnError::InvalidConfig(
-                "dim must be a multiple of heads, max_len ≥ 2, batch_size > 0, ffn_width > 0"
+                "dim must be a multiple of heads, max_len ≥ 2, batch_size > 0, ffn_width > 0, \
+                 0 ≤ attention_dropout < 1"
                     .into(),
             ));
         }
@@ -97,6 +99,7 @@ impl SequentialModel {
         let dropout = Dropout {
             rng: Some(&dropout_rng),
             p: c.dropout,
+            attention_p: c.attention_dropout,
         };
         // Its own stream, so that a model without ID dropout draws as before.
         let mut id_rng = SeededRng::for_stream(c.seed, 3);
