@@ -84,6 +84,10 @@ pub struct ModelSettings {
     /// (0: train every epoch).
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
+    /// Times the sequence model, its patience run out, goes back to its best epoch and goes
+    /// on at a tenth of the learning rate before it stops.
+    #[arg(long, default_value_t = 0)]
+    pub lr_drops: usize,
     /// Train the sequence model on every window of a long history, not only its most recent
     /// --max-len items.
     #[arg(long)]
@@ -336,6 +340,7 @@ fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
     c.model.sequential.all_windows = a.all_windows;
     c.model.sequential.validate_every = a.validate_every;
     c.model.sequential.patience = a.patience;
+    c.model.sequential.lr_drops = a.lr_drops;
     c.model.sequential.frequency_cutoff = a.frequency_cutoff;
     c.model.sequential.frequency_alpha = a.frequency_alpha;
     c.model.sequential.id_dropout = a.id_dropout;

@@ -170,6 +170,18 @@ pub fn fit_sequential(
             best.1
         ));
     }
+    for &epoch in &fitted.lr_drops {
+        let best = fitted
+            .validation
+            .iter()
+            .filter(|(e, _)| *e <= epoch)
+            .map(|(_, v)| *v)
+            .fold(f64::MIN, f64::max);
+        notes.push(format!(
+            "seed {seed}: a plateau after epoch {epoch} (best so far {best:.4}) dropped the \
+             learning rate to a tenth, from the best parameters"
+        ));
+    }
     if let Some(f) = &fitted.new_item_fit {
         notes.push(format!(
             "seed {seed}: products nobody bought score with offset {:.3} and text weight {:.3}, \

@@ -148,6 +148,7 @@ impl SequentialModel {
                 losses: Vec::new(),
                 validation: Vec::new(),
                 best_epoch: 0,
+                lr_drops: Vec::new(),
                 link_values,
                 new_item_fit: None,
             },

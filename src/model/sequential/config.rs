@@ -46,6 +46,12 @@ pub struct SequentialConfig {
     pub validate_every: usize,
     /// Stop after this many validation passes without improvement (0: run every epoch).
     pub patience: usize,
+    /// Times training, its patience run out, goes back to the best parameters and goes on
+    /// at a tenth of the learning rate (fresh optimizer moments, [`PATIENCE_AFTER_DROP`]
+    /// passes of patience) before it stops: the usual reduce-on-plateau refinement. 0: stop
+    /// at the first plateau, as models trained before the choice existed did.
+    #[serde(default)]
+    pub lr_drops: usize,
     /// BSARec's frequency filter beside attention: its `c` (the `c / 2 + 1` lowest
     /// frequency bins of `max_len` positions form the low-pass part); 0 leaves it out.
     pub frequency_cutoff: usize,
@@ -72,6 +78,13 @@ pub struct SequentialConfig {
     /// Seed of initialisation, batch order and dropout.
     pub seed: u64,
 }
+
+/// Validation passes without improvement after a learning-rate drop before training stops
+/// or drops again: at a tenth of the rate a gain shows within a pass or two.
+pub const PATIENCE_AFTER_DROP: usize = 2;
+
+/// The learning rate's factor at each drop.
+pub const LR_DROP_FACTOR: f64 = 0.1;
 
 /// The feed-forward width of models saved before it was a setting.
 fn narrow_feed_forward() -> usize {
@@ -130,6 +143,7 @@ impl Default for SequentialConfig {
             all_windows: false,
             validate_every: 2,
             patience: 5,
+            lr_drops: 0,
             frequency_cutoff: 0,
             frequency_alpha: 0.7,
             id_dropout: 0.0,
@@ -154,5 +168,6 @@ mod tests {
         assert_eq!(old.ffn_width, 1);
         assert_eq!(old.norm, NormPlacement::Pre);
         assert_eq!(old.attention_dropout, 0.0);
+        assert_eq!(old.lr_drops, 0);
     }
 }

@@ -42,6 +42,8 @@ pub struct SequentialModel {
     pub validation: Vec<(usize, f64)>,
     /// The epoch whose parameters the model kept (the last one without validation).
     pub best_epoch: usize,
+    /// The epochs after which a plateau dropped the learning rate (`lr_drops`).
+    pub lr_drops: Vec<usize>,
     /// The link weights as they enter the score (empty without links), read once.
     link_values: Vec<f32>,
     /// How the new-product terms were fit after training (`None` when loaded, or without
@@ -380,6 +382,43 @@ mod tests {
         assert!(
             ran == 30 || ran == best_epoch + 3,
             "ran {ran}, best {best_epoch}"
+        );
+    }
+
+    #[test]
+    fn a_plateau_drops_the_learning_rate_from_the_best_parameters() {
+        let split = cycles();
+        let config = SequentialConfig {
+            validate_every: 1,
+            patience: 3,
+            learning_rate: 5e-2,
+            ..small(40)
+        };
+        let fit = |config: &SequentialConfig| {
+            SequentialModel::fit(&split, &ItemFeatures::default(), config, &|_, _, _| {}).unwrap()
+        };
+        let best_of =
+            |m: &SequentialModel| m.validation.iter().map(|v| v.1).fold(f64::MIN, f64::max);
+        let plain = fit(&config);
+        let stopped = plain.losses.len();
+        assert!(stopped < 40, "the fixture must plateau at this rate");
+        let dropped = fit(&SequentialConfig {
+            lr_drops: 1,
+            ..config.clone()
+        });
+        // The same run up to the plateau, then on from the best parameters.
+        assert_eq!(dropped.losses[..stopped], plain.losses[..]);
+        assert_eq!(dropped.lr_drops, vec![stopped]);
+        assert!(plain.lr_drops.is_empty());
+        let ran = dropped.losses.len();
+        assert!(ran > stopped, "ran {ran}, plain stopped at {stopped}");
+        assert!(best_of(&dropped) >= best_of(&plain));
+        // After the drop, patience is PATIENCE_AFTER_DROP passes.
+        let last_gain = dropped.best_epoch.max(stopped);
+        assert!(
+            ran == 40 || ran == last_gain + config::PATIENCE_AFTER_DROP,
+            "ran {ran}, best {}, plateau at {stopped}",
+            dropped.best_epoch
         );
     }
 

@@ -5,6 +5,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
+use super::config::{LR_DROP_FACTOR, PATIENCE_AFTER_DROP};
 use super::network::{build_network, Dropout, Params, LINK_SCALE};
 use super::new_items::fit_new_item_terms;
 use super::scoring::ScoringView;
@@ -77,16 +78,21 @@ impl SequentialModel {
         let mut dropped = vec![false; n_items];
         // The weight operand of a full-softmax loss without links (not read).
         let no_link_weights = Tensor::zeros(1, DType::F32, &device)?;
-        let mut optimizer = AdamW::new(
-            params.vars.all_vars(),
-            ParamsAdamW {
-                lr: c.learning_rate,
-                beta1: 0.9,
-                beta2: 0.98,
-                eps: 1e-8,
-                weight_decay: c.weight_decay,
-            },
-        )?;
+        let adam = |lr: f64| {
+            AdamW::new(
+                params.vars.all_vars(),
+                ParamsAdamW {
+                    lr,
+                    beta1: 0.9,
+                    beta2: 0.98,
+                    eps: 1e-8,
+                    weight_decay: c.weight_decay,
+                },
+            )
+        };
+        let mut learning_rate = c.learning_rate;
+        let mut optimizer = adam(learning_rate)?;
+        let mut drops = Vec::new();
 
         let mut sequences = training_windows(&split.train, c.max_len, c.all_windows);
         // Batches of similar length, so padding stays small. (Re-cutting them every epoch
@@ -294,15 +300,28 @@ impl SequentialModel {
                 stale = 0;
             } else {
                 stale += 1;
-                if c.patience > 0 && stale >= c.patience {
-                    break;
+                let patience = if drops.is_empty() {
+                    c.patience
+                } else {
+                    PATIENCE_AFTER_DROP
+                };
+                if c.patience > 0 && stale >= patience {
+                    if drops.len() == c.lr_drops {
+                        break;
+                    }
+                    // Back to the best parameters, on at a lower rate with fresh moments.
+                    if let Some((_, _, snapshot)) = &best {
+                        restore(&params, snapshot)?;
+                    }
+                    drops.push(done);
+                    learning_rate *= LR_DROP_FACTOR;
+                    optimizer = adam(learning_rate)?;
+                    stale = 0;
                 }
             }
         }
         if let Some((_, epoch, snapshot)) = best {
-            for (name, saved) in params.order.iter().zip(&snapshot) {
-                params.get(name)?.set(saved)?;
-            }
+            restore(&params, &snapshot)?;
             best_epoch = epoch;
         }
         let items = network.item_matrix()?.detach();
@@ -323,10 +342,19 @@ impl SequentialModel {
             losses,
             validation,
             best_epoch,
+            lr_drops: drops,
             link_values,
             new_item_fit,
         })
     }
+}
+
+/// Sets the parameters to a snapshot taken in `params.order`.
+fn restore(params: &Params, snapshot: &[Tensor]) -> candle_core::Result<()> {
+    for (name, saved) in params.order.iter().zip(snapshot) {
+        params.get(name)?.set(saved)?;
+    }
+    Ok(())
 }
 
 /// Training sequences: the most recent `max_len + 1` items of each training sequence, or
