@@ -46,6 +46,22 @@ impl Params {
             .ok_or_else(|| candle_core::Error::Msg(format!("no parameter {name}")))
     }
 
+    /// A copy of every parameter's value, in creation order (what [`Params::restore`] reads).
+    pub(super) fn snapshot(&self) -> candle_core::Result<Vec<Tensor>> {
+        self.order
+            .iter()
+            .map(|name| self.get(name)?.as_tensor().copy())
+            .collect()
+    }
+
+    /// Sets every parameter to its value in `snapshot` (from [`Params::snapshot`]).
+    pub(super) fn restore(&self, snapshot: &[Tensor]) -> candle_core::Result<()> {
+        for (name, saved) in self.order.iter().zip(snapshot) {
+            self.get(name)?.set(saved)?;
+        }
+        Ok(())
+    }
+
     pub(super) fn insert(&mut self, name: String, tensor: Tensor) -> candle_core::Result<Var> {
         let var = Var::from_tensor(&tensor)?;
         let mut map = self

@@ -367,51 +367,54 @@ pub(super) fn fit_new_item_terms(
                 });
             }
             let profile = head.profile(&case.history);
-            let target = case.relevant[0];
+            let target_item = case.relevant[0];
             for &i in &case.history {
                 excluded[i as usize] = true;
             }
-            excluded[target as usize] = true;
+            excluded[target_item as usize] = true;
             let mut warm: Vec<f32> = (0..n)
                 .filter(|&j| held_at[j] == usize::MAX && !excluded[j])
                 .map(|j| scores[j])
                 .collect();
-            let held: Vec<(f32, f32)> = held_items
-                .iter()
-                .zip(&base_row)
-                .filter(|(&i, _)| !excluded[i as usize])
-                .map(|(&i, &b)| (b, head.similarity(profile.as_deref(), i)))
-                .collect();
-            for &i in &case.history {
-                excluded[i as usize] = false;
-            }
-            excluded[target as usize] = false;
-            let (target, warm_above) = match held_at[target as usize] {
+            let (target, warm_above) = match held_at[target_item as usize] {
                 usize::MAX => {
-                    let s = scores[target as usize];
+                    let s = scores[target_item as usize];
                     (
                         FitTarget::Bought(s),
                         warm.iter().filter(|&&w| w >= s).count(),
                     )
                 }
                 k => (
-                    FitTarget::Held(base_row[k], head.similarity(profile.as_deref(), target)),
+                    FitTarget::Held(
+                        base_row[k],
+                        head.similarity(profile.as_deref(), target_item),
+                    ),
                     0,
                 ),
             };
+            // A bought target below ten bought competitors counts nothing whatever the
+            // terms: its held competitors need not be read.
+            let held: Vec<(f32, f32)> =
+                if matches!(target, FitTarget::Bought(_)) && warm_above >= 10 {
+                    Vec::new()
+                } else {
+                    held_items
+                        .iter()
+                        .zip(&base_row)
+                        .filter(|(&i, _)| !excluded[i as usize])
+                        .map(|(&i, &b)| (b, head.similarity(profile.as_deref(), i)))
+                        .collect()
+                };
+            for &i in &case.history {
+                excluded[i as usize] = false;
+            }
+            excluded[target_item as usize] = false;
             let top = warm.len().min(10);
             if top > 0 {
                 warm.select_nth_unstable_by(top - 1, |a, b| b.total_cmp(a));
             }
             warm.truncate(top);
             warm.sort_by(|a, b| b.total_cmp(a));
-            // A bought target below ten bought competitors counts nothing whatever the
-            // terms: its held competitors need not be kept.
-            let held = if matches!(target, FitTarget::Bought(_)) && warm_above >= 10 {
-                Vec::new()
-            } else {
-                held
-            };
             table.push(FitCase {
                 target,
                 warm_above,

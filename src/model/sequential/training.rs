@@ -90,8 +90,7 @@ impl SequentialModel {
                 },
             )
         };
-        let mut learning_rate = c.learning_rate;
-        let mut optimizer = adam(learning_rate)?;
+        let mut optimizer = adam(c.learning_rate)?;
         let mut drops = Vec::new();
 
         let mut sequences = training_windows(&split.train, c.max_len, c.all_windows);
@@ -291,12 +290,7 @@ impl SequentialModel {
             };
             validation.push((done, score));
             if best.as_ref().is_none_or(|(best, _, _)| score > *best) {
-                let snapshot = params
-                    .order
-                    .iter()
-                    .map(|name| params.get(name)?.as_tensor().copy())
-                    .collect::<candle_core::Result<Vec<_>>>()?;
-                best = Some((score, done, snapshot));
+                best = Some((score, done, params.snapshot()?));
                 stale = 0;
             } else {
                 stale += 1;
@@ -311,17 +305,16 @@ impl SequentialModel {
                     }
                     // Back to the best parameters, on at a lower rate with fresh moments.
                     if let Some((_, _, snapshot)) = &best {
-                        restore(&params, snapshot)?;
+                        params.restore(snapshot)?;
                     }
                     drops.push(done);
-                    learning_rate *= LR_DROP_FACTOR;
-                    optimizer = adam(learning_rate)?;
+                    optimizer = adam(c.learning_rate * LR_DROP_FACTOR.powi(drops.len() as i32))?;
                     stale = 0;
                 }
             }
         }
         if let Some((_, epoch, snapshot)) = best {
-            restore(&params, &snapshot)?;
+            params.restore(&snapshot)?;
             best_epoch = epoch;
         }
         let items = network.item_matrix()?.detach();
@@ -347,14 +340,6 @@ impl SequentialModel {
             new_item_fit,
         })
     }
-}
-
-/// Sets the parameters to a snapshot taken in `params.order`.
-fn restore(params: &Params, snapshot: &[Tensor]) -> candle_core::Result<()> {
-    for (name, saved) in params.order.iter().zip(snapshot) {
-        params.get(name)?.set(saved)?;
-    }
-    Ok(())
 }
 
 /// Training sequences: the most recent `max_len + 1` items of each training sequence, or
