@@ -761,6 +761,7 @@ mod tests {
         exclusions: Option<crate::quality::exclude::Exclusions>,
     ) -> (
         KgStore,
+        ModelRegistry,
         tempfile::TempDir,
         ModelEntry,
         crate::eval::InteractionData,
@@ -790,7 +791,9 @@ mod tests {
         };
         let entry =
             train_and_register(&store, &data, &config, &options, &registry, &|_, _, _| {}).unwrap();
-        (store, dir, entry, data)
+        // The registry stays open: sled frees its lock only once its flusher thread has
+        // gone, so reopening right after a drop can fail.
+        (store, registry, dir, entry, data)
     }
 
     /// A duplicate merged into its representative at training answers as the representative
@@ -802,14 +805,13 @@ mod tests {
             item_aliases: [(p("P2"), p("P1"))].into_iter().collect(),
             ..Default::default()
         };
-        let (store, dir, entry, data) = trained_shop(Some(exclusions));
+        let (store, registry, _dir, entry, data) = trained_shop(Some(exclusions));
         assert!(
             data.item_id(&p("P2")).is_none(),
             "P2 was merged before training"
         );
         let recorded = entry.exclusions.clone().unwrap();
         assert_eq!(recorded.item_aliases[&p("P2")], p("P1"));
-        let registry = ModelRegistry::open(dir.path()).unwrap();
         let r = Recommender::load(&store, &registry, entry, &TextFeatureConfig::default()).unwrap();
         let rep = r.resolve_item(&p("P1")).unwrap();
         assert_eq!(r.resolve_item(&p("P2")).unwrap(), rep);
@@ -839,20 +841,19 @@ mod tests {
     #[test]
     fn a_flagged_account_is_served_but_not_learned_from() {
         let u3 = "https://w3id.org/kgrec/id/fixture/user/U3";
-        let (_, _, plain, _) = trained_shop(None);
+        let (_, _, _, plain, _) = trained_shop(None);
         let exclusions = crate::quality::exclude::Exclusions {
             users: [u3.to_owned()].into_iter().collect(),
             interactions_left_out: 3,
             ..Default::default()
         };
-        let (store, dir, entry, data) = trained_shop(Some(exclusions));
+        let (store, registry, _dir, entry, data) = trained_shop(Some(exclusions));
         assert!(data.user_id(u3).is_some(), "U3 stays in the data");
         assert_eq!(
             entry.counts["training_interactions"] + 3,
             plain.counts["training_interactions"],
             "U3's three interactions do not train"
         );
-        let registry = ModelRegistry::open(dir.path()).unwrap();
         let r = Recommender::load(&store, &registry, entry, &TextFeatureConfig::default()).unwrap();
         assert_eq!(r.history(u3).unwrap().unwrap().len(), 3);
         let served = r.recommend(u3, 2, &ItemFilter::default(), false).unwrap();
@@ -864,8 +865,7 @@ mod tests {
     /// for an event the history never got.
     #[test]
     fn a_poisoned_user_table_refuses_events() {
-        let (store, dir, entry, data) = trained_shop(None);
-        let registry = ModelRegistry::open(dir.path()).unwrap();
+        let (store, registry, _dir, entry, data) = trained_shop(None);
         let r = Recommender::load(&store, &registry, entry, &TextFeatureConfig::default()).unwrap();
         let user = data.users[0].clone();
         let before = r.history(&user).unwrap().unwrap();
