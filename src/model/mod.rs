@@ -21,4 +21,6 @@ pub use fit::{fit, fit_ease, fit_sequential, FitInputs};
 pub use inputs::ItemFeatures;
 pub use kind::{ModelConfig, ModelInputs, ModelKind};
 pub use links::ItemLinks;
-pub use sequential::{NormPlacement, PositionEncoding, SequentialConfig, SequentialModel};
+pub use sequential::{
+    NormPlacement, PositionEncoding, SequentialConfig, SequentialModel, TrainingSamples,
+};

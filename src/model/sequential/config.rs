@@ -75,6 +75,10 @@ pub struct SequentialConfig {
     /// trained before the choice existed used none.
     #[serde(default)]
     pub attention_dropout: f32,
+    /// What one training sample is: a window with a target at every position, or one prefix
+    /// with its next item.
+    #[serde(default)]
+    pub samples: TrainingSamples,
     /// Seed of initialisation, batch order and dropout.
     pub seed: u64,
 }
@@ -107,6 +111,22 @@ pub enum PositionEncoding {
     /// prefix were trained on its own (BSARec's and RecBole's prefix augmentation), at the
     /// cost of one pass per window.
     Relative,
+}
+
+/// What one training sample of the sequence model is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrainingSamples {
+    /// A window of `max_len + 1` items, every position after the first a target: one pass
+    /// per window (SASRec's). What models trained before the choice existed used.
+    #[default]
+    Windows,
+    /// Every prefix of a training sequence on its own, its next item the one target, in
+    /// batches drawn afresh every epoch (BSARec's and RecBole's prefix augmentation). The
+    /// same targets as windows, at about ten times the encoder work on Beauty; in return the
+    /// frequency filter reads the whole prefix, as BSARec's does, since no position of a
+    /// sample is a target but the last.
+    Prefixes,
 }
 
 /// Where the sequence model's blocks normalise their hidden states.
@@ -151,6 +171,7 @@ impl Default for SequentialConfig {
             positions: PositionEncoding::Window,
             norm: NormPlacement::Pre,
             attention_dropout: 0.0,
+            samples: TrainingSamples::Windows,
             seed: 42,
         }
     }
@@ -169,5 +190,6 @@ mod tests {
         assert_eq!(old.norm, NormPlacement::Pre);
         assert_eq!(old.attention_dropout, 0.0);
         assert_eq!(old.lr_drops, 0);
+        assert_eq!(old.samples, TrainingSamples::Windows);
     }
 }

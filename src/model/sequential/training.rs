@@ -1,11 +1,11 @@
-//! Training: next-item prediction at every position of the training windows, with the
-//! fused full softmax over the catalogue or sampled negatives, validated every few epochs
-//! and the best epoch kept.
+//! Training: next-item prediction at every position of the training windows (or after
+//! every training prefix), with the fused full softmax over the catalogue or sampled
+//! negatives, validated every few epochs and the best epoch kept.
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
-use super::config::{LR_DROP_FACTOR, PATIENCE_AFTER_DROP};
+use super::config::{TrainingSamples, LR_DROP_FACTOR, PATIENCE_AFTER_DROP};
 use super::network::{build_network, Dropout, Params, LINK_SCALE};
 use super::new_items::fit_new_item_terms;
 use super::scoring::ScoringView;
@@ -93,13 +93,25 @@ impl SequentialModel {
         let mut optimizer = adam(c.learning_rate)?;
         let mut drops = Vec::new();
 
-        let mut sequences = training_windows(&split.train, c.max_len, c.all_windows);
-        // Batches of similar length, so padding stays small. (Re-cutting them every epoch
-        // measured slightly worse on Beauty: BENCHMARKS.md, "Positions and feed-forward width".)
+        let prefixes = c.samples == TrainingSamples::Prefixes;
+        let mut sequences = if prefixes {
+            training_prefixes(&split.train, c.max_len)
+        } else {
+            training_windows(&split.train, c.max_len, c.all_windows)
+        };
+        // Batches of similar length, so padding stays small. Windows are cut into batches
+        // once (re-cutting them every epoch measured slightly worse on Beauty: BENCHMARKS.md,
+        // "Positions and feed-forward width"); prefixes are drawn afresh every epoch.
         sequences.sort_by_key(|s| s.len());
-        let batches: Vec<&[&[ItemId]]> = sequences.chunks(c.batch_size).collect();
+        let mut batches: Vec<&[&[ItemId]]> = sequences.chunks(c.batch_size).collect();
         let mut order: Vec<usize> = (0..batches.len()).collect();
         let mut batch_rng = SeededRng::for_stream(c.seed, 1);
+        // Prefixes in this epoch's order (see `draw_prefix_batches`).
+        let mut drawn: Vec<&[ItemId]> = if prefixes {
+            sequences.clone()
+        } else {
+            Vec::new()
+        };
         let dropout_rng = std::cell::RefCell::new(SeededRng::for_stream(c.seed, 2));
         let dropout = Dropout {
             rng: Some(&dropout_rng),
@@ -108,7 +120,15 @@ impl SequentialModel {
         };
         // Its own stream, so that a model without ID dropout draws as before.
         let mut id_rng = SeededRng::for_stream(c.seed, 3);
-        let total = (c.epochs * batches.len()) as u64;
+        let per_epoch = if prefixes {
+            sequences
+                .chunks(c.batch_size * PREFIX_POOL_BATCHES)
+                .map(|pool| pool.len().div_ceil(c.batch_size))
+                .sum()
+        } else {
+            batches.len()
+        };
+        let total = (c.epochs * per_epoch) as u64;
         // Item id → row in this step's item subset (u32::MAX: not in it).
         let mut local = vec![u32::MAX; n_items];
         let mut losses = Vec::with_capacity(c.epochs);
@@ -127,6 +147,10 @@ impl SequentialModel {
         let mut stale = 0usize;
         let mut best_epoch = 0usize;
         for epoch in 0..c.epochs {
+            if prefixes {
+                batches = draw_prefix_batches(&mut drawn, c.batch_size, &mut batch_rng);
+                order = (0..batches.len()).collect();
+            }
             batch_rng.shuffle(&mut order);
             let mut loss_sum = 0f32;
             for (step, &b) in order.iter().enumerate() {
@@ -139,12 +163,16 @@ impl SequentialModel {
                 let mut before = Vec::new();
                 for (r, s) in batch.iter().enumerate() {
                     let n = s.len() - 1;
+                    // A prefix has one target, after its last item; a window one per item.
+                    let first_target = if prefixes { n - 1 } else { 0 };
                     for t in 0..n {
                         let at = r * len + len - n + t;
                         ids[at] = s[t];
-                        rows.push(at as u32);
-                        targets.push(s[t + 1]);
-                        before.push(&s[..=t]);
+                        if t >= first_target {
+                            rows.push(at as u32);
+                            targets.push(s[t + 1]);
+                            before.push(&s[..=t]);
+                        }
                     }
                 }
                 // ID dropout: this step's items lose their ID part with probability
@@ -266,7 +294,7 @@ impl SequentialModel {
                 };
                 optimizer.backward_step(&loss)?;
                 loss_sum += loss.to_scalar::<f32>()?;
-                progress("training", (epoch * batches.len() + step + 1) as u64, total);
+                progress("training", (epoch * per_epoch + step + 1) as u64, total);
             }
             losses.push(loss_sum / batches.len().max(1) as f32);
             let done = epoch + 1;
@@ -360,6 +388,37 @@ pub(super) fn training_windows(train: &[Vec<ItemId>], max_len: usize, all: bool)
     }
     windows
 }
+
+/// Training prefixes: for every training item after a sequence's first, the `max_len` items
+/// before it and itself (the target), so every such item is a target exactly once.
+pub(super) fn training_prefixes(train: &[Vec<ItemId>], max_len: usize) -> Vec<&[ItemId]> {
+    train
+        .iter()
+        .flat_map(|s| (2..=s.len()).map(move |end| &s[end.saturating_sub(max_len + 1)..end]))
+        .collect()
+}
+
+/// Batches drawn per epoch from shuffled prefixes: the prefixes are shuffled, then sorted by
+/// length within pools of [`PREFIX_POOL_BATCHES`] batches and cut, so that every batch is a
+/// random mix of users at little padding (a batch is as long as its longest prefix).
+pub(super) fn draw_prefix_batches<'a, 'b>(
+    prefixes: &'b mut [&'a [ItemId]],
+    batch_size: usize,
+    rng: &mut SeededRng,
+) -> Vec<&'b [&'a [ItemId]]> {
+    rng.shuffle(prefixes);
+    for pool in prefixes.chunks_mut(batch_size * PREFIX_POOL_BATCHES) {
+        pool.sort_by_key(|s| s.len());
+    }
+    prefixes
+        .chunks(batch_size * PREFIX_POOL_BATCHES)
+        .flat_map(|pool| pool.chunks(batch_size))
+        .collect()
+}
+
+/// Batches per pool of prefixes sorted by length: on Beauty, 50 pools cut padding to a tenth
+/// of random batches' (1.6M positions an epoch against 16M) and keep each batch a mix.
+const PREFIX_POOL_BATCHES: usize = 50;
 
 /// The link part of a sampled step's logits, in the layout of [`sampled_softmax_loss`]:
 /// column 0 is each row's target, column `1 + k` the negative `sample[k]`. Row `r` reads the
