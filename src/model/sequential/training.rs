@@ -416,8 +416,9 @@ pub(super) fn draw_prefix_batches<'a, 'b>(
         .collect()
 }
 
-/// Batches per pool of prefixes sorted by length: on Beauty, 50 pools cut padding to a tenth
-/// of random batches' (1.6M positions an epoch against 16M) and keep each batch a mix.
+/// Batches per pool of prefixes sorted by length: on Beauty, pools of 50 batches of 256 cut
+/// padding to a tenth of random batches' (1.6M positions an epoch against 16M) and keep each
+/// batch a mix of users.
 const PREFIX_POOL_BATCHES: usize = 50;
 
 /// The link part of a sampled step's logits, in the layout of [`sampled_softmax_loss`]:
