@@ -268,6 +268,17 @@ impl FrequencyFilter {
     }
 }
 
+/// Which positions [`Network::encode`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Readout {
+    /// Every position: training on windows, where each one is a target.
+    Every,
+    /// The last position only: a recommendation, and training on prefixes. The last block
+    /// then computes one query, one feed-forward pass and one filter row per sequence, which
+    /// saves about a third of the encoder's work with two blocks.
+    Last,
+}
+
 /// Which item input a [`FeatureInput`] reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum InputKind {
@@ -490,7 +501,8 @@ impl Network {
     }
 
     /// Hidden states for left-padded item sequences `ids` (batch × len, pad = `u32::MAX`
-    /// mapped to item 0 and masked).
+    /// mapped to item 0 and masked): `batch × len × dim`, or with [`Readout::Last`]
+    /// `batch × 1 × dim`, the same values as the last position of every one.
     pub(super) fn encode(
         &self,
         items: &Tensor,
@@ -498,6 +510,7 @@ impl Network {
         batch: usize,
         len: usize,
         dropout: &Dropout<'_>,
+        readout: Readout,
     ) -> candle_core::Result<Tensor> {
         let device = items.device();
         let valid: Vec<f32> = ids
@@ -564,30 +577,41 @@ impl Network {
         };
         let head_dim = self.dim / self.heads;
         let scale = 1.0 / (head_dim as f64).sqrt();
-        for block in &self.blocks {
+        let last_block = self.blocks.len().saturating_sub(1);
+        for (at_block, block) in self.blocks.iter().enumerate() {
+            // Positions this block computes: every one, or in the last block, when only the
+            // last is read out, that one (keys, values and the low-pass still read them all).
+            let from = if readout == Readout::Last && at_block == last_block {
+                len - 1
+            } else {
+                0
+            };
+            let rows = len - from;
             let x = if post {
                 h.clone()
             } else {
                 block.attn_norm.forward(&h)?
             };
-            let split = |t: Tensor| -> candle_core::Result<Tensor> {
-                t.reshape((batch, len, self.heads, head_dim))?
+            let x_rows = x.narrow(1, from, rows)?;
+            let split = |t: Tensor, n: usize| -> candle_core::Result<Tensor> {
+                t.reshape((batch, n, self.heads, head_dim))?
                     .transpose(1, 2)?
                     .contiguous()
             };
-            let q = split(block.query.forward(&x)?)?;
-            let k = split(block.key.forward(&x)?)?;
-            let v = split(block.value.forward(&x)?)?;
+            let q = split(block.query.forward(&x_rows)?, rows)?;
+            let k = split(block.key.forward(&x)?, len)?;
+            let v = split(block.value.forward(&x)?, len)?;
             let mut scores = q
                 .matmul(&k.t()?)?
                 .affine(scale, 0.0)?
-                .broadcast_add(&mask)?;
+                .broadcast_add(&mask.narrow(2, from, rows)?)?;
             if let (Some(bias), Some(distances)) = (&block.position_bias, &distances) {
                 let bias = bias
                     .as_tensor()
                     .reshape((self.heads, max_len))?
                     .index_select(distances, 1)?
-                    .reshape((1, self.heads, len, len))?;
+                    .reshape((1, self.heads, len, len))?
+                    .narrow(2, from, rows)?;
                 scores = scores.broadcast_add(&bias)?;
             }
             let attn = dropout.apply_to_attention(&candle_nn::ops::softmax(&scores, D::Minus1)?)?;
@@ -595,18 +619,20 @@ impl Network {
                 .matmul(&v)?
                 .transpose(1, 2)?
                 .contiguous()?
-                .reshape((batch, len, self.dim))?;
+                .reshape((batch, rows, self.dim))?;
             let mut mixed = block.out.forward(&ctx)?;
             if let (Some(filter), Some(low_pass), Some(beta)) =
                 (&self.filter, &low_pass, &block.filter_beta)
             {
                 // Padding has no item: it adds nothing to the low-pass part.
-                let low = low_pass.broadcast_matmul(&x.broadcast_mul(&valid_t)?)?;
-                let high = (&x - &low)?.broadcast_mul(&beta.as_tensor().sqr()?)?;
+                let low = low_pass
+                    .narrow(0, from, rows)?
+                    .broadcast_matmul(&x.broadcast_mul(&valid_t)?)?;
+                let high = (&x_rows - &low)?.broadcast_mul(&beta.as_tensor().sqr()?)?;
                 mixed = ((low + high)?.affine(filter.alpha, 0.0)?
                     + mixed.affine(1.0 - filter.alpha, 0.0)?)?;
             }
-            h = (h + dropout.apply(&mixed)?)?;
+            h = (h.narrow(1, from, rows)? + dropout.apply(&mixed)?)?;
             let x = if post {
                 h = block.attn_norm.forward(&h)?;
                 h.clone()
@@ -620,7 +646,11 @@ impl Network {
             if post {
                 h = block.ffn_norm.forward(&h)?;
             }
-            h = h.broadcast_mul(&valid_t)?;
+            h = h.broadcast_mul(&valid_t.narrow(1, from, rows)?)?;
+        }
+        if readout == Readout::Last {
+            // A no-op after the last block; a network without blocks reads its input.
+            h = h.narrow(1, h.dim(1)? - 1, 1)?;
         }
         if post {
             Ok(h)
@@ -800,7 +830,7 @@ mod tests {
             let none = Dropout::NONE;
             let at = |ids: &[u32], t: usize| -> Vec<f32> {
                 network
-                    .encode(&items, ids, 1, ids.len(), &none)
+                    .encode(&items, ids, 1, ids.len(), &none, Readout::Every)
                     .unwrap()
                     .narrow(1, t, 1)
                     .unwrap()
@@ -821,6 +851,61 @@ mod tests {
             // A padded window reads the same as an unpadded one.
             let padded = gap(&at(&[u32::MAX, 1, 2, 3], 3), &alone);
             assert!(padded < 1e-5, "{positions:?}, padded: {padded}");
+        }
+    }
+
+    #[test]
+    fn reading_out_the_last_position_alone_gives_what_every_position_gives_there() {
+        let layouts = [
+            SequentialConfig {
+                samples: TrainingSamples::Prefixes,
+                frequency_cutoff: 3,
+                ..SequentialConfig::default()
+            },
+            SequentialConfig {
+                norm: NormPlacement::Post,
+                positions: PositionEncoding::Relative,
+                frequency_cutoff: 3,
+                ffn_width: 2,
+                ..SequentialConfig::default()
+            },
+            SequentialConfig {
+                layers: 0,
+                ..SequentialConfig::default()
+            },
+        ];
+        for layout in layouts {
+            let c = SequentialConfig {
+                dim: 8,
+                heads: 2,
+                max_len: 5,
+                ..layout
+            };
+            let mut params = Params::new(3, Device::Cpu);
+            let network = build_network(&mut params, &ItemFeatures::default(), &c, 6).unwrap();
+            let items = network.item_matrix().unwrap();
+            // Two histories, the first padded.
+            let ids = [u32::MAX, u32::MAX, 4, 1, 2, 5, 3, 1];
+            let every = network
+                .encode(&items, &ids, 2, 4, &Dropout::NONE, Readout::Every)
+                .unwrap()
+                .narrow(1, 3, 1)
+                .unwrap();
+            let last = network
+                .encode(&items, &ids, 2, 4, &Dropout::NONE, Readout::Last)
+                .unwrap();
+            assert_eq!(last.dims(), &[2, 1, 8]);
+            let gap = (every - last)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(gap < 1e-5, "{c:?}: {gap}");
         }
     }
 

@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Tensor};
 
-use super::network::{Dropout, Network};
+use super::network::{Dropout, Network, Readout};
 use super::SequentialModel;
 use crate::eval::{ItemId, LearnError, Scorer, UserId};
 
@@ -45,8 +45,7 @@ impl ScoringView<'_> {
         }
         let none = Dropout::NONE;
         self.network
-            .encode(self.items, &ids, histories.len(), len, &none)?
-            .narrow(1, len - 1, 1)?
+            .encode(self.items, &ids, histories.len(), len, &none, Readout::Last)?
             .squeeze(1)
     }
 

@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
 use super::config::{TrainingSamples, LR_DROP_FACTOR, PATIENCE_AFTER_DROP};
-use super::network::{build_network, Dropout, Params, LINK_SCALE};
+use super::network::{build_network, Dropout, Params, Readout, LINK_SCALE};
 use super::new_items::fit_new_item_terms;
 use super::scoring::ScoringView;
 use super::{SequentialConfig, SequentialModel};
@@ -255,10 +255,17 @@ impl SequentialModel {
                         link_logits,
                     )
                 };
-                let h = network.encode(&items, &ids, batch.len(), len, &dropout)?;
-                let h = h
-                    .reshape((batch.len() * len, c.dim))?
-                    .index_select(&Tensor::from_vec(rows.clone(), rows.len(), &device)?, 0)?;
+                let h = if prefixes {
+                    // One target per prefix, in batch order, read at its last position.
+                    network
+                        .encode(&items, &ids, batch.len(), len, &dropout, Readout::Last)?
+                        .reshape((batch.len(), c.dim))?
+                } else {
+                    network
+                        .encode(&items, &ids, batch.len(), len, &dropout, Readout::Every)?
+                        .reshape((batch.len() * len, c.dim))?
+                        .index_select(&Tensor::from_vec(rows.clone(), rows.len(), &device)?, 0)?
+                };
                 let loss = if full {
                     let (h, items) = (h.contiguous()?, items.contiguous()?);
                     match &network.links {
