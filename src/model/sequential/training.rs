@@ -324,6 +324,13 @@ impl SequentialModel {
                     .map_or(0.0, |m| m.ndcg)
             };
             validation.push((done, score));
+            tracing::info!(
+                epoch = done,
+                score,
+                best = best.as_ref().map_or(score, |(best, _, _)| best.max(score)),
+                "sequence model: validation {} after epoch {done}: {score:.4}",
+                if ctr { "AUC" } else { "NDCG@10" },
+            );
             if best.as_ref().is_none_or(|(best, _, _)| score > *best) {
                 best = Some((score, done, params.snapshot()?));
                 stale = 0;
