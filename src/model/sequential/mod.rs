@@ -15,6 +15,7 @@
 
 mod checkpoint;
 mod config;
+mod layer_norm;
 mod network;
 mod new_items;
 mod scoring;

@@ -8,6 +8,7 @@ use candle_core::{Device, Tensor, Var, D};
 use candle_nn::VarMap;
 
 use super::config::{NormPlacement, PositionEncoding, SequentialConfig, TrainingSamples};
+use super::layer_norm::layer_norm;
 use super::new_items::NewItemHead;
 use crate::model::inputs::ItemFeatures;
 use crate::model::links::ItemLinks;
@@ -189,7 +190,7 @@ pub(super) struct Norm {
 
 impl Norm {
     pub(super) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::layer_norm_slow(x, self.alpha.as_tensor(), self.beta.as_tensor(), 1e-6)
+        layer_norm(x, self.alpha.as_tensor(), self.beta.as_tensor())
     }
 }
 
