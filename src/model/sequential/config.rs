@@ -37,7 +37,8 @@ pub struct SequentialConfig {
     /// trains with the full softmax over the catalogue.
     pub negatives: usize,
     /// Train on every window of `max_len + 1` items of a long training sequence, not only
-    /// the most recent one (long histories, as in MovieLens, otherwise lose their older part).
+    /// the most recent one (long histories, as in MovieLens, otherwise lose their older part);
+    /// with prefix samples, on the prefix of every item, not only of the most recent ones.
     pub all_windows: bool,
     /// Epochs between validation passes (0: none). When the split has validation cases,
     /// training keeps the parameters of the epoch with the best validation NDCG@10 (AUC on

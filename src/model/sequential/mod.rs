@@ -622,8 +622,29 @@ mod tests {
     #[test]
     fn prefixes_cover_every_target_once_and_every_epoch_draws_them_all() {
         let train: Vec<Vec<ItemId>> = vec![(0..7).collect(), vec![5], vec![1, 2], Vec::new()];
-        let prefixes = training_prefixes(&train, 3);
-        // Every item after a sequence's first ends one prefix of at most 3 + 1 items.
+        // Without `all`, the targets of the most recent window of 3 + 1 items, as windows.
+        let windows = training_windows(&train, 3, false);
+        let recent = training_prefixes(&train, 3, false);
+        let targets = |samples: &[&[ItemId]], all_positions: bool| -> Vec<ItemId> {
+            let mut t: Vec<ItemId> = samples
+                .iter()
+                .flat_map(|s| {
+                    if all_positions {
+                        &s[1..]
+                    } else {
+                        &s[s.len() - 1..]
+                    }
+                })
+                .copied()
+                .collect();
+            t.sort_unstable();
+            t
+        };
+        assert_eq!(targets(&recent, false), targets(&windows, true));
+        assert_eq!(recent[0], &[1, 2, 3, 4][..]);
+        let prefixes = training_prefixes(&train, 3, true);
+        // With `all`, every item after a sequence's first ends one prefix of at most 3 + 1
+        // items.
         assert_eq!(
             prefixes,
             [

@@ -95,7 +95,7 @@ impl SequentialModel {
 
         let prefixes = c.samples == TrainingSamples::Prefixes;
         let mut sequences = if prefixes {
-            training_prefixes(&split.train, c.max_len)
+            training_prefixes(&split.train, c.max_len, c.all_windows)
         } else {
             training_windows(&split.train, c.max_len, c.all_windows)
         };
@@ -325,11 +325,11 @@ impl SequentialModel {
             };
             validation.push((done, score));
             tracing::info!(
+                metric = if ctr { "AUC" } else { "NDCG@10" },
                 epoch = done,
                 score,
                 best = best.as_ref().map_or(score, |(best, _, _)| best.max(score)),
-                "sequence model: validation {} after epoch {done}: {score:.4}",
-                if ctr { "AUC" } else { "NDCG@10" },
+                "sequence model validated",
             );
             if best.as_ref().is_none_or(|(best, _, _)| score > *best) {
                 best = Some((score, done, params.snapshot()?));
@@ -403,12 +403,26 @@ pub(super) fn training_windows(train: &[Vec<ItemId>], max_len: usize, all: bool)
     windows
 }
 
-/// Training prefixes: for every training item after a sequence's first, the `max_len` items
-/// before it and itself (the target), so every such item is a target exactly once.
-pub(super) fn training_prefixes(train: &[Vec<ItemId>], max_len: usize) -> Vec<&[ItemId]> {
+/// Training prefixes: for each target of [`training_windows`] (the items after the first of
+/// the most recent `max_len + 1`, or with `all` every training item after a sequence's
+/// first), the `max_len` items before it and itself, so the two train the same targets, each
+/// once. (Without the cap a history of hundreds, as in MovieLens, would cost hundreds of
+/// full-length prefixes where its window costs one pass.)
+pub(super) fn training_prefixes(
+    train: &[Vec<ItemId>],
+    max_len: usize,
+    all: bool,
+) -> Vec<&[ItemId]> {
     train
         .iter()
-        .flat_map(|s| (2..=s.len()).map(move |end| &s[end.saturating_sub(max_len + 1)..end]))
+        .flat_map(|s| {
+            let first_end = if all {
+                2
+            } else {
+                s.len().saturating_sub(max_len + 1) + 2
+            };
+            (first_end..=s.len()).map(move |end| &s[end.saturating_sub(max_len + 1)..end])
+        })
         .collect()
 }
 
