@@ -1,8 +1,8 @@
 //! The network: named parameters ([`Params`]), the fusion of item inputs, and the
 //! self-attentive encoder.
 //!
-//! Over 600 lines (about 980, 180 of them tests) because it is one idea: the parts of one network, built in one
-//! fixed order that checkpoints rely on ([`build_network`]).
+//! Over 600 lines (about 980, 180 of them tests) because it is one idea: the parts of one
+//! network, built in one fixed order that checkpoints rely on ([`build_network`]).
 
 use candle_core::{Device, Tensor, Var, D};
 use candle_nn::VarMap;
