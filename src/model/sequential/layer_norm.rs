@@ -115,22 +115,9 @@ impl CustomOp3 for RowNorm {
 
 #[cfg(test)]
 mod tests {
+    use super::super::largest_gap as gap;
     use super::*;
     use candle_core::{Device, Var};
-
-    /// The largest absolute difference between two tensors' values.
-    fn gap(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
 
     #[test]
     fn gives_the_composed_norm_and_its_gradients() {

@@ -10,11 +10,12 @@
 //! parts (cold start). Weights are initialised and dropout masks drawn from kgrec's seeded
 //! generator, so training is deterministic for a seed up to floating-point reduction order.
 //!
-//! Over 600 lines (about 800, 590 of them tests) because the tests of the whole model, which
+//! Over 600 lines (about 810, 590 of them tests) because the tests of the whole model, which
 //! share the cycle fixtures, live here beside its public surface.
 
 mod checkpoint;
 mod config;
+mod frequency_filter;
 mod layer_norm;
 mod network;
 mod new_items;
@@ -205,6 +206,18 @@ impl SequentialModel {
             .and_then(|t| t.to_vec1())
             .map_err(LearnError::from)
     }
+}
+
+/// The largest absolute difference between two tensors' values (tests of the network's
+/// parts against a reference).
+#[cfg(test)]
+fn largest_gap(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.flatten_all())
+        .and_then(|d| d.max(0))
+        .and_then(|d| d.to_scalar())
+        .expect("tensors of one shape")
 }
 
 #[cfg(test)]
