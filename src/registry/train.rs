@@ -122,34 +122,50 @@ pub fn train_and_register(
         seed: options.seed,
         progress,
     };
-    let (chosen, choice) = match options.model {
-        Some(model) => (fitter.fit(model, &split, &config.model)?, None),
-        None => {
-            // The candidates compete on the holdout's validation split; with nothing held
-            // out, on a split made for the choice (the data's own, else leave-one-out).
-            let protocol = options.holdout.unwrap_or(if data.has_split() {
-                Protocol::Ratio
-            } else {
-                Protocol::Loo
-            });
-            let (fitted, skipped) = candidates(split.n_items, protocol, &config.model);
-            let selection = match options.holdout {
-                None if fitted.len() > 1 => Some(split_for(Some(protocol))?),
-                _ => None,
-            };
-            let on = selection.as_ref().unwrap_or(&split);
-            let (chosen, choice) = fitter.fit_best(fitted, skipped, protocol, on, &config.model)?;
-            let chosen = if selection.is_some() {
-                // Fit the kept model again on every interaction, with what it chose.
-                fitter.features.forget_structure();
-                let settled = chosen.settled_config(&config.model);
-                fitter.fit(chosen.model, &split, &settled)?
-            } else {
-                chosen
-            };
-            (chosen, Some(choice))
-        }
+    // The candidates: the one asked for, else those that suit the data.
+    let protocol = options.holdout.unwrap_or(if data.has_split() {
+        Protocol::Ratio
+    } else {
+        Protocol::Loo
+    });
+    let (fitted, skipped) = match options.model {
+        Some(model) => (vec![model], Vec::new()),
+        None => candidates(split.n_items, protocol, &config.model),
     };
+    // With a holdout, its validation split chooses. With nothing held out, a split made for
+    // the choice (the data's own, else leave-one-out) chooses between candidates and the
+    // sequence model's epoch count; the kept model is then fitted again on every interaction
+    // with what it chose. Without that, a sequence model would train all `epochs` blind.
+    let selection = match options.holdout {
+        None if fitted.len() > 1 || fitted.iter().any(|m| m.is_sequential()) => {
+            Some(split_for(Some(protocol))?)
+        }
+        _ => None,
+    };
+    let on = selection.as_ref().unwrap_or(&split);
+    let (chosen, choice) = fitter.fit_best(fitted, skipped, protocol, on, &config.model)?;
+    let chosen = if selection.is_some() {
+        fitter.features.forget_structure();
+        let settled = chosen.settled_config(&config.model);
+        let mut refit = fitter.fit(chosen.model, &split, &settled)?;
+        let mut notes: Vec<String> = chosen
+            .notes
+            .iter()
+            .map(|n| format!("on the {} validation split: {n}", protocol.as_str()))
+            .collect();
+        if chosen.model.is_sequential() {
+            notes.push(format!(
+                "fitted again on every interaction for the {} epochs chosen there",
+                settled.sequential.epochs
+            ));
+        }
+        notes.append(&mut refit.notes);
+        refit.notes = notes;
+        refit
+    } else {
+        chosen
+    };
+    let choice = options.model.is_none().then_some(choice);
     let Candidate {
         model: kind,
         fitted: model,
@@ -312,7 +328,8 @@ struct Candidate {
 
 impl Candidate {
     /// `config` with what this candidate chose on validation fixed, to fit it again on
-    /// every interaction: EASE's setting, the sequence model's epoch count.
+    /// every interaction: EASE's setting, the sequence model's epoch count and its terms for
+    /// products nobody bought.
     fn settled_config(&self, config: &crate::model::ModelConfig) -> crate::model::ModelConfig {
         let mut c = config.clone();
         match &self.fitted {
@@ -323,6 +340,8 @@ impl Candidate {
             }
             RegisteredModel::Sequential(m) => {
                 c.sequential.epochs = m.best_epoch.max(1);
+                c.sequential.new_item_terms =
+                    m.new_item_fit.as_ref().map(|f| (f.offset, f.text_weight));
             }
         }
         c

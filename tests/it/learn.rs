@@ -285,6 +285,35 @@ fn train_registers_a_model_other_tools_can_read() {
     args.extend_from_slice(&quick);
     let out = store.ok(&args);
     assert!(out.contains("registered sasrec version 2"), "{out}");
+    // With nothing held out, the epoch count is chosen on a leave-one-out split first, and
+    // the model is then trained that long on every interaction, not all `--epochs` blind.
+    let v2 = read_entry(&store, 2);
+    let notes: Vec<&str> = v2["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    let kept = notes
+        .iter()
+        .find_map(|n| n.strip_prefix("on the loo validation split: seed 1: kept epoch "))
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no epoch chosen on validation: {notes:?}"));
+    assert!(
+        notes.contains(
+            &format!("fitted again on every interaction for the {kept} epochs chosen there")
+                .as_str()
+        ),
+        "{notes:?}"
+    );
+    assert_eq!(
+        v2["metrics"]["train.epochs"]
+            .as_f64()
+            .map(|e| e.to_string())
+            .as_deref(),
+        Some(kept),
+        "{notes:?}"
+    );
     let listed = store.ok(&["models"]);
     assert!(listed.contains("v1") && listed.contains("v2"), "{listed}");
     assert!(listed.contains("holdout none"), "{listed}");

@@ -82,6 +82,11 @@ pub struct SequentialConfig {
     /// with its next item.
     #[serde(default)]
     pub samples: TrainingSamples,
+    /// The score terms of products nobody bought (offset, text weight), given rather than fit
+    /// on validation: a refit on every interaction has no validation, and keeps what the fit
+    /// on a held-out split chose. `None` fits them where validation allows.
+    #[serde(default)]
+    pub new_item_terms: Option<(f32, f32)>,
     /// Seed of initialisation, batch order and dropout.
     pub seed: u64,
 }
@@ -171,6 +176,7 @@ impl Default for SequentialConfig {
             patience: 5,
             lr_drops: 0,
             frequency_cutoff: 0,
+            new_item_terms: None,
             frequency_alpha: 0.7,
             id_dropout: 0.0,
             ffn_width: 1,

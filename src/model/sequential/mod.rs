@@ -553,6 +553,17 @@ mod tests {
             SequentialModel::fit(&split, &features, &without_dropout, &|_, _, _| {}).unwrap();
         assert!(model.new_item_fit.is_some());
         assert!(rank_of_29(&model, n) <= 2);
+        // Given terms (a refit keeping what validation chose) are used as they are.
+        let given = SequentialConfig {
+            new_item_terms: Some((0.25, 2.0)),
+            ..without_dropout
+        };
+        let model = SequentialModel::fit(&split, &features, &given, &|_, _, _| {}).unwrap();
+        assert!(model.new_item_fit.is_none());
+        assert_eq!(
+            model.network.new_items.as_ref().unwrap().values(),
+            (0.25, 2.0)
+        );
         // IDs only (SASRec): every new product scores the same, nothing to rank them by, so
         // no terms lift them.
         let id_only = SequentialConfig {

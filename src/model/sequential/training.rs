@@ -361,13 +361,17 @@ impl SequentialModel {
         }
         let items = network.item_matrix()?.detach();
         let link_values = network.link_weights()?.map_or_else(Vec::new, |(_, w)| w);
-        let new_item_fit = if ctr {
+        let new_item_fit = if ctr || c.new_item_terms.is_some() {
             None
         } else {
             fit_new_item_terms(&network, &items, c.max_len, split, &negative_pool, c.seed)?
         };
-        if let (Some(head), Some(fit)) = (network.new_items.as_mut(), &new_item_fit) {
-            head.set_terms(fit.offset, fit.text_weight)?;
+        let terms = new_item_fit
+            .as_ref()
+            .map(|fit| (fit.offset, fit.text_weight))
+            .or(c.new_item_terms);
+        if let (Some(head), Some((offset, weight))) = (network.new_items.as_mut(), terms) {
+            head.set_terms(offset, weight)?;
         }
         Ok(SequentialModel {
             network,
