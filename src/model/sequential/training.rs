@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
 use super::config::{TrainingSamples, LR_DROP_FACTOR, PATIENCE_AFTER_DROP};
-use super::network::{build_network, Dropout, Params, Readout, LINK_SCALE};
+use super::network::{build_network, Dropout, Network, Params, Readout, LINK_SCALE};
 use super::new_items::fit_new_item_terms;
 use super::scoring::ScoringView;
 use super::{SequentialConfig, SequentialModel};
@@ -74,10 +74,6 @@ impl SequentialModel {
             .links
             .as_ref()
             .map_or_else(Vec::new, |(l, _)| l.direct_features());
-        // Item id → whether it lost its ID part in this step.
-        let mut dropped = vec![false; n_items];
-        // The weight operand of a full-softmax loss without links (not read).
-        let no_link_weights = Tensor::zeros(1, DType::F32, &device)?;
         let adam = |lr: f64| {
             AdamW::new(
                 params.vars.all_vars(),
@@ -112,14 +108,6 @@ impl SequentialModel {
         } else {
             Vec::new()
         };
-        let dropout_rng = std::cell::RefCell::new(SeededRng::for_stream(c.seed, 2));
-        let dropout = Dropout {
-            rng: Some(&dropout_rng),
-            p: c.dropout,
-            attention_p: c.attention_dropout,
-        };
-        // Its own stream, so that a model without ID dropout draws as before.
-        let mut id_rng = SeededRng::for_stream(c.seed, 3);
         let per_epoch = if prefixes {
             sequences
                 .chunks(c.batch_size * PREFIX_POOL_BATCHES)
@@ -129,8 +117,6 @@ impl SequentialModel {
             batches.len()
         };
         let total = (c.epochs * per_epoch) as u64;
-        // Item id → row in this step's item subset (u32::MAX: not in it).
-        let mut local = vec![u32::MAX; n_items];
         let mut losses = Vec::with_capacity(c.epochs);
         // Validation: the held-out next item after each training sequence (NDCG@10), or for
         // click-through splits the labelled validation pairs (AUC).
@@ -146,6 +132,19 @@ impl SequentialModel {
         let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
         let mut stale = 0usize;
         let mut best_epoch = 0usize;
+        let step_parts = Step {
+            network: &network,
+            config: c,
+            full,
+            prefixes,
+            n_items,
+            untrained: &untrained,
+            direct_features: &direct_features,
+            no_link_weights: Tensor::zeros(1, DType::F32, &device)?,
+            device: device.clone(),
+        };
+        let mut scratch: [PartScratch; STEP_PARTS] =
+            std::array::from_fn(|k| PartScratch::new(n_items, c.seed, k as u64));
         for epoch in 0..c.epochs {
             if prefixes {
                 batches = draw_prefix_batches(&mut drawn, c.batch_size, &mut batch_rng);
@@ -155,152 +154,43 @@ impl SequentialModel {
             let mut loss_sum = 0f32;
             for (step, &b) in order.iter().enumerate() {
                 let batch = batches[b];
-                let len = batch.iter().map(|s| s.len() - 1).max().unwrap_or(1);
-                let mut ids = vec![u32::MAX; batch.len() * len];
-                let mut targets = Vec::new();
-                let mut rows = Vec::new();
-                // The history before each target (its sequence and last position).
-                let mut before = Vec::new();
-                for (r, s) in batch.iter().enumerate() {
-                    let n = s.len() - 1;
-                    // A prefix has one target, after its last item; a window one per item.
-                    let first_target = if prefixes { n - 1 } else { 0 };
-                    for t in 0..n {
-                        let at = r * len + len - n + t;
-                        ids[at] = s[t];
-                        if t >= first_target {
-                            rows.push(at as u32);
-                            targets.push(s[t + 1]);
-                            before.push(&s[..=t]);
-                        }
-                    }
-                }
-                // ID dropout: this step's items lose their ID part with probability
-                // `id_dropout` (drawn per row of the item tensor the step uses).
-                let mut id_keep = |rows: usize| -> Option<Vec<f32>> {
-                    (c.id_dropout > 0.0).then(|| {
-                        (0..rows)
-                            .map(|_| f32::from(id_rng.unit_f32() >= c.id_dropout))
-                            .collect()
-                    })
-                };
-                // The mask as the `rows × 1` operand of `item_rows_keeping_ids`.
-                let keep_rows = |keep: Option<Vec<f32>>| {
-                    keep.map(|k| {
-                        let rows = k.len();
-                        Tensor::from_vec(k, (rows, 1), &device)
-                    })
-                    .transpose()
-                };
-                let (items, ids, targets, sample, link_logits) = if full {
-                    let keep = keep_rows(id_keep(n_items))?;
-                    (
-                        network.item_rows_keeping_ids(None, keep.as_ref())?,
-                        ids,
-                        targets,
-                        Vec::new(),
-                        None,
-                    )
+                // The negatives this step samples, shared by its parts.
+                let sample: Vec<u32> = if full {
+                    Vec::new()
                 } else {
-                    // Only the rows this step touches: inputs, targets and the negatives.
-                    let sample: Vec<u32> = (0..c.negatives)
+                    (0..c.negatives)
                         .map(|_| negative_pool[batch_rng.below(negative_pool.len())])
-                        .collect();
-                    let mut needed = Vec::new();
-                    let mut to_local = |i: u32| {
-                        if local[i as usize] == u32::MAX {
-                            local[i as usize] = needed.len() as u32;
-                            needed.push(i);
-                        }
-                        local[i as usize]
+                        .collect()
+                };
+                // The batch in two parts, each with its own loss, dropout and scratch, run
+                // side by side where a second thread is free; their gradients, weighted by
+                // their share of the targets, add up to the whole batch's.
+                let (first, second) = batch.split_at(batch.len().div_ceil(STEP_PARTS));
+                let targets = |part: &[&[ItemId]]| -> usize {
+                    if prefixes {
+                        part.len()
+                    } else {
+                        part.iter().map(|s| s.len() - 1).sum()
+                    }
+                };
+                let all = targets(batch).max(1) as f64;
+                let [scratch_a, scratch_b] = &mut scratch;
+                let (a, b) = rayon::join(
+                    || step_parts.part(first, &sample, targets(first) as f64 / all, scratch_a),
+                    || step_parts.part(second, &sample, targets(second) as f64 / all, scratch_b),
+                );
+                let (a, b) = (a?, b?);
+                let mut grads = a.grads;
+                for var in params.vars.all_vars() {
+                    let Some(g) = b.grads.get(&var) else { continue };
+                    let sum = match grads.get(&var) {
+                        Some(other) => (other + g)?,
+                        None => g.clone(),
                     };
-                    let local_ids: Vec<u32> = ids
-                        .iter()
-                        .map(|&i| if i == u32::MAX { i } else { to_local(i) })
-                        .collect();
-                    let local_targets: Vec<u32> = targets.iter().map(|&i| to_local(i)).collect();
-                    let local_sample: Vec<u32> = sample.iter().map(|&i| to_local(i)).collect();
-                    for &i in &needed {
-                        local[i as usize] = u32::MAX;
-                    }
-                    let index = Tensor::from_vec(needed.clone(), needed.len(), &device)?;
-                    let keep = id_keep(needed.len());
-                    if let Some(keep) = &keep {
-                        for (&i, &k) in needed.iter().zip(keep) {
-                            dropped[i as usize] = k == 0.0;
-                        }
-                    }
-                    // A product that lost its ID is scored as a new one: without its direct
-                    // KG links.
-                    let link_logits = network
-                        .links
-                        .as_ref()
-                        .map(|(links, weights)| {
-                            let skip = |to: ItemId, feature: usize| {
-                                dropped[to as usize] && direct_features[feature]
-                            };
-                            let op = sampled_link_logits(links, &before, &targets, &sample, skip);
-                            weights.as_tensor().apply_op1(op)
-                        })
-                        .transpose()?;
-                    for &i in &needed {
-                        dropped[i as usize] = false;
-                    }
-                    let keep = keep_rows(keep)?;
-                    (
-                        network.item_rows_keeping_ids(Some(&index), keep.as_ref())?,
-                        local_ids,
-                        local_targets,
-                        local_sample,
-                        link_logits,
-                    )
-                };
-                let h = if prefixes {
-                    // One target per prefix, in batch order, read at its last position.
-                    network
-                        .encode(&items, &ids, batch.len(), len, &dropout, Readout::Last)?
-                        .reshape((batch.len(), c.dim))?
-                } else {
-                    network
-                        .encode(&items, &ids, batch.len(), len, &dropout, Readout::Every)?
-                        .reshape((batch.len() * len, c.dim))?
-                        .index_select(&Tensor::from_vec(rows.clone(), rows.len(), &device)?, 0)?
-                };
-                let loss = if full {
-                    let (h, items) = (h.contiguous()?, items.contiguous()?);
-                    match &network.links {
-                        Some((links, weights)) => {
-                            let rows = before
-                                .iter()
-                                .map(|history| {
-                                    let mut row = Vec::new();
-                                    links.for_each_feature(history, |to, f| {
-                                        row.push((to, f as u32));
-                                    });
-                                    row
-                                })
-                                .collect();
-                            let loss = FullSoftmaxLoss::with_links(
-                                targets,
-                                RowLinks {
-                                    rows,
-                                    scale: LINK_SCALE,
-                                },
-                            )
-                            .excluding(untrained.clone());
-                            h.apply_op3(&items, weights.as_tensor(), loss)?
-                        }
-                        None => h.apply_op3(
-                            &items,
-                            &no_link_weights,
-                            FullSoftmaxLoss::new(targets).excluding(untrained.clone()),
-                        )?,
-                    }
-                } else {
-                    sampled_softmax_loss(&h, &items, &targets, &sample, link_logits.as_ref())?
-                };
-                optimizer.backward_step(&loss)?;
-                loss_sum += loss.to_scalar::<f32>()?;
+                    grads.insert(&var, sum);
+                }
+                optimizer.step(&grads)?;
+                loss_sum += a.loss + b.loss;
                 progress("training", (epoch * per_epoch + step + 1) as u64, total);
             }
             losses.push(loss_sum / batches.len().max(1) as f32);
@@ -384,6 +274,229 @@ impl SequentialModel {
             lr_drops: drops,
             link_values,
             new_item_fit,
+        })
+    }
+}
+
+/// What every part of a training step reads: the network, the settings and what the whole
+/// fit fixed (the untrained items, which link kinds are direct).
+struct Step<'a> {
+    network: &'a Network,
+    config: &'a SequentialConfig,
+    full: bool,
+    prefixes: bool,
+    n_items: usize,
+    untrained: &'a [ItemId],
+    direct_features: &'a [bool],
+    /// The weight operand of a full-softmax loss without links (not read).
+    no_link_weights: Tensor,
+    device: Device,
+}
+
+/// One part's own state across steps: scratch tables indexed by item and its random streams
+/// (dropout, ID dropout), so parts never share a generator and each part draws the same
+/// whether the parts run side by side or one after the other.
+struct PartScratch {
+    /// Item id → row in this part's item subset (`u32::MAX`: not in it).
+    local: Vec<u32>,
+    /// Item id → whether it lost its ID part in this step.
+    dropped: Vec<bool>,
+    id_rng: SeededRng,
+    dropout_rng: std::cell::RefCell<SeededRng>,
+}
+
+/// A part's loss (weighted by its share of the batch's targets) and its gradients.
+struct PartStep {
+    loss: f32,
+    grads: candle_core::backprop::GradStore,
+}
+
+/// Parts each training batch is cut into (see [`Step::part`]).
+const STEP_PARTS: usize = 2;
+
+impl PartScratch {
+    /// Scratch for part `k` of every step: the first part keeps the streams a single-part
+    /// step drew from.
+    fn new(n_items: usize, seed: u64, k: u64) -> Self {
+        PartScratch {
+            local: vec![u32::MAX; n_items],
+            dropped: vec![false; n_items],
+            id_rng: SeededRng::for_stream(seed, 3 + 3 * k),
+            dropout_rng: std::cell::RefCell::new(SeededRng::for_stream(seed, 2 + 3 * k)),
+        }
+    }
+}
+
+impl Step<'_> {
+    /// The loss of `part` (windows or prefixes of one batch) against the step's `sample` of
+    /// negatives (empty for the full softmax), scaled by `weight`, and its gradients.
+    fn part(
+        &self,
+        part: &[&[ItemId]],
+        sample: &[u32],
+        weight: f64,
+        scratch: &mut PartScratch,
+    ) -> candle_core::Result<PartStep> {
+        let c = self.config;
+        let (full, prefixes) = (self.full, self.prefixes);
+        let dropout = Dropout {
+            rng: Some(&scratch.dropout_rng),
+            p: c.dropout,
+            attention_p: c.attention_dropout,
+        };
+        let len = part.iter().map(|s| s.len() - 1).max().unwrap_or(1);
+        let mut ids = vec![u32::MAX; part.len() * len];
+        let mut targets = Vec::new();
+        let mut rows = Vec::new();
+        // The history before each target (its sequence and last position).
+        let mut before = Vec::new();
+        for (r, s) in part.iter().enumerate() {
+            let n = s.len() - 1;
+            // A prefix has one target, after its last item; a window one per item.
+            let first_target = if prefixes { n - 1 } else { 0 };
+            for t in 0..n {
+                let at = r * len + len - n + t;
+                ids[at] = s[t];
+                if t >= first_target {
+                    rows.push(at as u32);
+                    targets.push(s[t + 1]);
+                    before.push(&s[..=t]);
+                }
+            }
+        }
+        // ID dropout: this step's items lose their ID part with probability
+        // `id_dropout` (drawn per row of the item tensor the step uses).
+        let mut id_keep = |rows: usize| -> Option<Vec<f32>> {
+            (c.id_dropout > 0.0).then(|| {
+                (0..rows)
+                    .map(|_| f32::from(scratch.id_rng.unit_f32() >= c.id_dropout))
+                    .collect()
+            })
+        };
+        // The mask as the `rows × 1` operand of `item_rows_keeping_ids`.
+        let keep_rows = |keep: Option<Vec<f32>>| {
+            keep.map(|k| {
+                let rows = k.len();
+                Tensor::from_vec(k, (rows, 1), &self.device)
+            })
+            .transpose()
+        };
+        let (items, ids, targets, sample, link_logits) = if full {
+            let keep = keep_rows(id_keep(self.n_items))?;
+            (
+                self.network.item_rows_keeping_ids(None, keep.as_ref())?,
+                ids,
+                targets,
+                Vec::new(),
+                None,
+            )
+        } else {
+            // Only the rows this part touches: inputs, targets and the negatives.
+            let mut needed = Vec::new();
+            let local = &mut scratch.local;
+            let mut to_local = |i: u32| {
+                if local[i as usize] == u32::MAX {
+                    local[i as usize] = needed.len() as u32;
+                    needed.push(i);
+                }
+                local[i as usize]
+            };
+            let local_ids: Vec<u32> = ids
+                .iter()
+                .map(|&i| if i == u32::MAX { i } else { to_local(i) })
+                .collect();
+            let local_targets: Vec<u32> = targets.iter().map(|&i| to_local(i)).collect();
+            let local_sample: Vec<u32> = sample.iter().map(|&i| to_local(i)).collect();
+            for &i in &needed {
+                local[i as usize] = u32::MAX;
+            }
+            let index = Tensor::from_vec(needed.clone(), needed.len(), &self.device)?;
+            let keep = id_keep(needed.len());
+            if let Some(keep) = &keep {
+                for (&i, &k) in needed.iter().zip(keep) {
+                    scratch.dropped[i as usize] = k == 0.0;
+                }
+            }
+            // A product that lost its ID is scored as a new one: without its direct
+            // KG links.
+            let link_logits = self
+                .network
+                .links
+                .as_ref()
+                .map(|(links, weights)| {
+                    let skip = |to: ItemId, feature: usize| {
+                        scratch.dropped[to as usize] && self.direct_features[feature]
+                    };
+                    let op = sampled_link_logits(links, &before, &targets, sample, skip);
+                    weights.as_tensor().apply_op1(op)
+                })
+                .transpose()?;
+            for &i in &needed {
+                scratch.dropped[i as usize] = false;
+            }
+            let keep = keep_rows(keep)?;
+            (
+                self.network
+                    .item_rows_keeping_ids(Some(&index), keep.as_ref())?,
+                local_ids,
+                local_targets,
+                local_sample,
+                link_logits,
+            )
+        };
+        let h = if prefixes {
+            // One target per prefix, in batch order, read at its last position.
+            self.network
+                .encode(&items, &ids, part.len(), len, &dropout, Readout::Last)?
+                .reshape((part.len(), c.dim))?
+        } else {
+            self.network
+                .encode(&items, &ids, part.len(), len, &dropout, Readout::Every)?
+                .reshape((part.len() * len, c.dim))?
+                .index_select(
+                    &Tensor::from_vec(rows.clone(), rows.len(), &self.device)?,
+                    0,
+                )?
+        };
+        let loss = if full {
+            let (h, items) = (h.contiguous()?, items.contiguous()?);
+            match &self.network.links {
+                Some((links, weights)) => {
+                    let rows = before
+                        .iter()
+                        .map(|history| {
+                            let mut row = Vec::new();
+                            links.for_each_feature(history, |to, f| {
+                                row.push((to, f as u32));
+                            });
+                            row
+                        })
+                        .collect();
+                    let loss = FullSoftmaxLoss::with_links(
+                        targets,
+                        RowLinks {
+                            rows,
+                            scale: LINK_SCALE,
+                        },
+                    )
+                    .excluding(self.untrained.to_vec());
+                    h.apply_op3(&items, weights.as_tensor(), loss)?
+                }
+                None => h.apply_op3(
+                    &items,
+                    &self.no_link_weights,
+                    FullSoftmaxLoss::new(targets).excluding(self.untrained.to_vec()),
+                )?,
+            }
+        } else {
+            sampled_softmax_loss(&h, &items, &targets, &sample, link_logits.as_ref())?
+        };
+        // Weighted by the part's share of the batch's targets, so the parts' gradients add
+        // up to the gradient of the batch's mean loss.
+        let loss = (loss * weight)?;
+        Ok(PartStep {
+            loss: loss.to_scalar::<f32>()?,
+            grads: loss.backward()?,
         })
     }
 }
@@ -576,5 +689,95 @@ mod tests {
         // A skipped link adds nothing.
         let op = sampled_link_logits(&links, &[&[0]], &[2], &sample, |to, _| to == 1);
         assert_eq!(op.entries.len(), 2);
+    }
+
+    #[test]
+    fn the_parts_of_a_step_add_up_to_the_gradient_of_the_whole_batch() {
+        // 12 items with KG structure and links; sequences of different lengths.
+        let n_items = 12;
+        let mut rng = SeededRng::new(3);
+        let structure = (0..n_items * 4).map(|_| rng.unit_f32() - 0.5).collect();
+        let lists = (0..n_items)
+            .map(|i| {
+                vec![
+                    (((i + 1) % n_items) as ItemId, 0),
+                    (((i + 5) % n_items) as ItemId, 1),
+                ]
+            })
+            .collect();
+        let features = ItemFeatures {
+            structure: Some((4, structure)),
+            links: Some(ItemLinks::from_lists(vec!["a".into(), "b".into()], lists)),
+            ..Default::default()
+        };
+        let sequences: Vec<Vec<ItemId>> = vec![
+            vec![0, 1, 2, 3, 4],
+            vec![5, 6, 7],
+            vec![8, 9, 10, 11, 0, 1],
+            vec![2, 3],
+            vec![4, 7, 1, 9],
+        ];
+        let batch: Vec<&[ItemId]> = sequences.iter().map(Vec::as_slice).collect();
+        for (samples, negatives) in [
+            (TrainingSamples::Windows, 0),
+            (TrainingSamples::Windows, 6),
+            (TrainingSamples::Prefixes, 6),
+        ] {
+            let c = SequentialConfig {
+                dim: 8,
+                layers: 1,
+                max_len: 6,
+                dropout: 0.0,
+                negatives,
+                samples,
+                use_text: false,
+                ..Default::default()
+            };
+            let mut params = Params::new(1, Device::Cpu);
+            let network = build_network(&mut params, &features, &c, n_items).unwrap();
+            let prefixes = samples == TrainingSamples::Prefixes;
+            let step = Step {
+                network: &network,
+                config: &c,
+                full: negatives == 0,
+                prefixes,
+                n_items,
+                untrained: &[],
+                direct_features: &[false, false],
+                no_link_weights: Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap(),
+                device: Device::Cpu,
+            };
+            let sample = [3, 3, 7, 0, 11, 5];
+            let sample = if negatives == 0 { &[][..] } else { &sample[..] };
+            let mut scratch = PartScratch::new(n_items, 1, 0);
+            let whole = step.part(&batch, sample, 1.0, &mut scratch).unwrap();
+            // Parts of 2 and 3 sequences: 4 + 2 and 5 + 1 + 3 window targets (6 and 9 of
+            // 15), or 2 and 3 prefixes: 40% and 60% of the batch's targets either way.
+            let (first, second) = batch.split_at(2);
+            let (w1, w2) = (0.4, 0.6);
+            let a = step.part(first, sample, w1, &mut scratch).unwrap();
+            let b = step.part(second, sample, w2, &mut scratch).unwrap();
+            assert!((a.loss + b.loss - whole.loss).abs() < 1e-5, "{samples:?}");
+            for var in params.vars.all_vars() {
+                let add = |g: Option<&Tensor>| -> Vec<f32> {
+                    g.map_or_else(
+                        || vec![0.0; var.elem_count()],
+                        |g| g.flatten_all().unwrap().to_vec1().unwrap(),
+                    )
+                };
+                let parts: Vec<f32> = add(a.grads.get(&var))
+                    .iter()
+                    .zip(add(b.grads.get(&var)))
+                    .map(|(x, y)| x + y)
+                    .collect();
+                let whole = add(whole.grads.get(&var));
+                let gap = parts
+                    .iter()
+                    .zip(&whole)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0f32, f32::max);
+                assert!(gap < 1e-5, "{samples:?}, {negatives} negatives: gap {gap}");
+            }
+        }
     }
 }
