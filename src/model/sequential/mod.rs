@@ -294,11 +294,12 @@ mod tests {
             max_len: 10,
             dropout: 0.1,
             epochs,
-            batch_size: 64,
+            batch_size: Some(64),
             learning_rate: 5e-3,
             negatives: 0,
             use_structure: false,
             use_text: false,
+            samples: TrainingSamples::Windows,
             ..Default::default()
         }
     }
@@ -335,7 +336,7 @@ mod tests {
         // them and the test (where nothing comes later) would fall apart.
         let split = cycles();
         let config = SequentialConfig {
-            frequency_cutoff: 5,
+            frequency_cutoff: Some(5),
             id_dropout: 0.1,
             negatives: 20,
             ..small(40)
@@ -371,8 +372,8 @@ mod tests {
     fn keeps_the_epoch_with_the_best_validation_ndcg() {
         let split = cycles();
         let config = SequentialConfig {
-            validate_every: 1,
-            patience: 3,
+            validate_every: Some(1),
+            patience: Some(3),
             learning_rate: 5e-2,
             ..small(30)
         };
@@ -401,8 +402,8 @@ mod tests {
     fn a_plateau_drops_the_learning_rate_from_the_best_parameters() {
         let split = cycles();
         let config = SequentialConfig {
-            validate_every: 1,
-            patience: 3,
+            validate_every: Some(1),
+            patience: Some(3),
             learning_rate: 5e-2,
             ..small(40)
         };
@@ -699,7 +700,7 @@ mod tests {
         let split = cycles();
         let config = SequentialConfig {
             samples: TrainingSamples::Prefixes,
-            frequency_cutoff: 5,
+            frequency_cutoff: Some(5),
             ..small(40)
         };
         let model = learns_the_cycle(&split, &config);

@@ -666,7 +666,7 @@ pub(super) fn build_network(
             ffn_norm: params.norm(&name("ffn_norm"), dim)?,
             ffn_in: params.linear_drawn(&name("ffn_in"), dim, ffn_dim, c.norm)?,
             ffn_out: params.linear_drawn(&name("ffn_out"), ffn_dim, dim, c.norm)?,
-            filter_beta: if c.frequency_cutoff > 0 {
+            filter_beta: if c.frequency_cutoff() > 0 {
                 Some(params.uniform(&name("filter_beta"), (1, dim), 1.0)?)
             } else {
                 None
@@ -729,12 +729,13 @@ pub(super) fn build_network(
         links,
         dim,
         heads: c.heads.max(1),
-        filter: (c.frequency_cutoff > 0).then(|| {
+        filter: (c.frequency_cutoff() > 0).then(|| {
             FrequencyFilter::new(
-                c.frequency_cutoff,
+                c.frequency_cutoff(),
                 c.max_len,
                 f64::from(c.frequency_alpha),
-                c.samples == TrainingSamples::Windows,
+                // Causal unless every sample is a prefix (`Auto` is resolved before a fit).
+                c.samples != TrainingSamples::Prefixes,
             )
         }),
         new_items,
@@ -804,13 +805,13 @@ mod tests {
         let layouts = [
             SequentialConfig {
                 samples: TrainingSamples::Prefixes,
-                frequency_cutoff: 3,
+                frequency_cutoff: Some(3),
                 ..SequentialConfig::default()
             },
             SequentialConfig {
                 norm: NormPlacement::Post,
                 positions: PositionEncoding::Relative,
-                frequency_cutoff: 3,
+                frequency_cutoff: Some(3),
                 ffn_width: 2,
                 ..SequentialConfig::default()
             },

@@ -19,20 +19,23 @@ use crate::model::softmax_loss::{FullSoftmaxLoss, RowLinks};
 use crate::util::SeededRng;
 
 impl SequentialModel {
-    /// Trains on the split's training sequences (next-item prediction at every position,
-    /// full softmax over the catalogue).
+    /// Trains on the split's training sequences: next-item prediction at every position of
+    /// a window or after every prefix ([`SequentialConfig::resolved`] says which), with the
+    /// full softmax over the catalogue or sampled negatives.
     pub fn fit(
         split: &EvalSplit,
         features: &ItemFeatures,
         config: &SequentialConfig,
         progress: Progress<'_>,
     ) -> Result<Self, LearnError> {
-        let c = config;
+        // Every setting left to the samples written out: what the model records.
+        let (resolved, _) = config.resolved(&split.train);
+        let c = &resolved;
         let device = Device::Cpu;
         let n_items = split.n_items;
         if !c.dim.is_multiple_of(c.heads.max(1))
             || c.max_len < 2
-            || c.batch_size == 0
+            || c.batch_size() == 0
             || c.ffn_width == 0
             || !(0.0..1.0).contains(&c.attention_dropout)
         {
@@ -99,7 +102,7 @@ impl SequentialModel {
         // once (re-cutting them every epoch measured slightly worse on Beauty: BENCHMARKS.md,
         // "Positions and feed-forward width"); prefixes are drawn afresh every epoch.
         sequences.sort_by_key(|s| s.len());
-        let mut batches: Vec<&[&[ItemId]]> = sequences.chunks(c.batch_size).collect();
+        let mut batches: Vec<&[&[ItemId]]> = sequences.chunks(c.batch_size()).collect();
         let mut order: Vec<usize> = (0..batches.len()).collect();
         let mut batch_rng = SeededRng::for_stream(c.seed, 1);
         // Prefixes in this epoch's order (see `draw_prefix_batches`).
@@ -110,8 +113,8 @@ impl SequentialModel {
         };
         let per_epoch = if prefixes {
             sequences
-                .chunks(c.batch_size * PREFIX_POOL_BATCHES)
-                .map(|pool| pool.len().div_ceil(c.batch_size))
+                .chunks(c.batch_size() * PREFIX_POOL_BATCHES)
+                .map(|pool| pool.len().div_ceil(c.batch_size()))
                 .sum()
         } else {
             batches.len()
@@ -121,12 +124,12 @@ impl SequentialModel {
         // Validation: the held-out next item after each training sequence (NDCG@10), or for
         // click-through splits the labelled validation pairs (AUC).
         let ctr = split.protocol == Protocol::Ctr;
-        let valid_cases = if c.validate_every > 0 && !ctr {
+        let valid_cases = if c.validate_every() > 0 && !ctr {
             split.ranking_cases(Stage::Valid)
         } else {
             Vec::new()
         };
-        let validates = c.validate_every > 0
+        let validates = c.validate_every() > 0
             && (!valid_cases.is_empty() || (ctr && !split.valid_pairs.is_empty()));
         let mut validation = Vec::new();
         let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
@@ -147,7 +150,7 @@ impl SequentialModel {
             std::array::from_fn(|k| PartScratch::new(n_items, c.seed, k as u64));
         for epoch in 0..c.epochs {
             if prefixes {
-                batches = draw_prefix_batches(&mut drawn, c.batch_size, &mut batch_rng);
+                batches = draw_prefix_batches(&mut drawn, c.batch_size(), &mut batch_rng);
                 order = (0..batches.len()).collect();
             }
             batch_rng.shuffle(&mut order);
@@ -196,7 +199,7 @@ impl SequentialModel {
             losses.push(loss_sum / batches.len().max(1) as f32);
             let done = epoch + 1;
             best_epoch = done;
-            if !validates || (done % c.validate_every != 0 && done != c.epochs) {
+            if !validates || (done % c.validate_every() != 0 && done != c.epochs) {
                 continue;
             }
             let items = network.item_matrix()?.detach();
@@ -227,11 +230,11 @@ impl SequentialModel {
             } else {
                 stale += 1;
                 let patience = if drops.is_empty() {
-                    c.patience
+                    c.patience()
                 } else {
                     PATIENCE_AFTER_DROP
                 };
-                if c.patience > 0 && stale >= patience {
+                if c.patience() > 0 && stale >= patience {
                     if drops.len() == c.lr_drops {
                         break;
                     }
