@@ -86,9 +86,10 @@ pub struct ModelSettings {
     #[arg(long)]
     pub patience: Option<usize>,
     /// Times the sequence model, its patience run out, goes back to its best epoch and goes
-    /// on at a tenth of the learning rate before it stops.
-    #[arg(long, default_value_t = 0)]
-    pub lr_drops: usize,
+    /// on at a tenth of the learning rate before it stops [default: 0 on windows, 1 on
+    /// prefixes].
+    #[arg(long)]
+    pub lr_drops: Option<usize>,
     /// Train the sequence model on every window of a long history, not only its most recent
     /// --max-len items.
     #[arg(long)]

@@ -154,9 +154,23 @@ pub fn train_and_register(
             .map(|n| format!("on the {} validation split: {n}", protocol.as_str()))
             .collect();
         if chosen.model.is_sequential() {
+            let drops: Vec<String> = settled
+                .sequential
+                .drop_after
+                .iter()
+                .map(usize::to_string)
+                .collect();
             notes.push(format!(
-                "fitted again on every interaction for the {} epochs chosen there",
-                settled.sequential.epochs
+                "fitted again on every interaction for the {} epochs chosen there{}",
+                settled.sequential.epochs,
+                if drops.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", the learning rate dropping to a tenth after epoch {}",
+                        drops.join(" and ")
+                    )
+                }
             ));
         }
         notes.append(&mut refit.notes);
@@ -339,7 +353,9 @@ impl Candidate {
                 c.ease.kg_weight = vec![m.choice.kg_weight];
             }
             RegisteredModel::Sequential(m) => {
-                c.sequential.epochs = m.best_epoch.max(1);
+                let (epochs, drop_after) = m.settled_schedule();
+                c.sequential.epochs = epochs.max(1);
+                c.sequential.drop_after = drop_after;
                 // The samples and their settings as trained (a refit's longer histories must
                 // not change what `Auto` chose).
                 let used = m.config();
@@ -348,6 +364,7 @@ impl Candidate {
                 c.sequential.validate_every = used.validate_every;
                 c.sequential.patience = used.patience;
                 c.sequential.frequency_cutoff = used.frequency_cutoff;
+                c.sequential.lr_drops = Some(0);
                 c.sequential.new_item_terms =
                     m.new_item_fit.as_ref().map(|f| (f.offset, f.text_weight));
             }

@@ -149,6 +149,7 @@ impl SequentialModel {
                 validation: Vec::new(),
                 best_epoch: 0,
                 lr_drops: Vec::new(),
+                lr_drop_restores: Vec::new(),
                 link_values,
                 new_item_fit: None,
             },

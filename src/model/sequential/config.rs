@@ -56,9 +56,15 @@ pub struct SequentialConfig {
     /// Times training, its patience run out, goes back to the best parameters and goes on
     /// at a tenth of the learning rate (fresh optimizer moments, [`PATIENCE_AFTER_DROP`]
     /// passes of patience) before it stops: the usual reduce-on-plateau refinement. 0: stop
-    /// at the first plateau, as models trained before the choice existed did.
+    /// at the first plateau, as models trained before the choice existed did (a missing
+    /// field reads as 0). `None`: what the samples take.
+    #[serde(default = "no_drops")]
+    pub lr_drops: Option<usize>,
+    /// Epochs after which the learning rate drops to a tenth (fresh optimizer moments) on a
+    /// fixed schedule, whatever validation says: a refit on every interaction replays the
+    /// drops validation chose ([`SequentialModel::settled_schedule`](super::SequentialModel::settled_schedule)).
     #[serde(default)]
-    pub lr_drops: usize,
+    pub drop_after: Vec<usize>,
     /// BSARec's frequency filter beside attention: its `c` (the `c / 2 + 1` lowest
     /// frequency bins of `max_len` positions form the low-pass part); 0 leaves it out.
     /// `None`: what the samples take (models saved before it existed read as windows, 0).
@@ -104,6 +110,11 @@ pub const PATIENCE_AFTER_DROP: usize = 2;
 
 /// The learning rate's factor at each drop.
 pub const LR_DROP_FACTOR: f64 = 0.1;
+
+/// What a saved setting without `lr_drops` used: no drop.
+fn no_drops() -> Option<usize> {
+    Some(0)
+}
 
 /// The feed-forward width of models saved before it was a setting.
 fn narrow_feed_forward() -> usize {
@@ -161,6 +172,8 @@ pub struct SampleSettings {
     pub patience: usize,
     /// The frequency filter's `c` (0: none).
     pub frequency_cutoff: usize,
+    /// Learning-rate drops on a plateau before training stops.
+    pub lr_drops: usize,
 }
 
 impl TrainingSamples {
@@ -174,12 +187,14 @@ impl TrainingSamples {
                 validate_every: 2,
                 patience: 5,
                 frequency_cutoff: 0,
+                lr_drops: 0,
             },
             TrainingSamples::Prefixes => SampleSettings {
                 batch_size: 512,
                 validate_every: 1,
-                patience: 3,
+                patience: 2,
                 frequency_cutoff: 5,
+                lr_drops: 1,
             },
         }
     }
@@ -201,6 +216,11 @@ impl SequentialConfig {
     /// Validation passes of patience: the setting, else the samples' own.
     pub fn patience(&self) -> usize {
         self.patience.unwrap_or(self.samples.settings().patience)
+    }
+
+    /// Learning-rate drops on a plateau: the setting, else the samples' own.
+    pub fn lr_drops(&self) -> usize {
+        self.lr_drops.unwrap_or(self.samples.settings().lr_drops)
     }
 
     /// The frequency filter's `c`: the setting, else the samples' own.
@@ -241,6 +261,7 @@ impl SequentialConfig {
         c.validate_every = Some(c.validate_every());
         c.patience = Some(c.patience());
         c.frequency_cutoff = Some(c.frequency_cutoff());
+        c.lr_drops = Some(c.lr_drops());
         (c, note)
     }
 }
@@ -279,7 +300,8 @@ impl Default for SequentialConfig {
             all_windows: false,
             validate_every: None,
             patience: None,
-            lr_drops: 0,
+            lr_drops: None,
+            drop_after: Vec::new(),
             frequency_cutoff: None,
             new_item_terms: None,
             frequency_alpha: 0.7,
@@ -306,7 +328,7 @@ mod tests {
         assert_eq!(old.ffn_width, 1);
         assert_eq!(old.norm, NormPlacement::Pre);
         assert_eq!(old.attention_dropout, 0.0);
-        assert_eq!(old.lr_drops, 0);
+        assert_eq!(old.lr_drops(), 0);
         assert_eq!(old.samples, TrainingSamples::Windows);
         assert_eq!(old.frequency_cutoff(), 0);
         assert_eq!(
@@ -332,9 +354,10 @@ mod tests {
                 r.batch_size,
                 r.validate_every,
                 r.patience,
-                r.frequency_cutoff
+                r.frequency_cutoff,
+                r.lr_drops
             ),
-            (Some(512), Some(1), Some(3), Some(5))
+            (Some(512), Some(1), Some(2), Some(5), Some(1))
         );
         assert!(note
             .unwrap()
@@ -348,9 +371,10 @@ mod tests {
                 r.batch_size,
                 r.validate_every,
                 r.patience,
-                r.frequency_cutoff
+                r.frequency_cutoff,
+                r.lr_drops
             ),
-            (Some(128), Some(2), Some(5), Some(0))
+            (Some(128), Some(2), Some(5), Some(0), Some(0))
         );
         assert!(note.unwrap().contains("average 8.5"));
         // A setting given is kept; resolving twice changes nothing and says nothing.

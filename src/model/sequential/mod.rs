@@ -46,6 +46,8 @@ pub struct SequentialModel {
     pub best_epoch: usize,
     /// The epochs after which a plateau dropped the learning rate (`lr_drops`).
     pub lr_drops: Vec<usize>,
+    /// For each of `lr_drops`, the epoch whose parameters training went back to.
+    pub lr_drop_restores: Vec<usize>,
     /// The link weights as they enter the score (empty without links), read once.
     link_values: Vec<f32>,
     /// How the new-product terms were fit after training (`None` when loaded, or without
@@ -57,6 +59,14 @@ impl SequentialModel {
     /// The settings it was trained with (what [`SequentialModel::load`] needs).
     pub fn config(&self) -> &SequentialConfig {
         &self.config
+    }
+
+    /// The training that reached the kept epoch, without the epochs a plateau's restore
+    /// threw away: how many epochs, and after which the learning rate dropped. A refit on
+    /// every interaction, with no validation to find plateaus, replays it
+    /// ([`SequentialConfig::drop_after`]).
+    pub fn settled_schedule(&self) -> (usize, Vec<usize>) {
+        settled_schedule(self.best_epoch, &self.lr_drops, &self.lr_drop_restores)
     }
 
     /// Number of items the model scores.
@@ -218,6 +228,23 @@ fn largest_gap(a: &Tensor, b: &Tensor) -> f32 {
         .and_then(|d| d.max(0))
         .and_then(|d| d.to_scalar())
         .expect("tensors of one shape")
+}
+
+/// [`SequentialModel::settled_schedule`] for a model that kept `best_epoch` and dropped its
+/// rate after the epochs `drops`, going back to the epochs `restores`.
+fn settled_schedule(best_epoch: usize, drops: &[usize], restores: &[usize]) -> (usize, Vec<usize>) {
+    let mut drop_after = Vec::new();
+    // Epochs kept before the current stretch, and where that stretch began.
+    let (mut kept, mut start) = (0usize, 0usize);
+    for (&drop, &restore) in drops.iter().zip(restores) {
+        if best_epoch <= drop {
+            break;
+        }
+        kept += restore.saturating_sub(start);
+        drop_after.push(kept);
+        start = drop;
+    }
+    (kept + best_epoch.saturating_sub(start), drop_after)
 }
 
 #[cfg(test)]
@@ -416,7 +443,7 @@ mod tests {
         let stopped = plain.losses.len();
         assert!(stopped < 40, "the fixture must plateau at this rate");
         let dropped = fit(&SequentialConfig {
-            lr_drops: 1,
+            lr_drops: Some(1),
             ..config.clone()
         });
         // The same run up to the plateau, then on from the best parameters.
@@ -816,5 +843,21 @@ mod tests {
             model.cold_item_vector(&text).unwrap()
         );
         assert!(model.cold_item_vector(&text).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_settled_schedule_replays_the_drops_without_the_epochs_a_restore_threw_away() {
+        // Best at 10, plateau to 12, back to 10 at a tenth, best at 15: 10 epochs, a drop,
+        // then the 3 that helped.
+        assert_eq!(settled_schedule(15, &[12], &[10]), (13, vec![10]));
+        // Nothing better after the drop: the epochs before it, no drop.
+        assert_eq!(settled_schedule(10, &[12], &[10]), (10, vec![]));
+        // No drop at all.
+        assert_eq!(settled_schedule(7, &[], &[]), (7, vec![]));
+        // Two drops, each after a gain: 10, drop, 2 (to 14), drop, 1 (to 17).
+        assert_eq!(
+            settled_schedule(17, &[12, 16], &[10, 14]),
+            (13, vec![10, 12])
+        );
     }
 }

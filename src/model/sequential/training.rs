@@ -91,6 +91,9 @@ impl SequentialModel {
         };
         let mut optimizer = adam(c.learning_rate)?;
         let mut drops = Vec::new();
+        let mut restores = Vec::new();
+        // Drops on the fixed schedule (`drop_after`) so far.
+        let mut fixed_drops = 0usize;
 
         let prefixes = c.samples == TrainingSamples::Prefixes;
         let mut sequences = if prefixes {
@@ -199,6 +202,11 @@ impl SequentialModel {
             losses.push(loss_sum / batches.len().max(1) as f32);
             let done = epoch + 1;
             best_epoch = done;
+            if c.drop_after.contains(&done) {
+                fixed_drops += 1;
+                let k = (drops.len() + fixed_drops) as i32;
+                optimizer = adam(c.learning_rate * LR_DROP_FACTOR.powi(k))?;
+            }
             if !validates || (done % c.validate_every() != 0 && done != c.epochs) {
                 continue;
             }
@@ -235,15 +243,17 @@ impl SequentialModel {
                     PATIENCE_AFTER_DROP
                 };
                 if c.patience() > 0 && stale >= patience {
-                    if drops.len() == c.lr_drops {
+                    if drops.len() == c.lr_drops() {
                         break;
                     }
                     // Back to the best parameters, on at a lower rate with fresh moments.
-                    if let Some((_, _, snapshot)) = &best {
+                    if let Some((_, epoch, snapshot)) = &best {
                         params.restore(snapshot)?;
+                        restores.push(*epoch);
                     }
                     drops.push(done);
-                    optimizer = adam(c.learning_rate * LR_DROP_FACTOR.powi(drops.len() as i32))?;
+                    let k = (drops.len() + fixed_drops) as i32;
+                    optimizer = adam(c.learning_rate * LR_DROP_FACTOR.powi(k))?;
                     stale = 0;
                 }
             }
@@ -275,6 +285,7 @@ impl SequentialModel {
             validation,
             best_epoch,
             lr_drops: drops,
+            lr_drop_restores: restores,
             link_values,
             new_item_fit,
         })
