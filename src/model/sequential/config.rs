@@ -192,7 +192,7 @@ impl TrainingSamples {
             TrainingSamples::Prefixes => SampleSettings {
                 batch_size: 512,
                 validate_every: 1,
-                patience: 2,
+                patience: 3,
                 frequency_cutoff: 5,
                 lr_drops: 1,
             },
@@ -357,7 +357,7 @@ mod tests {
                 r.frequency_cutoff,
                 r.lr_drops
             ),
-            (Some(512), Some(1), Some(2), Some(5), Some(1))
+            (Some(512), Some(1), Some(3), Some(5), Some(1))
         );
         assert!(note
             .unwrap()

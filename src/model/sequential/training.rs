@@ -1,6 +1,7 @@
 //! Training: next-item prediction at every position of the training windows (or after
 //! every training prefix), with the fused full softmax over the catalogue or sampled
-//! negatives, validated every few epochs and the best epoch kept.
+//! negatives, validated every few epochs and the best epoch kept. Each batch is computed in
+//! two parts side by side ([`Step::part`]) whose gradients add up to the batch's.
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
