@@ -860,4 +860,30 @@ mod tests {
             (13, vec![10, 12])
         );
     }
+
+    #[test]
+    fn a_batch_of_one_sequence_trains_on_its_one_part() {
+        // 300 windows in batches of 299: the last batch holds one window, and no second part.
+        let split = cycles();
+        for samples in [TrainingSamples::Windows, TrainingSamples::Prefixes] {
+            let config = SequentialConfig {
+                batch_size: Some(if samples == TrainingSamples::Windows {
+                    299
+                } else {
+                    // 1,500 prefixes (5 per user) in one pool, cut into 1,499 and 1.
+                    1499
+                }),
+                samples,
+                ..small(2)
+            };
+            let model =
+                SequentialModel::fit(&split, &ItemFeatures::default(), &config, &|_, _, _| {})
+                    .unwrap();
+            assert!(
+                model.losses.iter().all(|l| l.is_finite()),
+                "{samples:?}: {:?}",
+                model.losses
+            );
+        }
+    }
 }

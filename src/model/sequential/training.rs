@@ -182,22 +182,34 @@ impl SequentialModel {
                 };
                 let all = targets(batch).max(1) as f64;
                 let [scratch_a, scratch_b] = &mut scratch;
+                // A batch of one sequence has no second part (an empty part's mean is NaN).
                 let (a, b) = rayon::join(
                     || step_parts.part(first, &sample, targets(first) as f64 / all, scratch_a),
-                    || step_parts.part(second, &sample, targets(second) as f64 / all, scratch_b),
+                    || {
+                        (!second.is_empty())
+                            .then(|| {
+                                let weight = targets(second) as f64 / all;
+                                step_parts.part(second, &sample, weight, scratch_b)
+                            })
+                            .transpose()
+                    },
                 );
                 let (a, b) = (a?, b?);
                 let mut grads = a.grads;
-                for var in params.vars.all_vars() {
-                    let Some(g) = b.grads.get(&var) else { continue };
-                    let sum = match grads.get(&var) {
-                        Some(other) => (other + g)?,
-                        None => g.clone(),
-                    };
-                    grads.insert(&var, sum);
+                let mut loss = a.loss;
+                if let Some(b) = b {
+                    for var in params.vars.all_vars() {
+                        let Some(g) = b.grads.get(&var) else { continue };
+                        let sum = match grads.get(&var) {
+                            Some(other) => (other + g)?,
+                            None => g.clone(),
+                        };
+                        grads.insert(&var, sum);
+                    }
+                    loss += b.loss;
                 }
                 optimizer.step(&grads)?;
-                loss_sum += a.loss + b.loss;
+                loss_sum += loss;
                 progress("training", (epoch * per_epoch + step + 1) as u64, total);
             }
             losses.push(loss_sum / batches.len().max(1) as f32);
