@@ -232,12 +232,7 @@ fn train_registers_a_model_other_tools_can_read() {
     assert_eq!(entry["holdout"], "loo");
     assert_eq!(entry["data_hash"].as_str().unwrap().len(), 64);
     // P11 has no name, brand or category: said once, not once per use of the text.
-    let notes: Vec<&str> = entry["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap())
-        .collect();
+    let notes = entry_notes(&entry);
     assert_eq!(
         notes
             .iter()
@@ -293,12 +288,7 @@ fn train_registers_a_model_other_tools_can_read() {
     // With nothing held out, the epoch count is chosen on a leave-one-out split first, and
     // the model is then trained that long on every interaction, not all `--epochs` blind.
     let v2 = read_entry(&store, 2);
-    let notes: Vec<&str> = v2["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap())
-        .collect();
+    let notes = entry_notes(&v2);
     let kept = notes
         .iter()
         .find_map(|n| n.strip_prefix("on the loo validation split: seed 1: kept epoch "))
@@ -421,6 +411,16 @@ fn a_catalogue_of_ids_and_codes_gets_no_text_input() {
     assert!(!notes.contains("similar text"), "{notes}");
     let v1 = store.dir.path().join("models").join("v1");
     assert!(!tensor_shapes(&v1.join("model.safetensors")).contains_key("input.text"));
+}
+
+/// A registry entry's notes.
+fn entry_notes(entry: &serde_json::Value) -> Vec<&str> {
+    entry["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .map(|n| n.as_str().expect("a note"))
+        .collect()
 }
 
 /// The entry of version `v` in the store's registry.
