@@ -131,11 +131,33 @@ fn map_tree(kind: RowKind, version: u64, by_iri: bool) -> String {
     }
 }
 
+/// How long opening waits for the database's lock before it says another process holds it.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens the sled database, waiting up to [`LOCK_WAIT`] for its file lock. sled releases the
+/// lock only when the last of its background threads lets go of the file, a moment after the
+/// database is dropped, so a registry reopened at once (a restart, a test) would otherwise
+/// fail now and then although nobody else holds it.
+fn open_waiting_for_lock(path: &Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::open(path) {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
 impl ModelRegistry {
     /// Opens (creating if needed) the registry under `root`. Only one process may hold it.
     pub fn open(root: &Path) -> Result<Self, RecError> {
         std::fs::create_dir_all(root).map_err(|e| registry_error(root, e))?;
-        let db = sled::open(root.join("registry")).map_err(|e| {
+        let db = open_waiting_for_lock(&root.join("registry")).map_err(|e| {
             registry_error(
                 root,
                 format!("{e} (is another kgrec process using this model directory?)"),
@@ -476,6 +498,27 @@ mod tests {
         assert_eq!(r.row(2, RowKind::Item, "http://x/i1").unwrap(), Some(0));
         assert_eq!(r.row(1, RowKind::User, "http://x/u0").unwrap(), Some(0));
         assert_eq!(r.row(1, RowKind::User, "http://x/nobody").unwrap(), None);
+    }
+
+    #[test]
+    fn a_held_registry_is_refused_and_a_dropped_one_reopens_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = ModelRegistry::open(dir.path()).unwrap();
+        let refused = ModelRegistry::open(dir.path()).err().unwrap().to_string();
+        assert!(refused.contains("another kgrec process"), "{refused}");
+        drop(held);
+        for _ in 0..20 {
+            let r = ModelRegistry::open(dir.path()).unwrap();
+            r.register(&entry(r.next_version().unwrap()), &[], &[])
+                .unwrap();
+        }
+        assert_eq!(
+            ModelRegistry::open(dir.path())
+                .unwrap()
+                .next_version()
+                .unwrap(),
+            21
+        );
     }
 
     /// Writes a version's folder as training does: the tensors' stand-in and the export.
