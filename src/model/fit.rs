@@ -186,10 +186,20 @@ pub fn fit_sequential(
     }
     if let Some(f) = &fitted.new_item_fit {
         notes.push(format!(
-            "seed {seed}: products nobody bought score with offset {:.3} and text weight {:.3}, \
-             fit on {} validation cases with {} bought products scored as new (their NDCG@10 \
-             {:.4} without the terms, {:.4} with them)",
-            f.offset, f.text_weight, f.cases, f.held, f.before, f.after
+            "seed {seed}: products nobody bought score {} plus offset {:.3} and text weight \
+             {:.3}, fit on {} validation cases with {} bought products scored as new (their \
+             NDCG@10 {:.4} without the terms, {:.4} with them)",
+            if f.terms.from_neighbours {
+                "as their nearest bought products by text do"
+            } else {
+                "by their own KG and text parts"
+            },
+            f.terms.offset,
+            f.terms.text_weight,
+            f.cases,
+            f.held,
+            f.before,
+            f.after
         ));
     }
     let mut weights = fitted.link_weights()?;

@@ -365,8 +365,7 @@ impl Candidate {
                 c.sequential.patience = used.patience;
                 c.sequential.frequency_cutoff = used.frequency_cutoff;
                 c.sequential.lr_drops = Some(0);
-                c.sequential.new_item_terms =
-                    m.new_item_fit.as_ref().map(|f| (f.offset, f.text_weight));
+                c.sequential.new_item_terms = m.new_item_fit.as_ref().map(|f| f.terms);
             }
         }
         c

@@ -632,11 +632,16 @@ impl Recommender {
         let vector = self.cached_user_vector(user, history.clone()).ok()?;
         let dim = self.dim;
         let items = self.items().ok()?;
-        let item = items
+        items
             .vectors
             .get(row as usize * dim..(row as usize + 1) * dim)?;
-        let dot: f32 = vector.iter().zip(item).map(|(a, b)| a * b).sum();
-        Some(dot + model.history_score(&history, row))
+        let dot = |j: ItemId| -> f32 {
+            items
+                .vectors
+                .get(j as usize * dim..(j as usize + 1) * dim)
+                .map_or(0.0, |v| vector.iter().zip(v).map(|(a, b)| a * b).sum())
+        };
+        Some(model.item_score(&history, row, dot))
     }
 
     /// The user's vector after `history`, from the cache when their history has not changed

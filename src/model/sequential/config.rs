@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::new_items::NewItemTerms;
+
 /// Settings of the sequence model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -95,11 +97,11 @@ pub struct SequentialConfig {
     /// records what it was trained on; a saved setting without it reads as windows.
     #[serde(default)]
     pub samples: TrainingSamples,
-    /// The score terms of products nobody bought (offset, text weight), given rather than fit
-    /// on validation: a refit on every interaction has no validation, and keeps what the fit
-    /// on a held-out split chose. `None` fits them where validation allows.
+    /// The score terms of products nobody bought, given rather than fit on validation: a
+    /// refit on every interaction has no validation, and keeps what the fit on a held-out
+    /// split chose. `None` fits them where validation allows.
     #[serde(default)]
-    pub new_item_terms: Option<(f32, f32)>,
+    pub new_item_terms: Option<NewItemTerms>,
     /// Seed of initialisation, batch order and dropout.
     pub seed: u64,
 }

@@ -26,7 +26,7 @@ use candle_core::{Device, Tensor};
 
 pub use config::{NormPlacement, PositionEncoding, SequentialConfig, TrainingSamples};
 use network::{InputKind, Network, Params};
-pub use new_items::NewItemFit;
+pub use new_items::{NewItemFit, NewItemTerms};
 
 use crate::eval::{ItemId, LearnError};
 
@@ -148,15 +148,17 @@ impl SequentialModel {
         })
     }
 
-    /// What the model adds to `user · item` for one item: its slot in
-    /// [`SequentialModel::add_history_scores`], without scoring the catalogue.
-    pub fn history_score(&self, history: &[ItemId], item: ItemId) -> f32 {
-        self.link_score(history, item)
-            + self
-                .network
-                .new_items
-                .as_ref()
-                .map_or(0.0, |head| head.score_of(history, item))
+    /// One item's whole score for a history, given `dot(j)`, the user vector's product with
+    /// item `j`'s vector: its slot in the dot products followed by
+    /// [`SequentialModel::add_history_scores`], without scoring the catalogue (a product
+    /// nobody bought may read a few other products' scores).
+    pub fn item_score(&self, history: &[ItemId], item: ItemId, dot: impl Fn(ItemId) -> f32) -> f32 {
+        let scored = |j| dot(j) + self.link_score(history, j);
+        let own = scored(item);
+        match &self.network.new_items {
+            Some(head) => head.score_of(history, item, own, scored),
+            None => own,
+        }
     }
 
     /// For a product nobody in training bought that the model scores by its text: the
@@ -540,30 +542,56 @@ mod tests {
         };
         let model = SequentialModel::fit(&split, &features, &config, &|_, _, _| {}).unwrap();
         let head = model.network.new_items.as_ref().unwrap();
-        assert_eq!(head.items, vec![29]);
+        assert_eq!(head.items(), [29]);
         let fit = model.new_item_fit.as_ref().unwrap();
         assert!(fit.after >= fit.before, "{fit:?}");
-        assert_eq!(head.values(), (fit.offset, fit.text_weight));
+        assert_eq!(head.values(), (fit.terms.offset, fit.terms.text_weight));
+        assert_eq!(head.from_neighbours(), fit.terms.from_neighbours);
         let above = rank_of_29(&model, n);
         assert!(above <= 2, "new item ranked {}", above + 1);
-        // The terms reach only item 29, in evaluation and in serving alike.
-        let history = [25, 26, 27, 28];
-        let mut added = vec![0f32; n];
-        model.add_history_scores(&history, &mut added);
-        for (i, &s) in added.iter().enumerate().take(29) {
-            assert_eq!(s, model.history_score(&history, i as ItemId), "item {i}");
-            assert_eq!(s, model.link_score(&history, i as ItemId), "item {i}");
-        }
-        assert_eq!(added[29], model.history_score(&history, 29));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model.safetensors");
         model.save(&features, &path).unwrap();
-        let (loaded, _) = SequentialModel::load(&path, model.config()).unwrap();
-        assert_eq!(loaded.network.new_items.as_ref().unwrap().items, vec![29]);
+        let (mut loaded, _) = SequentialModel::load(&path, model.config()).unwrap();
+        assert_eq!(loaded.network.new_items.as_ref().unwrap().items(), [29]);
         assert_eq!(rank_of_29(&loaded, n), above);
+        // The terms reach only item 29, in evaluation and in serving alike, whichever score
+        // it starts from.
+        let history = [25, 26, 27, 28];
+        let dot = |j: ItemId| (j as f32 * 0.37).sin();
+        let mut own_based = None;
+        for from_neighbours in [false, true] {
+            let head = loaded.network.new_items.as_mut().unwrap();
+            head.set_terms(NewItemTerms {
+                offset: 0.5,
+                text_weight: 1.5,
+                from_neighbours,
+            })
+            .unwrap();
+            let mut scores: Vec<f32> = (0..n as ItemId).map(dot).collect();
+            loaded.add_history_scores(&history, &mut scores);
+            for (i, &s) in scores.iter().enumerate().take(29) {
+                let link = loaded.link_score(&history, i as ItemId);
+                assert_eq!(s, dot(i as ItemId) + link, "item {i}");
+                assert_eq!(s, loaded.item_score(&history, i as ItemId, dot), "item {i}");
+            }
+            let score = loaded.item_score(&history, 29, dot);
+            assert!((scores[29] - score).abs() < 1e-5, "{} {score}", scores[29]);
+            // Its own score plus the terms (offset .5, text 1.5 × a cosine), or its
+            // neighbours' with the same terms.
+            match own_based {
+                None => {
+                    let terms = score - dot(29) - loaded.link_score(&history, 29);
+                    assert!((0.5..=2.0 + 1e-5).contains(&terms), "{terms}");
+                    own_based = Some(score);
+                }
+                Some(own) => assert!((score - own).abs() > 1e-3, "{score} {own}"),
+            }
+        }
         // A file saved before the terms loads without them.
         let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
         tensors.remove("param.new_items.weights").unwrap();
+        tensors.remove("param.new_items.basis").unwrap();
         let old = dir.path().join("old.safetensors");
         candle_core::safetensors::save(&tensors, &old).unwrap();
         let (loaded, _) = SequentialModel::load(&old, model.config()).unwrap();
@@ -583,15 +611,18 @@ mod tests {
         assert!(rank_of_29(&model, n) <= 2);
         // Given terms (a refit keeping what validation chose) are used as they are.
         let given = SequentialConfig {
-            new_item_terms: Some((0.25, 2.0)),
+            new_item_terms: Some(NewItemTerms {
+                offset: 0.25,
+                text_weight: 2.0,
+                from_neighbours: true,
+            }),
             ..without_dropout
         };
         let model = SequentialModel::fit(&split, &features, &given, &|_, _, _| {}).unwrap();
         assert!(model.new_item_fit.is_none());
-        assert_eq!(
-            model.network.new_items.as_ref().unwrap().values(),
-            (0.25, 2.0)
-        );
+        let head = model.network.new_items.as_ref().unwrap();
+        assert_eq!(head.values(), (0.25, 2.0));
+        assert!(head.from_neighbours());
         // IDs only (SASRec): every new product scores the same, nothing to rank them by, so
         // no terms lift them.
         let id_only = SequentialConfig {
@@ -645,7 +676,7 @@ mod tests {
         assert!(model.link_weights().unwrap().is_empty());
         let mut model = model;
         let head = model.network.new_items.as_mut().unwrap();
-        head.set_terms(0.0, 0.0).unwrap();
+        head.set_terms(NewItemTerms::default()).unwrap();
         let plain = rank_of_29(&model, n);
         assert!(plain > linked + 2, "without links {plain}, with {linked}");
         // The full softmax learns them too.

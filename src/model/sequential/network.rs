@@ -708,12 +708,13 @@ pub(super) fn build_network(
     // Last again: models saved before it have the parameters before it in this order.
     let new_items = if c.use_id {
         let weights = params.constant("new_items.weights", 2, 0.0)?;
+        let basis = params.constant("new_items.basis", 1, 0.0)?;
         let text = features
             .text
             .as_ref()
             .filter(|_| c.use_text)
             .map(|(dim, rows)| (*dim, rows.as_slice()));
-        Some(NewItemHead::new(weights, text))
+        Some(NewItemHead::new(weights, basis, text))
     } else {
         None
     };

@@ -6,6 +6,12 @@
 //! user's text profile (the recency-weighted sum of their recent items' unit text vectors)
 //! and the product's text, the signal a text-similarity recommender ranks by.
 //!
+//! The score the terms are added to is either the product's own (its KG and text parts,
+//! and its links that are not direct KG edges), or the one it borrows from its nearest
+//! products with an ID by text ([`NEIGHBOURS`] of them, weighted by cosine): a new shade of
+//! a lipstick scores as the shades bought before it do for this user, on the same scale as
+//! every bought product. Validation chooses between the two, as it fits the terms.
+//!
 //! Both are fit after training, on validation ([`fit_new_item_terms`]): a share of the
 //! trained products ([`COLD_ITEM_SHARE`], as many as the `cold-items` protocol leaves out)
 //! is scored as if new (no ID part, no direct KG link), and the terms are the ones that
@@ -13,7 +19,7 @@
 //! of the top ranks that new products earn among the next items, not more. Products with an
 //! ID never get the terms, so the scores of every other product are unchanged.
 
-use candle_core::{Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 
 use super::network::Network;
 use super::scoring::ScoringView;
@@ -26,29 +32,64 @@ use crate::util::{unit_rows, SeededRng};
 /// (the recency decay of kgrec's profile scorers).
 const PROFILE_DECAY: f32 = 0.7;
 
+/// How many products with an ID a new product borrows its score from, when it does.
+pub(super) const NEIGHBOURS: usize = 5;
+
 /// The fitted terms that score products without an ID part (see the module documentation).
 pub(super) struct NewItemHead {
     /// `[offset, text weight]`, the parameter a checkpoint stores (fit, not trained).
     pub(super) weights: Var,
-    /// The same two numbers, read once: what scoring adds.
+    /// `[1]` when new products borrow their neighbours' scores, `[0]` when they keep their
+    /// own: stored beside the terms, fit with them.
+    pub(super) basis: Var,
+    /// The two terms, read once: what scoring adds.
     terms: (f32, f32),
+    /// Whether new products borrow their neighbours' scores (what `basis` holds).
+    from_neighbours: bool,
     /// Unit text vectors, row-major (items × dim), when the model reads text.
     pub(super) text: Option<(usize, Vec<f32>)>,
     /// The products without an ID part, which the head scores at inference (ascending).
-    pub(super) items: Vec<ItemId>,
+    items: Vec<ItemId>,
+    /// For each of `items`, its nearest products with an ID by text and their cosines.
+    neighbours: Vec<Vec<(ItemId, f32)>>,
 }
 
 impl NewItemHead {
     /// A head over `text` (raw rows, items × dim) with parameters `weights`; no product is
     /// scored until [`NewItemHead::items`] is set.
-    pub(super) fn new(weights: Var, text: Option<(usize, &[f32])>) -> Self {
+    pub(super) fn new(weights: Var, basis: Var, text: Option<(usize, &[f32])>) -> Self {
         let text = text.map(|(dim, rows)| (dim, unit_rows(rows, dim)));
         NewItemHead {
             weights,
+            basis,
             text,
             items: Vec::new(),
+            neighbours: Vec::new(),
             terms: (0.0, 0.0),
+            from_neighbours: false,
         }
+    }
+
+    /// The products without an ID part (ascending).
+    #[cfg(test)]
+    pub(super) fn items(&self) -> &[ItemId] {
+        &self.items
+    }
+
+    /// Sets the products without an ID part (ascending), and finds each one's nearest
+    /// products with an ID by text.
+    pub(super) fn set_items(&mut self, items: Vec<ItemId>) -> candle_core::Result<()> {
+        self.neighbours = text_neighbours(self.text.as_ref(), &items, |j| {
+            items.binary_search(&j).is_err()
+        })?;
+        self.items = items;
+        Ok(())
+    }
+
+    /// The score `items[k]` borrows from its neighbours, given their scores: their mean
+    /// weighted by cosine (`None` without neighbours).
+    fn borrowed(&self, k: usize, score: impl Fn(ItemId) -> f32) -> Option<f32> {
+        borrowed_score(self.neighbours.get(k)?, score)
     }
 
     /// The unit text vector of `item` (`None` without text).
@@ -83,14 +124,25 @@ impl NewItemHead {
         self.items.binary_search(&item).is_ok()
     }
 
-    /// The head's term of one product for a history: the slot of `item` in
-    /// [`NewItemHead::add_scores`].
-    pub(super) fn score_of(&self, history: &[ItemId], item: ItemId) -> f32 {
-        if !self.scores(item) {
-            return 0.0;
-        }
+    /// One product's score for a history, given its own score (`own`) and how to score any
+    /// product with an ID (`warm`): the slot of `item` in [`NewItemHead::add_scores`].
+    pub(super) fn score_of(
+        &self,
+        history: &[ItemId],
+        item: ItemId,
+        own: f32,
+        warm: impl Fn(ItemId) -> f32,
+    ) -> f32 {
+        let Ok(k) = self.items.binary_search(&item) else {
+            return own;
+        };
         let (offset, weight) = self.terms;
-        offset + weight * self.similarity(self.profile(history).as_deref(), item)
+        let base = if self.from_neighbours {
+            self.borrowed(k, warm).unwrap_or(own)
+        } else {
+            own
+        };
+        base + offset + weight * self.similarity(self.profile(history).as_deref(), item)
     }
 
     /// For a product the head scores with a positive text weight: the recent item of the
@@ -119,38 +171,135 @@ impl NewItemHead {
         self.terms
     }
 
-    /// Sets the terms (the parameter and what scoring adds).
-    pub(super) fn set_terms(&mut self, offset: f32, weight: f32) -> candle_core::Result<()> {
+    /// Whether new products borrow their neighbours' scores.
+    #[cfg(test)]
+    pub(super) fn from_neighbours(&self) -> bool {
+        self.from_neighbours
+    }
+
+    /// Sets the terms and the score they are added to (the parameters and what scoring
+    /// reads).
+    pub(super) fn set_terms(&mut self, terms: NewItemTerms) -> candle_core::Result<()> {
         let device = self.weights.as_tensor().device().clone();
-        self.weights
-            .set(&Tensor::from_vec(vec![offset, weight], 2, &device)?)?;
-        self.terms = (offset, weight);
+        self.weights.set(&Tensor::from_vec(
+            vec![terms.offset, terms.text_weight],
+            2,
+            &device,
+        )?)?;
+        let basis = if terms.from_neighbours { 1.0f32 } else { 0.0 };
+        self.basis
+            .set(&Tensor::from_vec(vec![basis], 1, &device)?)?;
+        self.terms = (terms.offset, terms.text_weight);
+        self.from_neighbours = terms.from_neighbours;
         Ok(())
     }
 
-    /// Reads the terms from the parameter (after a checkpoint set it).
+    /// Reads the terms from the parameters (after a checkpoint set them).
     pub(super) fn read_terms(&mut self) -> candle_core::Result<()> {
         let w: Vec<f32> = self.weights.as_tensor().to_vec1()?;
-        match w[..] {
-            [offset, weight] => {
+        let basis: Vec<f32> = self.basis.as_tensor().to_vec1()?;
+        match (&w[..], &basis[..]) {
+            (&[offset, weight], &[basis]) => {
                 self.terms = (offset, weight);
+                self.from_neighbours = basis > 0.5;
                 Ok(())
             }
-            _ => candle_core::bail!("new_items.weights holds {} values, not 2", w.len()),
+            _ => candle_core::bail!(
+                "new_items.weights holds {} values and new_items.basis {}, not 2 and 1",
+                w.len(),
+                basis.len()
+            ),
         }
     }
 
-    /// Adds the head's terms to the scores (one per item) of the products without an ID
-    /// part, for a history (oldest first).
+    /// Scores the products without an ID part for a history (oldest first): the terms
+    /// added to their own score (what `scores` holds for them) or to the one they borrow
+    /// from their neighbours (what `scores` holds for those).
     pub(super) fn add_scores(&self, history: &[ItemId], scores: &mut [f32]) {
         let (offset, weight) = self.terms;
         let profile = self.profile(history);
-        for &item in &self.items {
-            if let Some(s) = scores.get_mut(item as usize) {
-                *s += offset + weight * self.similarity(profile.as_deref(), item);
-            }
+        for (k, &item) in self.items.iter().enumerate() {
+            let Some(&own) = scores.get(item as usize) else {
+                continue;
+            };
+            let base = if self.from_neighbours {
+                // Neighbours have IDs, so no write of this loop changes what they read.
+                self.borrowed(k, |j| scores.get(j as usize).copied().unwrap_or(0.0))
+                    .unwrap_or(own)
+            } else {
+                own
+            };
+            scores[item as usize] =
+                base + offset + weight * self.similarity(profile.as_deref(), item);
         }
     }
+}
+
+/// What a new product's score is made of: the two terms, and whether they are added to the
+/// score it borrows from its neighbours by text or to its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NewItemTerms {
+    /// The offset added to a new product's score.
+    pub offset: f32,
+    /// The weight on its text cosine to the user's profile (0 without text).
+    pub text_weight: f32,
+    /// Whether the terms are added to the cosine-weighted mean score of its [`NEIGHBOURS`]
+    /// nearest products with an ID by text, rather than to its own.
+    #[serde(default)]
+    pub from_neighbours: bool,
+}
+
+/// The cosine-weighted mean of the neighbours' scores (`None` without neighbours).
+fn borrowed_score(neighbours: &[(ItemId, f32)], score: impl Fn(ItemId) -> f32) -> Option<f32> {
+    let total: f32 = neighbours.iter().map(|n| n.1).sum();
+    (total > 0.0).then(|| neighbours.iter().map(|&(j, c)| c * score(j)).sum::<f32>() / total)
+}
+
+/// For each item of `of`, its [`NEIGHBOURS`] nearest items by text among those `candidate`
+/// admits, with their (positive) cosines, nearest first; empty lists without text. `text`
+/// holds unit rows, so the product of two rows is their cosine.
+fn text_neighbours(
+    text: Option<&(usize, Vec<f32>)>,
+    of: &[ItemId],
+    candidate: impl Fn(ItemId) -> bool,
+) -> candle_core::Result<Vec<Vec<(ItemId, f32)>>> {
+    let Some((dim, rows)) = text else {
+        return Ok(vec![Vec::new(); of.len()]);
+    };
+    let n = rows.len() / dim.max(&1);
+    if n == 0 {
+        return Ok(vec![Vec::new(); of.len()]);
+    }
+    let all = Tensor::from_slice(rows, (n, *dim), &Device::Cpu)?;
+    // About 64 MB of cosines at a time, whatever the catalogue's size.
+    let per_block = (16_000_000 / n).max(1);
+    let mut lists = Vec::with_capacity(of.len());
+    for block in of.chunks(per_block) {
+        let mut picked = vec![0f32; block.len() * dim];
+        for (row, &i) in picked.chunks_mut(*dim).zip(block) {
+            if let Some(own) = rows.get(i as usize * dim..(i as usize + 1) * dim) {
+                row.copy_from_slice(own);
+            }
+        }
+        let picked = Tensor::from_vec(picked, (block.len(), *dim), &Device::Cpu)?;
+        let cosines: Vec<Vec<f32>> = picked.matmul(&all.t()?)?.to_vec2()?;
+        for (&i, row) in block.iter().zip(cosines) {
+            let mut near: Vec<(ItemId, f32)> = row
+                .into_iter()
+                .enumerate()
+                .map(|(j, c)| (j as ItemId, c))
+                .filter(|&(j, c)| c > 0.0 && j != i && candidate(j))
+                .collect();
+            let keep = near.len().min(NEIGHBOURS);
+            if keep > 0 && near.len() > keep {
+                near.select_nth_unstable_by(keep - 1, |a, b| b.1.total_cmp(&a.1));
+            }
+            near.truncate(keep);
+            near.sort_by(|a, b| b.1.total_cmp(&a.1));
+            lists.push(near);
+        }
+    }
+    Ok(lists)
 }
 
 /// Validation cases the fit reads at most (drawn at random, seeded). Only the tenth whose
@@ -165,10 +314,8 @@ const MIN_FIT_CASES: usize = 100;
 /// What [`fit_new_item_terms`] chose, and on what.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewItemFit {
-    /// The offset added to a new product's score.
-    pub offset: f32,
-    /// The weight on its text cosine to the user's profile (0 without text).
-    pub text_weight: f32,
+    /// The terms chosen, and the score they are added to.
+    pub terms: NewItemTerms,
     /// Validation cases read.
     pub cases: usize,
     /// Trained products scored as new.
@@ -334,6 +481,15 @@ pub(super) fn fit_new_item_terms(
     for (k, &i) in held_items.iter().enumerate() {
         held_at[i as usize] = k;
     }
+    // The held products' neighbours have IDs in this fit: trained, and not held.
+    let mut with_id = vec![false; n];
+    for &i in trained {
+        with_id[i as usize] = held_at[i as usize] == usize::MAX;
+    }
+    let neighbours = text_neighbours(head.text.as_ref(), &held_items, |j| {
+        with_id.get(j as usize).copied().unwrap_or(false)
+    })?;
+    let borrowing = neighbours.iter().any(|n| !n.is_empty());
     let device = items.device();
     let index = Tensor::from_vec(held_items.clone(), n_held, device)?;
     let no_id = Tensor::zeros((n_held, 1), items.dtype(), device)?;
@@ -347,7 +503,10 @@ pub(super) fn fit_new_item_terms(
         items,
         max_len,
     };
+    // The cases twice: the held products with their own scores, and with the scores they
+    // borrow from their neighbours (when any has neighbours).
     let mut table = Vec::with_capacity(cases.len());
+    let mut borrowed_table = Vec::new();
     let mut excluded = vec![false; n];
     for batch in cases.chunks(256) {
         let histories: Vec<&[ItemId]> = batch.iter().map(|c| c.history.as_slice()).collect();
@@ -366,6 +525,15 @@ pub(super) fn fit_new_item_terms(
                     }
                 });
             }
+            let borrowed_row: Vec<f32> = if borrowing {
+                neighbours
+                    .iter()
+                    .zip(&base_row)
+                    .map(|(near, &own)| borrowed_score(near, |j| scores[j as usize]).unwrap_or(own))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let profile = head.profile(&case.history);
             let target_item = case.relevant[0];
             for &i in &case.history {
@@ -376,35 +544,35 @@ pub(super) fn fit_new_item_terms(
                 .filter(|&j| held_at[j] == usize::MAX && !excluded[j])
                 .map(|j| scores[j])
                 .collect();
-            let (target, warm_above) = match held_at[target_item as usize] {
+            let held_target = held_at[target_item as usize];
+            let warm_above = match held_target {
                 usize::MAX => {
                     let s = scores[target_item as usize];
-                    (
-                        FitTarget::Bought(s),
-                        warm.iter().filter(|&&w| w >= s).count(),
-                    )
+                    warm.iter().filter(|&&w| w >= s).count()
                 }
-                k => (
-                    FitTarget::Held(
-                        base_row[k],
-                        head.similarity(profile.as_deref(), target_item),
-                    ),
-                    0,
-                ),
+                _ => 0,
             };
             // A bought target below ten bought competitors counts nothing whatever the
             // terms: its held competitors need not be read.
-            let held: Vec<(f32, f32)> =
-                if matches!(target, FitTarget::Bought(_)) && warm_above >= 10 {
-                    Vec::new()
-                } else {
-                    held_items
-                        .iter()
-                        .zip(&base_row)
-                        .filter(|(&i, _)| !excluded[i as usize])
-                        .map(|(&i, &b)| (b, head.similarity(profile.as_deref(), i)))
-                        .collect()
+            let competitors: Vec<(usize, f32)> = if held_target == usize::MAX && warm_above >= 10 {
+                Vec::new()
+            } else {
+                held_items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &i)| !excluded[i as usize])
+                    .map(|(k, &i)| (k, head.similarity(profile.as_deref(), i)))
+                    .collect()
+            };
+            let target_cosine = head.similarity(profile.as_deref(), target_item);
+            let case_with = |row: &[f32]| {
+                let target = match held_target {
+                    usize::MAX => FitTarget::Bought(scores[target_item as usize]),
+                    k => FitTarget::Held(row[k], target_cosine),
                 };
+                let held = competitors.iter().map(|&(k, x)| (row[k], x)).collect();
+                (target, held)
+            };
             for &i in &case.history {
                 excluded[i as usize] = false;
             }
@@ -415,6 +583,16 @@ pub(super) fn fit_new_item_terms(
             }
             warm.truncate(top);
             warm.sort_by(|a, b| b.total_cmp(a));
+            if borrowing {
+                let (target, held) = case_with(&borrowed_row);
+                borrowed_table.push(FitCase {
+                    target,
+                    warm_above,
+                    warm_top: warm.clone(),
+                    held,
+                });
+            }
+            let (target, held) = case_with(&base_row);
             table.push(FitCase {
                 target,
                 warm_above,
@@ -423,14 +601,30 @@ pub(super) fn fit_new_item_terms(
             });
         }
     }
-    let (offset, text_weight) = best_terms(&table, head.text.is_some());
+    let with_text = head.text.is_some();
+    let fit_on = |table: &[FitCase], from_neighbours: bool| {
+        let (offset, text_weight) = best_terms(table, with_text);
+        let terms = NewItemTerms {
+            offset,
+            text_weight,
+            from_neighbours,
+        };
+        (terms, mean_ndcg(table, offset, text_weight))
+    };
+    let (mut terms, mut after) = fit_on(&table, false);
+    if borrowing {
+        // Borrowing must earn its place: a tie keeps the products' own scores.
+        let (borrowed_terms, borrowed_after) = fit_on(&borrowed_table, true);
+        if borrowed_after > after {
+            (terms, after) = (borrowed_terms, borrowed_after);
+        }
+    }
     Ok(Some(NewItemFit {
-        offset,
-        text_weight,
+        terms,
         cases: table.len(),
         held: n_held,
         before: mean_ndcg(&table, 0.0, 0.0),
-        after: mean_ndcg(&table, offset, text_weight),
+        after,
     }))
 }
 
@@ -443,9 +637,15 @@ mod tests {
         // Items 0 and 1 point different ways; 2 is close to 0, 3 close to 1.
         let text = [1.0, 0.0, 0.0, 2.0, 0.9, 0.1, 0.1, 0.9];
         let weights = Var::from_vec(vec![0f32, 0.0], 2, &Device::Cpu).unwrap();
-        let mut head = NewItemHead::new(weights, Some((2, &text)));
-        head.set_terms(0.1, 0.5).unwrap();
-        head.items = vec![2, 3];
+        let basis = Var::from_vec(vec![0f32], 1, &Device::Cpu).unwrap();
+        let mut head = NewItemHead::new(weights, basis, Some((2, &text)));
+        head.set_terms(NewItemTerms {
+            offset: 0.1,
+            text_weight: 0.5,
+            from_neighbours: false,
+        })
+        .unwrap();
+        head.set_items(vec![2, 3]).unwrap();
         head
     }
 
@@ -458,6 +658,34 @@ mod tests {
         assert!(scores[2] > scores[3], "{scores:?}");
         // Offset .1 and weight .5 on a cosine of at most 1.
         assert!(scores[2] <= 0.6 + 1e-5 && scores[3] > 0.1, "{scores:?}");
+    }
+
+    #[test]
+    fn a_new_product_borrows_its_text_neighbours_scores_weighted_by_cosine() {
+        let mut head = head();
+        assert_eq!(head.neighbours[0][0].0, 0);
+        assert_eq!(head.neighbours[1][0].0, 1);
+        head.set_terms(NewItemTerms {
+            offset: 0.1,
+            text_weight: 0.0,
+            from_neighbours: true,
+        })
+        .unwrap();
+        let warm = [5.0, -5.0];
+        let mut scores = vec![warm[0], warm[1], 0.0, 0.0];
+        head.add_scores(&[1, 0], &mut scores);
+        // Item 2 (cosines .994 to item 0 and .110 to item 1) scores near item 0.
+        let c = (0.994f32, 0.110f32);
+        let expected = (c.0 * 5.0 - c.1 * 5.0) / (c.0 + c.1) + 0.1;
+        assert!((scores[2] - expected).abs() < 1e-2, "{scores:?}");
+        assert!((scores[3] + expected - 0.2).abs() < 1e-2, "{scores:?}");
+        assert_eq!(&scores[..2], &warm);
+        for item in [2, 3] {
+            let one = head.score_of(&[1, 0], item, 0.0, |j| warm[j as usize]);
+            assert!((one - scores[item as usize]).abs() < 1e-6);
+        }
+        // A product with no text has no neighbours and keeps its own score.
+        assert!(text_neighbours(None, &[2], |_| true).unwrap()[0].is_empty());
     }
 
     #[test]

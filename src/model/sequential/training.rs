@@ -70,7 +70,7 @@ impl SequentialModel {
         }
         network.clear_id_rows(&untrained)?;
         if let Some(head) = network.new_items.as_mut() {
-            head.items = untrained.clone();
+            head.set_items(untrained.clone())?;
         }
         // Per link feature, whether a product that lost its ID in a step loses it too (a
         // direct KG edge between items, which a new product does not have).
@@ -284,10 +284,10 @@ impl SequentialModel {
         };
         let terms = new_item_fit
             .as_ref()
-            .map(|fit| (fit.offset, fit.text_weight))
+            .map(|fit| fit.terms)
             .or(c.new_item_terms);
-        if let (Some(head), Some((offset, weight))) = (network.new_items.as_mut(), terms) {
-            head.set_terms(offset, weight)?;
+        if let (Some(head), Some(terms)) = (network.new_items.as_mut(), terms) {
+            head.set_terms(terms)?;
         }
         Ok(SequentialModel {
             network,
