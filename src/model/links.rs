@@ -130,15 +130,27 @@ impl ItemLinks {
         ItemLinks::from_lists(kinds, all)
     }
 
-    /// Per feature (kind × recency class), whether its kind is one KG edge between two items
-    /// (`also_bought`, not `shared brand` nor `similar text`): the links a product new to the
-    /// catalogue has none of.
+    /// Per feature (kind × recency class), whether its kind passes through another product:
+    /// one KG edge between two items (`also_bought`), or two through a product outside the
+    /// catalogue (`shared also_bought`, a relation that also joins two catalogue items), not
+    /// `shared brand` nor `similar text`. These are the links a product new to the catalogue
+    /// has none of: its links to other products come with its sales, as `cold-items` leaves
+    /// them out.
     pub fn direct_features(&self) -> Vec<bool> {
         let text = LinkKind::SimilarText.name();
+        let hop = |relation: &str| {
+            let relation = relation.trim_start_matches('^');
+            self.kinds
+                .iter()
+                .any(|k| k.trim_start_matches('^') == relation)
+        };
         self.kinds
             .iter()
             .flat_map(|k| {
-                let direct = !k.starts_with("shared ") && *k != text;
+                let direct = match k.strip_prefix("shared ") {
+                    Some(relation) => hop(relation),
+                    None => *k != text,
+                };
                 std::iter::repeat_n(direct, RECENCY_CLASSES)
             })
             .collect()
@@ -382,6 +394,27 @@ mod tests {
         let empty = ItemLinks::default().with_kind("c", &[vec![1], vec![0]]);
         assert_eq!(empty.item_count(), 2);
         assert_eq!(empty.links(1).collect::<Vec<_>>(), [(0, 0)]);
+    }
+
+    #[test]
+    fn a_new_product_keeps_only_links_that_pass_no_other_product() {
+        let kinds = [
+            "also_bought",
+            "^also_bought",
+            "shared ^also_bought",
+            "shared brand",
+            "similar text",
+        ];
+        let links = ItemLinks::from_lists(
+            kinds.iter().map(|k| (*k).to_owned()).collect(),
+            vec![Vec::new(); 2],
+        );
+        let direct: Vec<bool> = links
+            .direct_features()
+            .chunks(RECENCY_CLASSES)
+            .map(|c| c[0])
+            .collect();
+        assert_eq!(direct, [true, true, true, false, false]);
     }
 
     #[test]
