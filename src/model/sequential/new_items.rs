@@ -7,21 +7,22 @@
 //! and the product's text, the signal a text-similarity recommender ranks by.
 //!
 //! The score the terms are added to is either the product's own (its KG and text parts,
-//! and its links that are not direct KG edges), or the one it borrows from its nearest
+//! and its links that pass through no other product), or the one it borrows from its nearest
 //! products with an ID by text ([`NEIGHBOURS`] of them, weighted by cosine): a new shade of
 //! a lipstick scores as the shades bought before it do for this user, on the same scale as
 //! every bought product. Validation chooses between the two, as it fits the terms.
 //!
 //! Both are fit after training, on validation ([`fit_new_item_terms`]): a share of the
 //! trained products ([`COLD_ITEM_SHARE`], as many as the `cold-items` protocol leaves out)
-//! is scored as if new (no ID part, no direct KG link), and the terms are the ones that
-//! rank the validation targets best, new and bought alike. New products thus get the share
-//! of the top ranks that new products earn among the next items, not more. Products with an
-//! ID never get the terms, so the scores of every other product are unchanged.
+//! is scored as if new (no ID part, no KG structure vector, no link through another
+//! product), and the terms are the ones that rank the validation targets best, new and
+//! bought alike. New products thus get the share of the top ranks that new products earn
+//! among the next items, not more. Products with an ID never get the terms, so the scores
+//! of every other product are unchanged.
 
 use candle_core::{Device, Tensor, Var};
 
-use super::network::Network;
+use super::network::{InputKind, Network};
 use super::scoring::ScoringView;
 use crate::eval::{EvalSplit, ItemId, Stage, COLD_ITEM_SHARE};
 use crate::model::embedding_knn::recency_profile;
@@ -492,8 +493,22 @@ pub(super) fn fit_new_item_terms(
     let borrowing = neighbours.iter().any(|n| !n.is_empty());
     let device = items.device();
     let index = Tensor::from_vec(held_items.clone(), n_held, device)?;
-    let no_id = Tensor::zeros((n_held, 1), items.dtype(), device)?;
-    let content = network.item_rows_keeping_ids(Some(&index), Some(&no_id))?;
+    // Scored as new: no ID part, and no KG structure vector either. A bought product's
+    // was learned from walks through its own sales and co-purchases, which a new product's
+    // is not, so with it the held products would look better placed by their own score
+    // than new products are. A new product's text is its own, as the held products' is.
+    let features: Vec<Tensor> = network
+        .inputs
+        .iter()
+        .map(|f| {
+            let rows = f.features.index_select(&index, 0)?;
+            match f.kind {
+                InputKind::Structure => rows.zeros_like(),
+                InputKind::Text => Ok(rows),
+            }
+        })
+        .collect::<candle_core::Result<_>>()?;
+    let content = network.fuse(&features, None)?;
     let links = network.link_weights()?;
     let direct = links
         .as_ref()
