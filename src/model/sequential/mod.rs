@@ -546,7 +546,7 @@ mod tests {
         let fit = model.new_item_fit.as_ref().unwrap();
         assert!(fit.after >= fit.before, "{fit:?}");
         assert_eq!(head.values(), (fit.terms.offset, fit.terms.text_weight));
-        assert_eq!(head.from_neighbours(), fit.terms.from_neighbours);
+        assert_eq!(head.borrows(), fit.terms.from_neighbours);
         let above = rank_of_29(&model, n);
         assert!(above <= 2, "new item ranked {}", above + 1);
         let dir = tempfile::tempdir().unwrap();
@@ -622,7 +622,7 @@ mod tests {
         assert!(model.new_item_fit.is_none());
         let head = model.network.new_items.as_ref().unwrap();
         assert_eq!(head.values(), (0.25, 2.0));
-        assert!(head.from_neighbours());
+        assert!(head.borrows());
         // IDs only (SASRec): every new product scores the same, nothing to rank them by, so
         // no terms lift them.
         let id_only = SequentialConfig {

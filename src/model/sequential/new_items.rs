@@ -174,7 +174,7 @@ impl NewItemHead {
 
     /// Whether new products borrow their neighbours' scores.
     #[cfg(test)]
-    pub(super) fn from_neighbours(&self) -> bool {
+    pub(super) fn borrows(&self) -> bool {
         self.from_neighbours
     }
 
@@ -508,7 +508,9 @@ pub(super) fn fit_new_item_terms(
             }
         })
         .collect::<candle_core::Result<_>>()?;
-    let content = network.fuse(&features, None)?;
+    // A zero ID part: what a model with no inputs at all (links only) scores from.
+    let no_id = Tensor::zeros((n_held, items.dims()[1]), items.dtype(), device)?;
+    let content = network.fuse(&features, Some(no_id))?;
     let links = network.link_weights()?;
     let direct = links
         .as_ref()
