@@ -632,14 +632,10 @@ impl Recommender {
         let vector = self.cached_user_vector(user, history.clone()).ok()?;
         let dim = self.dim;
         let items = self.items().ok()?;
-        items
-            .vectors
-            .get(row as usize * dim..(row as usize + 1) * dim)?;
+        let vector_of = |j: ItemId| items.vectors.get(j as usize * dim..(j as usize + 1) * dim);
+        vector_of(row)?;
         let dot = |j: ItemId| -> f32 {
-            items
-                .vectors
-                .get(j as usize * dim..(j as usize + 1) * dim)
-                .map_or(0.0, |v| vector.iter().zip(v).map(|(a, b)| a * b).sum())
+            vector_of(j).map_or(0.0, |v| vector.iter().zip(v).map(|(a, b)| a * b).sum())
         };
         Some(model.item_score(&history, row, dot))
     }

@@ -4,7 +4,7 @@
 //! Over 600 lines (about 850, 100 of them tests) because it is one idea: the parts of one
 //! network, built in one fixed order that checkpoints rely on ([`build_network`]).
 
-use candle_core::{Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::VarMap;
 
 use super::config::{NormPlacement, PositionEncoding, SequentialConfig, TrainingSamples};
@@ -399,6 +399,28 @@ impl Network {
             (None, _) => None,
         };
         self.fuse(&features, id)
+    }
+
+    /// The fused vectors of the items in `index` scored as new products: no ID part, and no
+    /// KG structure vector either. A bought product's was learned from walks through its own
+    /// sales and co-purchases, which a new product's is not, so with it a bought product
+    /// scored as new would look better placed than new products are. Its text is its own,
+    /// as a new product's is.
+    pub(super) fn item_rows_as_new(&self, index: &Tensor) -> candle_core::Result<Tensor> {
+        let features: Vec<Tensor> = self
+            .inputs
+            .iter()
+            .map(|f| {
+                let rows = f.features.index_select(index, 0)?;
+                match f.kind {
+                    InputKind::Structure => rows.zeros_like(),
+                    InputKind::Text => Ok(rows),
+                }
+            })
+            .collect::<candle_core::Result<_>>()?;
+        // A zero ID part: what a model with no inputs at all (links only) scores from.
+        let id = Tensor::zeros((index.dims()[0], self.dim), DType::F32, index.device())?;
+        self.fuse(&features, Some(id))
     }
 
     /// Fuses raw feature rows (one tensor per input, in input order) and optional ID rows.

@@ -25,7 +25,7 @@
 
 use candle_core::{Device, Tensor, Var};
 
-use super::network::{InputKind, Network};
+use super::network::Network;
 use super::scoring::ScoringView;
 use crate::eval::{EvalSplit, ItemId, Stage, COLD_ITEM_SHARE};
 use crate::model::embedding_knn::recency_profile;
@@ -46,10 +46,8 @@ pub(super) struct NewItemHead {
     /// `[1]` when new products borrow their neighbours' scores, `[0]` when they keep their
     /// own: stored beside the terms, fit with them.
     pub(super) basis: Var,
-    /// The two terms, read once: what scoring adds.
-    terms: (f32, f32),
-    /// Whether new products borrow their neighbours' scores (what `basis` holds).
-    from_neighbours: bool,
+    /// What `weights` and `basis` hold, read once: what scoring reads.
+    terms: NewItemTerms,
     /// Unit text vectors, row-major (items × dim), when the model reads text.
     pub(super) text: Option<(usize, Vec<f32>)>,
     /// The products without an ID part, which the head scores at inference (ascending).
@@ -69,8 +67,7 @@ impl NewItemHead {
             text,
             items: Vec::new(),
             neighbours: Vec::new(),
-            terms: (0.0, 0.0),
-            from_neighbours: false,
+            terms: NewItemTerms::default(),
         }
     }
 
@@ -140,8 +137,12 @@ impl NewItemHead {
         let Ok(k) = self.items.binary_search(&item) else {
             return own;
         };
-        let (offset, weight) = self.terms;
-        let base = if self.from_neighbours {
+        let NewItemTerms {
+            offset,
+            text_weight: weight,
+            from_neighbours,
+        } = self.terms;
+        let base = if from_neighbours {
             self.borrowed(k, warm).unwrap_or(own)
         } else {
             own
@@ -152,7 +153,7 @@ impl NewItemHead {
     /// For a product the head scores with a positive text weight: the recent item of the
     /// history whose text is closest to it (what moved its score), if any has text.
     pub(super) fn closest_recent_text(&self, history: &[ItemId], item: ItemId) -> Option<ItemId> {
-        if !self.scores(item) || self.terms.1 <= 0.0 {
+        if !self.scores(item) || self.terms.text_weight <= 0.0 {
             return None;
         }
         let target = self.text_of(item)?;
@@ -172,13 +173,13 @@ impl NewItemHead {
     /// The terms as they enter the score: `(offset, text weight)`.
     #[cfg(test)]
     pub(super) fn values(&self) -> (f32, f32) {
-        self.terms
+        (self.terms.offset, self.terms.text_weight)
     }
 
     /// Whether new products borrow their neighbours' scores.
     #[cfg(test)]
     pub(super) fn borrows(&self) -> bool {
-        self.from_neighbours
+        self.terms.from_neighbours
     }
 
     /// Sets the terms and the score they are added to (the parameters and what scoring
@@ -193,8 +194,7 @@ impl NewItemHead {
         let basis = if terms.from_neighbours { 1.0f32 } else { 0.0 };
         self.basis
             .set(&Tensor::from_vec(vec![basis], 1, &device)?)?;
-        self.terms = (terms.offset, terms.text_weight);
-        self.from_neighbours = terms.from_neighbours;
+        self.terms = terms;
         Ok(())
     }
 
@@ -204,8 +204,11 @@ impl NewItemHead {
         let basis: Vec<f32> = self.basis.as_tensor().to_vec1()?;
         match (&w[..], &basis[..]) {
             (&[offset, weight], &[basis]) => {
-                self.terms = (offset, weight);
-                self.from_neighbours = basis > 0.5;
+                self.terms = NewItemTerms {
+                    offset,
+                    text_weight: weight,
+                    from_neighbours: basis > 0.5,
+                };
                 Ok(())
             }
             _ => candle_core::bail!(
@@ -220,13 +223,17 @@ impl NewItemHead {
     /// added to their own score (what `scores` holds for them) or to the one they borrow
     /// from their neighbours (what `scores` holds for those).
     pub(super) fn add_scores(&self, history: &[ItemId], scores: &mut [f32]) {
-        let (offset, weight) = self.terms;
+        let NewItemTerms {
+            offset,
+            text_weight: weight,
+            from_neighbours,
+        } = self.terms;
         let profile = self.profile(history);
         for (k, &item) in self.items.iter().enumerate() {
             let Some(&own) = scores.get(item as usize) else {
                 continue;
             };
-            let base = if self.from_neighbours {
+            let base = if from_neighbours {
                 // Neighbours have IDs, so no write of this loop changes what they read.
                 self.borrowed(k, |j| scores.get(j as usize).copied().unwrap_or(0.0))
                     .unwrap_or(own)
@@ -496,24 +503,7 @@ pub(super) fn fit_new_item_terms(
     let borrowing = neighbours.iter().any(|n| !n.is_empty());
     let device = items.device();
     let index = Tensor::from_vec(held_items.clone(), n_held, device)?;
-    // Scored as new: no ID part, and no KG structure vector either. A bought product's
-    // was learned from walks through its own sales and co-purchases, which a new product's
-    // is not, so with it the held products would look better placed by their own score
-    // than new products are. A new product's text is its own, as the held products' is.
-    let features: Vec<Tensor> = network
-        .inputs
-        .iter()
-        .map(|f| {
-            let rows = f.features.index_select(&index, 0)?;
-            match f.kind {
-                InputKind::Structure => rows.zeros_like(),
-                InputKind::Text => Ok(rows),
-            }
-        })
-        .collect::<candle_core::Result<_>>()?;
-    // A zero ID part: what a model with no inputs at all (links only) scores from.
-    let no_id = Tensor::zeros((n_held, items.dims()[1]), items.dtype(), device)?;
-    let content = network.fuse(&features, Some(no_id))?;
+    let content = network.item_rows_as_new(&index)?;
     let links = network.link_weights()?;
     let direct = links
         .as_ref()
