@@ -605,7 +605,7 @@ fn write_table(
     config: &ExperimentConfig,
     reports: &[ModelReport],
 ) -> Result<()> {
-    let columns: Vec<&str> = match config.protocol {
+    let mut columns: Vec<&str> = match config.protocol {
         Protocol::Ctr => vec!["AUC", "F1"],
         _ => vec![
             "HR@5",
@@ -620,6 +620,10 @@ fn write_table(
             "Coverage@10",
         ],
     };
+    if config.protocol == Protocol::ColdItems {
+        // The targets ranked among new products alone: ordering apart from placement.
+        columns.extend(["new-only HR@10", "new-only NDCG@10"]);
+    }
     writeln!(
         out,
         "protocol {}, test split, mean ± std over seeds {:?}",
@@ -628,18 +632,23 @@ fn write_table(
     )?;
     write!(out, "{:<16}", "model")?;
     for c in &columns {
-        write!(out, " {c:>15}")?;
+        write!(out, " {c:>w$}", w = c.len().max(15))?;
     }
     writeln!(out, " {:>9}", "fit s")?;
     for r in reports {
         write!(out, "{:<16}", r.model)?;
         for c in &columns {
+            let w = c.len().max(15);
             match r.test.iter().find(|s| s.metric == *c) {
-                Some(s) if config.seeds.len() > 1 => {
-                    write!(out, " {:>8.4}±{:<6.4}", s.mean, s.std)?
-                }
-                Some(s) => write!(out, " {:>15.4}", s.mean)?,
-                None => write!(out, " {:>15}", "-")?,
+                Some(s) if config.seeds.len() > 1 => write!(
+                    out,
+                    " {:>m$}±{:<6.4}",
+                    format!("{:.4}", s.mean),
+                    s.std,
+                    m = w - 7
+                )?,
+                Some(s) => write!(out, " {:>w$.4}", s.mean)?,
+                None => write!(out, " {:>w$}", "-")?,
             }
         }
         let fit: f64 =

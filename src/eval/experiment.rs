@@ -7,7 +7,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::data::InteractionData;
-use super::scorer::{evaluate_ctr, evaluate_ranking, CtrReport, RankingReport, Scorer};
+use super::scorer::{
+    evaluate_ctr, evaluate_ranking, evaluate_ranking_with_new, CtrReport, RankingReport, Scorer,
+};
 use super::split::{EvalSplit, Protocol, Stage};
 use super::LearnError;
 
@@ -34,6 +36,10 @@ impl StageReport {
                     v.push((format!("MRR@{}", m.k), m.mrr));
                     v.push((format!("Precision@{}", m.k), m.precision));
                     v.push((format!("Coverage@{}", m.k), m.coverage));
+                }
+                for m in r.among_new.iter().flatten() {
+                    v.push((format!("new-only HR@{}", m.k), m.hr));
+                    v.push((format!("new-only NDCG@{}", m.k), m.ndcg));
                 }
                 v
             }
@@ -151,7 +157,21 @@ pub fn evaluate_stages(
                 &split.ranking_cases(Stage::Valid),
                 split.n_items,
             )?;
-            let test = evaluate_ranking(scorer, &split.ranking_cases(Stage::Test), split.n_items)?;
+            // Under `cold-items` every test target is a new product: rank them also among
+            // new products alone.
+            let new = (split.protocol == Protocol::ColdItems).then(|| {
+                let mut new = vec![false; split.n_items];
+                for &i in &split.cold_items {
+                    new[i as usize] = true;
+                }
+                new
+            });
+            let test = evaluate_ranking_with_new(
+                scorer,
+                &split.ranking_cases(Stage::Test),
+                split.n_items,
+                new.as_deref(),
+            )?;
             Ok((StageReport::Ranking(valid), StageReport::Ranking(test)))
         }
     }

@@ -41,6 +41,11 @@ pub struct RankingReport {
     pub cases: usize,
     /// Metrics at each cut-off.
     pub at: Vec<MetricsAtK>,
+    /// The same cases ranked among new products only (products no training interaction
+    /// touched, the `cold-items` protocol's): how well a model orders new products among
+    /// themselves, apart from how high it places them against bought ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub among_new: Option<Vec<MetricsAtK>>,
 }
 
 impl RankingReport {
@@ -70,18 +75,34 @@ pub fn evaluate_ranking(
     cases: &[RankingCase],
     n_items: usize,
 ) -> Result<RankingReport, LearnError> {
+    evaluate_ranking_with_new(scorer, cases, n_items, None)
+}
+
+/// [`evaluate_ranking`], and with `new` (one flag per item) the same cases ranked a second
+/// time among the flagged items alone ([`RankingReport::among_new`]), from the same scores.
+pub fn evaluate_ranking_with_new(
+    scorer: &dyn Scorer,
+    cases: &[RankingCase],
+    n_items: usize,
+    new: Option<&[bool]>,
+) -> Result<RankingReport, LearnError> {
     let top_len = CUTOFFS.iter().copied().max().unwrap_or(0);
-    let acc = cases
+    let bought: Option<Vec<ItemId>> = new.map(|new| {
+        (0..n_items as ItemId)
+            .filter(|&i| !new.get(i as usize).copied().unwrap_or(false))
+            .collect()
+    });
+    let empty = || {
+        (
+            RankingAccumulator::new(n_items),
+            RankingAccumulator::new(n_items),
+        )
+    };
+    let (acc, acc_new) = cases
         .par_chunks(64)
         .try_fold(
-            || {
-                (
-                    RankingAccumulator::new(n_items),
-                    Vec::new(),
-                    vec![false; n_items],
-                )
-            },
-            |(mut acc, mut scores, mut mask), chunk| {
+            || (empty(), Vec::new(), vec![false; n_items]),
+            |((mut acc, mut acc_new), mut scores, mut mask), chunk| {
                 let queries: Vec<(UserId, &[ItemId])> = chunk
                     .iter()
                     .map(|c| (c.user, c.history.as_slice()))
@@ -92,18 +113,27 @@ pub fn evaluate_ranking(
                     let ranks = ranks_of(row, &case.history, &case.relevant, &mut mask);
                     let top = top_k(row, &case.history, top_len, &mut mask);
                     acc.add(&ranks, case.relevant.len(), &top);
+                    if let Some(bought) = &bought {
+                        // The history and every bought product left out: ranks and top
+                        // lists count new products only.
+                        let mut excluded = case.history.clone();
+                        excluded.extend_from_slice(bought);
+                        let ranks = ranks_of(row, &excluded, &case.relevant, &mut mask);
+                        let top = top_k(row, &excluded, top_len, &mut mask);
+                        acc_new.add(&ranks, case.relevant.len(), &top);
+                    }
                 }
-                Ok((acc, scores, mask))
+                Ok(((acc, acc_new), scores, mask))
             },
         )
-        .map(|state| state.map(|(acc, _, _)| acc))
-        .try_reduce(
-            || RankingAccumulator::new(n_items),
-            |a, b| Ok::<_, LearnError>(a.merge(b)),
-        )?;
+        .map(|state| state.map(|(accs, _, _)| accs))
+        .try_reduce(empty, |a, b| {
+            Ok::<_, LearnError>((a.0.merge(b.0), a.1.merge(b.1)))
+        })?;
     Ok(RankingReport {
         cases: acc.cases(),
         at: acc.finish(),
+        among_new: new.map(|_| acc_new.finish()),
     })
 }
 
@@ -228,6 +258,33 @@ mod tests {
         assert_eq!(at10.mrr, 0.5);
         // Top 10: 28..19 for the first case, 29..20 for the second → items 19..=29.
         assert!((at10.coverage - 11.0 / 30.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn new_products_are_also_ranked_among_themselves() {
+        // Items 0..10 are new; the target 0 is last of 30 overall (rank 29), and last of
+        // the ten new ones (rank 9); with 9 in the history, rank 8 of the nine left.
+        let case = |history: Vec<ItemId>| RankingCase {
+            user: 0,
+            history,
+            relevant: vec![0],
+        };
+        let new: Vec<bool> = (0..30).map(|i| i < 10).collect();
+        let r = evaluate_ranking_with_new(&ById, &[case(vec![]), case(vec![9])], 30, Some(&new))
+            .unwrap();
+        assert_eq!(r.at_k(10).unwrap().hr, 0.0);
+        let among = r.among_new.as_ref().unwrap();
+        let at5 = among.iter().find(|m| m.k == 5).unwrap();
+        let at10 = among.iter().find(|m| m.k == 10).unwrap();
+        assert_eq!((at5.hr, at10.hr), (0.0, 1.0));
+        let expected = (1.0 / 11f64.log2() + 1.0 / 10f64.log2()) / 2.0;
+        assert!((at10.ndcg - expected).abs() < 1e-12, "{}", at10.ndcg);
+        // Top lists hold new products only: items 0..=9.
+        assert!((at10.coverage - 10.0 / 30.0).abs() < 1e-12);
+        assert!(evaluate_ranking(&ById, &[case(vec![])], 30)
+            .unwrap()
+            .among_new
+            .is_none());
     }
 
     #[test]
