@@ -80,6 +80,8 @@ pub fn evaluate_ranking(
 
 /// [`evaluate_ranking`], and with `new` (one flag per item) the same cases ranked a second
 /// time among the flagged items alone ([`RankingReport::among_new`]), from the same scores.
+/// Meant for cases whose held-out items are all flagged (`cold-items`' test): a held-out
+/// item that is not is still ranked, against the flagged items only.
 pub fn evaluate_ranking_with_new(
     scorer: &dyn Scorer,
     cases: &[RankingCase],
