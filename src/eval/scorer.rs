@@ -94,10 +94,11 @@ pub fn evaluate_ranking_with_new(
             .filter(|&i| !new.get(i as usize).copied().unwrap_or(false))
             .collect()
     });
+    // The second tally only when new products are ranked apart.
     let empty = || {
         (
             RankingAccumulator::new(n_items),
-            RankingAccumulator::new(n_items),
+            bought.as_ref().map(|_| RankingAccumulator::new(n_items)),
         )
     };
     let (acc, acc_new) = cases
@@ -115,7 +116,7 @@ pub fn evaluate_ranking_with_new(
                     let ranks = ranks_of(row, &case.history, &case.relevant, &mut mask);
                     let top = top_k(row, &case.history, top_len, &mut mask);
                     acc.add(&ranks, case.relevant.len(), &top);
-                    if let Some(bought) = &bought {
+                    if let (Some(bought), Some(acc_new)) = (&bought, acc_new.as_mut()) {
                         // The history and every bought product left out: ranks and top
                         // lists count new products only.
                         let mut excluded = case.history.clone();
@@ -130,12 +131,16 @@ pub fn evaluate_ranking_with_new(
         )
         .map(|state| state.map(|(accs, _, _)| accs))
         .try_reduce(empty, |a, b| {
-            Ok::<_, LearnError>((a.0.merge(b.0), a.1.merge(b.1)))
+            let new = match (a.1, b.1) {
+                (Some(x), Some(y)) => Some(x.merge(y)),
+                (x, y) => x.or(y),
+            };
+            Ok::<_, LearnError>((a.0.merge(b.0), new))
         })?;
     Ok(RankingReport {
         cases: acc.cases(),
         at: acc.finish(),
-        among_new: new.map(|_| acc_new.finish()),
+        among_new: acc_new.map(|a| a.finish()),
     })
 }
 

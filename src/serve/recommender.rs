@@ -633,6 +633,7 @@ impl Recommender {
         let dim = self.dim;
         let items = self.items().ok()?;
         let vector_of = |j: ItemId| items.vectors.get(j as usize * dim..(j as usize + 1) * dim);
+        // An item without a vector row has no score: unbound, not 0.
         vector_of(row)?;
         let dot = |j: ItemId| -> f32 {
             vector_of(j).map_or(0.0, |v| vector.iter().zip(v).map(|(a, b)| a * b).sum())

@@ -137,17 +137,26 @@ impl NewItemHead {
         let Ok(k) = self.items.binary_search(&item) else {
             return own;
         };
-        let NewItemTerms {
-            offset,
-            text_weight: weight,
-            from_neighbours,
-        } = self.terms;
-        let base = if from_neighbours {
+        self.new_score(k, own, self.profile(history).as_deref(), warm)
+    }
+
+    /// The score of `items[k]`, given its own score, the history's text profile and how to
+    /// score any product with an ID: the terms added to its own score or to the one it
+    /// borrows from its neighbours.
+    fn new_score(
+        &self,
+        k: usize,
+        own: f32,
+        profile: Option<&[f32]>,
+        warm: impl Fn(ItemId) -> f32,
+    ) -> f32 {
+        let terms = self.terms;
+        let base = if terms.from_neighbours {
             self.borrowed(k, warm).unwrap_or(own)
         } else {
             own
         };
-        base + offset + weight * self.similarity(self.profile(history).as_deref(), item)
+        base + terms.offset + terms.text_weight * self.similarity(profile, self.items[k])
     }
 
     /// For a product the head scores with a positive text weight: the recent item of the
@@ -223,25 +232,15 @@ impl NewItemHead {
     /// added to their own score (what `scores` holds for them) or to the one they borrow
     /// from their neighbours (what `scores` holds for those).
     pub(super) fn add_scores(&self, history: &[ItemId], scores: &mut [f32]) {
-        let NewItemTerms {
-            offset,
-            text_weight: weight,
-            from_neighbours,
-        } = self.terms;
         let profile = self.profile(history);
         for (k, &item) in self.items.iter().enumerate() {
             let Some(&own) = scores.get(item as usize) else {
                 continue;
             };
-            let base = if from_neighbours {
-                // Neighbours have IDs, so no write of this loop changes what they read.
-                self.borrowed(k, |j| scores.get(j as usize).copied().unwrap_or(0.0))
-                    .unwrap_or(own)
-            } else {
-                own
-            };
-            scores[item as usize] =
-                base + offset + weight * self.similarity(profile.as_deref(), item);
+            // Neighbours have IDs, so no write of this loop changes what they read.
+            scores[item as usize] = self.new_score(k, own, profile.as_deref(), |j| {
+                scores.get(j as usize).copied().unwrap_or(0.0)
+            });
         }
     }
 }
