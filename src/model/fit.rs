@@ -187,8 +187,8 @@ pub fn fit_sequential(
     if let Some(f) = &fitted.new_item_fit {
         notes.push(format!(
             "seed {seed}: products nobody bought score {} plus offset {:.3} and text weight \
-             {:.3}, fit on {} validation cases with {} bought products scored as new (their \
-             NDCG@10 {:.4} without the terms, {:.4} with them)",
+             {:.3}, less {:.3} × the user's text bar, fit on {} validation cases with {} bought \
+             products scored as new (their NDCG@10 {:.4} without the terms, {:.4} with them)",
             if f.terms.from_neighbours {
                 "as their nearest bought products by text do"
             } else {
@@ -196,6 +196,7 @@ pub fn fit_sequential(
             },
             f.terms.offset,
             f.terms.text_weight,
+            f.terms.bar_weight,
             f.cases,
             f.held,
             f.before,

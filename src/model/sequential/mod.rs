@@ -566,6 +566,7 @@ mod tests {
                 offset: 0.5,
                 text_weight: 1.5,
                 from_neighbours,
+                bar_weight: 0.0,
             })
             .unwrap();
             let mut scores: Vec<f32> = (0..n as ItemId).map(dot).collect();
@@ -588,10 +589,38 @@ mod tests {
                 Some(own) => assert!((score - own).abs() > 1e-3, "{score} {own}"),
             }
         }
+        // The bar weight is saved with the terms; a file saved before it loads with none
+        // (the same offset for every user).
+        let head = loaded.network.new_items.as_mut().unwrap();
+        let with_bar = NewItemTerms {
+            bar_weight: 0.7,
+            ..head.terms()
+        };
+        head.set_terms(with_bar).unwrap();
+        let barred = dir.path().join("bar.safetensors");
+        loaded.save(&features, &barred).unwrap();
+        let (reloaded, _) = SequentialModel::load(&barred, model.config()).unwrap();
+        assert_eq!(
+            reloaded.network.new_items.as_ref().unwrap().terms(),
+            with_bar
+        );
+        let mut tensors = candle_core::safetensors::load(&barred, &Device::Cpu).unwrap();
+        tensors.remove("param.new_items.placement").unwrap();
+        candle_core::safetensors::save(&tensors, &barred).unwrap();
+        let (reloaded, _) = SequentialModel::load(&barred, model.config()).unwrap();
+        let terms = reloaded.network.new_items.as_ref().unwrap().terms();
+        assert_eq!(
+            terms,
+            NewItemTerms {
+                bar_weight: 0.0,
+                ..with_bar
+            }
+        );
         // A file saved before the terms loads without them.
         let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
         tensors.remove("param.new_items.weights").unwrap();
         tensors.remove("param.new_items.basis").unwrap();
+        tensors.remove("param.new_items.placement").unwrap();
         let old = dir.path().join("old.safetensors");
         candle_core::safetensors::save(&tensors, &old).unwrap();
         let (loaded, _) = SequentialModel::load(&old, model.config()).unwrap();
@@ -615,6 +644,7 @@ mod tests {
                 offset: 0.25,
                 text_weight: 2.0,
                 from_neighbours: true,
+                bar_weight: 0.0,
             }),
             ..without_dropout
         };

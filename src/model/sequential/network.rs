@@ -731,12 +731,13 @@ pub(super) fn build_network(
     let new_items = if c.use_id {
         let weights = params.constant("new_items.weights", 2, 0.0)?;
         let basis = params.constant("new_items.basis", 1, 0.0)?;
+        let placement = params.constant("new_items.placement", 1, 0.0)?;
         let text = features
             .text
             .as_ref()
             .filter(|_| c.use_text)
             .map(|(dim, rows)| (*dim, rows.as_slice()));
-        Some(NewItemHead::new(weights, basis, text))
+        Some(NewItemHead::new(weights, basis, placement, text))
     } else {
         None
     };

@@ -12,7 +12,13 @@
 //! a lipstick scores as the shades bought before it do for this user, on the same scale as
 //! every bought product. Validation chooses between the two, as it fits the terms.
 //!
-//! Both are fit after training, on validation ([`fit_new_item_terms`]): a share of the
+//! The offset may also differ by user ([`NewItemTerms::bar_weight`]): less a weight on the
+//! user's text bar, the tenth best text cosine between their profile and the products with
+//! an ID, which is what a new product must beat to enter a top ten ranked by text alone. A
+//! user whom many bought products already describe well then gets fewer new products than
+//! one whom none does (or more, if validation says so; 0 gives everyone the same offset).
+//!
+//! All are fit after training, on validation ([`fit_new_item_terms`]): a share of the
 //! trained products ([`COLD_ITEM_SHARE`], as many as the `cold-items` protocol leaves out)
 //! is scored as if new (no ID part, no KG structure vector, no link through another
 //! product), and the terms are the ones that rank the validation targets best, new and
@@ -20,7 +26,7 @@
 //! among the next items, not more. Products with an ID never get the terms, so the scores
 //! of every other product are unchanged.
 //!
-//! Over 600 lines (about 765, 120 of them tests) because it is one idea: how a new product
+//! Over 600 lines (about 1,000, 250 of them tests) because it is one idea: how a new product
 //! is scored, and the fit on validation that sets it.
 
 use candle_core::{Device, Tensor, Var};
@@ -46,6 +52,8 @@ pub(super) struct NewItemHead {
     /// `[1]` when new products borrow their neighbours' scores, `[0]` when they keep their
     /// own: stored beside the terms, fit with them.
     pub(super) basis: Var,
+    /// `[weight on the user's text bar]` (see [`NewItemTerms::bar_weight`]), fit with them.
+    pub(super) placement: Var,
     /// What `weights` and `basis` hold, read once: what scoring reads.
     terms: NewItemTerms,
     /// Unit text vectors, row-major (items × dim), when the model reads text.
@@ -59,11 +67,17 @@ pub(super) struct NewItemHead {
 impl NewItemHead {
     /// A head over `text` (raw rows, items × dim) with parameters `weights`; no product is
     /// scored until [`NewItemHead::items`] is set.
-    pub(super) fn new(weights: Var, basis: Var, text: Option<(usize, &[f32])>) -> Self {
+    pub(super) fn new(
+        weights: Var,
+        basis: Var,
+        placement: Var,
+        text: Option<(usize, &[f32])>,
+    ) -> Self {
         let text = text.map(|(dim, rows)| (dim, unit_rows(rows, dim)));
         NewItemHead {
             weights,
             basis,
+            placement,
             text,
             items: Vec::new(),
             neighbours: Vec::new(),
@@ -137,7 +151,34 @@ impl NewItemHead {
         let Ok(k) = self.items.binary_search(&item) else {
             return own;
         };
-        self.new_score(k, own, self.profile(history).as_deref(), warm)
+        let profile = self.profile(history);
+        let bar = self.text_bar(profile.as_deref(), history);
+        self.new_score(k, own, profile.as_deref(), bar, warm)
+    }
+
+    /// The history's text bar, when the terms weigh it (0 otherwise): the
+    /// [`BAR_RANK`]-th best text cosine between its profile and the products with an ID
+    /// outside the history, the cosine a product must beat to enter a top ten ranked by
+    /// text alone.
+    fn text_bar(&self, profile: Option<&[f32]>, history: &[ItemId]) -> f32 {
+        let (Some(profile), Some((dim, rows))) = (profile, self.text.as_ref()) else {
+            return 0.0;
+        };
+        if self.terms.bar_weight == 0.0 {
+            return 0.0;
+        }
+        let mut seen = history.to_vec();
+        seen.sort_unstable();
+        let cosines: Vec<f32> = rows
+            .chunks_exact(*dim)
+            .enumerate()
+            .filter(|&(j, _)| {
+                let j = j as ItemId;
+                seen.binary_search(&j).is_err() && !self.scores(j)
+            })
+            .map(|(_, row)| row.iter().zip(profile).map(|(a, b)| a * b).sum())
+            .collect();
+        kth_best(cosines, BAR_RANK)
     }
 
     /// The score of `items[k]`, given its own score, the history's text profile and how to
@@ -148,6 +189,7 @@ impl NewItemHead {
         k: usize,
         own: f32,
         profile: Option<&[f32]>,
+        bar: f32,
         warm: impl Fn(ItemId) -> f32,
     ) -> f32 {
         let terms = self.terms;
@@ -157,6 +199,7 @@ impl NewItemHead {
             own
         };
         base + terms.offset + terms.text_weight * self.similarity(profile, self.items[k])
+            - terms.bar_weight * bar
     }
 
     /// For a product the head scores with a positive text weight: the recent item of the
@@ -185,6 +228,12 @@ impl NewItemHead {
         (self.terms.offset, self.terms.text_weight)
     }
 
+    /// The terms, as set or read from a checkpoint.
+    #[cfg(test)]
+    pub(super) fn terms(&self) -> NewItemTerms {
+        self.terms
+    }
+
     /// Whether new products borrow their neighbours' scores.
     #[cfg(test)]
     pub(super) fn borrows(&self) -> bool {
@@ -203,6 +252,8 @@ impl NewItemHead {
         let basis = if terms.from_neighbours { 1.0f32 } else { 0.0 };
         self.basis
             .set(&Tensor::from_vec(vec![basis], 1, &device)?)?;
+        self.placement
+            .set(&Tensor::from_vec(vec![terms.bar_weight], 1, &device)?)?;
         self.terms = terms;
         Ok(())
     }
@@ -211,19 +262,23 @@ impl NewItemHead {
     pub(super) fn read_terms(&mut self) -> candle_core::Result<()> {
         let w: Vec<f32> = self.weights.as_tensor().to_vec1()?;
         let basis: Vec<f32> = self.basis.as_tensor().to_vec1()?;
-        match (&w[..], &basis[..]) {
-            (&[offset, weight], &[basis]) => {
+        let placement: Vec<f32> = self.placement.as_tensor().to_vec1()?;
+        match (&w[..], &basis[..], &placement[..]) {
+            (&[offset, weight], &[basis], &[bar_weight]) => {
                 self.terms = NewItemTerms {
                     offset,
                     text_weight: weight,
                     from_neighbours: basis > 0.5,
+                    bar_weight,
                 };
                 Ok(())
             }
             _ => candle_core::bail!(
-                "new_items.weights holds {} values and new_items.basis {}, not 2 and 1",
+                "new_items.weights holds {} values, new_items.basis {} and \
+                 new_items.placement {}, not 2, 1 and 1",
                 w.len(),
-                basis.len()
+                basis.len(),
+                placement.len()
             ),
         }
     }
@@ -233,12 +288,13 @@ impl NewItemHead {
     /// from their neighbours (what `scores` holds for those).
     pub(super) fn add_scores(&self, history: &[ItemId], scores: &mut [f32]) {
         let profile = self.profile(history);
+        let bar = self.text_bar(profile.as_deref(), history);
         for (k, &item) in self.items.iter().enumerate() {
             let Some(&own) = scores.get(item as usize) else {
                 continue;
             };
             // Neighbours have IDs, so no write of this loop changes what they read.
-            scores[item as usize] = self.new_score(k, own, profile.as_deref(), |j| {
+            scores[item as usize] = self.new_score(k, own, profile.as_deref(), bar, |j| {
                 scores.get(j as usize).copied().unwrap_or(0.0)
             });
         }
@@ -257,6 +313,26 @@ pub struct NewItemTerms {
     /// nearest products with an ID by text, rather than to its own.
     #[serde(default)]
     pub from_neighbours: bool,
+    /// The weight subtracted per unit of the history's text bar (the [`BAR_RANK`]-th best
+    /// text cosine between the user's profile and the products with an ID outside the
+    /// history): a per-user offset that places new products higher for users whom no
+    /// bought product describes well, and lower for those whom many do. 0 leaves the
+    /// offset the same for everyone.
+    #[serde(default)]
+    pub bar_weight: f32,
+}
+
+/// The rank of the text bar: the cosine a product must beat to enter a top ten by text.
+const BAR_RANK: usize = 10;
+
+/// The `k`-th best of `values` (the worst when there are fewer; 0 when there are none).
+fn kth_best(mut values: Vec<f32>, k: usize) -> f32 {
+    let k = k.min(values.len());
+    if k == 0 {
+        return 0.0;
+    }
+    values.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+    values[k - 1]
 }
 
 /// The cosine-weighted mean of the neighbours' scores (`None` without neighbours).
@@ -312,6 +388,41 @@ fn text_neighbours(
     Ok(lists)
 }
 
+/// Each history's text bar (see [`NewItemTerms::bar_weight`]) among the products `with_id`
+/// admits outside it, from unit text `rows` (items × dim) and the histories' `profiles`:
+/// zeros without text.
+fn text_bars(
+    rows: Option<&Tensor>,
+    profiles: &[Option<Vec<f32>>],
+    histories: &[&[ItemId]],
+    with_id: impl Fn(usize) -> bool,
+) -> candle_core::Result<Vec<f32>> {
+    let (Some(rows), Some(dim)) = (rows, profiles.iter().flatten().next().map(Vec::len)) else {
+        return Ok(vec![0.0; profiles.len()]);
+    };
+    let stacked: Vec<f32> = profiles
+        .iter()
+        .flat_map(|p| p.clone().unwrap_or_else(|| vec![0.0; dim]))
+        .collect();
+    let stacked = Tensor::from_vec(stacked, (profiles.len(), dim), &Device::Cpu)?;
+    let cosines: Vec<Vec<f32>> = stacked.matmul(&rows.t()?)?.to_vec2()?;
+    Ok(cosines
+        .into_iter()
+        .zip(histories)
+        .map(|(row, history)| {
+            let mut seen = history.to_vec();
+            seen.sort_unstable();
+            let admitted = row
+                .into_iter()
+                .enumerate()
+                .filter(|&(j, _)| with_id(j) && seen.binary_search(&(j as ItemId)).is_err())
+                .map(|(_, c)| c)
+                .collect();
+            kth_best(admitted, BAR_RANK)
+        })
+        .collect())
+}
+
 /// Validation cases the fit reads at most (drawn at random, seeded). Only the tenth whose
 /// target is a held product can reward the text weight, so a few thousand cases set it
 /// unsteadily (Beauty, 2,000 cases: 6.4 on one seed, 0 on the next).
@@ -353,29 +464,50 @@ struct FitCase {
     warm_top: Vec<f32>,
     /// Held competitors: score without the terms, text cosine.
     held: Vec<(f32, f32)>,
+    /// The history's text bar among the products with an ID in this fit (see
+    /// [`NewItemTerms::bar_weight`]).
+    bar: f32,
 }
 
-/// Mean NDCG@10 of `cases` when held products get `offset + weight × cosine`. A competitor
-/// that ties with the target counts above it: products the model cannot tell apart (no
-/// ID, no text, no KG) must not look like a ranking the terms could lift.
-fn mean_ndcg(cases: &[FitCase], offset: f32, weight: f32) -> f64 {
+/// The terms the fit searches: `offset`, `weight` on the text cosine, `bar` weight.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Terms {
+    offset: f32,
+    weight: f32,
+    bar: f32,
+}
+
+impl Terms {
+    /// What a held product of `case` gets on top of its score without the terms.
+    fn lift(&self, case: &FitCase, cosine: f32) -> f32 {
+        self.offset + self.weight * cosine - self.bar * case.bar
+    }
+}
+
+/// Mean NDCG@10 of `cases` when held products get `terms` (offset, weight × cosine, less
+/// the bar term). A competitor that ties with the target counts above it: products the model
+/// cannot tell apart (no ID, no text, no KG) must not look like a ranking the terms could lift.
+fn mean_ndcg(cases: &[FitCase], terms: Terms) -> f64 {
+    let weight = terms.weight;
     let mut sum = 0.0;
     for case in cases {
         let rank = match case.target {
             FitTarget::Bought(score) => {
                 let mut rank = case.warm_above;
+                let lift = terms.lift(case, 0.0);
                 for &(base, cosine) in &case.held {
                     if rank >= 10 {
                         break;
                     }
-                    if base + offset + weight * cosine >= score {
+                    if base + lift + weight * cosine >= score {
                         rank += 1;
                     }
                 }
                 rank
             }
             FitTarget::Held(base, cosine) => {
-                let score = base + offset + weight * cosine;
+                let score = base + terms.lift(case, cosine);
+                // Held competitors get the same offset and bar term: only the cosine tells.
                 let own = base + weight * cosine;
                 let mut rank = case.warm_top.iter().filter(|&&w| w >= score).count();
                 for &(b, x) in &case.held {
@@ -398,9 +530,11 @@ fn mean_ndcg(cases: &[FitCase], offset: f32, weight: f32) -> f64 {
 
 /// The terms that rank the cases best: text weights in multiples of the spread of the held
 /// products' scores, and for each the offsets that lift the best held product of 0, 5, …,
-/// 100% of the cases above the first, fifth or tenth bought competitor. Ties keep no lift,
-/// then the smaller weight and offset.
-fn best_terms(cases: &[FitCase], with_text: bool) -> (f32, f32) {
+/// 100% of the cases above the first, fifth or tenth bought competitor; then, at the chosen
+/// text weight, bar weights that move the offset by up to eight spreads across users (one
+/// standard deviation of the bar), with the offsets searched again. Ties keep no lift, no
+/// bar term, then the smaller weight and offset.
+fn best_terms(cases: &[FitCase], with_text: bool) -> Terms {
     let spread = {
         let (mut sum, mut read) = (0.0, 0usize);
         for case in cases.iter().filter(|c| !c.held.is_empty()) {
@@ -412,45 +546,73 @@ fn best_terms(cases: &[FitCase], with_text: bool) -> (f32, f32) {
         }
         sum / read.max(1) as f32
     };
-    let weights: Vec<f32> = if with_text {
-        [0.0, 0.5, 1.0, 2.0, 4.0, 8.0].map(|m| m * spread).to_vec()
-    } else {
-        vec![0.0]
-    };
-    let mut best = (0.0, 0.0);
-    let mut best_ndcg = mean_ndcg(cases, 0.0, 0.0);
-    for &weight in &weights {
-        let mut offsets = vec![0.0];
-        for place in [0, 4, 9] {
-            let mut gaps: Vec<f32> = cases
-                .iter()
-                .filter_map(|c| {
-                    let bar = c.warm_top.get(place)?;
-                    let top = c
-                        .held
-                        .iter()
-                        .map(|&(b, x)| b + weight * x)
-                        .reduce(f32::max)?;
-                    // Just above the bar: a tie does not lift.
-                    Some(bar - top + (bar - top).abs().max(1.0) * 1e-4)
-                })
-                .collect();
-            gaps.sort_by(f32::total_cmp);
-            offsets.extend(
-                (0..=20).filter_map(|q| gaps.get(gaps.len().saturating_sub(1) * q / 20).copied()),
-            );
-        }
-        offsets.sort_by(f32::total_cmp);
-        offsets.dedup();
-        for offset in offsets {
-            let ndcg = mean_ndcg(cases, offset, weight);
+    let mut best = Terms::default();
+    let mut best_ndcg = mean_ndcg(cases, best);
+    let mut search = |weight: f32, bar: f32, best: &mut Terms| {
+        for offset in offset_candidates(cases, weight, bar) {
+            let terms = Terms {
+                offset,
+                weight,
+                bar,
+            };
+            let ndcg = mean_ndcg(cases, terms);
             if ndcg > best_ndcg {
                 best_ndcg = ndcg;
-                best = (offset, weight);
+                *best = terms;
             }
+        }
+    };
+    if !with_text {
+        search(0.0, 0.0, &mut best);
+        return best;
+    }
+    for m in [0.0, 0.5, 1.0, 2.0, 4.0, 8.0] {
+        search(m * spread, 0.0, &mut best);
+    }
+    let bar_spread = {
+        let n = cases.len().max(1) as f32;
+        let mean = cases.iter().map(|c| c.bar).sum::<f32>() / n;
+        (cases.iter().map(|c| (c.bar - mean).powi(2)).sum::<f32>() / n).sqrt()
+    };
+    if bar_spread > 0.0 {
+        let weight = best.weight;
+        for m in [
+            -8.0, -4.0, -2.0, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0,
+        ] {
+            search(weight, m * spread / bar_spread, &mut best);
         }
     }
     best
+}
+
+/// Offsets worth trying at a text weight and bar weight: those that lift the best held
+/// product of 0, 5, …, 100% of the cases just above their first, fifth or tenth bought
+/// competitor, and 0.
+fn offset_candidates(cases: &[FitCase], weight: f32, bar: f32) -> Vec<f32> {
+    let mut offsets = vec![0.0];
+    for place in [0, 4, 9] {
+        let mut gaps: Vec<f32> = cases
+            .iter()
+            .filter_map(|c| {
+                let target = c.warm_top.get(place)?;
+                let top = c
+                    .held
+                    .iter()
+                    .map(|&(b, x)| b + weight * x)
+                    .reduce(f32::max)?
+                    - bar * c.bar;
+                // Just above the competitor: a tie does not lift.
+                Some(target - top + (target - top).abs().max(1.0) * 1e-4)
+            })
+            .collect();
+        gaps.sort_by(f32::total_cmp);
+        offsets.extend(
+            (0..=20).filter_map(|q| gaps.get(gaps.len().saturating_sub(1) * q / 20).copied()),
+        );
+    }
+    offsets.sort_by(f32::total_cmp);
+    offsets.dedup();
+    offsets
 }
 
 /// Fits the new-product terms of `network`'s head on the split's validation cases (see the
@@ -512,6 +674,14 @@ pub(super) fn fit_new_item_terms(
         items,
         max_len,
     };
+    let text_rows = match head.text.as_ref() {
+        Some((dim, rows)) if !rows.is_empty() => Some(Tensor::from_slice(
+            rows,
+            (rows.len() / dim, *dim),
+            &Device::Cpu,
+        )?),
+        _ => None,
+    };
     // The cases twice: the held products with their own scores, and with the scores they
     // borrow from their neighbours (when any has neighbours).
     let mut table = Vec::with_capacity(cases.len());
@@ -523,6 +693,11 @@ pub(super) fn fit_new_item_terms(
         view.score_histories(&histories, &mut full)?;
         let h = view.encode_histories(&histories)?;
         let base: Vec<f32> = h.matmul(&content.t()?)?.flatten_all()?.to_vec1()?;
+        let profiles: Vec<Option<Vec<f32>>> =
+            batch.iter().map(|c| head.profile(&c.history)).collect();
+        let bars = text_bars(text_rows.as_ref(), &profiles, &histories, |j| {
+            with_id.get(j).copied().unwrap_or(false)
+        })?;
         for (b, case) in batch.iter().enumerate() {
             let scores = &full[b * n..(b + 1) * n];
             let mut base_row = base[b * n_held..(b + 1) * n_held].to_vec();
@@ -543,7 +718,7 @@ pub(super) fn fit_new_item_terms(
             } else {
                 Vec::new()
             };
-            let profile = head.profile(&case.history);
+            let profile = &profiles[b];
             let target_item = case.relevant[0];
             for &i in &case.history {
                 excluded[i as usize] = true;
@@ -599,6 +774,7 @@ pub(super) fn fit_new_item_terms(
                     warm_above,
                     warm_top: warm.clone(),
                     held,
+                    bar: bars[b],
                 });
             }
             let (target, held) = case_with(&base_row);
@@ -607,18 +783,20 @@ pub(super) fn fit_new_item_terms(
                 warm_above,
                 warm_top: warm,
                 held,
+                bar: bars[b],
             });
         }
     }
     let with_text = head.text.is_some();
     let fit_on = |table: &[FitCase], from_neighbours: bool| {
-        let (offset, text_weight) = best_terms(table, with_text);
+        let best = best_terms(table, with_text);
         let terms = NewItemTerms {
-            offset,
-            text_weight,
+            offset: best.offset,
+            text_weight: best.weight,
             from_neighbours,
+            bar_weight: best.bar,
         };
-        (terms, mean_ndcg(table, offset, text_weight))
+        (terms, mean_ndcg(table, best))
     };
     let (mut terms, mut after) = fit_on(&table, false);
     if borrowing {
@@ -632,7 +810,7 @@ pub(super) fn fit_new_item_terms(
         terms,
         cases: table.len(),
         held: n_held,
-        before: mean_ndcg(&table, 0.0, 0.0),
+        before: mean_ndcg(&table, Terms::default()),
         after,
     }))
 }
@@ -647,11 +825,13 @@ mod tests {
         let text = [1.0, 0.0, 0.0, 2.0, 0.9, 0.1, 0.1, 0.9];
         let weights = Var::from_vec(vec![0f32, 0.0], 2, &Device::Cpu).unwrap();
         let basis = Var::from_vec(vec![0f32], 1, &Device::Cpu).unwrap();
-        let mut head = NewItemHead::new(weights, basis, Some((2, &text)));
+        let placement = Var::from_vec(vec![0f32], 1, &Device::Cpu).unwrap();
+        let mut head = NewItemHead::new(weights, basis, placement, Some((2, &text)));
         head.set_terms(NewItemTerms {
             offset: 0.1,
             text_weight: 0.5,
             from_neighbours: false,
+            bar_weight: 0.0,
         })
         .unwrap();
         head.set_items(vec![2, 3]).unwrap();
@@ -678,6 +858,7 @@ mod tests {
             offset: 0.1,
             text_weight: 0.0,
             from_neighbours: true,
+            bar_weight: 0.0,
         })
         .unwrap();
         let warm = [5.0, -5.0];
@@ -698,6 +879,76 @@ mod tests {
     }
 
     #[test]
+    fn the_bar_term_lowers_new_products_for_users_whom_bought_products_describe_well() {
+        let mut head = head();
+        let history = [3];
+        let mut plain = vec![0f32; 4];
+        head.add_scores(&history, &mut plain);
+        head.set_terms(NewItemTerms {
+            bar_weight: 1.0,
+            ..head.terms()
+        })
+        .unwrap();
+        let mut with_bar = vec![0f32; 4];
+        head.add_scores(&history, &mut with_bar);
+        // Item 3's profile against the bought items 0 and 1: fewer than ten, so the bar
+        // is the lower cosine (item 0's, about .11).
+        let bar = 0.1 / 0.82f32.sqrt();
+        for item in [2, 3] {
+            let lowered = plain[item] - with_bar[item];
+            assert!((lowered - bar).abs() < 1e-3, "{lowered} {bar}");
+            let one = head.score_of(&history, item as ItemId, 0.0, |_| 0.0);
+            assert!((one - with_bar[item]).abs() < 1e-6);
+        }
+        assert_eq!(&with_bar[..2], &[0.0, 0.0]);
+        // A history that leaves no bought product outside it has no bar.
+        let mut none = vec![0f32; 4];
+        head.add_scores(&[0, 1], &mut none);
+        assert_eq!(kth_best(Vec::new(), BAR_RANK), 0.0);
+        assert!(none[2] > 0.1, "{none:?}");
+    }
+
+    #[test]
+    fn the_fit_weighs_the_bar_when_new_targets_come_to_users_with_a_low_one() {
+        let warm_top: Vec<f32> = (0..10).map(|k| 5.0 - k as f32).collect();
+        // Users whom bought products describe well (bar 1) buy a bought product; a lift
+        // past 1.5 puts a new product above it.
+        let bought = || FitCase {
+            target: FitTarget::Bought(5.5),
+            warm_above: 0,
+            warm_top: warm_top.clone(),
+            held: vec![(4.0, 0.0), (2.0, 0.0)],
+            bar: 1.0,
+        };
+        // The others (bar 0) buy a new product, which needs a lift past 2 to come first.
+        let held = || FitCase {
+            target: FitTarget::Held(3.0, 0.0),
+            warm_above: 0,
+            warm_top: warm_top.clone(),
+            held: vec![(1.0, 0.0), (0.0, 0.0)],
+            bar: 0.0,
+        };
+        let cases: Vec<FitCase> = (0..10).flat_map(|_| [bought(), held()]).collect();
+        let best = best_terms(&cases, true);
+        assert!(best.bar > 0.0, "{best:?}");
+        assert_eq!(mean_ndcg(&cases, best), 1.0, "{best:?}");
+        // One offset for everyone cannot rank both kinds first.
+        let same_for_all = offset_candidates(&cases, 0.0, 0.0)
+            .into_iter()
+            .map(|offset| mean_ndcg(&cases, terms(offset, 0.0)))
+            .fold(0.0, f64::max);
+        assert!(same_for_all < 0.9, "{same_for_all}");
+    }
+
+    fn terms(offset: f32, weight: f32) -> Terms {
+        Terms {
+            offset,
+            weight,
+            bar: 0.0,
+        }
+    }
+
+    #[test]
     fn the_fit_lifts_new_products_only_as_far_as_the_validation_targets_reward() {
         let warm_top: Vec<f32> = (0..10).map(|k| 10.0 - k as f32).collect();
         // A bought target first, new products around it (one described like the profile).
@@ -706,6 +957,7 @@ mod tests {
             warm_above: 0,
             warm_top: warm_top.clone(),
             held: vec![(1.0, 0.9), (-1.0, 0.1)],
+            bar: 0.0,
         };
         // A new target described like the profile, below every bought product.
         let held = || FitCase {
@@ -713,30 +965,24 @@ mod tests {
             warm_above: 0,
             warm_top: warm_top.clone(),
             held: vec![(-1.0, 0.1), (1.0, 0.0)],
+            bar: 0.0,
         };
-        assert_eq!(mean_ndcg(&[held()], 0.0, 0.0), 0.0);
-        assert_eq!(mean_ndcg(&[held()], 11.0, 2.0), 1.0);
+        assert_eq!(mean_ndcg(&[held()], terms(0.0, 0.0)), 0.0);
+        assert_eq!(mean_ndcg(&[held()], terms(11.0, 2.0)), 1.0);
         // Many bought targets, one new: new products are lifted into the top ten, never
         // above the bought targets.
         let mut cases: Vec<FitCase> = (0..20).map(|_| bought()).collect();
         cases.push(held());
-        let (offset, weight) = best_terms(&cases, true);
-        assert_eq!(
-            mean_ndcg(&cases[..20], offset, weight),
-            1.0,
-            "{offset} {weight}"
-        );
-        assert!(
-            mean_ndcg(&cases[20..], offset, weight) > 0.0,
-            "{offset} {weight}"
-        );
+        let best = best_terms(&cases, true);
+        assert_eq!(mean_ndcg(&cases[..20], best), 1.0, "{best:?}");
+        assert!(mean_ndcg(&cases[20..], best) > 0.0, "{best:?}");
         // Mostly new targets: the text weight ranks them first among the new products.
         let mut cases: Vec<FitCase> = (0..20).map(|_| held()).collect();
         cases.push(bought());
-        let (offset, weight) = best_terms(&cases, true);
-        assert!(mean_ndcg(&cases, offset, weight) > 0.9, "{offset} {weight}");
+        let best = best_terms(&cases, true);
+        assert!(mean_ndcg(&cases, best) > 0.9, "{best:?}");
         // Without text, only the offset moves.
-        assert_eq!(best_terms(&cases, false).1, 0.0);
+        assert_eq!(best_terms(&cases, false).weight, 0.0);
         // New products the model cannot tell apart (equal scores, no text): lifting them
         // all would put a new target first only by winning every tie, so nothing is lifted.
         let tied = || FitCase {
@@ -744,6 +990,7 @@ mod tests {
             warm_above: 0,
             warm_top: warm_top.clone(),
             held: vec![(0.0, 0.0); 12],
+            bar: 0.0,
         };
         let flat_bought = || FitCase {
             held: vec![(0.0, 0.0); 12],
@@ -751,7 +998,7 @@ mod tests {
         };
         let mut cases: Vec<FitCase> = (0..5).map(|_| tied()).collect();
         cases.extend((0..20).map(|_| flat_bought()));
-        assert_eq!(best_terms(&cases, false), (0.0, 0.0));
-        assert_eq!(mean_ndcg(&cases[..5], 20.0, 0.0), 0.0);
+        assert_eq!(best_terms(&cases, false), Terms::default());
+        assert_eq!(mean_ndcg(&cases[..5], terms(20.0, 0.0)), 0.0);
     }
 }
