@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EmbedError;
 use crate::graph::WalkCorpus;
-use crate::util::SeededRng;
+use crate::util::{dot, SeededRng};
 
 /// Skip-gram settings; the defaults follow gensim's `Word2Vec(sg=1)`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -384,22 +384,6 @@ struct Window {
     targets: Vec<(usize, f32)>,
     gradients: Vec<f32>,
     input_change: Vec<f32>,
-}
-
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let chunks = a.len() / 8;
-    for i in 0..chunks {
-        for j in 0..8 {
-            acc[j] += a[i * 8 + j] * b[i * 8 + j];
-        }
-    }
-    let mut sum: f32 = acc.iter().sum();
-    for i in chunks * 8..a.len() {
-        sum += a[i] * b[i];
-    }
-    sum
 }
 
 /// `y += a·x`.
