@@ -15,9 +15,9 @@
 //! The offset may also differ by user ([`NewItemTerms::bar_weight`]): less a weight on the
 //! user's text bar, the tenth best text cosine between their profile and the products with
 //! an ID nearest by text to their recent items, about what a new product must beat to enter a
-//! top ten ranked by text alone. A
-//! user whom many bought products already describe well then gets fewer new products than
-//! one whom none does (or more, if validation says so; 0 gives everyone the same offset).
+//! top ten ranked by text alone. A user whom many bought products already describe well then
+//! gets fewer new products than one whom none does (or more, if validation says so; 0 gives
+//! everyone the same offset).
 //!
 //! All are fit after training, on validation ([`fit::fit_new_item_terms`]): a share of the
 //! trained products ([`COLD_ITEM_SHARE`], as many as the `cold-items` protocol leaves out)
@@ -57,7 +57,7 @@ pub(super) struct NewItemHead {
     pub(super) basis: Var,
     /// `[weight on the user's text bar]` (see [`NewItemTerms::bar_weight`]), fit with them.
     pub(super) placement: Var,
-    /// What `weights` and `basis` hold, read once: what scoring reads.
+    /// What `weights`, `basis` and `placement` hold, read once: what scoring reads.
     terms: NewItemTerms,
     /// Unit text vectors, row-major (items × dim), when the model reads text.
     pub(super) text: Option<(usize, Vec<f32>)>,
@@ -265,8 +265,18 @@ impl NewItemHead {
             .set(&Tensor::from_vec(vec![basis], 1, &device)?)?;
         self.placement
             .set(&Tensor::from_vec(vec![terms.bar_weight], 1, &device)?)?;
+        self.replace_terms(terms)
+    }
+
+    /// What scoring reads from now on; the text bar's lists are found when the bar gains a
+    /// weight and dropped when it loses it (finding them takes seconds on a large catalogue).
+    fn replace_terms(&mut self, terms: NewItemTerms) -> candle_core::Result<()> {
+        let weighed = self.terms.bar_weight != 0.0;
         self.terms = terms;
-        self.refresh_bar_lists()
+        if weighed != (terms.bar_weight != 0.0) {
+            self.refresh_bar_lists()?;
+        }
+        Ok(())
     }
 
     /// Reads the terms from the parameters (after a checkpoint set them).
@@ -275,15 +285,12 @@ impl NewItemHead {
         let basis: Vec<f32> = self.basis.as_tensor().to_vec1()?;
         let placement: Vec<f32> = self.placement.as_tensor().to_vec1()?;
         match (&w[..], &basis[..], &placement[..]) {
-            (&[offset, weight], &[basis], &[bar_weight]) => {
-                self.terms = NewItemTerms {
-                    offset,
-                    text_weight: weight,
-                    from_neighbours: basis > 0.5,
-                    bar_weight,
-                };
-                self.refresh_bar_lists()
-            }
+            (&[offset, weight], &[basis], &[bar_weight]) => self.replace_terms(NewItemTerms {
+                offset,
+                text_weight: weight,
+                from_neighbours: basis > 0.5,
+                bar_weight,
+            }),
             _ => candle_core::bail!(
                 "new_items.weights holds {} values, new_items.basis {} and \
                  new_items.placement {}, not 2, 1 and 1",
