@@ -279,20 +279,16 @@ pub(in crate::model::sequential) fn fit_new_item_terms(
         let base: Vec<f32> = h.matmul(&content.t()?)?.flatten_all()?.to_vec1()?;
         let profiles: Vec<Option<Vec<f32>>> =
             batch.iter().map(|c| head.profile(&c.history)).collect();
-        let bars: Vec<f32> = match head.text.as_ref() {
-            Some((dim, rows)) => profiles
-                .iter()
-                .zip(&histories)
-                .map(|(profile, history)| {
-                    profile.as_deref().map_or(0.0, |p| {
-                        text_bar(p, history, &fit_bar_lists, |j| {
-                            rows.get(j as usize * dim..(j as usize + 1) * dim)
-                        })
-                    })
+        // Without text there is no profile, and no bar.
+        let bars: Vec<f32> = profiles
+            .iter()
+            .zip(&histories)
+            .map(|(profile, history)| {
+                profile.as_deref().map_or(0.0, |p| {
+                    text_bar(p, history, &fit_bar_lists, |j| head.text_of(j))
                 })
-                .collect(),
-            None => vec![0.0; batch.len()],
-        };
+            })
+            .collect();
         for (b, case) in batch.iter().enumerate() {
             let scores = &full[b * n..(b + 1) * n];
             let mut base_row = base[b * n_held..(b + 1) * n_held].to_vec();

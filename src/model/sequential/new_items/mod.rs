@@ -182,14 +182,9 @@ impl NewItemHead {
         if self.terms.bar_weight == 0.0 || self.items.is_empty() {
             return 0.0;
         }
-        match (profile, self.text.as_ref()) {
-            (Some(profile), Some((dim, rows))) => {
-                text_bar(profile, history, &self.bar_lists, |j| {
-                    rows.get(j as usize * dim..(j as usize + 1) * dim)
-                })
-            }
-            _ => 0.0,
-        }
+        profile.map_or(0.0, |p| {
+            text_bar(p, history, &self.bar_lists, |j| self.text_of(j))
+        })
     }
 
     /// The score of `items[k]`, given its own score, the history's text profile and how to
