@@ -73,6 +73,10 @@ pub struct ModelSettings {
     /// Sampled-softmax negatives per batch for the sequence model (0: full softmax).
     #[arg(long, default_value_t = 1024)]
     pub negatives: usize,
+    /// Also use every target of a batch as a negative of the others, with each negative's
+    /// logit corrected by how often the sample holds it (mixed negative sampling).
+    #[arg(long)]
+    pub in_batch_negatives: bool,
     /// Sequence-model batch size, in samples [default: 128 windows or 512 prefixes].
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -357,6 +361,7 @@ fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
     c.model.sequential.max_len = a.max_len;
     c.model.sequential.learning_rate = a.lr;
     c.model.sequential.negatives = a.negatives;
+    c.model.sequential.in_batch_negatives = a.in_batch_negatives;
     c.model.sequential.batch_size = a.batch_size;
     c.model.sequential.all_windows = a.all_windows;
     c.model.sequential.validate_every = a.validate_every;

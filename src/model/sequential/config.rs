@@ -40,6 +40,15 @@ pub struct SequentialConfig {
     /// Negatives per batch for sampled softmax (drawn uniformly, shared by the batch); 0
     /// trains with the full softmax over the catalogue.
     pub negatives: usize,
+    /// With sampled negatives, also use every target of the batch as a negative of the
+    /// others (mixed negative sampling): those are drawn as often as products sell, so popular
+    /// products, where the full softmax puts most of its gradient, are met in most steps.
+    /// Each negative's logit is corrected by the log of how often the sample holds it
+    /// (logQ), so the sample still estimates the catalogue's softmax. Off by default:
+    /// validation on Beauty did not choose it (BENCHMARKS.md). Models trained before the
+    /// choice existed used uniform draws only.
+    #[serde(default)]
+    pub in_batch_negatives: bool,
     /// Train on every window of `max_len + 1` items of a long training sequence, not only
     /// the most recent one (long histories, as in MovieLens, otherwise lose their older part);
     /// with prefix samples, on the prefix of every item, not only of the most recent ones.
@@ -299,6 +308,7 @@ impl Default for SequentialConfig {
             use_text: true,
             use_links: true,
             negatives: 1024,
+            in_batch_negatives: false,
             all_windows: false,
             validate_every: None,
             patience: None,

@@ -2,6 +2,10 @@
 //! every training prefix), with the fused full softmax over the catalogue or sampled
 //! negatives, validated every few epochs and the best epoch kept. Each batch is computed in
 //! two parts side by side ([`Step::part`]) whose gradients add up to the batch's.
+//!
+//! Over 600 lines (about 950, 200 of them tests) because the loop, one step's loss and the
+//! negatives it samples are one piece: the parts' gradients must add up to the batch's, and
+//! a test checks that for each kind of step.
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -125,6 +129,12 @@ impl SequentialModel {
         };
         let total = (c.epochs * per_epoch) as u64;
         let mut losses = Vec::with_capacity(c.epochs);
+        // With in-batch negatives, each item's share of the training targets (how often a
+        // batch holds it) and the uniform draw's expected count of an item.
+        let target_share = (!full && c.in_batch_negatives).then(|| TargetShare {
+            share: target_shares(&sequences, prefixes, n_items),
+            uniform: c.negatives as f64 / negative_pool.len() as f64,
+        });
         // Validation: the held-out next item after each training sequence (NDCG@10), or for
         // click-through splits the labelled validation pairs (AUC).
         let ctr = split.protocol == Protocol::Ctr;
@@ -162,24 +172,19 @@ impl SequentialModel {
             for (step, &b) in order.iter().enumerate() {
                 let batch = batches[b];
                 // The negatives this step samples, shared by its parts.
-                let sample: Vec<u32> = if full {
-                    Vec::new()
+                let sample = if full {
+                    NegativeSample::default()
                 } else {
-                    (0..c.negatives)
+                    let uniform = (0..c.negatives)
                         .map(|_| negative_pool[batch_rng.below(negative_pool.len())])
-                        .collect()
+                        .collect();
+                    NegativeSample::draw(uniform, target_share.as_ref(), batch, prefixes)
                 };
                 // The batch in two parts, each with its own loss, dropout and scratch, run
                 // side by side where a second thread is free; their gradients, weighted by
                 // their share of the targets, add up to the whole batch's.
                 let (first, second) = batch.split_at(batch.len().div_ceil(STEP_PARTS));
-                let targets = |part: &[&[ItemId]]| -> usize {
-                    if prefixes {
-                        part.len()
-                    } else {
-                        part.iter().map(|s| s.len() - 1).sum()
-                    }
-                };
+                let targets = |part: &[&[ItemId]]| batch_targets(part, prefixes);
                 let all = targets(batch).max(1) as f64;
                 let [scratch_a, scratch_b] = &mut scratch;
                 // A batch of one sequence has no second part (an empty part's mean is NaN).
@@ -360,12 +365,13 @@ impl Step<'_> {
     fn part(
         &self,
         part: &[&[ItemId]],
-        sample: &[u32],
+        negatives: &NegativeSample,
         weight: f64,
         scratch: &mut PartScratch,
     ) -> candle_core::Result<PartStep> {
         let c = self.config;
         let (full, prefixes) = (self.full, self.prefixes);
+        let sample = &negatives.items[..];
         let dropout = Dropout {
             rng: Some(&scratch.dropout_rng),
             p: c.dropout,
@@ -516,7 +522,8 @@ impl Step<'_> {
                 )?,
             }
         } else {
-            sampled_softmax_loss(&h, &items, &targets, &sample, link_logits.as_ref())?
+            let shift = &negatives.logit_shift;
+            sampled_softmax_loss(&h, &items, &targets, &sample, shift, link_logits.as_ref())?
         };
         // Weighted by the part's share of the batch's targets, so the parts' gradients add
         // up to the gradient of the batch's mean loss.
@@ -641,15 +648,88 @@ fn sampled_link_logits(
     }
 }
 
-/// Cross-entropy of each target against the negatives `sample` drawn uniformly for the
-/// batch (a negative equal to the row's target is masked out). `targets` and `sample` are
-/// rows of `items`. Uniform draws need no logQ correction, and the cost no longer grows
-/// with the catalogue.
+/// The negatives of one training step, shared by its parts.
+#[derive(Default)]
+struct NegativeSample {
+    /// Items drawn uniformly from the trained ones, then (in-batch) the batch's targets.
+    items: Vec<u32>,
+    /// Added to each negative's logit: minus the log of how many times more often the
+    /// sample holds it than a uniform draw would (logQ). Empty: uniform draws only, where
+    /// the correction is the same for every item and cancels.
+    logit_shift: Vec<f32>,
+}
+
+/// What in-batch negatives need to know of the training targets.
+struct TargetShare {
+    /// Each item's share of the training targets.
+    share: Vec<f64>,
+    /// Expected times one item is among the uniform draws: draws / trained items.
+    uniform: f64,
+}
+
+impl NegativeSample {
+    /// `uniform` draws, with the batch's targets after them when `in_batch` is given.
+    fn draw(
+        uniform: Vec<u32>,
+        in_batch: Option<&TargetShare>,
+        batch: &[&[ItemId]],
+        prefixes: bool,
+    ) -> Self {
+        let Some(shares) = in_batch else {
+            return NegativeSample {
+                items: uniform,
+                logit_shift: Vec::new(),
+            };
+        };
+        let mut items = uniform;
+        for s in batch {
+            let targets = if prefixes { &s[s.len() - 1..] } else { &s[1..] };
+            items.extend(targets);
+        }
+        let in_batch = batch_targets(batch, prefixes) as f64;
+        let logit_shift = items
+            .iter()
+            .map(|&i| {
+                let expected = shares.uniform + in_batch * shares.share[i as usize];
+                -(expected / shares.uniform).ln() as f32
+            })
+            .collect();
+        NegativeSample { items, logit_shift }
+    }
+}
+
+/// Targets a batch trains: one per prefix, or every item after a window's first.
+fn batch_targets(batch: &[&[ItemId]], prefixes: bool) -> usize {
+    if prefixes {
+        batch.len()
+    } else {
+        batch.iter().map(|s| s.len() - 1).sum()
+    }
+}
+
+/// Each item's share of the targets the training samples hold.
+fn target_shares(samples: &[&[ItemId]], prefixes: bool, n_items: usize) -> Vec<f64> {
+    let mut counts = vec![0f64; n_items];
+    for s in samples {
+        let targets = if prefixes { &s[s.len() - 1..] } else { &s[1..] };
+        for &t in targets {
+            counts[t as usize] += 1.0;
+        }
+    }
+    let total = counts.iter().sum::<f64>().max(1.0);
+    counts.iter().map(|n| n / total).collect()
+}
+
+/// Cross-entropy of each target against the negatives `sample` shared by the batch (a
+/// negative equal to the row's target is masked out), each negative's logit moved by its
+/// `shift` (none when empty). `targets` and `sample` are rows of `items`. The cost no
+/// longer grows with the catalogue.
 fn sampled_softmax_loss(
     h: &Tensor,
     items: &Tensor,
     targets: &[u32],
     sample: &[u32],
+    shift: &[f32],
     extra: Option<&Tensor>,
 ) -> candle_core::Result<Tensor> {
     let device = h.device();
@@ -661,9 +741,13 @@ fn sampled_softmax_loss(
         items.index_select(&Tensor::from_vec(sample.to_vec(), negatives, device)?, 0)?;
     let mut mask = vec![0f32; rows * negatives];
     for (r, &t) in targets.iter().enumerate() {
+        let row = &mut mask[r * negatives..(r + 1) * negatives];
+        if !shift.is_empty() {
+            row.copy_from_slice(shift);
+        }
         for (k, &s) in sample.iter().enumerate() {
             if s == t {
-                mask[r * negatives + k] = -1e9;
+                row[k] = -1e9;
             }
         }
     }
@@ -719,6 +803,53 @@ mod tests {
     }
 
     #[test]
+    fn in_batch_negatives_follow_the_uniform_draws_and_are_shifted_by_how_often_they_come() {
+        // Targets: 2 and 3 once each, 4 twice (windows: every item after the first).
+        let (a, b): (&[ItemId], &[ItemId]) = (&[1, 2, 4], &[0, 3, 4]);
+        let share = target_shares(&[a, b], false, 6);
+        assert_eq!(share, vec![0.0, 0.0, 0.25, 0.25, 0.5, 0.0]);
+        let shares = TargetShare {
+            share,
+            uniform: 0.5,
+        };
+        let sample = NegativeSample::draw(vec![5, 4], Some(&shares), &[a, b], false);
+        assert_eq!(sample.items, vec![5, 4, 2, 4, 3, 4]);
+        // Expected count in a sample: .5 uniform + 4 targets × share; shift −ln(count / .5).
+        let shift = |share: f64| -((0.5 + 4.0 * share) / 0.5).ln() as f32;
+        let expected = [0.0, 0.5, 0.25, 0.5, 0.25, 0.5].map(shift);
+        for (got, want) in sample.logit_shift.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-6, "{:?}", sample.logit_shift);
+        }
+        assert_eq!(sample.logit_shift[0], 0.0);
+        // A prefix's only target is its last item; without in-batch, the draws alone.
+        let sample = NegativeSample::draw(vec![5], Some(&shares), &[a, b], true);
+        assert_eq!(sample.items, vec![5, 4, 4]);
+        let sample = NegativeSample::draw(vec![5], None, &[a, b], true);
+        assert_eq!((sample.items, sample.logit_shift), (vec![5], vec![]));
+    }
+
+    #[test]
+    fn the_sampled_loss_moves_each_negative_by_its_shift_and_masks_the_target() {
+        let device = Device::Cpu;
+        let h = Tensor::new(&[[1f32, 0.0], [0.0, 2.0]], &device).unwrap();
+        let items = Tensor::new(&[[1f32, 1.0], [2.0, 0.0], [0.0, 1.0]], &device).unwrap();
+        // Row 0's target is item 0, row 1's item 2; the sample holds items 1 and 2.
+        let (targets, sample, shift) = ([0, 2], [1, 2], [-1.0f32, -0.5]);
+        let loss = sampled_softmax_loss(&h, &items, &targets, &sample, &shift, None)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let ce = |positive: f32, negatives: &[f32]| {
+            let z: f32 = negatives.iter().map(|x| x.exp()).sum::<f32>() + positive.exp();
+            z.ln() - positive
+        };
+        // Row 0: positive 1, negatives 2 − 1 and 0 − .5. Row 1: positive 2, negative
+        // 0 − 1; item 2 is its own target, masked.
+        let want = (ce(1.0, &[1.0, -0.5]) + ce(2.0, &[-1.0])) / 2.0;
+        assert!((loss - want).abs() < 1e-5, "{loss} against {want}");
+    }
+
+    #[test]
     fn the_parts_of_a_step_add_up_to_the_gradient_of_the_whole_batch() {
         // 12 items with KG structure and links; sequences of different lengths.
         let n_items = 12;
@@ -745,10 +876,11 @@ mod tests {
             vec![4, 7, 1, 9],
         ];
         let batch: Vec<&[ItemId]> = sequences.iter().map(Vec::as_slice).collect();
-        for (samples, negatives) in [
-            (TrainingSamples::Windows, 0),
-            (TrainingSamples::Windows, 6),
-            (TrainingSamples::Prefixes, 6),
+        for (samples, negatives, in_batch) in [
+            (TrainingSamples::Windows, 0, false),
+            (TrainingSamples::Windows, 6, false),
+            (TrainingSamples::Windows, 6, true),
+            (TrainingSamples::Prefixes, 6, true),
         ] {
             let c = SequentialConfig {
                 dim: 8,
@@ -774,8 +906,18 @@ mod tests {
                 no_link_weights: Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap(),
                 device: Device::Cpu,
             };
-            let sample = [3, 3, 7, 0, 11, 5];
-            let sample = if negatives == 0 { &[][..] } else { &sample[..] };
+            let uniform = if negatives == 0 {
+                vec![]
+            } else {
+                vec![3, 3, 7, 0, 11, 5]
+            };
+            // In-batch negatives, shifted by how often they come.
+            let shares = TargetShare {
+                share: target_shares(&batch, prefixes, n_items),
+                uniform: 0.5,
+            };
+            let sample =
+                &NegativeSample::draw(uniform, in_batch.then_some(&shares), &batch, prefixes);
             let mut scratch = PartScratch::new(n_items, 1, 0);
             let whole = step.part(&batch, sample, 1.0, &mut scratch).unwrap();
             // Parts of 2 and 3 sequences: 4 + 2 and 5 + 1 + 3 window targets (6 and 9 of
@@ -784,7 +926,10 @@ mod tests {
             let (w1, w2) = (0.4, 0.6);
             let a = step.part(first, sample, w1, &mut scratch).unwrap();
             let b = step.part(second, sample, w2, &mut scratch).unwrap();
-            assert!((a.loss + b.loss - whole.loss).abs() < 1e-5, "{samples:?}");
+            assert!(
+                (a.loss + b.loss - whole.loss).abs() < 1e-5,
+                "{samples:?}, in-batch {in_batch}"
+            );
             for var in params.vars.all_vars() {
                 let add = |g: Option<&Tensor>| -> Vec<f32> {
                     g.map_or_else(
@@ -803,7 +948,10 @@ mod tests {
                     .zip(&whole)
                     .map(|(x, y)| (x - y).abs())
                     .fold(0f32, f32::max);
-                assert!(gap < 1e-5, "{samples:?}, {negatives} negatives: gap {gap}");
+                assert!(
+                    gap < 1e-5,
+                    "{samples:?}, {negatives} negatives, in-batch {in_batch}: gap {gap}"
+                );
             }
         }
     }
