@@ -49,6 +49,11 @@ pub struct SequentialConfig {
     /// choice existed used uniform draws only.
     #[serde(default)]
     pub in_batch_negatives: bool,
+    /// Decay per step of an exponential moving average of the parameters (0: none). With
+    /// one, validation scores the average, the best average is what training keeps, and a
+    /// learning-rate drop goes on from it. Models trained before the choice existed had none.
+    #[serde(default)]
+    pub weight_average: f64,
     /// Train on every window of `max_len + 1` items of a long training sequence, not only
     /// the most recent one (long histories, as in MovieLens, otherwise lose their older part);
     /// with prefix samples, on the prefix of every item, not only of the most recent ones.
@@ -309,6 +314,7 @@ impl Default for SequentialConfig {
             use_links: true,
             negatives: 1024,
             in_batch_negatives: false,
+            weight_average: 0.0,
             all_windows: false,
             validate_every: None,
             patience: None,

@@ -333,6 +333,37 @@ mod tests {
         }
     }
 
+    /// [`small`], validated every epoch with a patience of 3.
+    fn validated(epochs: usize) -> SequentialConfig {
+        SequentialConfig {
+            validate_every: Some(1),
+            patience: Some(3),
+            ..small(epochs)
+        }
+    }
+
+    /// Checks that the parameters `model` kept score validation as its best pass did; gives
+    /// that pass's epoch.
+    fn kept_the_best_pass(model: &SequentialModel, split: &EvalSplit) -> usize {
+        let (best_epoch, best) = model
+            .validation
+            .iter()
+            .copied()
+            .fold((0, f64::MIN), |b, v| if v.1 > b.1 { v } else { b });
+        let valid =
+            evaluate_ranking(model, &split.ranking_cases(Stage::Valid), split.n_items).unwrap();
+        assert!((valid.at_k(10).unwrap().ndcg - best).abs() < 1e-9);
+        best_epoch
+    }
+
+    /// Whether fitting with `config` is refused as an invalid setting.
+    fn refused(split: &EvalSplit, config: &SequentialConfig) -> bool {
+        matches!(
+            SequentialModel::fit(split, &ItemFeatures::default(), config, &|_, _, _| {}),
+            Err(LearnError::InvalidConfig(_))
+        )
+    }
+
     /// A model fit on `split` (from [`cycles`]) with `config`, checked to have learnt the
     /// order: test HR@5 above .9, where popularity is flat (HR@5 of a random ranking of the 22
     /// unseen items ≈ .23).
@@ -391,34 +422,22 @@ mod tests {
             attention_dropout: 1.0,
             ..small(1)
         };
-        assert!(matches!(
-            SequentialModel::fit(&split, &ItemFeatures::default(), &bad, &|_, _, _| {}),
-            Err(LearnError::InvalidConfig(_))
-        ));
+        assert!(refused(&split, &bad));
     }
 
     #[test]
     fn keeps_the_epoch_with_the_best_validation_ndcg() {
         let split = cycles();
         let config = SequentialConfig {
-            validate_every: Some(1),
-            patience: Some(3),
             learning_rate: 5e-2,
-            ..small(30)
+            ..validated(30)
         };
         let model =
             SequentialModel::fit(&split, &ItemFeatures::default(), &config, &|_, _, _| {}).unwrap();
         assert_eq!(model.validation.len(), model.losses.len());
-        let (best_epoch, best) = model
-            .validation
-            .iter()
-            .copied()
-            .fold((0, f64::MIN), |b, v| if v.1 > b.1 { v } else { b });
+        // The parameters kept are those of the best epoch: they score validation the same.
+        let best_epoch = kept_the_best_pass(&model, &split);
         assert_eq!(model.best_epoch, best_epoch);
-        // The parameters kept are those of that epoch: they score validation the same.
-        let valid =
-            evaluate_ranking(&model, &split.ranking_cases(Stage::Valid), split.n_items).unwrap();
-        assert!((valid.at_k(10).unwrap().ndcg - best).abs() < 1e-9);
         // Patience: training stopped 3 passes after the best, or ran every epoch.
         let ran = model.losses.len();
         assert!(
@@ -428,13 +447,42 @@ mod tests {
     }
 
     #[test]
+    fn a_moving_average_of_the_parameters_is_what_validation_scores_and_training_keeps() {
+        let split = cycles();
+        // Few epochs at a low rate, so validation is short of perfect and tells models apart.
+        let config = SequentialConfig {
+            weight_average: 0.9,
+            ..validated(4)
+        };
+        let fit = |config: &SequentialConfig| {
+            SequentialModel::fit(&split, &ItemFeatures::default(), config, &|_, _, _| {}).unwrap()
+        };
+        let averaged = fit(&config);
+        let plain = fit(&SequentialConfig {
+            weight_average: 0.0,
+            ..config.clone()
+        });
+        // Averaging leaves the steps alone (no drop here), and what it keeps is not the
+        // steps' own parameters.
+        let both = averaged.losses.len().min(plain.losses.len());
+        assert_eq!(averaged.losses[..both], plain.losses[..both]);
+        assert!(largest_gap(&averaged.items, &plain.items) > 1e-3);
+        assert_ne!(averaged.validation, plain.validation);
+        // The parameters kept are the best average: they score validation as it did.
+        kept_the_best_pass(&averaged, &split);
+        let bad = SequentialConfig {
+            weight_average: 1.0,
+            ..small(1)
+        };
+        assert!(refused(&split, &bad));
+    }
+
+    #[test]
     fn a_plateau_drops_the_learning_rate_from_the_best_parameters() {
         let split = cycles();
         let config = SequentialConfig {
-            validate_every: Some(1),
-            patience: Some(3),
             learning_rate: 5e-2,
-            ..small(40)
+            ..validated(40)
         };
         let fit = |config: &SequentialConfig| {
             SequentialModel::fit(&split, &ItemFeatures::default(), config, &|_, _, _| {}).unwrap()

@@ -56,6 +56,20 @@ impl Params {
             .collect()
     }
 
+    /// Moves `average` (a [`Params::snapshot`]) towards the current values, parameter by
+    /// parameter: `average ← decay · average + (1 − decay) · value`, detached from the graph.
+    pub(super) fn update_average(
+        &self,
+        average: &mut [Tensor],
+        decay: f64,
+    ) -> candle_core::Result<()> {
+        for (name, mean) in self.order.iter().zip(average.iter_mut()) {
+            let value = self.get(name)?;
+            *mean = ((&*mean * decay)? + (value.as_tensor() * (1.0 - decay))?)?.detach();
+        }
+        Ok(())
+    }
+
     /// Sets every parameter to its value in `snapshot` (from [`Params::snapshot`]).
     pub(super) fn restore(&self, snapshot: &[Tensor]) -> candle_core::Result<()> {
         for (name, saved) in self.order.iter().zip(snapshot) {
@@ -770,6 +784,30 @@ pub(super) fn build_network(
 mod tests {
     use super::super::largest_gap;
     use super::*;
+
+    #[test]
+    fn the_moving_average_moves_each_parameter_towards_its_value() {
+        let mut params = Params::new(1, Device::Cpu);
+        params
+            .insert("w".into(), Tensor::new(&[2f32, 4.0], &Device::Cpu).unwrap())
+            .unwrap();
+        let mut average = vec![Tensor::new(&[0f32, 0.0], &Device::Cpu).unwrap()];
+        params.update_average(&mut average, 0.75).unwrap();
+        assert_eq!(average[0].to_vec1::<f32>().unwrap(), vec![0.5, 1.0]);
+        // Restoring the average sets the parameter; the average is its own copy.
+        params.restore(&average).unwrap();
+        params.update_average(&mut average, 0.5).unwrap();
+        let w = params
+            .get("w")
+            .unwrap()
+            .as_tensor()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(
+            (w, average[0].to_vec1::<f32>().unwrap()),
+            (vec![0.5, 1.0], vec![0.5, 1.0])
+        );
+    }
 
     #[test]
     fn relative_positions_read_every_prefix_as_a_recommendation_does() {

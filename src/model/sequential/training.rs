@@ -3,7 +3,7 @@
 //! negatives, validated every few epochs and the best epoch kept. Each batch is computed in
 //! two parts side by side ([`Step::part`]) whose gradients add up to the batch's.
 //!
-//! Over 600 lines (about 950, 200 of them tests) because the loop, one step's loss and the
+//! Over 600 lines (about 1,000, 200 of them tests) because the loop, one step's loss and the
 //! negatives it samples are one piece: the parts' gradients must add up to the batch's, and
 //! a test checks that for each kind of step.
 
@@ -43,10 +43,11 @@ impl SequentialModel {
             || c.batch_size() == 0
             || c.ffn_width == 0
             || !(0.0..1.0).contains(&c.attention_dropout)
+            || !(0.0..1.0).contains(&c.weight_average)
         {
             return Err(LearnError::InvalidConfig(
                 "dim must be a multiple of heads, max_len ≥ 2, batch_size > 0, ffn_width > 0, \
-                 0 ≤ attention_dropout < 1"
+                 0 ≤ attention_dropout < 1, 0 ≤ weight_average < 1"
                     .into(),
             ));
         }
@@ -99,6 +100,11 @@ impl SequentialModel {
         let mut restores = Vec::new();
         // Drops on the fixed schedule (`drop_after`) so far.
         let mut fixed_drops = 0usize;
+        // The moving average of the parameters, and the steps it has seen.
+        let mut average = (c.weight_average > 0.0)
+            .then(|| params.snapshot())
+            .transpose()?;
+        let mut averaged_steps = 0usize;
 
         let prefixes = c.samples == TrainingSamples::Prefixes;
         let mut sequences = if prefixes {
@@ -214,6 +220,13 @@ impl SequentialModel {
                     loss += b.loss;
                 }
                 optimizer.step(&grads)?;
+                if let Some(average) = average.as_mut() {
+                    // The plain mean of the values so far (the start among them) until
+                    // there are 1 / (1 − decay) of them, so the random start fades quickly.
+                    averaged_steps += 1;
+                    let mean = averaged_steps as f64 / (averaged_steps + 1) as f64;
+                    params.update_average(average, c.weight_average.min(mean))?;
+                }
                 loss_sum += loss;
                 progress("training", (epoch * per_epoch + step + 1) as u64, total);
             }
@@ -224,10 +237,23 @@ impl SequentialModel {
                 fixed_drops += 1;
                 let k = (drops.len() + fixed_drops) as i32;
                 optimizer = adam(c.learning_rate * LR_DROP_FACTOR.powi(k))?;
+                // As a validated drop goes on from the best average.
+                if let Some(average) = &average {
+                    params.restore(average)?;
+                }
             }
             if !validates || (done % c.validate_every() != 0 && done != c.epochs) {
                 continue;
             }
+            // With an average, validation scores it; training goes on from its own values.
+            let trained_values = match &average {
+                Some(average) => {
+                    let values = params.snapshot()?;
+                    params.restore(average)?;
+                    Some(values)
+                }
+                None => None,
+            };
             let items = network.item_matrix()?.detach();
             let view = ScoringView {
                 network: &network,
@@ -242,6 +268,9 @@ impl SequentialModel {
                     .at_k(10)
                     .map_or(0.0, |m| m.ndcg)
             };
+            if let Some(values) = trained_values {
+                params.restore(&values)?;
+            }
             validation.push((done, score));
             tracing::info!(
                 metric = if ctr { "AUC" } else { "NDCG@10" },
@@ -251,7 +280,12 @@ impl SequentialModel {
                 "sequence model validated",
             );
             if best.as_ref().is_none_or(|(best, _, _)| score > *best) {
-                best = Some((score, done, params.snapshot()?));
+                // The average's tensors are replaced at each step, never written in place.
+                let validated = match &average {
+                    Some(average) => average.clone(),
+                    None => params.snapshot()?,
+                };
+                best = Some((score, done, validated));
                 stale = 0;
             } else {
                 stale += 1;
@@ -268,6 +302,9 @@ impl SequentialModel {
                     if let Some((_, epoch, snapshot)) = &best {
                         params.restore(snapshot)?;
                         restores.push(*epoch);
+                        if let Some(average) = average.as_mut() {
+                            average.clone_from(snapshot);
+                        }
                     }
                     drops.push(done);
                     let k = (drops.len() + fixed_drops) as i32;
@@ -279,6 +316,8 @@ impl SequentialModel {
         if let Some((_, epoch, snapshot)) = best {
             params.restore(&snapshot)?;
             best_epoch = epoch;
+        } else if let Some(average) = &average {
+            params.restore(average)?;
         }
         let items = network.item_matrix()?.detach();
         let link_values = network.link_weights()?.map_or_else(Vec::new, |(_, w)| w);
