@@ -77,10 +77,10 @@ pub struct ModelSettings {
     /// logit corrected by how often the sample holds it (mixed negative sampling).
     #[arg(long)]
     pub in_batch_negatives: bool,
-    /// Keep an exponential moving average of the sequence model's parameters with this
-    /// decay per step, validated and kept in their place (0: none).
+    /// Keep an exponential moving average of the sequence model's parameters with a memory
+    /// of this many epochs, validated and kept in their place (0: none).
     #[arg(long, default_value_t = 0.0)]
-    pub weight_average: f64,
+    pub weight_average_epochs: f64,
     /// Sequence-model batch size, in samples [default: 128 windows or 512 prefixes].
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -366,7 +366,7 @@ fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
     c.model.sequential.learning_rate = a.lr;
     c.model.sequential.negatives = a.negatives;
     c.model.sequential.in_batch_negatives = a.in_batch_negatives;
-    c.model.sequential.weight_average = a.weight_average;
+    c.model.sequential.weight_average_epochs = a.weight_average_epochs;
     c.model.sequential.batch_size = a.batch_size;
     c.model.sequential.all_windows = a.all_windows;
     c.model.sequential.validate_every = a.validate_every;

@@ -49,11 +49,13 @@ pub struct SequentialConfig {
     /// choice existed used uniform draws only.
     #[serde(default)]
     pub in_batch_negatives: bool,
-    /// Decay per step of an exponential moving average of the parameters (0: none). With
-    /// one, validation scores the average, the best average is what training keeps, and a
-    /// learning-rate drop goes on from it. Models trained before the choice existed had none.
+    /// Memory, in epochs, of an exponential moving average of the parameters (decay per step
+    /// `1 − 1 / (epochs × steps per epoch)`, so it means the same on small and large data);
+    /// 0: none. With one, validation scores the average, the best average is what training
+    /// keeps, and a learning-rate drop goes on from it. Models trained before the choice
+    /// existed had none.
     #[serde(default)]
-    pub weight_average: f64,
+    pub weight_average_epochs: f64,
     /// Train on every window of `max_len + 1` items of a long training sequence, not only
     /// the most recent one (long histories, as in MovieLens, otherwise lose their older part);
     /// with prefix samples, on the prefix of every item, not only of the most recent ones.
@@ -314,7 +316,7 @@ impl Default for SequentialConfig {
             use_links: true,
             negatives: 1024,
             in_batch_negatives: false,
-            weight_average: 0.0,
+            weight_average_epochs: 0.0,
             all_windows: false,
             validate_every: None,
             patience: None,

@@ -451,7 +451,7 @@ mod tests {
         let split = cycles();
         // Few epochs at a low rate, so validation is short of perfect and tells models apart.
         let config = SequentialConfig {
-            weight_average: 0.9,
+            weight_average_epochs: 2.0,
             ..validated(4)
         };
         let fit = |config: &SequentialConfig| {
@@ -459,7 +459,7 @@ mod tests {
         };
         let averaged = fit(&config);
         let plain = fit(&SequentialConfig {
-            weight_average: 0.0,
+            weight_average_epochs: 0.0,
             ..config.clone()
         });
         // Averaging leaves the steps alone (no drop here), and what it keeps is not the
@@ -471,7 +471,7 @@ mod tests {
         // The parameters kept are the best average: they score validation as it did.
         kept_the_best_pass(&averaged, &split);
         let bad = SequentialConfig {
-            weight_average: 1.0,
+            weight_average_epochs: -1.0,
             ..small(1)
         };
         assert!(refused(&split, &bad));

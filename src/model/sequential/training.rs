@@ -43,11 +43,11 @@ impl SequentialModel {
             || c.batch_size() == 0
             || c.ffn_width == 0
             || !(0.0..1.0).contains(&c.attention_dropout)
-            || !(0.0..1.0).contains(&c.weight_average)
+            || !(c.weight_average_epochs.is_finite() && c.weight_average_epochs >= 0.0)
         {
             return Err(LearnError::InvalidConfig(
                 "dim must be a multiple of heads, max_len ≥ 2, batch_size > 0, ffn_width > 0, \
-                 0 ≤ attention_dropout < 1, 0 ≤ weight_average < 1"
+                 0 ≤ attention_dropout < 1, weight_average_epochs ≥ 0"
                     .into(),
             ));
         }
@@ -101,7 +101,7 @@ impl SequentialModel {
         // Drops on the fixed schedule (`drop_after`) so far.
         let mut fixed_drops = 0usize;
         // The moving average of the parameters, and the steps it has seen.
-        let mut average = (c.weight_average > 0.0)
+        let mut average = (c.weight_average_epochs > 0.0)
             .then(|| params.snapshot())
             .transpose()?;
         let mut averaged_steps = 0usize;
@@ -134,6 +134,9 @@ impl SequentialModel {
             batches.len()
         };
         let total = (c.epochs * per_epoch) as u64;
+        // The average's decay per step: a memory of `weight_average_epochs` epochs of steps.
+        let average_decay =
+            (1.0 - 1.0 / (c.weight_average_epochs * per_epoch as f64).max(1.0)).max(0.0);
         let mut losses = Vec::with_capacity(c.epochs);
         // With in-batch negatives, each item's share of the training targets (how often a
         // batch holds it) and the uniform draw's expected count of an item.
@@ -225,7 +228,7 @@ impl SequentialModel {
                     // there are 1 / (1 − decay) of them, so the random start fades quickly.
                     averaged_steps += 1;
                     let mean = averaged_steps as f64 / (averaged_steps + 1) as f64;
-                    params.update_average(average, c.weight_average.min(mean))?;
+                    params.update_average(average, average_decay.min(mean))?;
                 }
                 loss_sum += loss;
                 progress("training", (epoch * per_epoch + step + 1) as u64, total);
