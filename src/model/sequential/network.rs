@@ -1,7 +1,7 @@
 //! The network: named parameters ([`Params`]), the fusion of item inputs, and the
 //! self-attentive encoder.
 //!
-//! Over 600 lines (about 850, 100 of them tests) because it is one idea: the parts of one
+//! Over 600 lines (about 900, 125 of them tests) because it is one idea: the parts of one
 //! network, built in one fixed order that checkpoints rely on ([`build_network`]).
 
 use candle_core::{DType, Device, Tensor, Var, D};

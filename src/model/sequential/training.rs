@@ -725,8 +725,7 @@ impl NegativeSample {
         };
         let mut items = uniform;
         for s in batch {
-            let targets = if prefixes { &s[s.len() - 1..] } else { &s[1..] };
-            items.extend(targets);
+            items.extend(sample_targets(s, prefixes));
         }
         let in_batch = batch_targets(batch, prefixes) as f64;
         let logit_shift = items
@@ -740,21 +739,28 @@ impl NegativeSample {
     }
 }
 
-/// Targets a batch trains: one per prefix, or every item after a window's first.
-fn batch_targets(batch: &[&[ItemId]], prefixes: bool) -> usize {
+/// The targets one sample trains: a prefix's last item, or every item after a window's first.
+fn sample_targets(sample: &[ItemId], prefixes: bool) -> &[ItemId] {
     if prefixes {
-        batch.len()
+        &sample[sample.len() - 1..]
     } else {
-        batch.iter().map(|s| s.len() - 1).sum()
+        &sample[1..]
     }
+}
+
+/// How many targets a batch trains.
+fn batch_targets(batch: &[&[ItemId]], prefixes: bool) -> usize {
+    batch
+        .iter()
+        .map(|s| sample_targets(s, prefixes).len())
+        .sum()
 }
 
 /// Each item's share of the targets the training samples hold.
 fn target_shares(samples: &[&[ItemId]], prefixes: bool, n_items: usize) -> Vec<f64> {
     let mut counts = vec![0f64; n_items];
     for s in samples {
-        let targets = if prefixes { &s[s.len() - 1..] } else { &s[1..] };
-        for &t in targets {
+        for &t in sample_targets(s, prefixes) {
             counts[t as usize] += 1.0;
         }
     }
