@@ -77,6 +77,10 @@ pub struct ModelSettings {
     /// logit corrected by how often the sample holds it (mixed negative sampling).
     #[arg(long)]
     pub in_batch_negatives: bool,
+    /// Weigh each sampled negative by the trained items it stands for, so the sampled loss
+    /// estimates the full softmax's normaliser.
+    #[arg(long)]
+    pub corrected_negatives: bool,
     /// Keep an exponential moving average of the sequence model's parameters with a memory
     /// of this many epochs, validated and kept in their place (0: none).
     #[arg(long, default_value_t = 0.0)]
@@ -366,6 +370,7 @@ fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
     c.model.sequential.learning_rate = a.lr;
     c.model.sequential.negatives = a.negatives;
     c.model.sequential.in_batch_negatives = a.in_batch_negatives;
+    c.model.sequential.corrected_negatives = a.corrected_negatives;
     c.model.sequential.weight_average_epochs = a.weight_average_epochs;
     c.model.sequential.batch_size = a.batch_size;
     c.model.sequential.all_windows = a.all_windows;

@@ -49,6 +49,13 @@ pub struct SequentialConfig {
     /// choice existed used uniform draws only.
     #[serde(default)]
     pub in_batch_negatives: bool,
+    /// With sampled negatives, raise each negative's logit by the log of how many trained
+    /// items it stands for (the inverse of how often the sample is expected to hold it), so
+    /// the sampled normaliser estimates the catalogue's as the full softmax's does; without
+    /// it the target competes with `negatives` items, not the catalogue, and its gradient
+    /// fades early. Models trained before the choice existed had none.
+    #[serde(default)]
+    pub corrected_negatives: bool,
     /// Memory, in epochs, of an exponential moving average of the parameters (decay per step
     /// `1 − 1 / (epochs × steps per epoch)`, so it means the same on small and large data);
     /// 0: none. With one, validation scores the average, the best average is what training
@@ -316,6 +323,7 @@ impl Default for SequentialConfig {
             use_links: true,
             negatives: 1024,
             in_batch_negatives: false,
+            corrected_negatives: false,
             weight_average_epochs: 0.0,
             all_windows: false,
             validate_every: None,

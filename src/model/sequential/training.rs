@@ -144,6 +144,13 @@ impl SequentialModel {
             share: target_shares(&sequences, prefixes, n_items),
             uniform: c.negatives as f64 / negative_pool.len() as f64,
         });
+        // With corrected negatives, the log of how many trained items each uniform draw
+        // stands for, added to every negative's logit (on top of in-batch logQ).
+        let negative_stand_in = if !full && c.corrected_negatives {
+            log_stand_in(negative_pool.len(), c.negatives)
+        } else {
+            0.0
+        };
         // Validation: the held-out next item after each training sequence (NDCG@10), or for
         // click-through splits the labelled validation pairs (AUC).
         let ctr = split.protocol == Protocol::Ctr;
@@ -188,6 +195,7 @@ impl SequentialModel {
                         .map(|_| negative_pool[batch_rng.below(negative_pool.len())])
                         .collect();
                     NegativeSample::draw(uniform, target_share.as_ref(), batch, prefixes)
+                        .raised_by(negative_stand_in)
                 };
                 // The batch in two parts, each with its own loss, dropout and scratch, run
                 // side by side where a second thread is free; their gradients, weighted by
@@ -737,6 +745,26 @@ impl NegativeSample {
             .collect();
         NegativeSample { items, logit_shift }
     }
+
+    /// The sample with `log_stand_in` added to every negative's logit: the log of how many
+    /// trained items one uniform draw stands for, so the sampled normaliser estimates the
+    /// catalogue's (0 leaves the sample as it is).
+    fn raised_by(mut self, log_stand_in: f32) -> Self {
+        if log_stand_in != 0.0 {
+            if self.logit_shift.is_empty() {
+                self.logit_shift = vec![log_stand_in; self.items.len()];
+            } else {
+                self.logit_shift.iter_mut().for_each(|s| *s += log_stand_in);
+            }
+        }
+        self
+    }
+}
+
+/// The log of how many of `pool` items one of `draws` uniform draws stands for: added to a
+/// drawn negative's logit, the draws' exponentials sum, in expectation, to the pool's.
+fn log_stand_in(pool: usize, draws: usize) -> f32 {
+    (pool as f64 / draws.max(1) as f64).ln() as f32
 }
 
 /// The targets one sample trains: a prefix's last item, or every item after a window's first.
@@ -851,6 +879,27 @@ mod tests {
     }
 
     #[test]
+    fn corrected_draws_sum_to_the_pools_normaliser_in_expectation() {
+        // Logits of a pool of 50 items; 10 uniform draws at a time, over many samples.
+        let logits: Vec<f64> = (0..50).map(|i| (i as f64 * 0.37).sin() * 3.0).collect();
+        let pool: f64 = logits.iter().map(|s| s.exp()).sum();
+        let shift = log_stand_in(50, 10) as f64;
+        let mut rng = SeededRng::for_stream(7, 0);
+        let samples = 20_000;
+        let mean = (0..samples)
+            .map(|_| {
+                (0..10)
+                    .map(|_| (logits[rng.below(50)] + shift).exp())
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / samples as f64;
+        assert!((mean / pool - 1.0).abs() < 0.02, "{mean} against {pool}");
+        // Uncorrected, ten draws stand for ten items: a fifth of the pool's normaliser.
+        assert!((mean * (-shift).exp() / pool - 0.2).abs() < 0.01);
+    }
+
+    #[test]
     fn in_batch_negatives_follow_the_uniform_draws_and_are_shifted_by_how_often_they_come() {
         // Targets: 2 and 3 once each, 4 twice (windows: every item after the first).
         let (a, b): (&[ItemId], &[ItemId]) = (&[1, 2, 4], &[0, 3, 4]);
@@ -874,6 +923,19 @@ mod tests {
         assert_eq!(sample.items, vec![5, 4, 4]);
         let sample = NegativeSample::draw(vec![5], None, &[a, b], true);
         assert_eq!((sample.items, sample.logit_shift), (vec![5], vec![]));
+        // Corrected: every negative stands for 1 / .5 = 2 trained items, on top of logQ.
+        let raised = NegativeSample::draw(vec![5], None, &[a, b], true).raised_by(2f32.ln());
+        assert_eq!(raised.logit_shift, vec![2f32.ln()]);
+        let raised =
+            NegativeSample::draw(vec![5, 4], Some(&shares), &[a, b], false).raised_by(2f32.ln());
+        for (got, share) in raised
+            .logit_shift
+            .iter()
+            .zip([0.0, 0.5, 0.25, 0.5, 0.25, 0.5])
+        {
+            let want = -(0.5 + 4.0 * share as f64).ln() as f32;
+            assert!((got - want).abs() < 1e-6, "{:?}", raised.logit_shift);
+        }
     }
 
     #[test]
