@@ -78,8 +78,8 @@ pub struct ModelSettings {
     #[arg(long)]
     pub in_batch_negatives: bool,
     /// Weigh each sampled negative by the trained items it stands for, so the sampled loss
-    /// estimates the full softmax's normaliser.
-    #[arg(long)]
+    /// estimates the full softmax's normaliser (`false` for the plain sampled softmax).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub corrected_negatives: bool,
     /// Keep an exponential moving average of the sequence model's parameters with a memory
     /// of this many epochs, validated and kept in their place (0: none).

@@ -53,7 +53,9 @@ pub struct SequentialConfig {
     /// items it stands for (the inverse of how often the sample is expected to hold it), so
     /// the sampled normaliser estimates the catalogue's as the full softmax's does; without
     /// it the target competes with `negatives` items, not the catalogue, and its gradient
-    /// fades early. Models trained before the choice existed had none.
+    /// fades early. On by default (chosen on validation: BENCHMARKS.md, "Negatives that
+    /// stand for the catalogue"); models trained before the choice existed had none, so a
+    /// missing field reads as off.
     #[serde(default)]
     pub corrected_negatives: bool,
     /// Memory, in epochs, of an exponential moving average of the parameters (decay per step
@@ -323,7 +325,7 @@ impl Default for SequentialConfig {
             use_links: true,
             negatives: 1024,
             in_batch_negatives: false,
-            corrected_negatives: false,
+            corrected_negatives: true,
             weight_average_epochs: 0.0,
             all_windows: false,
             validate_every: None,

@@ -933,7 +933,7 @@ mod tests {
             .iter()
             .zip([0.0, 0.5, 0.25, 0.5, 0.25, 0.5])
         {
-            let want = -(0.5 + 4.0 * share as f64).ln() as f32;
+            let want = -(0.5f64 + 4.0 * share).ln() as f32;
             assert!((got - want).abs() < 1e-6, "{:?}", raised.logit_shift);
         }
     }
