@@ -85,6 +85,10 @@ pub struct ModelSettings {
     /// of this many epochs, validated and kept in their place (0: none).
     #[arg(long, default_value_t = 0.0)]
     pub weight_average_epochs: f64,
+    /// With a moving average, validate the trained values too and keep whichever of the two
+    /// scores better at each pass.
+    #[arg(long)]
+    pub choose_weight_average: bool,
     /// Sequence-model batch size, in samples [default: 128 windows or 512 prefixes].
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -372,6 +376,7 @@ fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
     c.model.sequential.in_batch_negatives = a.in_batch_negatives;
     c.model.sequential.corrected_negatives = a.corrected_negatives;
     c.model.sequential.weight_average_epochs = a.weight_average_epochs;
+    c.model.sequential.choose_weight_average = a.choose_weight_average;
     c.model.sequential.batch_size = a.batch_size;
     c.model.sequential.all_windows = a.all_windows;
     c.model.sequential.validate_every = a.validate_every;

@@ -172,6 +172,19 @@ pub fn fit_sequential(
         ));
     }
     notes.extend(samples_note);
+    if sequential.choose_weight_average
+        && sequential.weight_average_epochs > 0.0
+        && !fitted.validation.is_empty()
+    {
+        notes.push(format!(
+            "seed {seed}: kept {}, the better of the two on validation at that epoch",
+            if fitted.kept_average {
+                "the moving average of the parameters"
+            } else {
+                "the trained parameters, not their moving average"
+            }
+        ));
+    }
     for &epoch in &fitted.lr_drops {
         let best = fitted
             .validation

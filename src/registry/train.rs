@@ -342,8 +342,8 @@ struct Candidate {
 
 impl Candidate {
     /// `config` with what this candidate chose on validation fixed, to fit it again on
-    /// every interaction: EASE's setting; the sequence model's epoch count, samples and its
-    /// terms for products nobody bought.
+    /// every interaction: EASE's setting; the sequence model's epoch count, samples, its
+    /// terms for products nobody bought and whether it kept a moving average.
     fn settled_config(&self, config: &crate::model::ModelConfig) -> crate::model::ModelConfig {
         let mut c = config.clone();
         match &self.fitted {
@@ -365,6 +365,11 @@ impl Candidate {
                 c.sequential.patience = used.patience;
                 c.sequential.frequency_cutoff = used.frequency_cutoff;
                 c.sequential.lr_drops = Some(0);
+                // The refit cannot validate: it keeps what this fit's validation chose.
+                if used.choose_weight_average && !m.kept_average {
+                    c.sequential.weight_average_epochs = 0.0;
+                }
+                c.sequential.choose_weight_average = false;
                 c.sequential.new_item_terms = m.new_item_fit.as_ref().map(|f| f.terms);
             }
         }

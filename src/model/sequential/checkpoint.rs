@@ -159,6 +159,7 @@ impl SequentialModel {
                 best_epoch: 0,
                 lr_drops: Vec::new(),
                 lr_drop_restores: Vec::new(),
+                kept_average: false,
                 link_values,
                 new_item_fit: None,
             },

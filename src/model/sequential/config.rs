@@ -65,6 +65,13 @@ pub struct SequentialConfig {
     /// existed had none.
     #[serde(default)]
     pub weight_average_epochs: f64,
+    /// With a moving average and validation, score the trained values as well at every pass
+    /// and keep whichever of the two is better: the average ranked better on Beauty and worse
+    /// on Luxury Beauty (BENCHMARKS.md, "A moving average of the parameters"), so each run's
+    /// validation chooses. Without it, validation scores the average alone. Models trained
+    /// before the choice existed had none.
+    #[serde(default)]
+    pub choose_weight_average: bool,
     /// Train on every window of `max_len + 1` items of a long training sequence, not only
     /// the most recent one (long histories, as in MovieLens, otherwise lose their older part);
     /// with prefix samples, on the prefix of every item, not only of the most recent ones.
@@ -327,6 +334,7 @@ impl Default for SequentialConfig {
             in_batch_negatives: false,
             corrected_negatives: true,
             weight_average_epochs: 0.0,
+            choose_weight_average: false,
             all_windows: false,
             validate_every: None,
             patience: None,

@@ -48,6 +48,10 @@ pub struct SequentialModel {
     pub lr_drops: Vec<usize>,
     /// For each of `lr_drops`, the epoch whose parameters training went back to.
     pub lr_drop_restores: Vec<usize>,
+    /// Whether the kept parameters are the moving average of the trained values
+    /// ([`SequentialConfig::weight_average_epochs`]), not the values themselves (false when
+    /// loaded).
+    pub kept_average: bool,
     /// The link weights as they enter the score (empty without links), read once.
     link_values: Vec<f32>,
     /// How the new-product terms were fit after training (`None` when loaded, or without
@@ -447,7 +451,7 @@ mod tests {
     }
 
     #[test]
-    fn a_moving_average_of_the_parameters_is_what_validation_scores_and_training_keeps() {
+    fn a_moving_average_is_what_validation_scores_and_keeps_or_chooses_against_the_steps() {
         let split = cycles();
         // Few epochs at a low rate, so validation is short of perfect and tells models apart.
         let config = SequentialConfig {
@@ -470,6 +474,35 @@ mod tests {
         assert_ne!(averaged.validation, plain.validation);
         // The parameters kept are the best average: they score validation as it did.
         kept_the_best_pass(&averaged, &split);
+        // Choosing: validation scores the trained values too and keeps the better.
+        let chosen = fit(&SequentialConfig {
+            choose_weight_average: true,
+            ..config.clone()
+        });
+        let at = |m: &SequentialModel, epoch: usize| {
+            m.validation
+                .iter()
+                .find(|(e, _)| *e == epoch)
+                .map(|(_, v)| *v)
+        };
+        // Every pass is the better of the average's score and the trained values' (the
+        // steps are the same in all three runs, as no drop restores anything here).
+        let mut compared = 0;
+        for &(epoch, score) in &chosen.validation {
+            if let (Some(a), Some(p)) = (at(&averaged, epoch), at(&plain, epoch)) {
+                assert_eq!(score, a.max(p), "epoch {epoch}");
+                compared += 1;
+            }
+        }
+        assert!(compared >= 2, "{compared} passes compared");
+        // It keeps the parameters that scored its best pass, and says which they were (a
+        // tie keeps the average).
+        let kept = kept_the_best_pass(&chosen, &split);
+        if let (Some(a), Some(p)) = (at(&averaged, kept), at(&plain, kept)) {
+            assert_eq!(chosen.kept_average, a >= p);
+        }
+        assert!(!plain.kept_average);
+        assert!(averaged.kept_average);
         let bad = SequentialConfig {
             weight_average_epochs: -1.0,
             ..small(1)

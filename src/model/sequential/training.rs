@@ -162,7 +162,8 @@ impl SequentialModel {
         let validates = c.validate_every() > 0
             && (!valid_cases.is_empty() || (ctr && !split.valid_pairs.is_empty()));
         let mut validation = Vec::new();
-        let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
+        // The best pass: its score, epoch, parameters and whether they are the average.
+        let mut best: Option<(f64, usize, Vec<Tensor>, bool)> = None;
         let mut stale = 0usize;
         let mut best_epoch = 0usize;
         let step_parts = Step {
@@ -256,47 +257,59 @@ impl SequentialModel {
             if !validates || (done % c.validate_every() != 0 && done != c.epochs) {
                 continue;
             }
-            // With an average, validation scores it; training goes on from its own values.
-            let trained_values = match &average {
+            // With an average, validation scores it (and, when choosing, the trained values
+            // too: the better is this pass's); training goes on from its own values.
+            let score_pass = || -> Result<f64, LearnError> {
+                let items = network.item_matrix()?.detach();
+                let view = ScoringView {
+                    network: &network,
+                    items: &items,
+                    max_len: c.max_len,
+                };
+                Ok(if ctr {
+                    let pairs = &split.valid_pairs;
+                    evaluate_ctr(&view, pairs, pairs, &split.train, n_items)?.auc
+                } else {
+                    evaluate_ranking(&view, &valid_cases, n_items)?
+                        .at_k(10)
+                        .map_or(0.0, |m| m.ndcg)
+                })
+            };
+            let (score, averaged) = match &average {
                 Some(average) => {
                     let values = params.snapshot()?;
                     params.restore(average)?;
-                    Some(values)
+                    let of_average = score_pass()?;
+                    params.restore(&values)?;
+                    let of_values = if c.choose_weight_average {
+                        score_pass()?
+                    } else {
+                        f64::NEG_INFINITY
+                    };
+                    if of_values > of_average {
+                        (of_values, false)
+                    } else {
+                        (of_average, true)
+                    }
                 }
-                None => None,
+                None => (score_pass()?, false),
             };
-            let items = network.item_matrix()?.detach();
-            let view = ScoringView {
-                network: &network,
-                items: &items,
-                max_len: c.max_len,
-            };
-            let score = if ctr {
-                let pairs = &split.valid_pairs;
-                evaluate_ctr(&view, pairs, pairs, &split.train, n_items)?.auc
-            } else {
-                evaluate_ranking(&view, &valid_cases, n_items)?
-                    .at_k(10)
-                    .map_or(0.0, |m| m.ndcg)
-            };
-            if let Some(values) = trained_values {
-                params.restore(&values)?;
-            }
             validation.push((done, score));
             tracing::info!(
                 metric = if ctr { "AUC" } else { "NDCG@10" },
                 epoch = done,
                 score,
-                best = best.as_ref().map_or(score, |(best, _, _)| best.max(score)),
+                best = best.as_ref().map_or(score, |(best, ..)| best.max(score)),
+                averaged,
                 "sequence model validated",
             );
-            if best.as_ref().is_none_or(|(best, _, _)| score > *best) {
+            if best.as_ref().is_none_or(|(best, ..)| score > *best) {
                 // The average's tensors are replaced at each step, never written in place.
                 let validated = match &average {
-                    Some(average) => average.clone(),
-                    None => params.snapshot()?,
+                    Some(average) if averaged => average.clone(),
+                    _ => params.snapshot()?,
                 };
-                best = Some((score, done, validated));
+                best = Some((score, done, validated, averaged));
                 stale = 0;
             } else {
                 stale += 1;
@@ -310,7 +323,7 @@ impl SequentialModel {
                         break;
                     }
                     // Back to the best parameters, on at a lower rate with fresh moments.
-                    if let Some((_, epoch, snapshot)) = &best {
+                    if let Some((_, epoch, snapshot, _)) = &best {
                         params.restore(snapshot)?;
                         restores.push(*epoch);
                         if let Some(average) = average.as_mut() {
@@ -324,11 +337,15 @@ impl SequentialModel {
                 }
             }
         }
-        if let Some((_, epoch, snapshot)) = best {
+        // Whether the kept parameters are the moving average.
+        let mut kept_average = false;
+        if let Some((_, epoch, snapshot, averaged)) = best {
             params.restore(&snapshot)?;
             best_epoch = epoch;
+            kept_average = averaged;
         } else if let Some(average) = &average {
             params.restore(average)?;
+            kept_average = true;
         }
         let items = network.item_matrix()?.detach();
         let link_values = network.link_weights()?.map_or_else(Vec::new, |(_, w)| w);
@@ -354,6 +371,7 @@ impl SequentialModel {
             best_epoch,
             lr_drops: drops,
             lr_drop_restores: restores,
+            kept_average,
             link_values,
             new_item_fit,
         })
