@@ -82,12 +82,12 @@ pub struct ModelSettings {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub corrected_negatives: bool,
     /// Keep an exponential moving average of the sequence model's parameters with a memory
-    /// of this many epochs, validated and kept in their place (0: none).
-    #[arg(long, default_value_t = 0.0)]
+    /// of this many epochs, validated beside the trained values (0: none).
+    #[arg(long, default_value_t = 2.0)]
     pub weight_average_epochs: f64,
     /// With a moving average, validate the trained values too and keep whichever of the two
-    /// scores better at each pass.
-    #[arg(long)]
+    /// scores better at each pass (`false`: validate and keep the average alone).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub choose_weight_average: bool,
     /// Sequence-model batch size, in samples [default: 128 windows or 512 prefixes].
     #[arg(long)]

@@ -257,7 +257,14 @@ fn train_registers_a_model_other_tools_can_read() {
         notes.iter().any(|n| n.starts_with("trained on prefixes")),
         "{notes:?}"
     );
-    assert_eq!(notes.len(), 5, "{notes:?}");
+    // And whether validation kept the moving average of the parameters or the trained ones.
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("the better of the two on validation")),
+        "{notes:?}"
+    );
+    assert_eq!(notes.len(), 6, "{notes:?}");
     let metrics = entry["metrics"].as_object().unwrap();
     for key in ["train.loss", "valid.NDCG@10", "test.HR@10", "test.MRR@10"] {
         assert!(metrics.contains_key(key), "no {key} in {metrics:?}");

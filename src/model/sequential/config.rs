@@ -61,15 +61,17 @@ pub struct SequentialConfig {
     /// Memory, in epochs, of an exponential moving average of the parameters (decay per step
     /// `1 − 1 / (epochs × steps per epoch)`, so it means the same on small and large data);
     /// 0: none. With one, validation scores the average, the best average is what training
-    /// keeps, and a learning-rate drop goes on from it. Models trained before the choice
-    /// existed had none.
+    /// keeps, and a learning-rate drop goes on from it. 2 by default, with
+    /// [`choose_weight_average`](Self::choose_weight_average); models trained before the
+    /// choice existed had none.
     #[serde(default)]
     pub weight_average_epochs: f64,
     /// With a moving average and validation, score the trained values as well at every pass
     /// and keep whichever of the two is better: the average ranked better on Beauty and worse
     /// on Luxury Beauty (BENCHMARKS.md, "A moving average of the parameters"), so each run's
-    /// validation chooses. Without it, validation scores the average alone. Models trained
-    /// before the choice existed had none.
+    /// validation chooses. Without it, validation scores the average alone. On by default
+    /// (BENCHMARKS.md, "The moving average or the trained values, chosen on validation");
+    /// models trained before the choice existed had none.
     #[serde(default)]
     pub choose_weight_average: bool,
     /// Train on every window of `max_len + 1` items of a long training sequence, not only
@@ -333,8 +335,8 @@ impl Default for SequentialConfig {
             negatives: 1024,
             in_batch_negatives: false,
             corrected_negatives: true,
-            weight_average_epochs: 0.0,
-            choose_weight_average: false,
+            weight_average_epochs: 2.0,
+            choose_weight_average: true,
             all_windows: false,
             validate_every: None,
             patience: None,

@@ -456,6 +456,7 @@ mod tests {
         // Few epochs at a low rate, so validation is short of perfect and tells models apart.
         let config = SequentialConfig {
             weight_average_epochs: 2.0,
+            choose_weight_average: false,
             ..validated(4)
         };
         let fit = |config: &SequentialConfig| {
