@@ -365,8 +365,8 @@ impl Candidate {
                 c.sequential.patience = used.patience;
                 c.sequential.frequency_cutoff = used.frequency_cutoff;
                 c.sequential.lr_drops = Some(0);
-                // The refit cannot validate: it keeps what this fit's validation chose.
-                if used.choose_weight_average && !m.kept_average {
+                // The refit cannot validate: it averages only if this fit kept the average.
+                if !m.kept_average {
                     c.sequential.weight_average_epochs = 0.0;
                 }
                 c.sequential.choose_weight_average = false;

@@ -275,7 +275,8 @@ impl SequentialModel {
                         .map_or(0.0, |m| m.ndcg)
                 })
             };
-            let (score, averaged) = match &average {
+            // The trained values' snapshot, when one was taken, serves a new best too.
+            let (score, averaged, values) = match &average {
                 Some(average) => {
                     let values = params.snapshot()?;
                     params.restore(average)?;
@@ -287,12 +288,12 @@ impl SequentialModel {
                         f64::NEG_INFINITY
                     };
                     if of_values > of_average {
-                        (of_values, false)
+                        (of_values, false, Some(values))
                     } else {
-                        (of_average, true)
+                        (of_average, true, None)
                     }
                 }
-                None => (score_pass()?, false),
+                None => (score_pass()?, false, None),
             };
             validation.push((done, score));
             tracing::info!(
@@ -305,8 +306,9 @@ impl SequentialModel {
             );
             if best.as_ref().is_none_or(|(best, ..)| score > *best) {
                 // The average's tensors are replaced at each step, never written in place.
-                let validated = match &average {
-                    Some(average) if averaged => average.clone(),
+                let validated = match (&average, values) {
+                    (Some(average), _) if averaged => average.clone(),
+                    (_, Some(values)) => values,
                     _ => params.snapshot()?,
                 };
                 best = Some((score, done, validated, averaged));
