@@ -139,6 +139,14 @@ pub struct ModelSettings {
     /// Dropout on the sequence model's attention weights.
     #[arg(long, default_value_t = 0.0)]
     pub attention_dropout: f32,
+    /// Weight of the sequence model's contrastive term (DuoRec's): each sample encoded twice
+    /// under different dropout masks must tell its twin from the batch's other samples (0:
+    /// none; a second encoder pass per step).
+    #[arg(long, default_value_t = 0.0)]
+    pub contrastive_weight: f32,
+    /// Temperature of the contrastive term's dot products.
+    #[arg(long, default_value_t = 1.0)]
+    pub contrastive_temperature: f32,
     /// What one training sample of the sequence model is: a window with a target at every
     /// position (`windows`), each prefix on its own with its next item (`prefixes`, BSARec's;
     /// several times the encoder work, and the frequency filter then reads the whole
@@ -395,6 +403,8 @@ fn experiment_config(a: &ModelSettings) -> Result<ExperimentConfig> {
         NormArg::Post => NormPlacement::Post,
     };
     c.model.sequential.attention_dropout = a.attention_dropout;
+    c.model.sequential.contrastive_weight = a.contrastive_weight;
+    c.model.sequential.contrastive_temperature = a.contrastive_temperature;
     c.model.sequential.samples = match a.samples {
         SamplesArg::Windows => TrainingSamples::Windows,
         SamplesArg::Prefixes => TrainingSamples::Prefixes,

@@ -126,6 +126,15 @@ pub struct SequentialConfig {
     /// trained before the choice existed used none.
     #[serde(default)]
     pub attention_dropout: f32,
+    /// Weight of a contrastive term beside next-item prediction (DuoRec's): each sample is
+    /// encoded twice under different dropout masks and each state must tell its twin from the
+    /// part's other samples (see `contrastive.rs`). 0, the default, leaves it out; it costs a
+    /// second pass of the encoder per step.
+    #[serde(default)]
+    pub contrastive_weight: f32,
+    /// The temperature of the contrastive term's dot products.
+    #[serde(default = "unit_temperature")]
+    pub contrastive_temperature: f32,
     /// What one training sample is: a window with a target at every position, one prefix
     /// with its next item, or (the default) whichever suits the training histories. A model
     /// records what it was trained on; a saved setting without it reads as windows.
@@ -155,6 +164,11 @@ fn no_drops() -> Option<usize> {
 /// The feed-forward width of models saved before it was a setting.
 fn narrow_feed_forward() -> usize {
     1
+}
+
+/// The contrastive temperature a setting saved without one reads as (DuoRec's 1).
+fn unit_temperature() -> f32 {
+    1.0
 }
 
 /// How the sequence model encodes an item's place in the history.
@@ -350,6 +364,8 @@ impl Default for SequentialConfig {
             positions: PositionEncoding::Window,
             norm: NormPlacement::Pre,
             attention_dropout: 0.0,
+            contrastive_weight: 0.0,
+            contrastive_temperature: 1.0,
             samples: TrainingSamples::Auto,
             seed: 42,
         }

@@ -15,6 +15,7 @@
 
 mod checkpoint;
 mod config;
+mod contrastive;
 mod frequency_filter;
 mod layer_norm;
 mod network;
@@ -427,6 +428,43 @@ mod tests {
             ..small(1)
         };
         assert!(refused(&split, &bad));
+    }
+
+    #[test]
+    fn learns_order_with_the_contrastive_term_which_changes_the_steps() {
+        let split = cycles();
+        let config = SequentialConfig {
+            contrastive_weight: 0.5,
+            contrastive_temperature: 0.5,
+            dropout: 0.2,
+            ..small(40)
+        };
+        let model = learns_the_cycle(&split, &config);
+        let plain = SequentialModel::fit(
+            &split,
+            &ItemFeatures::default(),
+            &SequentialConfig {
+                contrastive_weight: 0.0,
+                ..config.clone()
+            },
+            &|_, _, _| {},
+        )
+        .unwrap();
+        // The term is in the loss: the first epoch's mean loss is not the plain one.
+        assert_ne!(model.losses[0], plain.losses[0]);
+        for bad in [
+            SequentialConfig {
+                contrastive_weight: -0.1,
+                ..small(1)
+            },
+            SequentialConfig {
+                contrastive_weight: 0.1,
+                contrastive_temperature: 0.0,
+                ..small(1)
+            },
+        ] {
+            assert!(refused(&split, &bad));
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
 use super::config::{TrainingSamples, LR_DROP_FACTOR, PATIENCE_AFTER_DROP};
+use super::contrastive::contrastive_loss;
 use super::network::{build_network, Dropout, Network, Params, Readout, LINK_SCALE};
 use super::new_items::fit_new_item_terms;
 use super::scoring::ScoringView;
@@ -44,10 +45,13 @@ impl SequentialModel {
             || c.ffn_width == 0
             || !(0.0..1.0).contains(&c.attention_dropout)
             || !(c.weight_average_epochs.is_finite() && c.weight_average_epochs >= 0.0)
+            || !(c.contrastive_weight.is_finite() && c.contrastive_weight >= 0.0)
+            || !(c.contrastive_temperature.is_finite() && c.contrastive_temperature > 0.0)
         {
             return Err(LearnError::InvalidConfig(
                 "dim must be a multiple of heads, max_len ≥ 2, batch_size > 0, ffn_width > 0, \
-                 0 ≤ attention_dropout < 1, weight_average_epochs ≥ 0"
+                 0 ≤ attention_dropout < 1, weight_average_epochs ≥ 0, contrastive_weight ≥ 0, \
+                 contrastive_temperature > 0"
                     .into(),
             ));
         }
@@ -547,19 +551,35 @@ impl Step<'_> {
                 link_logits,
             )
         };
-        let h = if prefixes {
-            // One target per prefix, in batch order, read at its last position.
-            self.network
-                .encode(&items, &ids, part.len(), len, &dropout, Readout::Last)?
-                .reshape((part.len(), c.dim))?
+        // The state before each target; each call draws fresh dropout masks.
+        let encode = || -> candle_core::Result<Tensor> {
+            if prefixes {
+                // One target per prefix, in batch order, read at its last position.
+                self.network
+                    .encode(&items, &ids, part.len(), len, &dropout, Readout::Last)?
+                    .reshape((part.len(), c.dim))
+            } else {
+                self.network
+                    .encode(&items, &ids, part.len(), len, &dropout, Readout::Every)?
+                    .reshape((part.len() * len, c.dim))?
+                    .index_select(
+                        &Tensor::from_vec(rows.clone(), rows.len(), &self.device)?,
+                        0,
+                    )
+            }
+        };
+        let h = encode()?;
+        // The contrastive term: a second view of the same samples under other masks.
+        let contrast = if c.contrastive_weight > 0.0 {
+            let twin = encode()?;
+            Some(contrastive_loss(
+                &h,
+                &twin,
+                &targets,
+                c.contrastive_temperature,
+            )?)
         } else {
-            self.network
-                .encode(&items, &ids, part.len(), len, &dropout, Readout::Every)?
-                .reshape((part.len() * len, c.dim))?
-                .index_select(
-                    &Tensor::from_vec(rows.clone(), rows.len(), &self.device)?,
-                    0,
-                )?
+            None
         };
         let loss = if full {
             let (h, items) = (h.contiguous()?, items.contiguous()?);
@@ -595,8 +615,13 @@ impl Step<'_> {
             let shift = &negatives.logit_shift;
             sampled_softmax_loss(&h, &items, &targets, &sample, shift, link_logits.as_ref())?
         };
+        let loss = match contrast {
+            Some(contrast) => (loss + (contrast * f64::from(c.contrastive_weight))?)?,
+            None => loss,
+        };
         // Weighted by the part's share of the batch's targets, so the parts' gradients add
-        // up to the gradient of the batch's mean loss.
+        // up to the gradient of the batch's mean loss (the contrastive term's negatives are
+        // the part's own samples).
         let loss = (loss * weight)?;
         Ok(PartStep {
             loss: loss.to_scalar::<f32>()?,
