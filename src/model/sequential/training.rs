@@ -3,7 +3,7 @@
 //! negatives, validated every few epochs and the best epoch kept. Each batch is computed in
 //! two parts side by side ([`Step::part`]) whose gradients add up to the batch's.
 //!
-//! Over 600 lines (about 1,090, 230 of them tests) because the loop, one step's loss and the
+//! Over 600 lines (about 1,110, 230 of them tests) because the loop, one step's loss and the
 //! negatives it samples are one piece: the parts' gradients must add up to the batch's, and
 //! a test checks that for each kind of step.
 
