@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/prereqs.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/kgrec-target}
-# A real SPARQL client and schemathesis for the service tests (tests/clients/), in their own venv.
+# A real SPARQL client and schemathesis for the service tests (tests/clients/), and oxigraph's
+# SPARQL server as a remote store (tests/it/remote.rs), in their own venv.
 venv=${KGREC_TEST_VENV:-$HOME/.cache/kgrec-test-venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check SPARQLWrapper rdflib schemathesis
+"$venv/bin/pip" install --quiet --disable-pip-version-check SPARQLWrapper rdflib schemathesis oxigraph
 export KGREC_PYTHON="$venv/bin/python"
 # The browser tests (tests/it/browser.rs): Debian's chromium, and playwright-core from the page's
 # pinned packages (web/package-lock.json).

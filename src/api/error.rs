@@ -261,6 +261,9 @@ impl From<KgError> for ApiError {
                 ApiError::bad_request("query_failed", e.to_string())
             }
             KgError::TooManyResults(_) => ApiError::bad_request("too_many_results", e.to_string()),
+            KgError::RemoteRefused { .. } => ApiError::bad_request("query_failed", e.to_string()),
+            KgError::Unsupported(_) => ApiError::bad_request("unsupported", e.to_string()),
+            KgError::RemoteFailed { .. } => ApiError::Unavailable(e.to_string()),
             KgError::Format(_) => ApiError::NotAcceptable(e.to_string()),
             KgError::Timeout(after) => ApiError::QueryTimeout {
                 query: "(unnamed)".into(),

@@ -10,7 +10,10 @@ use kgrec::default_kg;
 use kgrec::ingest::{self, ImportOutput, ImportSender, IngestError, RdfFile, RdfFileFormat};
 use kgrec::kg::saved::{parse_value, split_param};
 use kgrec::kg::vocab::{graph, GraphPart};
-use kgrec::kg::{results, ImportRecord, KgError, KgStore, QueryOptions, ResultFormat, SavedQuery};
+use kgrec::kg::{
+    results, ImportRecord, KgError, KgStore, QueryOptions, RemoteAuth, ResultFormat, SavedQuery,
+    StoreLocation,
+};
 use oxigraph::model::NamedNode;
 
 use super::args::{
@@ -21,7 +24,7 @@ use super::progress::{rate, LoadProgress};
 
 /// Resolved global settings.
 struct Settings {
-    store_path: PathBuf,
+    store: StoreLocation,
     queries_dir: PathBuf,
     no_default_kg: bool,
     registry: PathBuf,
@@ -30,11 +33,12 @@ struct Settings {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref())?;
+    let store = cli
+        .store
+        .or(config.store)
+        .unwrap_or_else(|| PathBuf::from("data/store"));
     let ctx = Settings {
-        store_path: cli
-            .store
-            .or(config.store)
-            .unwrap_or_else(|| PathBuf::from("data/store")),
+        store: StoreLocation::parse(&store)?,
         queries_dir: cli
             .queries_dir
             .or(config.queries)
@@ -43,11 +47,9 @@ pub fn run(cli: Cli) -> Result<()> {
         registry: PathBuf::new(),
     };
     let ctx = Settings {
-        registry: cli.registry.unwrap_or_else(|| {
-            ctx.store_path
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join("models")
+        registry: cli.registry.unwrap_or_else(|| match &ctx.store {
+            StoreLocation::Local(path) => path.parent().unwrap_or(Path::new(".")).join("models"),
+            StoreLocation::Remote(_) => PathBuf::from("models"),
         }),
         ..ctx
     };
@@ -73,22 +75,29 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// Opens the store for writing commands: never loads the default KG.
 fn open(ctx: &Settings) -> Result<KgStore> {
-    let store = KgStore::open(&ctx.store_path)?;
+    let store = open_store(&ctx.store)?;
     if store.was_created() {
-        eprintln!("created a new store at {}", ctx.store_path.display());
+        eprintln!("created a new store at {}", ctx.store);
     } else {
-        eprintln!("using the existing store at {}", ctx.store_path.display());
+        eprintln!("using the store at {}", ctx.store);
     }
     Ok(store)
 }
 
+/// Opens a store, with a remote store's credentials from the environment.
+fn open_store(location: &StoreLocation) -> Result<KgStore> {
+    let auth = RemoteAuth::from_vars(|name| std::env::var(name).ok())?;
+    Ok(KgStore::open_location(location, auth)?)
+}
+
 /// Opens the store for reading commands: a new, empty store first receives the default KG.
+/// A remote store never receives it unasked (it is someone's database).
 fn open_for_reading(ctx: &Settings) -> Result<KgStore> {
-    let store = KgStore::open(&ctx.store_path)?;
+    let store = open_store(&ctx.store)?;
     if store.was_created() && store.is_empty()? && !ctx.no_default_kg {
         eprintln!(
             "new store at {}: loading the bundled default KG ({})…",
-            ctx.store_path.display(),
+            ctx.store,
             default_kg::FILE_NAME
         );
         let t = Instant::now();
@@ -131,14 +140,12 @@ fn start(ctx: &Settings, skip_training: bool) -> Result<()> {
 
 fn stats(store: &KgStore) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "store: {}",
-        store
-            .location()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "in memory".into())
-    )?;
+    let place = match (store.location(), store.remote()) {
+        (Some(path), _) => path.display().to_string(),
+        (None, Some(remote)) => remote.endpoints().to_string(),
+        (None, None) => "in memory".into(),
+    };
+    writeln!(out, "store: {place}")?;
     writeln!(out, "quads: {}", store.len()?)?;
     if let Some(bytes) = store.size_on_disk() {
         writeln!(out, "size on disk: {:.1} MB", bytes as f64 / 1e6)?;

@@ -64,6 +64,33 @@ pub enum KgError {
     /// The query produced more results than allowed.
     #[error("the query returns more than {0} results; add a LIMIT, or raise the limit")]
     TooManyResults(usize),
+    /// `--store` names a remote store in a form kgrec cannot read, or its credentials are
+    /// set inconsistently.
+    #[error("remote store: {0}")]
+    RemoteSpec(String),
+    /// The remote SPARQL service refused a request (HTTP 4xx): a query it cannot run,
+    /// credentials it does not accept.
+    #[error("the SPARQL service at {endpoint} refused the request (HTTP {status}): {message}")]
+    RemoteRefused {
+        /// The endpoint's URL.
+        endpoint: String,
+        /// The HTTP status.
+        status: u16,
+        /// What the service said.
+        message: String,
+    },
+    /// The remote SPARQL service could not be reached, failed (HTTP 5xx, after retries), or
+    /// answered something unreadable.
+    #[error("the SPARQL service at {endpoint} failed: {message}")]
+    RemoteFailed {
+        /// The endpoint's URL.
+        endpoint: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// What was asked needs something this store does not have.
+    #[error("{0}")]
+    Unsupported(String),
     /// The requested format does not fit the query or data.
     #[error("unsupported format: {0}")]
     Format(String),

@@ -6,12 +6,16 @@
 pub mod binding;
 pub mod calls;
 pub mod error;
+pub mod remote;
 pub mod results;
 pub mod saved;
 pub mod store;
 pub mod vocab;
 
 pub use error::KgError;
+pub use remote::{RemoteAuth, RemoteEndpoints, RemoteStore};
 pub use results::ResultFormat;
 pub use saved::{ParamType, SavedQuery, SavedQueryParam};
-pub use store::{ExtensionFunction, ImportRecord, KgStore, QueryOptions, QueryOutcome};
+pub use store::{
+    ExtensionFunction, ImportRecord, KgStore, QueryOptions, QueryOutcome, StoreLocation,
+};

@@ -1,8 +1,8 @@
 //! [`KgStore`]: kgrec's narrow interface to the RDF store.
 //!
 //! Everything kgrec does with the store goes through the few methods here (bulk load, clear a
-//! graph, query, update, export, import records), so that a remote SPARQL 1.1 store can later
-//! stand behind the same interface.
+//! graph, query, update, export, import records). Behind them stands either oxigraph's own
+//! store on this machine, or a remote SPARQL 1.1 service ([`super::remote`]).
 //!
 //! Over 600 lines because it is one idea: the whole surface kgrec uses of the store, kept in
 //! one place on purpose, so that another store can be put behind it by reading one file.
@@ -22,14 +22,54 @@ use oxigraph::sparql::{CancellationToken, QueryEvaluationError, QueryResults, Sp
 use oxigraph::store::Store;
 
 use super::error::KgError;
+use super::remote::{RemoteAuth, RemoteEndpoints, RemoteStore};
 use super::vocab::{kgr, meta_graph, rdf_type, ID};
 
-/// A kgrec knowledge-graph store: persistent (RocksDB) or in memory.
+/// A kgrec knowledge-graph store: persistent (RocksDB), in memory, or a remote SPARQL 1.1
+/// service.
 #[derive(Clone)]
 pub struct KgStore {
-    store: Store,
+    backend: Backend,
     location: Option<PathBuf>,
     created: bool,
+}
+
+/// What answers for a [`KgStore`].
+#[derive(Clone)]
+enum Backend {
+    /// oxigraph's store in this process.
+    Local(Store),
+    /// A SPARQL 1.1 service elsewhere.
+    Remote(Arc<RemoteStore>),
+}
+
+/// Where a store lives, as `--store` names it: a directory on this machine, or a remote
+/// SPARQL service ([`RemoteEndpoints::parse`] gives the forms).
+#[derive(Clone, Debug)]
+pub enum StoreLocation {
+    /// A local store's directory.
+    Local(PathBuf),
+    /// A remote SPARQL 1.1 service.
+    Remote(RemoteEndpoints),
+}
+
+impl StoreLocation {
+    /// Reads `--store` (or `KGREC_STORE`, or `store` in kgrec.toml).
+    pub fn parse(spec: &Path) -> Result<Self, KgError> {
+        match spec.to_str().map(RemoteEndpoints::parse).transpose()? {
+            Some(Some(remote)) => Ok(StoreLocation::Remote(remote)),
+            _ => Ok(StoreLocation::Local(spec.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Local(p) => write!(f, "{}", p.display()),
+            StoreLocation::Remote(r) => write!(f, "{r}"),
+        }
+    }
 }
 
 /// The outcome of a SPARQL query, ready to be written in any [`super::ResultFormat`].
@@ -176,7 +216,7 @@ impl KgStore {
             }
         })?;
         Ok(Self {
-            store,
+            backend: Backend::Local(store),
             location: Some(path.to_owned()),
             created: !existed,
         })
@@ -185,10 +225,42 @@ impl KgStore {
     /// A fresh in-memory store, for tests and one-off work.
     pub fn in_memory() -> Result<Self, KgError> {
         Ok(Self {
-            store: Store::new()?,
+            backend: Backend::Local(Store::new()?),
             location: None,
             created: true,
         })
+    }
+
+    /// A remote SPARQL 1.1 service as the store, checked to answer before it is returned.
+    pub fn connect(remote: RemoteStore) -> Self {
+        Self {
+            backend: Backend::Remote(Arc::new(remote)),
+            location: None,
+            created: false,
+        }
+    }
+
+    /// Opens the store `location` names: [`KgStore::open`] for a directory, a connection
+    /// with `auth` for a remote service.
+    pub fn open_location(
+        location: &StoreLocation,
+        auth: Option<RemoteAuth>,
+    ) -> Result<Self, KgError> {
+        match location {
+            StoreLocation::Local(path) => Self::open(path),
+            StoreLocation::Remote(endpoints) => Ok(Self::connect(RemoteStore::connect(
+                endpoints.clone(),
+                auth,
+            )?)),
+        }
+    }
+
+    /// The remote service behind this store, if it is one.
+    pub fn remote(&self) -> Option<&RemoteStore> {
+        match &self.backend {
+            Backend::Remote(r) => Some(r),
+            Backend::Local(_) => None,
+        }
     }
 
     /// Where the store lives on disk, if it is persistent.
@@ -201,29 +273,42 @@ impl KgStore {
         self.created
     }
 
-    /// Number of quads in the store.
+    /// Number of quads in the store (of a remote store: in its named graphs, where kgrec
+    /// writes).
     pub fn len(&self) -> Result<usize, KgError> {
-        Ok(self.store.len()?)
+        match &self.backend {
+            Backend::Local(store) => Ok(store.len()?),
+            Backend::Remote(r) => r.len(),
+        }
     }
 
-    /// Whether the store holds no quad at all.
+    /// Whether the store holds no quad at all (a remote store: in no named graph).
     pub fn is_empty(&self) -> Result<bool, KgError> {
-        Ok(self.store.is_empty()?)
+        match &self.backend {
+            Backend::Local(store) => Ok(store.is_empty()?),
+            Backend::Remote(r) => r.is_empty(),
+        }
     }
 
     /// Bulk-loads quads atomically: either every quad lands or, if the iterator yields an
     /// error, nothing does and the store is exactly as it was.
     ///
     /// `counter`, when given, is advanced as quads are handed over (for progress bars).
+    /// A remote store stages the quads in graphs of their own and adds them to their graphs
+    /// with one final update ([`RemoteStore::load`]).
     pub fn bulk_load<E: std::fmt::Display>(
         &self,
         quads: impl IntoIterator<Item = Result<Quad, E>>,
         counter: Option<LoadCounter>,
     ) -> Result<u64, KgError> {
+        let store = match &self.backend {
+            Backend::Local(store) => store,
+            Backend::Remote(r) => return r.load(quads, None, counter),
+        };
         let mut loaded = 0u64;
         let mut failure: Option<String> = None;
         {
-            let mut loader = self.store.bulk_loader();
+            let mut loader = store.bulk_loader();
             let iter = quads.into_iter().map_while(|q| match q {
                 Ok(q) => {
                     loaded += 1;
@@ -253,12 +338,18 @@ impl KgStore {
     /// leaves the store as it was), then the graphs are cleared and the quads written in one
     /// transaction, so a failure or a crash at any point before it commits keeps the old
     /// graphs whole. The transaction holds the new quads in memory until it commits.
+    /// A remote store writes them into staging graphs and moves those into place with one
+    /// final update, so the old graphs stay whole until it runs.
     pub fn replace_graphs<E: std::fmt::Display>(
         &self,
         graphs: &[NamedNode],
         quads: impl IntoIterator<Item = Result<Quad, E>>,
         counter: Option<LoadCounter>,
     ) -> Result<u64, KgError> {
+        let store = match &self.backend {
+            Backend::Local(store) => store,
+            Backend::Remote(r) => return r.load(quads, Some(graphs), counter),
+        };
         let mut all = Vec::new();
         for q in quads {
             all.push(q.map_err(|e| KgError::InvalidInput(e.to_string()))?);
@@ -266,7 +357,7 @@ impl KgStore {
                 c.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let mut t = self.store.start_transaction()?;
+        let mut t = store.start_transaction()?;
         for g in graphs {
             t.clear_graph(g)?;
         }
@@ -277,7 +368,10 @@ impl KgStore {
 
     /// Removes every quad of a named graph (used to reload one part of the KG alone).
     pub fn clear_graph(&self, graph: &NamedNode) -> Result<(), KgError> {
-        Ok(self.store.clear_graph(graph)?)
+        match &self.backend {
+            Backend::Local(store) => Ok(store.clear_graph(graph)?),
+            Backend::Remote(r) => r.update(&format!("DROP SILENT GRAPH {graph}"), None),
+        }
     }
 
     /// The named graphs with their sizes, largest first.
@@ -296,8 +390,12 @@ impl KgStore {
 
     /// The names of the named graphs (IRIs only), without counting their quads.
     pub fn graph_names(&self) -> Result<Vec<NamedNode>, KgError> {
+        let store = match &self.backend {
+            Backend::Local(store) => store,
+            Backend::Remote(r) => return r.graph_names(),
+        };
         let mut out = Vec::new();
-        for g in self.store.named_graphs() {
+        for g in store.named_graphs() {
             if let NamedOrBlankNode::NamedNode(n) = g? {
                 out.push(n);
             }
@@ -320,10 +418,20 @@ impl KgStore {
         })
     }
 
-    /// Hands every quad of the store to `quad`, read straight from its index.
+    /// Hands every quad of the store to `quad`, read straight from its index (a remote
+    /// store's: those of its named graphs, page by page).
     pub fn for_each_quad(&self, mut quad: impl FnMut(QuadRef<'_>)) -> Result<(), KgError> {
-        for q in self.store.iter() {
-            quad(q?.as_ref());
+        match &self.backend {
+            Backend::Local(store) => {
+                for q in store.iter() {
+                    quad(q?.as_ref());
+                }
+            }
+            Backend::Remote(r) => {
+                for g in r.graph_names()? {
+                    r.for_each_quad_in_graph(&g, |q| quad(q.as_ref()))?;
+                }
+            }
         }
         Ok(())
     }
@@ -334,7 +442,11 @@ impl KgStore {
         graph: &NamedNode,
         mut quad: impl FnMut(Quad),
     ) -> Result<(), KgError> {
-        for q in self.store.quads_for_pattern(
+        let store = match &self.backend {
+            Backend::Local(store) => store,
+            Backend::Remote(r) => return r.for_each_quad_in_graph(graph, quad),
+        };
+        for q in store.quads_for_pattern(
             None,
             None,
             None,
@@ -368,6 +480,10 @@ impl KgStore {
     /// Evaluates a SPARQL query with every option of [`QueryOptions`]: dataset, extension
     /// functions, a time limit and a result-size limit.
     pub fn query_with(&self, text: &str, options: &QueryOptions) -> Result<QueryOutcome, KgError> {
+        let store = match &self.backend {
+            Backend::Local(store) => store,
+            Backend::Remote(r) => return r.run_query(text, options),
+        };
         let deadline = Deadline::start(options.timeout);
         let mut evaluator = SparqlEvaluator::new().with_cancellation_token(deadline.token.clone());
         for (name, f) in &options.functions {
@@ -409,7 +525,7 @@ impl KgStore {
         let limit = options.max_results.unwrap_or(usize::MAX);
         let too_many = || KgError::TooManyResults(limit);
         let results = prepared
-            .on_store(&self.store)
+            .on_store(store)
             .execute()
             .map_err(|e| deadline.query_error(e))?;
         Ok(match results {
@@ -448,9 +564,13 @@ impl KgStore {
         text: &str,
         mut row: impl FnMut(&[Option<Term>]),
     ) -> Result<(), KgError> {
+        let store = match &self.backend {
+            Backend::Local(store) => store,
+            Backend::Remote(r) => return r.for_each_solution(text, row),
+        };
         let mut prepared = SparqlEvaluator::new().parse_query(text)?;
         prepared.dataset_mut().set_default_graph_as_union();
-        match prepared.on_store(&self.store).execute()? {
+        match prepared.on_store(store).execute()? {
             QueryResults::Solutions(solutions) => {
                 let variables = solutions.variables().to_vec();
                 let mut cells = Vec::with_capacity(variables.len());
@@ -474,11 +594,19 @@ impl KgStore {
     /// Applies a SPARQL 1.1 Update atomically, within `options.timeout` (the update's
     /// queries are cancelled past it, and nothing is written).
     pub fn update_with(&self, text: &str, options: &QueryOptions) -> Result<(), KgError> {
+        let store = match &self.backend {
+            Backend::Local(store) => store,
+            Backend::Remote(r) => {
+                // Refused here with kgrec's own message before it travels.
+                spargebra::SparqlParser::new().parse_update(text)?;
+                return r.update(text, options.timeout);
+            }
+        };
         let deadline = Deadline::start(options.timeout);
         SparqlEvaluator::new()
             .with_cancellation_token(deadline.token.clone())
             .parse_update(text)?
-            .on_store(&self.store)
+            .on_store(store)
             .execute()
             .map_err(|e| match options.timeout {
                 Some(t) if deadline.token.is_cancelled() => KgError::Timeout(t),
@@ -487,9 +615,14 @@ impl KgStore {
         Ok(())
     }
 
-    /// Inserts quads in one transaction: all of them are written, or none.
+    /// Inserts quads in one transaction: all of them are written, or none (a remote
+    /// store: one INSERT DATA per batch of [`RemoteStore::BATCH_SIZE`]).
     pub fn insert_quads(&self, quads: &[Quad]) -> Result<(), KgError> {
-        let mut t = self.store.start_transaction()?;
+        let store = match &self.backend {
+            Backend::Local(store) => store,
+            Backend::Remote(r) => return r.write_quads(quads, true),
+        };
+        let mut t = store.start_transaction()?;
         t.extend(quads);
         t.commit()?;
         Ok(())
@@ -497,7 +630,11 @@ impl KgStore {
 
     /// Removes quads in one transaction (absent ones are ignored).
     pub fn remove_quads(&self, quads: &[Quad]) -> Result<(), KgError> {
-        let mut t = self.store.start_transaction()?;
+        let store = match &self.backend {
+            Backend::Local(store) => store,
+            Backend::Remote(r) => return r.write_quads(quads, false),
+        };
+        let mut t = store.start_transaction()?;
         for q in quads {
             t.remove(q);
         }
@@ -509,7 +646,11 @@ impl KgStore {
     /// any graph, and every quad about a record that names them (`?r kgr:user <user>`:
     /// interactions and labelled negatives). Returns the number of quads removed.
     pub fn delete_user(&self, user: &NamedNode) -> Result<usize, KgError> {
-        let mut t = self.store.start_transaction()?;
+        let store = match &self.backend {
+            Backend::Local(store) => store,
+            Backend::Remote(r) => return r.delete_user(user),
+        };
+        let mut t = store.start_transaction()?;
         let user_term = Term::NamedNode(user.clone());
         let mut doomed: Vec<Quad> = Vec::new();
         let mut records: Vec<NamedOrBlankNode> = Vec::new();
@@ -546,23 +687,27 @@ impl KgStore {
         format: RdfFormat,
         writer: impl Write,
     ) -> Result<(), KgError> {
+        if graph.is_none() && !format.supports_datasets() {
+            return Err(KgError::Format(format!(
+                "{} cannot hold named graphs: export the whole store as N-Quads or TriG, or pick one --graph",
+                format.name()
+            )));
+        }
         let serializer = RdfSerializer::from_format(format);
+        let store = match &self.backend {
+            Backend::Local(store) => store,
+            Backend::Remote(r) => return r.export(graph, serializer, writer),
+        };
         match graph {
             Some(g) => {
-                self.store.dump_graph_to_writer(
+                store.dump_graph_to_writer(
                     GraphNameRef::NamedNode(g.as_ref()),
                     serializer,
                     writer,
                 )?;
             }
             None => {
-                if !format.supports_datasets() {
-                    return Err(KgError::Format(format!(
-                        "{} cannot hold named graphs: export the whole store as N-Quads or TriG, or pick one --graph",
-                        format.name()
-                    )));
-                }
-                self.store.dump_to_writer(serializer, writer)?;
+                store.dump_to_writer(serializer, writer)?;
             }
         }
         Ok(())
@@ -594,47 +739,37 @@ impl KgStore {
         Ok(None)
     }
 
-    /// Records an import in the meta graph, replacing an earlier record of the same content.
+    /// Records an import in the meta graph, replacing an earlier record of the same content,
+    /// in one update.
     pub fn record_import(&self, record: &ImportRecord) -> Result<(), KgError> {
         let node = import_node(&record.content_hash);
         let g = meta_graph();
-        let subject = NamedOrBlankNode::from(node.clone());
-        for q in self
-            .store
-            .quads_for_pattern(Some(subject.as_ref()), None, None, Some(g.as_ref().into()))
-            .collect::<Result<Vec<_>, _>>()?
-        {
-            self.store.remove(&q)?;
-        }
-        let quads = [
-            Quad::new(node.clone(), rdf_type(), kgr("Import"), g.clone()),
-            Quad::new(
-                node.clone(),
+        let facts = [
+            (rdf_type(), Term::from(kgr("Import"))),
+            (
                 kgr("source"),
-                Literal::new_simple_literal(&record.source),
-                g.clone(),
+                Literal::new_simple_literal(&record.source).into(),
             ),
-            Quad::new(
-                node.clone(),
+            (
                 kgr("contentHash"),
-                Literal::new_simple_literal(&record.content_hash),
-                g.clone(),
+                Literal::new_simple_literal(&record.content_hash).into(),
             ),
-            Quad::new(
-                node.clone(),
+            (
                 kgr("importedAt"),
-                Literal::new_typed_literal(&record.imported_at, xsd::DATE_TIME),
-                g.clone(),
+                Literal::new_typed_literal(&record.imported_at, xsd::DATE_TIME).into(),
             ),
-            Quad::new(
-                node,
+            (
                 kgr("quadCount"),
-                Literal::new_typed_literal(record.quad_count.to_string(), xsd::INTEGER),
-                g,
+                Literal::new_typed_literal(record.quad_count.to_string(), xsd::INTEGER).into(),
             ),
         ];
-        self.store.extend(quads)?;
-        Ok(())
+        let triples: String = facts
+            .iter()
+            .map(|(p, o)| format!("{node} {p} {o} .\n"))
+            .collect();
+        self.update(&format!(
+            "DELETE WHERE {{ GRAPH {g} {{ {node} ?p ?o }} }} ;\nINSERT DATA {{ GRAPH {g} {{\n{triples}}} }}"
+        ))
     }
 
     /// Bytes the store's files take on disk (`None` for an in-memory store).
@@ -674,6 +809,15 @@ mod tests {
             n,
             NamedNode::new_unchecked("http://example.com/g"),
         )
+    }
+
+    impl KgStore {
+        fn contains(&self, q: &Quad) -> bool {
+            match &self.backend {
+                Backend::Local(store) => store.contains(q).unwrap(),
+                Backend::Remote(_) => unreachable!("unit tests use local stores"),
+            }
+        }
     }
 
     #[test]
@@ -720,7 +864,7 @@ mod tests {
             .replace_graphs(std::slice::from_ref(&g), bad, None)
             .is_err());
         assert_eq!(store.len().unwrap(), 11);
-        assert!(store.store.contains(&quad(0)).unwrap());
+        assert!(store.contains(&quad(0)));
         let n = store
             .replace_graphs(
                 std::slice::from_ref(&g),
@@ -730,8 +874,8 @@ mod tests {
             .unwrap();
         assert_eq!(n, 3);
         assert_eq!(store.len().unwrap(), 4);
-        assert!(!store.store.contains(&quad(0)).unwrap());
-        assert!(store.store.contains(&other).unwrap());
+        assert!(!store.contains(&quad(0)));
+        assert!(store.contains(&other));
     }
 
     #[test]

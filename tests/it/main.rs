@@ -12,5 +12,6 @@ mod load;
 mod ontology;
 mod quality;
 mod queries;
+mod remote;
 mod serve;
 mod text;

@@ -1,0 +1,1052 @@
+//! [`RemoteStore`]: what stands behind [`super::KgStore`] when the KG lives in a SPARQL 1.1
+//! service the shop already runs (Virtuoso, oxigraph's server, GraphDB, Fuseki, …).
+//!
+//! It speaks the SPARQL 1.1 Protocol for queries and updates, and the Graph Store Protocol
+//! for bulk writes where the server has one. Reads of whole graphs and of projections are
+//! paged (`ORDER BY` every variable, `LIMIT`, `OFFSET`), so no single response holds the KG
+//! and a server's cap on result rows (Virtuoso's `ResultSetMaxRows`) cannot silently cut one
+//! short. Writes go in batches, each retried when the network or the server fails
+//! transiently. A load is written into staging graphs of its own and moved into place by one
+//! final update, so a load that fails leaves the target graphs as they were.
+//!
+//! May import: oxigraph's model, parsers and result formats, spargebra, and `super::error`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use oxigraph::io::{RdfFormat, RdfParser};
+use oxigraph::model::{GraphName, NamedNode, NamedOrBlankNode, Quad, Term, Triple, Variable};
+use oxigraph::sparql::results::{
+    QueryResultsFormat, QueryResultsParser, ReaderQueryResultsParserOutput,
+};
+
+use super::error::KgError;
+use super::store::{QueryOptions, QueryOutcome};
+use super::vocab::KGR;
+
+/// Where a remote store answers: its query endpoint, its update endpoint and, where the
+/// server has one, its Graph Store Protocol endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteEndpoints {
+    /// SPARQL 1.1 Protocol query endpoint.
+    pub query: String,
+    /// SPARQL 1.1 Protocol update endpoint (often the query endpoint's URL).
+    pub update: String,
+    /// Graph Store Protocol endpoint, used for bulk writes when given.
+    pub graph_store: Option<String>,
+}
+
+impl RemoteEndpoints {
+    /// Reads `--store`'s remote forms: one URL (`http://host:8890/sparql`, queries and
+    /// updates both sent there), or `query=URL,update=URL[,gsp=URL]`. Anything else is a
+    /// local store's directory, and gives `None`.
+    pub fn parse(spec: &str) -> Result<Option<Self>, KgError> {
+        let spec = spec.trim();
+        if is_http_url(spec) {
+            return Ok(Some(Self {
+                query: spec.to_owned(),
+                update: spec.to_owned(),
+                graph_store: None,
+            }));
+        }
+        if !spec.starts_with("query=") {
+            return Ok(None);
+        }
+        let (mut query, mut update, mut graph_store) = (None, None, None);
+        for part in spec.split(',') {
+            let (key, url) = part
+                .split_once('=')
+                .ok_or_else(|| KgError::RemoteSpec(format!("`{part}` is not KEY=URL")))?;
+            let url = url.trim();
+            if !is_http_url(url) {
+                return Err(KgError::RemoteSpec(format!(
+                    "`{url}` ({key}) is not an http:// or https:// URL"
+                )));
+            }
+            let slot = match key.trim() {
+                "query" => &mut query,
+                "update" => &mut update,
+                "gsp" => &mut graph_store,
+                other => {
+                    return Err(KgError::RemoteSpec(format!(
+                        "unknown endpoint `{other}`: use query=, update= and gsp="
+                    )))
+                }
+            };
+            if slot.replace(url.to_owned()).is_some() {
+                return Err(KgError::RemoteSpec(format!("{key}= is given twice")));
+            }
+        }
+        let query = query.ok_or_else(|| KgError::RemoteSpec("query= is missing".into()))?;
+        Ok(Some(Self {
+            update: update.unwrap_or_else(|| query.clone()),
+            query,
+            graph_store,
+        }))
+    }
+}
+
+impl std::fmt::Display for RemoteEndpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the SPARQL service at {}", self.query)?;
+        if self.update != self.query {
+            write!(f, " (updates to {})", self.update)?;
+        }
+        Ok(())
+    }
+}
+
+fn is_http_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+/// HTTP authentication for a remote store, read from the environment only (never from the
+/// command line, where other users of the machine could read it).
+#[derive(Clone, PartialEq, Eq)]
+pub enum RemoteAuth {
+    /// `KGREC_STORE_USER` and `KGREC_STORE_PASSWORD`: HTTP basic authentication.
+    Basic {
+        /// User name.
+        user: String,
+        /// Password.
+        password: String,
+    },
+    /// `KGREC_STORE_TOKEN`: a bearer token.
+    Bearer(String),
+}
+
+impl std::fmt::Debug for RemoteAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemoteAuth::Basic { user, .. } => write!(f, "Basic({user}, <password>)"),
+            RemoteAuth::Bearer(_) => write!(f, "Bearer(<token>)"),
+        }
+    }
+}
+
+impl RemoteAuth {
+    /// The environment variable of a basic-auth user name.
+    pub const USER: &'static str = "KGREC_STORE_USER";
+    /// The environment variable of a basic-auth password.
+    pub const PASSWORD: &'static str = "KGREC_STORE_PASSWORD";
+    /// The environment variable of a bearer token.
+    pub const TOKEN: &'static str = "KGREC_STORE_TOKEN";
+
+    /// Reads the credentials from `var` (the environment, in the binary): none, basic or
+    /// bearer. A user without a password, or both kinds at once, is an error.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, KgError> {
+        let (user, password, token) = (var(Self::USER), var(Self::PASSWORD), var(Self::TOKEN));
+        match (user, password, token) {
+            (None, None, None) => Ok(None),
+            (None, None, Some(t)) => Ok(Some(RemoteAuth::Bearer(t))),
+            (Some(user), Some(password), None) => Ok(Some(RemoteAuth::Basic { user, password })),
+            (_, _, Some(_)) => Err(KgError::RemoteSpec(format!(
+                "set either {} or {} and {}, not both",
+                Self::TOKEN,
+                Self::USER,
+                Self::PASSWORD
+            ))),
+            _ => Err(KgError::RemoteSpec(format!(
+                "{} and {} go together",
+                Self::USER,
+                Self::PASSWORD
+            ))),
+        }
+    }
+
+    fn header(&self) -> String {
+        match self {
+            RemoteAuth::Basic { user, password } => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+            ),
+            RemoteAuth::Bearer(t) => format!("Bearer {t}"),
+        }
+    }
+}
+
+/// The dataset a query runs over, as the protocol's `default-graph-uri` and
+/// `named-graph-uri` parameters (empty: the query's own FROM, or the service's default).
+#[derive(Clone, Debug, Default)]
+pub struct ProtocolDataset {
+    /// `default-graph-uri` values.
+    pub default_graphs: Vec<NamedNode>,
+    /// `named-graph-uri` values.
+    pub named_graphs: Vec<NamedNode>,
+}
+
+/// Whether a failed request may be sent again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Reads, and writes that are idempotent (INSERT DATA, DELETE DATA, a staging batch).
+    Transient,
+    /// The final move of a load: sent once, its failure reported as it is.
+    Never,
+}
+
+/// One HTTP request to the service, built afresh for each attempt.
+enum Request<'a> {
+    /// A GET with URL parameters (the Graph Store Protocol's read).
+    Get {
+        params: &'a [(&'a str, &'a str)],
+        accept: &'a str,
+    },
+    /// A POST of an HTML form (the SPARQL Protocol's query and update).
+    Form {
+        params: Vec<(&'a str, &'a str)>,
+        accept: &'a str,
+    },
+    /// A POST of N-Triples (the Graph Store Protocol's write).
+    NTriples {
+        params: &'a [(&'a str, &'a str)],
+        body: &'a [u8],
+    },
+}
+
+/// The delays before each new attempt of a request that failed transiently.
+const BACKOFF: [Duration; 3] = [
+    Duration::from_millis(200),
+    Duration::from_millis(1000),
+    Duration::from_millis(4000),
+];
+
+/// A remote SPARQL 1.1 store (see the module documentation).
+pub struct RemoteStore {
+    agent: ureq::Agent,
+    endpoints: RemoteEndpoints,
+    auth: Option<String>,
+    page_size: usize,
+    batch_size: usize,
+}
+
+/// A quad's parts as rows of a result: subject, predicate, object (and graph).
+type Cells = Vec<Option<Term>>;
+
+impl RemoteStore {
+    /// Rows asked for per page of a paged read: Virtuoso's default cap on result rows.
+    pub const PAGE_SIZE: usize = 10_000;
+    /// Triples written per request of a load.
+    pub const BATCH_SIZE: usize = 10_000;
+
+    /// Connects to a remote store and checks that it answers a query, so that a wrong URL
+    /// or credentials fail at once with the service's own words.
+    pub fn connect(endpoints: RemoteEndpoints, auth: Option<RemoteAuth>) -> Result<Self, KgError> {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .user_agent(concat!("kgrec/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let store = Self {
+            agent: ureq::Agent::new_with_config(config),
+            endpoints,
+            auth: auth.map(|a| a.header()),
+            page_size: Self::PAGE_SIZE,
+            batch_size: Self::BATCH_SIZE,
+        };
+        store.ask("ASK { }")?;
+        Ok(store)
+    }
+
+    /// The endpoints this store talks to.
+    pub fn endpoints(&self) -> &RemoteEndpoints {
+        &self.endpoints
+    }
+
+    /// Sets the rows per page of paged reads and the triples per write (tests use small ones
+    /// to cross page and batch boundaries).
+    pub fn with_sizes(mut self, page_size: usize, batch_size: usize) -> Self {
+        self.page_size = page_size.max(1);
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    fn failed(&self, url: &str, message: impl std::fmt::Display) -> KgError {
+        KgError::RemoteFailed {
+            endpoint: url.to_owned(),
+            message: message.to_string(),
+        }
+    }
+
+    /// Sends one request built by `build` (again after a transient failure when `retry`
+    /// allows), and returns the response of a 2xx answer.
+    fn send(
+        &self,
+        url: &str,
+        retry: Retry,
+        timeout: Option<Duration>,
+        request: Request<'_>,
+    ) -> Result<ureq::http::Response<ureq::Body>, KgError> {
+        let mut attempt = 0;
+        loop {
+            let outcome = match &request {
+                Request::Get { params, accept } => self
+                    .prepare(self.agent.get(url), params, timeout)
+                    .header("Accept", *accept)
+                    .call(),
+                Request::Form { params, accept } => self
+                    .prepare(self.agent.post(url), &[], timeout)
+                    .header("Accept", *accept)
+                    .send_form(params.iter().copied()),
+                Request::NTriples { params, body } => self
+                    .prepare(self.agent.post(url), params, timeout)
+                    .content_type("application/n-triples")
+                    .send(*body),
+            };
+            let transient = match &outcome {
+                Ok(r) => r.status().is_server_error() || r.status().as_u16() == 429,
+                Err(ureq::Error::Timeout(_)) => false,
+                Err(_) => true,
+            };
+            if transient && retry == Retry::Transient && attempt < BACKOFF.len() {
+                tracing::warn!(url, attempt, "the SPARQL service failed; trying again");
+                std::thread::sleep(BACKOFF[attempt]);
+                attempt += 1;
+                continue;
+            }
+            return match outcome {
+                Ok(r) if r.status().is_success() => Ok(r),
+                Ok(mut r) => {
+                    let status = r.status().as_u16();
+                    let mut body = r
+                        .body_mut()
+                        .with_config()
+                        .limit(64 * 1024)
+                        .read_to_string()
+                        .unwrap_or_default();
+                    if body.len() > 2000 {
+                        let cut = (0..=2000).rev().find(|&i| body.is_char_boundary(i));
+                        body.truncate(cut.unwrap_or(0));
+                        body.push('…');
+                    }
+                    let message = body.trim().to_owned();
+                    if (400..500).contains(&status) {
+                        Err(KgError::RemoteRefused {
+                            endpoint: url.to_owned(),
+                            status,
+                            message,
+                        })
+                    } else {
+                        Err(self.failed(url, format!("HTTP {status}: {message}")))
+                    }
+                }
+                Err(ureq::Error::Timeout(_)) => match timeout {
+                    Some(t) => Err(KgError::Timeout(t)),
+                    None => Err(self.failed(url, "timed out")),
+                },
+                Err(e) => Err(self.failed(url, e)),
+            };
+        }
+    }
+
+    /// A request with the credentials, URL parameters and time limit every request carries.
+    fn prepare<B>(
+        &self,
+        mut request: ureq::RequestBuilder<B>,
+        params: &[(&str, &str)],
+        timeout: Option<Duration>,
+    ) -> ureq::RequestBuilder<B> {
+        if let Some(a) = &self.auth {
+            request = request.header("Authorization", a);
+        }
+        for (k, v) in params {
+            request = request.query(*k, *v);
+        }
+        if let Some(t) = timeout {
+            request = request.config().timeout_global(Some(t)).build();
+        }
+        request
+    }
+
+    /// Sends a query with the protocol's POST form and returns the response.
+    fn post_query(
+        &self,
+        text: &str,
+        dataset: &ProtocolDataset,
+        accept: &str,
+        timeout: Option<Duration>,
+    ) -> Result<ureq::http::Response<ureq::Body>, KgError> {
+        let mut form: Vec<(&str, &str)> = vec![("query", text)];
+        form.extend(
+            dataset
+                .default_graphs
+                .iter()
+                .map(|g| ("default-graph-uri", g.as_str())),
+        );
+        form.extend(
+            dataset
+                .named_graphs
+                .iter()
+                .map(|g| ("named-graph-uri", g.as_str())),
+        );
+        self.send(
+            &self.endpoints.query,
+            Retry::Transient,
+            timeout,
+            Request::Form {
+                params: form,
+                accept,
+            },
+        )
+    }
+
+    /// Runs a query of any form and reads the whole answer (at most `limit` rows or
+    /// triples: [`KgError::TooManyResults`] past it).
+    pub fn query(
+        &self,
+        text: &str,
+        dataset: &ProtocolDataset,
+        timeout: Option<Duration>,
+        limit: usize,
+    ) -> Result<RemoteAnswer, KgError> {
+        let accept =
+            "application/sparql-results+json, application/n-triples;q=0.9, text/turtle;q=0.8";
+        let response = self.post_query(text, dataset, accept, timeout)?;
+        let media = response
+            .headers()
+            .get("Content-Type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let url = &self.endpoints.query;
+        let reader = response.into_body().into_reader();
+        if media.contains("sparql-results") || media.contains("application/json") {
+            match QueryResultsParser::from_format(QueryResultsFormat::Json)
+                .for_reader(reader)
+                .map_err(|e| self.failed(url, format!("unreadable results: {e}")))?
+            {
+                ReaderQueryResultsParserOutput::Boolean(b) => Ok(RemoteAnswer::Boolean(b)),
+                ReaderQueryResultsParserOutput::Solutions(solutions) => {
+                    let variables = solutions.variables().to_vec();
+                    let mut rows = Vec::new();
+                    for s in solutions {
+                        let s =
+                            s.map_err(|e| self.failed(url, format!("unreadable results: {e}")))?;
+                        if rows.len() == limit {
+                            return Err(KgError::TooManyResults(limit));
+                        }
+                        rows.push(variables.iter().map(|v| s.get(v).cloned()).collect());
+                    }
+                    Ok(RemoteAnswer::Solutions { variables, rows })
+                }
+            }
+        } else {
+            let format = RdfFormat::from_media_type(media.split(';').next().unwrap_or("").trim())
+                .ok_or_else(|| {
+                self.failed(url, format!("answered in an unknown format `{media}`"))
+            })?;
+            let mut triples = Vec::new();
+            for q in RdfParser::from_format(format).for_reader(reader) {
+                let q = q.map_err(|e| self.failed(url, format!("unreadable RDF: {e}")))?;
+                if triples.len() == limit {
+                    return Err(KgError::TooManyResults(limit));
+                }
+                triples.push(Triple::new(q.subject, q.predicate, q.object));
+            }
+            Ok(RemoteAnswer::Graph(triples))
+        }
+    }
+
+    /// Runs an ASK query.
+    pub fn ask(&self, text: &str) -> Result<bool, KgError> {
+        match self.query(text, &ProtocolDataset::default(), None, usize::MAX)? {
+            RemoteAnswer::Boolean(b) => Ok(b),
+            _ => Err(self.failed(
+                &self.endpoints.query,
+                "answered an ASK query with no boolean",
+            )),
+        }
+    }
+
+    /// Runs a SELECT and returns its rows.
+    pub fn select(&self, text: &str, dataset: &ProtocolDataset) -> Result<Vec<Cells>, KgError> {
+        match self.query(text, dataset, None, usize::MAX)? {
+            RemoteAnswer::Solutions { rows, .. } => Ok(rows),
+            _ => Err(KgError::NotSelect),
+        }
+    }
+
+    /// Reads the rows of a SELECT page by page and hands each to `row`: the query is wrapped
+    /// as a subquery, ordered by every one of its variables so that pages neither overlap
+    /// nor skip, and cut with LIMIT and OFFSET. `select` must be a SELECT with no dataset
+    /// clause (the dataset is `dataset`) and no prologue.
+    pub fn for_each_row(
+        &self,
+        select: &str,
+        variables: &[Variable],
+        dataset: &ProtocolDataset,
+        mut row: impl FnMut(&[Option<Term>]),
+    ) -> Result<(), KgError> {
+        let order: Vec<String> = variables.iter().map(|v| format!("ASC({v})")).collect();
+        let mut offset = 0usize;
+        loop {
+            let page = format!(
+                "SELECT * WHERE {{ {select} }} ORDER BY {} LIMIT {} OFFSET {offset}",
+                order.join(" "),
+                self.page_size
+            );
+            let (got, rows) = match self.query(&page, dataset, None, usize::MAX)? {
+                RemoteAnswer::Solutions {
+                    variables: got,
+                    rows,
+                } => (got, rows),
+                _ => return Err(KgError::NotSelect),
+            };
+            // The page's columns may come back in another order than asked for.
+            let index: Vec<Option<usize>> = variables
+                .iter()
+                .map(|v| got.iter().position(|g| g == v))
+                .collect();
+            let mut cells = Vec::with_capacity(variables.len());
+            for r in &rows {
+                cells.clear();
+                cells.extend(index.iter().map(|i| i.and_then(|i| r[i].clone())));
+                row(&cells);
+            }
+            if rows.len() < self.page_size {
+                return Ok(());
+            }
+            offset += rows.len();
+        }
+    }
+
+    /// Sends a SPARQL 1.1 Update.
+    pub fn update(&self, text: &str, timeout: Option<Duration>) -> Result<(), KgError> {
+        self.update_once_or_retried(text, timeout, Retry::Transient)
+    }
+
+    fn update_once_or_retried(
+        &self,
+        text: &str,
+        timeout: Option<Duration>,
+        retry: Retry,
+    ) -> Result<(), KgError> {
+        self.send(
+            &self.endpoints.update,
+            retry,
+            timeout,
+            Request::Form {
+                params: vec![("update", text)],
+                accept: "*/*",
+            },
+        )?;
+        Ok(())
+    }
+
+    /// The named graphs that hold at least one triple.
+    pub fn graph_names(&self) -> Result<Vec<NamedNode>, KgError> {
+        let rows = self.select(
+            "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }",
+            &ProtocolDataset::default(),
+        )?;
+        let mut out: Vec<NamedNode> = rows
+            .into_iter()
+            .filter_map(|mut r| match r.pop().flatten() {
+                Some(Term::NamedNode(g)) => Some(g),
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// The dataset whose default graph is the union of every named graph (and whose named
+    /// graphs are all of them), sent as protocol parameters: servers differ on what their
+    /// default graph is (Virtuoso's is already the union, oxigraph's server's is not).
+    pub fn union_dataset(&self) -> Result<ProtocolDataset, KgError> {
+        let graphs = self.graph_names()?;
+        Ok(ProtocolDataset {
+            default_graphs: graphs.clone(),
+            named_graphs: graphs,
+        })
+    }
+
+    /// Hands every quad of one named graph to `quad`: with a Graph Store Protocol endpoint,
+    /// from one GET of the graph parsed as it streams in (a server sorts nothing for it);
+    /// without one, page by page.
+    pub fn for_each_quad_in_graph(
+        &self,
+        graph: &NamedNode,
+        mut quad: impl FnMut(Quad),
+    ) -> Result<(), KgError> {
+        if let Some(url) = &self.endpoints.graph_store {
+            let response = match self.send(
+                url,
+                Retry::Transient,
+                None,
+                Request::Get {
+                    params: &[("graph", graph.as_str())],
+                    accept: "application/n-triples",
+                },
+            ) {
+                Ok(r) => r,
+                // A graph the service does not have is an empty one, as it is locally.
+                Err(KgError::RemoteRefused { status: 404, .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let reader = response.into_body().into_reader();
+            for t in RdfParser::from_format(RdfFormat::NTriples).for_reader(reader) {
+                let t = t.map_err(|e| self.failed(url, format!("unreadable N-Triples: {e}")))?;
+                quad(Quad::new(t.subject, t.predicate, t.object, graph.clone()));
+            }
+            return Ok(());
+        }
+        let vars = [
+            Variable::new_unchecked("s"),
+            Variable::new_unchecked("p"),
+            Variable::new_unchecked("o"),
+        ];
+        let select = format!("SELECT ?s ?p ?o WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}");
+        let mut bad = None;
+        self.for_each_row(&select, &vars, &ProtocolDataset::default(), |r| {
+            match (&r[0], &r[1], &r[2]) {
+                (Some(s), Some(Term::NamedNode(p)), Some(o)) => {
+                    let subject = match s {
+                        Term::NamedNode(n) => NamedOrBlankNode::NamedNode(n.clone()),
+                        Term::BlankNode(b) => NamedOrBlankNode::BlankNode(b.clone()),
+                        other => {
+                            bad.get_or_insert_with(|| {
+                                format!("a subject that is not a node: {other}")
+                            });
+                            return;
+                        }
+                    };
+                    quad(Quad::new(subject, p.clone(), o.clone(), graph.clone()));
+                }
+                _ => {
+                    bad.get_or_insert_with(|| "a triple with an unbound part".to_owned());
+                }
+            }
+        })?;
+        match bad {
+            Some(b) => Err(self.failed(&self.endpoints.query, format!("answered {b}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether no named graph holds a triple.
+    pub fn is_empty(&self) -> Result<bool, KgError> {
+        Ok(!self.ask("ASK { GRAPH ?g { ?s ?p ?o } }")?)
+    }
+
+    /// Counts the triples of every named graph together.
+    pub fn len(&self) -> Result<usize, KgError> {
+        let rows = self.select(
+            "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }",
+            &ProtocolDataset::default(),
+        )?;
+        match rows.first().and_then(|r| r.first()).cloned().flatten() {
+            Some(Term::Literal(n)) => n.value().parse().map_err(|_| {
+                self.failed(&self.endpoints.query, format!("counted `{}`", n.value()))
+            }),
+            _ => Err(self.failed(&self.endpoints.query, "answered a COUNT with no number")),
+        }
+    }
+
+    /// Loads `quads` through staging graphs and moves them into place with one final update:
+    /// added to their graphs, or, with `replace`, replacing those graphs whole (graphs in
+    /// `replace` that receive no quad are emptied). An input error or a failed write drops
+    /// the staging graphs and leaves the target graphs as they were.
+    pub fn load<E: std::fmt::Display>(
+        &self,
+        quads: impl IntoIterator<Item = Result<Quad, E>>,
+        replace: Option<&[NamedNode]>,
+        counter: Option<Arc<AtomicU64>>,
+    ) -> Result<u64, KgError> {
+        let nonce = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        let mut staging: HashMap<GraphName, (NamedNode, String, usize)> = HashMap::new();
+        let mut loaded = 0u64;
+        let result = (|| {
+            for q in quads {
+                let q = q.map_err(|e| KgError::InvalidInput(e.to_string()))?;
+                if let GraphName::BlankNode(b) = &q.graph_name {
+                    return Err(KgError::InvalidInput(format!(
+                        "a remote store cannot name a graph by the blank node {b}"
+                    )));
+                }
+                let n = staging.len();
+                let (graph, batch, count) =
+                    staging.entry(q.graph_name.clone()).or_insert_with(|| {
+                        (
+                            NamedNode::new_unchecked(format!("urn:kgrec:staging:{nonce}:{n}")),
+                            String::new(),
+                            0,
+                        )
+                    });
+                batch.push_str(&format!("{} {} {} .\n", q.subject, q.predicate, q.object));
+                *count += 1;
+                loaded += 1;
+                if let Some(c) = &counter {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+                if *count == self.batch_size {
+                    let text = std::mem::take(batch);
+                    *count = 0;
+                    self.write_batch(graph, text)?;
+                }
+            }
+            for (graph, batch, _) in staging.values_mut() {
+                if !batch.is_empty() {
+                    self.write_batch(graph, std::mem::take(batch))?;
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.drop_staging(staging.values().map(|(g, _, _)| g));
+            return Err(e);
+        }
+        let mut ops = Vec::new();
+        if let Some(targets) = replace {
+            for g in targets {
+                if !staging.contains_key(&GraphName::NamedNode(g.clone())) {
+                    ops.push(format!("DROP SILENT GRAPH {g}"));
+                }
+            }
+        }
+        for (target, (graph, _, _)) in &staging {
+            let to = match target {
+                GraphName::NamedNode(n) => format!("GRAPH {n}"),
+                _ => "DEFAULT".to_owned(),
+            };
+            if replace.is_some() {
+                ops.push(format!("MOVE SILENT GRAPH {graph} TO {to}"));
+            } else {
+                ops.push(format!("ADD SILENT GRAPH {graph} TO {to}"));
+                ops.push(format!("DROP SILENT GRAPH {graph}"));
+            }
+        }
+        if ops.is_empty() {
+            return Ok(loaded);
+        }
+        if let Err(e) = self.update_once_or_retried(&ops.join(" ;\n"), None, Retry::Never) {
+            self.drop_staging(staging.values().map(|(g, _, _)| g));
+            return Err(e);
+        }
+        Ok(loaded)
+    }
+
+    /// Writes one batch of N-Triples into a staging graph: a Graph Store Protocol POST where
+    /// the server has one, else INSERT DATA. Either may be repeated safely.
+    fn write_batch(&self, graph: &NamedNode, ntriples: String) -> Result<(), KgError> {
+        match &self.endpoints.graph_store {
+            Some(url) => {
+                self.send(
+                    url,
+                    Retry::Transient,
+                    None,
+                    Request::NTriples {
+                        params: &[("graph", graph.as_str())],
+                        body: ntriples.as_bytes(),
+                    },
+                )?;
+                Ok(())
+            }
+            None => self.update(
+                &format!("INSERT DATA {{ GRAPH {graph} {{\n{ntriples}}} }}"),
+                None,
+            ),
+        }
+    }
+
+    /// Drops staging graphs after a failure, best effort: the error that led here is the one
+    /// worth reporting.
+    fn drop_staging<'a>(&self, graphs: impl Iterator<Item = &'a NamedNode>) {
+        let ops: Vec<String> = graphs.map(|g| format!("DROP SILENT GRAPH {g}")).collect();
+        if !ops.is_empty() {
+            if let Err(e) = self.update(&ops.join(" ;\n"), None) {
+                tracing::warn!(error = %e, "could not drop the staging graphs of a failed load");
+            }
+        }
+    }
+
+    /// Inserts (`insert`) or deletes quads with INSERT DATA / DELETE DATA, in batches.
+    pub fn write_quads(&self, quads: &[Quad], insert: bool) -> Result<(), KgError> {
+        let verb = if insert { "INSERT DATA" } else { "DELETE DATA" };
+        for chunk in quads.chunks(self.batch_size) {
+            let mut body = String::new();
+            for q in chunk {
+                match &q.graph_name {
+                    GraphName::NamedNode(g) => body.push_str(&format!(
+                        "GRAPH {g} {{ {} {} {} }}\n",
+                        q.subject, q.predicate, q.object
+                    )),
+                    GraphName::DefaultGraph => {
+                        body.push_str(&format!("{} {} {} .\n", q.subject, q.predicate, q.object))
+                    }
+                    GraphName::BlankNode(b) => {
+                        return Err(KgError::InvalidInput(format!(
+                            "a remote store cannot name a graph by the blank node {b}"
+                        )))
+                    }
+                }
+            }
+            self.update(&format!("{verb} {{\n{body}}}"), None)?;
+        }
+        Ok(())
+    }
+}
+
+/// What [`super::KgStore`] asks of a remote store, in its own terms.
+impl RemoteStore {
+    /// Runs a query with [`QueryOptions`]: bindings are bound into the algebra and the query
+    /// sent as kgrec serialises it; a union default graph becomes the protocol's dataset of
+    /// every named graph. Extension functions (`kgr:score`) run in kgrec's process, so a query
+    /// that calls one is refused here rather than sent to a service that cannot know it.
+    pub fn run_query(&self, text: &str, options: &QueryOptions) -> Result<QueryOutcome, KgError> {
+        let query = if options.bindings.is_empty() {
+            spargebra::SparqlParser::new().parse_query(text)?
+        } else {
+            super::binding::bind_query(text, &options.bindings)?
+        };
+        let serialized = query.to_string();
+        for (name, _) in &options.functions {
+            if serialized.contains(&format!("<{}>", name.as_str())) {
+                return Err(KgError::Unsupported(format!(
+                    "{name} is computed by kgrec, and this store is {}: ask for the function's \
+                     values through the JSON API, or run the query against a local store",
+                    self.endpoints()
+                )));
+            }
+        }
+        let own_dataset = match &query {
+            spargebra::Query::Select { dataset, .. }
+            | spargebra::Query::Construct { dataset, .. }
+            | spargebra::Query::Describe { dataset, .. }
+            | spargebra::Query::Ask { dataset, .. } => dataset.is_some(),
+        };
+        let given = !options.default_graphs.is_empty() || !options.named_graphs.is_empty();
+        let dataset = if given {
+            ProtocolDataset {
+                default_graphs: options.default_graphs.clone(),
+                named_graphs: options.named_graphs.clone(),
+            }
+        } else if options.union_default_graph && !own_dataset {
+            self.union_dataset()?
+        } else {
+            ProtocolDataset::default()
+        };
+        let limit = options.max_results.unwrap_or(usize::MAX);
+        Ok(
+            match self.query(&serialized, &dataset, options.timeout, limit)? {
+                RemoteAnswer::Solutions { variables, rows } => {
+                    QueryOutcome::Solutions { variables, rows }
+                }
+                RemoteAnswer::Boolean(b) => QueryOutcome::Boolean(b),
+                RemoteAnswer::Graph(triples) => QueryOutcome::Graph(triples),
+            },
+        )
+    }
+
+    /// Hands each row of a SELECT over the union of all graphs to `row`, read page by page
+    /// ([`RemoteStore::for_each_row`]).
+    pub fn for_each_solution(
+        &self,
+        text: &str,
+        row: impl FnMut(&[Option<Term>]),
+    ) -> Result<(), KgError> {
+        let mut query = spargebra::SparqlParser::new().parse_query(text)?;
+        let spargebra::Query::Select {
+            dataset, pattern, ..
+        } = &mut query
+        else {
+            return Err(KgError::NotSelect);
+        };
+        let protocol = match dataset.take() {
+            Some(d) => ProtocolDataset {
+                default_graphs: d.default,
+                named_graphs: d.named.unwrap_or_default(),
+            },
+            None => self.union_dataset()?,
+        };
+        let variables = projected(pattern);
+        // The prologue (BASE) cannot stand inside the subquery that pages it.
+        if let spargebra::Query::Select { base_iri, .. } = &mut query {
+            *base_iri = None;
+        }
+        self.for_each_row(&query.to_string(), &variables, &protocol, row)
+    }
+
+    /// Forgets a user with one update: every triple that names them, in any graph, and
+    /// every triple about a record that names them (`?r kgr:user <user>`). Returns how many
+    /// distinct quads matched just before.
+    pub fn delete_user(&self, user: &NamedNode) -> Result<usize, KgError> {
+        let count = format!(
+            "SELECT (COUNT(*) AS ?n) WHERE {{ SELECT DISTINCT ?s ?p ?o ?g WHERE {{ \
+             {{ GRAPH ?g {{ ?s ?p {user} }} BIND({user} AS ?o) }} \
+             UNION {{ GRAPH ?g {{ {user} ?p ?o }} BIND({user} AS ?s) }} \
+             UNION {{ GRAPH ?h {{ ?s <{KGR}user> {user} }} GRAPH ?g {{ ?s ?p ?o }} }} }} }}"
+        );
+        let rows = self.select(&count, &ProtocolDataset::default())?;
+        let n = match rows.first().and_then(|r| r.first()).cloned().flatten() {
+            Some(Term::Literal(l)) => l.value().parse().unwrap_or(0),
+            _ => 0,
+        };
+        self.update(
+            &format!(
+                "DELETE {{ GRAPH ?g {{ ?r ?p ?o }} }} WHERE {{ GRAPH ?h {{ ?r <{KGR}user> {user} }} GRAPH ?g {{ ?r ?p ?o }} }} ;\n\
+                 DELETE WHERE {{ GRAPH ?g {{ ?s ?p {user} }} }} ;\n\
+                 DELETE WHERE {{ GRAPH ?g {{ {user} ?p ?o }} }}"
+            ),
+            None,
+        )?;
+        Ok(n)
+    }
+
+    /// Writes one graph, or every named graph, through `serializer`, page by page.
+    pub fn export(
+        &self,
+        graph: Option<&NamedNode>,
+        serializer: oxigraph::io::RdfSerializer,
+        writer: impl std::io::Write,
+    ) -> Result<(), KgError> {
+        let graphs = match graph {
+            Some(g) => vec![g.clone()],
+            None => self.graph_names()?,
+        };
+        let mut out = serializer.for_writer(writer);
+        let mut failure = None;
+        for g in &graphs {
+            self.for_each_quad_in_graph(g, |q| {
+                if failure.is_none() {
+                    let written = if graph.is_some() {
+                        out.serialize_triple(q.as_ref())
+                    } else {
+                        out.serialize_quad(q.as_ref())
+                    };
+                    failure = written.err();
+                }
+            })?;
+        }
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        out.finish()?;
+        Ok(())
+    }
+}
+
+/// The variables a SELECT's algebra projects, in order.
+fn projected(pattern: &spargebra::algebra::GraphPattern) -> Vec<Variable> {
+    use spargebra::algebra::GraphPattern;
+    match pattern {
+        GraphPattern::Project { variables, .. } => variables.clone(),
+        GraphPattern::Distinct { inner }
+        | GraphPattern::Reduced { inner }
+        | GraphPattern::Slice { inner, .. }
+        | GraphPattern::OrderBy { inner, .. } => projected(inner),
+        _ => Vec::new(),
+    }
+}
+
+/// A remote store's answer to a query.
+pub enum RemoteAnswer {
+    /// SELECT.
+    Solutions {
+        /// Variables, in the answer's order.
+        variables: Vec<Variable>,
+        /// Rows.
+        rows: Vec<Cells>,
+    },
+    /// ASK.
+    Boolean(bool),
+    /// CONSTRUCT or DESCRIBE.
+    Graph(Vec<Triple>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_url_serves_queries_and_updates() {
+        let e = RemoteEndpoints::parse("http://localhost:8890/sparql")
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.query, "http://localhost:8890/sparql");
+        assert_eq!(e.update, e.query);
+        assert_eq!(e.graph_store, None);
+    }
+
+    #[test]
+    fn endpoints_can_be_named_one_by_one() {
+        let e = RemoteEndpoints::parse(
+            "query=http://h:7878/query,update=http://h:7878/update,gsp=http://h:7878/store",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(e.query, "http://h:7878/query");
+        assert_eq!(e.update, "http://h:7878/update");
+        assert_eq!(e.graph_store.as_deref(), Some("http://h:7878/store"));
+        let only_query = RemoteEndpoints::parse("query=https://h/q")
+            .unwrap()
+            .unwrap();
+        assert_eq!(only_query.update, "https://h/q");
+    }
+
+    #[test]
+    fn a_directory_is_not_a_remote_store() {
+        assert_eq!(RemoteEndpoints::parse("data/store").unwrap(), None);
+        assert_eq!(RemoteEndpoints::parse("/var/lib/kgrec").unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_remote_forms_are_refused_with_the_reason() {
+        for (spec, says) in [
+            ("query=http://h/q,update", "is not KEY=URL"),
+            ("query=ftp://h/q", "is not an http"),
+            (
+                "query=http://h/q,store=http://h/s",
+                "unknown endpoint `store`",
+            ),
+            ("query=http://h/q,query=http://h/r", "given twice"),
+        ] {
+            let err = RemoteEndpoints::parse(spec).unwrap_err().to_string();
+            assert!(err.contains(says), "{spec}: {err}");
+        }
+        let err = RemoteEndpoints::parse("query=,update=http://h/u").unwrap_err();
+        assert!(err.to_string().contains("is not an http"), "{err}");
+    }
+
+    #[test]
+    fn credentials_come_from_the_environment_variables_and_never_show() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(RemoteAuth::from_vars(vars(&[])).unwrap(), None);
+        let basic = RemoteAuth::from_vars(vars(&[
+            ("KGREC_STORE_USER", "dba"),
+            ("KGREC_STORE_PASSWORD", "secret"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(basic.header(), "Basic ZGJhOnNlY3JldA==");
+        assert!(!format!("{basic:?}").contains("secret"));
+        let bearer = RemoteAuth::from_vars(vars(&[("KGREC_STORE_TOKEN", "t0k")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(bearer.header(), "Bearer t0k");
+        assert!(!format!("{bearer:?}").contains("t0k"));
+        assert!(RemoteAuth::from_vars(vars(&[("KGREC_STORE_USER", "dba")])).is_err());
+        assert!(RemoteAuth::from_vars(vars(&[
+            ("KGREC_STORE_USER", "dba"),
+            ("KGREC_STORE_PASSWORD", "x"),
+            ("KGREC_STORE_TOKEN", "t"),
+        ]))
+        .is_err());
+    }
+}

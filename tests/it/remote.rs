@@ -1,0 +1,406 @@
+//! A remote SPARQL 1.1 service as the store: oxigraph's own server (PyPI's `oxigraph`,
+//! installed into the test venv by scripts/test.sh), started here on a free port. The same
+//! commands run against it and against a local store, and must answer the same.
+
+use std::collections::BTreeSet;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kgrec::kg::{KgStore, QueryOutcome, RemoteEndpoints, RemoteStore};
+use oxigraph::model::{GraphName, NamedNode, Quad};
+
+use crate::common::*;
+
+/// oxigraph's SPARQL server on a free local port, in a temporary directory; stopped when
+/// dropped.
+struct OxigraphServer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl OxigraphServer {
+    /// Starts the server from the test venv (beside `KGREC_PYTHON`), or `None` (skipped)
+    /// outside scripts/test.sh.
+    fn start() -> Option<Self> {
+        let python = test_python()?;
+        let binary = Path::new(&python).with_file_name("oxigraph");
+        if !binary.exists() {
+            return skip(&format!(
+                "needs oxigraph's server at {} (scripts/test.sh installs it)",
+                binary.display()
+            ));
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(&binary)
+            .args(["serve", "--location"])
+            .arg(dir.path())
+            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start oxigraph serve");
+        let server = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "oxigraph's server did not listen on port {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(server)
+    }
+
+    /// `--store`'s value for this server: its query, update and Graph Store endpoints.
+    fn spec(&self) -> String {
+        let base = format!("http://127.0.0.1:{}", self.port);
+        format!("query={base}/query,update={base}/update,gsp={base}/store")
+    }
+
+    fn endpoints(&self) -> RemoteEndpoints {
+        RemoteEndpoints::parse(&self.spec())
+            .expect("spec")
+            .expect("remote")
+    }
+
+    /// Runs `kgrec --store <this server> ARGS…`.
+    fn run(&self, args: &[&str]) -> Output {
+        run_in(Path::new(&self.spec()), args)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "kgrec {args:?} against the server failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+}
+
+impl Drop for OxigraphServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A query's rows, order-free, for comparing two stores' answers.
+fn rows(json: &str) -> BTreeSet<String> {
+    parse_sparql_json(json)
+        .into_iter()
+        .map(|r| {
+            let mut cells: Vec<_> = r.into_iter().collect();
+            cells.sort();
+            format!("{cells:?}")
+        })
+        .collect()
+}
+
+fn lines(text: &str) -> BTreeSet<String> {
+    text.lines().map(str::to_owned).collect()
+}
+
+fn staging_graphs(server: &OxigraphServer) -> usize {
+    let json = server.ok(&[
+        "query",
+        "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } FILTER(STRSTARTS(STR(?g), \"urn:kgrec:staging:\")) }",
+        "--format",
+        "json",
+    ]);
+    parse_sparql_json(&json).len()
+}
+
+#[test]
+fn commands_answer_against_oxigraphs_server_as_against_the_local_store() {
+    let Some(server) = OxigraphServer::start() else {
+        return;
+    };
+    let local = TempStore::new();
+    let shop = fixture("shop.trig");
+    let shop = shop.to_str().expect("utf-8 path");
+    local.ok(&["load", shop]);
+    server.ok(&["load", shop]);
+
+    let quads = |stats: &str| {
+        stats
+            .lines()
+            .find(|l| l.starts_with("quads:"))
+            .map(str::to_owned)
+            .expect("stats names the quad count")
+    };
+    let remote_stats = server.ok(&["stats"]);
+    assert_eq!(quads(&remote_stats), quads(&local.ok(&["stats"])));
+    assert!(
+        remote_stats.contains("SPARQL service at http://127.0.0.1"),
+        "{remote_stats}"
+    );
+
+    // Every saved query that runs on the local store gives the same rows remotely.
+    let mut compared = 0;
+    for entry in std::fs::read_dir(repo().join("queries")).expect("queries/") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("name")
+            .to_owned();
+        let args = ["query", "--saved", name.as_str(), "--format", "json"];
+        let here = local.run(&args);
+        if !here.status.success() {
+            continue; // needs a parameter
+        }
+        let there = server.ok(&args);
+        assert_eq!(
+            rows(&String::from_utf8_lossy(&here.stdout)),
+            rows(&there),
+            "saved query {name}"
+        );
+        compared += 1;
+    }
+    assert!(compared >= 10, "only {compared} saved queries ran");
+
+    // Exports hold the same quads.
+    let export = ["export", "--format", "nquads"];
+    assert_eq!(lines(&server.ok(&export)), lines(&local.ok(&export)));
+
+    // A load that fails half-way leaves the remote graphs as they were, and no staging graph.
+    let before = quads(&server.ok(&["stats"]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.nq");
+    let mut text = String::new();
+    for i in 0..30 {
+        text.push_str(&format!(
+            "<http://example.com/s{i}> <http://example.com/p> \"{i}\" <https://w3id.org/kgrec/graph/extra> .\n"
+        ));
+    }
+    text.push_str("<http://example.com/broken> <http://example.com/p> .\n");
+    std::fs::write(&bad, text).expect("write");
+    let out = server.run(&["load", bad.to_str().expect("utf-8")]);
+    assert!(!out.status.success(), "a malformed file loaded");
+    assert_eq!(quads(&server.ok(&["stats"])), before);
+    assert_eq!(staging_graphs(&server), 0);
+
+    // Updates go to the service; SPARQL errors are kgrec's own words before they travel.
+    let insert = "INSERT DATA { GRAPH <https://w3id.org/kgrec/graph/extra> { <http://example.com/a> <http://example.com/b> <http://example.com/c> } }";
+    local.ok(&["update", insert]);
+    server.ok(&["update", insert]);
+    assert_eq!(quads(&server.ok(&["stats"])), quads(&local.ok(&["stats"])));
+    let out = server.run(&["query", "SELEC ?x WHERE { ?x ?y ?z }"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SPARQL syntax error"));
+}
+
+#[test]
+fn evaluation_reads_the_same_data_from_the_server_and_scores_the_same() {
+    let Some(server) = OxigraphServer::start() else {
+        return;
+    };
+    let local = TempStore::new();
+    let sample = repo().join("kg-data/amazon-beauty-sample.nq.gz");
+    let sample = sample.to_str().expect("utf-8 path");
+    local.ok(&["load", sample]);
+    server.ok(&["load", sample]);
+    let args = [
+        "eval",
+        "--protocol",
+        "loo",
+        "--models",
+        "popularity,item-knn,walk-knn",
+        "--walks-per-node",
+        "2",
+        "--sg-epochs",
+        "1",
+        "--format",
+        "json",
+    ];
+    let figures = |json: &str| {
+        let doc: serde_json::Value = serde_json::from_str(json).expect("json report");
+        doc["models"]
+            .as_array()
+            .expect("models")
+            .iter()
+            .map(|m| (m["model"].clone(), m["test"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(figures(&server.ok(&args)), figures(&local.ok(&args)));
+}
+
+/// Quads in two graphs, enough to cross the small pages and batches the library test sets.
+fn quads(n: usize) -> Vec<Quad> {
+    (0..n)
+        .map(|i| {
+            let g = NamedNode::new_unchecked(format!("http://example.com/g{}", i % 2));
+            Quad::new(
+                NamedNode::new_unchecked(format!("http://example.com/s{i}")),
+                NamedNode::new_unchecked("http://example.com/p"),
+                oxigraph::model::Literal::from(i as i64),
+                GraphName::NamedNode(g),
+            )
+        })
+        .collect()
+}
+
+fn count(store: &KgStore, graph: &str) -> usize {
+    let mut n = 0;
+    store
+        .for_each_quad_in_graph(&NamedNode::new_unchecked(graph), |_| n += 1)
+        .expect("read");
+    n
+}
+
+#[test]
+fn pages_batches_staging_and_forgetting_across_their_boundaries() {
+    let Some(server) = OxigraphServer::start() else {
+        return;
+    };
+    // Pages of 7 rows and batches of 5 triples, so that 23 quads cross both many times.
+    let remote = RemoteStore::connect(server.endpoints(), None)
+        .expect("connect")
+        .with_sizes(7, 5);
+    let store = KgStore::connect(remote);
+    let all = quads(23);
+    assert_eq!(
+        store
+            .bulk_load(all.iter().cloned().map(Ok::<_, String>), None)
+            .expect("load"),
+        23
+    );
+    assert_eq!(store.len().expect("len"), 23);
+    assert_eq!(count(&store, "http://example.com/g0"), 12);
+    let mut seen = Vec::new();
+    store
+        .for_each_quad(|q| seen.push(q.into_owned()))
+        .expect("all");
+    seen.sort_by_key(ToString::to_string);
+    let mut expected = all.clone();
+    expected.sort_by_key(ToString::to_string);
+    assert_eq!(seen, expected, "every quad once, none twice");
+    // Without a Graph Store endpoint, graphs are read page by page and written with
+    // INSERT DATA.
+    let plain = RemoteEndpoints {
+        graph_store: None,
+        ..server.endpoints()
+    };
+    let plain = KgStore::connect(
+        RemoteStore::connect(plain, None)
+            .expect("connect")
+            .with_sizes(7, 5),
+    );
+    assert_eq!(count(&plain, "http://example.com/g0"), 12);
+    let more: Vec<Quad> = quads(40).into_iter().skip(23).collect();
+    plain
+        .bulk_load(more.into_iter().map(Ok::<_, String>), None)
+        .expect("load without GSP");
+    assert_eq!(count(&plain, "http://example.com/g1"), 20);
+    assert_eq!(count(&store, "http://example.com/g1"), 20);
+    plain.remove_quads(&quads(40)[23..]).expect("remove");
+    assert_eq!(store.len().expect("len"), 23);
+    let mut values = Vec::new();
+    store
+        .for_each_solution(
+            "SELECT ?o ?s WHERE { ?s <http://example.com/p> ?o } ORDER BY ?s",
+            |r| values.push(r.to_vec()),
+        )
+        .expect("rows");
+    assert_eq!(values.len(), 23);
+
+    // A replacement whose input fails part-way leaves both graphs whole.
+    let g0 = NamedNode::new_unchecked("http://example.com/g0");
+    let failing = quads(9).into_iter().enumerate().map(|(i, q)| {
+        if i == 8 {
+            Err("line 9 is bad".to_owned())
+        } else {
+            Ok(q)
+        }
+    });
+    let err = store
+        .replace_graphs(std::slice::from_ref(&g0), failing, None)
+        .unwrap_err();
+    assert!(err.to_string().contains("line 9 is bad"), "{err}");
+    assert_eq!(count(&store, "http://example.com/g0"), 12);
+    assert_eq!(store.len().expect("len"), 23);
+    assert_eq!(
+        store.graph_names().expect("graphs").len(),
+        2,
+        "no staging graph left"
+    );
+
+    // A replacement that succeeds swaps the graph whole.
+    let fresh: Vec<Quad> = quads(6)
+        .into_iter()
+        .filter(|q| q.graph_name == GraphName::NamedNode(g0.clone()))
+        .collect();
+    store
+        .replace_graphs(
+            std::slice::from_ref(&g0),
+            fresh.into_iter().map(Ok::<_, String>),
+            None,
+        )
+        .expect("replace");
+    assert_eq!(count(&store, "http://example.com/g0"), 3);
+    assert_eq!(count(&store, "http://example.com/g1"), 11);
+
+    // Forgetting a user removes what names them and the records about them.
+    let user = NamedNode::new_unchecked("https://w3id.org/kgrec/id/user/u1");
+    let record = NamedNode::new_unchecked("https://w3id.org/kgrec/id/interaction/e1");
+    let g = GraphName::NamedNode(NamedNode::new_unchecked("http://example.com/events"));
+    let kgr = |l: &str| NamedNode::new_unchecked(format!("https://w3id.org/kgrec/ns#{l}"));
+    store
+        .insert_quads(&[
+            Quad::new(record.clone(), kgr("user"), user.clone(), g.clone()),
+            Quad::new(record.clone(), kgr("item"), kgr("p1"), g.clone()),
+            Quad::new(user.clone(), kgr("name"), kgr("x"), g.clone()),
+        ])
+        .expect("insert");
+    assert_eq!(store.delete_user(&user).expect("forget"), 3);
+    match store
+        .query(
+            "ASK { GRAPH ?g { ?s ?p ?o } FILTER(?s = <https://w3id.org/kgrec/id/interaction/e1>) }",
+            &[],
+            false,
+        )
+        .expect("ask")
+    {
+        QueryOutcome::Boolean(b) => assert!(!b, "the record survived"),
+        _ => panic!("expected a boolean"),
+    }
+
+    // Import records live in the meta graph, one per content.
+    let record = kgrec::kg::ImportRecord {
+        content_hash: "abc".into(),
+        source: "fixture".into(),
+        imported_at: "2026-01-01T00:00:00Z".into(),
+        quad_count: 7,
+    };
+    store.record_import(&record).expect("record");
+    store.record_import(&record).expect("again");
+    let found = store.find_import("abc").expect("find").expect("found");
+    assert_eq!((found.quad_count, found.source.as_str()), (7, "fixture"));
+}
+
+#[test]
+fn a_remote_store_that_does_not_answer_is_named_in_the_error() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let spec = format!("http://127.0.0.1:{port}/sparql");
+    let out = run_in(&PathBuf::from(&spec), &["stats"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&spec) && err.contains("failed"), "{err}");
+    let out = run_in(&PathBuf::from("query=ftp://x/q"), &["stats"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not an http"));
+}
