@@ -11,6 +11,14 @@ venv=${KGREC_TEST_VENV:-$HOME/.cache/kgrec-test-venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check SPARQLWrapper rdflib schemathesis oxigraph
 export KGREC_PYTHON="$venv/bin/python"
+# Virtuoso, the main remote SPARQL store of tests/it/remote.rs, from Debian.
+if ! command -v virtuoso-t >/dev/null 2>&1; then
+  echo "installing virtuoso-opensource (for the remote-store tests)…" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq virtuoso-opensource >/dev/null
+fi
 # The browser tests (tests/it/browser.rs): Debian's chromium, and playwright-core from the page's
 # pinned packages (web/package-lock.json).
 if ! command -v chromium >/dev/null 2>&1; then

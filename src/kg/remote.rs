@@ -99,6 +99,25 @@ impl std::fmt::Display for RemoteEndpoints {
     }
 }
 
+/// Whether a graph belongs to the service rather than to its data, so that kgrec neither
+/// counts, exports, projects nor queries it: Virtuoso's built-in graphs (its RDF views'
+/// schema, the OWL and LDP vocabularies it preloads, and the graphs of its DAV folder and
+/// SPARQL endpoint, named after its host).
+pub fn is_service_graph(iri: &str) -> bool {
+    if iri.starts_with("http://www.openlinksw.com/schemas/")
+        || iri == "http://www.w3.org/2002/07/owl#"
+        || iri == "http://www.w3.org/ns/ldp#"
+    {
+        return true;
+    }
+    let path = iri
+        .strip_prefix("http://")
+        .or_else(|| iri.strip_prefix("https://"))
+        .and_then(|rest| rest.split_once('/'))
+        .map(|(_, path)| path);
+    matches!(path, Some("DAV/") | Some("sparql"))
+}
+
 fn is_http_url(s: &str) -> bool {
     s.starts_with("http://") || s.starts_with("https://")
 }
@@ -220,6 +239,8 @@ pub struct RemoteStore {
     auth: Option<String>,
     page_size: usize,
     batch_size: usize,
+    /// Set once the Graph Store endpoint has returned fewer triples than a graph holds.
+    capped_graph_reads: std::sync::atomic::AtomicBool,
 }
 
 /// A quad's parts as rows of a result: subject, predicate, object (and graph).
@@ -245,6 +266,7 @@ impl RemoteStore {
             auth: auth.map(|a| a.header()),
             page_size: Self::PAGE_SIZE,
             batch_size: Self::BATCH_SIZE,
+            capped_graph_reads: std::sync::atomic::AtomicBool::new(false),
         };
         store.ask("ASK { }")?;
         Ok(store)
@@ -482,8 +504,10 @@ impl RemoteStore {
         let order: Vec<String> = variables.iter().map(|v| format!("ASC({v})")).collect();
         let mut offset = 0usize;
         loop {
+            // Sorted inside, cut outside: the form Virtuoso pages past its row cap with
+            // (a sorted LIMIT and OFFSET deeper than the cap is refused there).
             let page = format!(
-                "SELECT * WHERE {{ {select} }} ORDER BY {} LIMIT {} OFFSET {offset}",
+                "SELECT * WHERE {{ {{ SELECT * WHERE {{ {select} }} ORDER BY {} }} }} LIMIT {} OFFSET {offset}",
                 order.join(" "),
                 self.page_size
             );
@@ -536,18 +560,29 @@ impl RemoteStore {
     }
 
     /// The named graphs that hold at least one triple.
+    /// The named graphs that hold at least one triple, less the service's own
+    /// ([`is_service_graph`]).
     pub fn graph_names(&self) -> Result<Vec<NamedNode>, KgError> {
+        Ok(self.graph_sizes()?.into_iter().map(|(g, _)| g).collect())
+    }
+
+    /// The named graphs with their sizes (the service's own left out), by IRI.
+    pub fn graph_sizes(&self) -> Result<Vec<(NamedNode, u64)>, KgError> {
         let rows = self.select(
-            "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }",
+            "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g",
             &ProtocolDataset::default(),
         )?;
-        let mut out: Vec<NamedNode> = rows
-            .into_iter()
-            .filter_map(|mut r| match r.pop().flatten() {
-                Some(Term::NamedNode(g)) => Some(g),
-                _ => None,
-            })
-            .collect();
+        let mut out = Vec::new();
+        for r in rows {
+            if let [Some(Term::NamedNode(g)), Some(Term::Literal(n))] = r.as_slice() {
+                if !is_service_graph(g.as_str()) {
+                    let n = n.value().parse().map_err(|_| {
+                        self.failed(&self.endpoints.query, format!("counted `{}`", n.value()))
+                    })?;
+                    out.push((g.clone(), n));
+                }
+            }
+        }
         out.sort();
         Ok(out)
     }
@@ -563,35 +598,54 @@ impl RemoteStore {
         })
     }
 
+    /// One GET of a whole graph from the Graph Store endpoint, parsed as it streams in (the
+    /// service sorts nothing for it), and checked against the graph's COUNT: `None` when it
+    /// came back short, as Virtuoso's does past its cap on rows, which it does not signal.
+    fn read_graph(&self, url: &str, graph: &NamedNode) -> Result<Option<Vec<Quad>>, KgError> {
+        let expected = self.graph_len(graph)?;
+        if expected == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        let response = self.send(
+            url,
+            Retry::Transient,
+            None,
+            Request::Get {
+                params: &[("graph", graph.as_str())],
+                accept: "application/n-triples",
+            },
+        )?;
+        let reader = response.into_body().into_reader();
+        let mut quads = Vec::with_capacity(expected);
+        for t in RdfParser::from_format(RdfFormat::NTriples).for_reader(reader) {
+            let t = t.map_err(|e| self.failed(url, format!("unreadable N-Triples: {e}")))?;
+            quads.push(Quad::new(t.subject, t.predicate, t.object, graph.clone()));
+        }
+        Ok((quads.len() >= expected).then_some(quads))
+    }
+
     /// Hands every quad of one named graph to `quad`: with a Graph Store Protocol endpoint,
-    /// from one GET of the graph parsed as it streams in (a server sorts nothing for it);
-    /// without one, page by page.
+    /// from one checked GET of the graph ([`RemoteStore::read_graph`]); without one, or once
+    /// the endpoint has come back short, page by page.
     pub fn for_each_quad_in_graph(
         &self,
         graph: &NamedNode,
         mut quad: impl FnMut(Quad),
     ) -> Result<(), KgError> {
         if let Some(url) = &self.endpoints.graph_store {
-            let response = match self.send(
-                url,
-                Retry::Transient,
-                None,
-                Request::Get {
-                    params: &[("graph", graph.as_str())],
-                    accept: "application/n-triples",
-                },
-            ) {
-                Ok(r) => r,
-                // A graph the service does not have is an empty one, as it is locally.
-                Err(KgError::RemoteRefused { status: 404, .. }) => return Ok(()),
-                Err(e) => return Err(e),
-            };
-            let reader = response.into_body().into_reader();
-            for t in RdfParser::from_format(RdfFormat::NTriples).for_reader(reader) {
-                let t = t.map_err(|e| self.failed(url, format!("unreadable N-Triples: {e}")))?;
-                quad(Quad::new(t.subject, t.predicate, t.object, graph.clone()));
+            if !self.capped_graph_reads.load(Ordering::Relaxed) {
+                if let Some(quads) = self.read_graph(url, graph)? {
+                    quads.into_iter().for_each(quad);
+                    return Ok(());
+                }
+                tracing::warn!(
+                    url,
+                    "the Graph Store endpoint returned fewer triples than the graph holds (a cap \
+                     on its answers, such as Virtuoso's ResultSetMaxRows): whole graphs are read \
+                     page by page from now on"
+                );
+                self.capped_graph_reads.store(true, Ordering::Relaxed);
             }
-            return Ok(());
         }
         let vars = [
             Variable::new_unchecked("s"),
@@ -626,15 +680,20 @@ impl RemoteStore {
         }
     }
 
-    /// Whether no named graph holds a triple.
+    /// Whether no named graph holds a triple (the service's own left out).
     pub fn is_empty(&self) -> Result<bool, KgError> {
-        Ok(!self.ask("ASK { GRAPH ?g { ?s ?p ?o } }")?)
+        Ok(self.graph_sizes()?.is_empty())
     }
 
-    /// Counts the triples of every named graph together.
+    /// Counts the triples of every named graph together (the service's own left out).
     pub fn len(&self) -> Result<usize, KgError> {
+        Ok(self.graph_sizes()?.iter().map(|(_, n)| *n as usize).sum())
+    }
+
+    /// The number of triples in one named graph.
+    fn graph_len(&self, graph: &NamedNode) -> Result<usize, KgError> {
         let rows = self.select(
-            "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }",
+            &format!("SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}"),
             &ProtocolDataset::default(),
         )?;
         match rows.first().and_then(|r| r.first()).cloned().flatten() {
@@ -991,6 +1050,26 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(only_query.update, "https://h/q");
+    }
+
+    #[test]
+    fn virtuosos_own_graphs_are_not_data() {
+        for g in [
+            "http://www.openlinksw.com/schemas/virtrdf#",
+            "http://www.w3.org/2002/07/owl#",
+            "http://www.w3.org/ns/ldp#",
+            "http://localhost:8890/DAV/",
+            "http://localhost:8890/sparql",
+        ] {
+            assert!(is_service_graph(g), "{g}");
+        }
+        for g in [
+            "https://w3id.org/kgrec/graph/meta",
+            "http://example.com/sparql/data",
+            "http://example.com/DAV/notes",
+        ] {
+            assert!(!is_service_graph(g), "{g}");
+        }
     }
 
     #[test]

@@ -376,6 +376,15 @@ impl KgStore {
 
     /// The named graphs with their sizes, largest first.
     pub fn graphs(&self) -> Result<Vec<(String, u64)>, KgError> {
+        if let Backend::Remote(r) = &self.backend {
+            let mut sizes: Vec<(String, u64)> = r
+                .graph_sizes()?
+                .into_iter()
+                .map(|(g, n)| (g.into_string(), n))
+                .collect();
+            sizes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            return Ok(sizes);
+        }
         let q = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g ORDER BY DESC(?n) ?g";
         let mut out = Vec::new();
         if let QueryOutcome::Solutions { rows, .. } = self.query(q, &[], false)? {

@@ -1,6 +1,7 @@
-//! A remote SPARQL 1.1 service as the store: oxigraph's own server (PyPI's `oxigraph`,
-//! installed into the test venv by scripts/test.sh), started here on a free port. The same
-//! commands run against it and against a local store, and must answer the same.
+//! A remote SPARQL 1.1 service as the store: Virtuoso (Debian's `virtuoso-opensource`) and
+//! oxigraph's own server (PyPI's `oxigraph`, in the test venv), both installed by
+//! scripts/test.sh and started here on free ports. The same commands run against each and
+//! against a local store, and must answer the same.
 
 use std::collections::BTreeSet;
 use std::net::{TcpListener, TcpStream};
@@ -13,84 +14,134 @@ use oxigraph::model::{GraphName, NamedNode, Quad};
 
 use crate::common::*;
 
-/// oxigraph's SPARQL server on a free local port, in a temporary directory; stopped when
-/// dropped.
-struct OxigraphServer {
+/// The SPARQL services the tests start: oxigraph's server (PyPI) and Virtuoso (Debian).
+#[derive(Clone, Copy, Debug)]
+enum Engine {
+    Oxigraph,
+    Virtuoso,
+}
+
+/// A SPARQL service on free local ports, in a temporary directory; stopped when dropped.
+struct SparqlServer {
     child: Child,
-    port: u16,
+    spec: String,
     _dir: tempfile::TempDir,
 }
 
-impl OxigraphServer {
-    /// Starts the server from the test venv (beside `KGREC_PYTHON`), or `None` (skipped)
-    /// outside scripts/test.sh.
-    fn start() -> Option<Self> {
-        let python = test_python()?;
-        let binary = Path::new(&python).with_file_name("oxigraph");
-        if !binary.exists() {
-            return skip(&format!(
-                "needs oxigraph's server at {} (scripts/test.sh installs it)",
-                binary.display()
-            ));
-        }
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl SparqlServer {
+    /// Starts the engine, or `None` (skipped) where it is not installed and the run is not
+    /// scripts/test.sh's, which installs both.
+    fn start(engine: Engine) -> Option<Self> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(&binary)
-            .args(["serve", "--location"])
-            .arg(dir.path())
-            .args(["--bind", &format!("127.0.0.1:{port}")])
+        let (mut command, port, spec, sql_port) = match engine {
+            Engine::Oxigraph => {
+                let python = test_python()?;
+                let binary = Path::new(&python).with_file_name("oxigraph");
+                if !binary.exists() {
+                    return skip(&format!(
+                        "needs oxigraph's server at {} (scripts/test.sh installs it)",
+                        binary.display()
+                    ));
+                }
+                let port = free_port();
+                let mut c = Command::new(&binary);
+                c.args(["serve", "--location"])
+                    .arg(dir.path())
+                    .args(["--bind", &format!("127.0.0.1:{port}")]);
+                let base = format!("http://127.0.0.1:{port}");
+                let spec = format!("query={base}/query,update={base}/update,gsp={base}/store");
+                (c, port, spec, None)
+            }
+            Engine::Virtuoso => {
+                let template = Path::new("/etc/virtuoso-opensource-7/virtuoso.ini");
+                if !template.exists() {
+                    return skip("needs Virtuoso (Debian's virtuoso-opensource; scripts/test.sh installs it)");
+                }
+                let (sql, http) = (free_port(), free_port());
+                let ini = std::fs::read_to_string(template)
+                    .expect("virtuoso.ini")
+                    .replace(
+                        "/var/lib/virtuoso-opensource-7/db/",
+                        &format!("{}/", dir.path().display()),
+                    )
+                    .replace("= 1111", &format!("= {sql}"))
+                    .replace("= 8890", &format!("= {http}"));
+                let ini_path = dir.path().join("virtuoso.ini");
+                std::fs::write(&ini_path, ini).expect("write virtuoso.ini");
+                let mut c = Command::new("virtuoso-t");
+                c.args(["+foreground", "+configfile"]).arg(&ini_path);
+                let base = format!("http://127.0.0.1:{http}");
+                let spec = format!("query={base}/sparql,gsp={base}/sparql-graph-crud");
+                (c, http, spec, Some(sql))
+            }
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start oxigraph serve");
+            .unwrap_or_else(|e| panic!("start {engine:?}: {e}"));
         let server = Self {
             child,
-            port,
+            spec,
             _dir: dir,
         };
         let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect(("127.0.0.1", port)).is_err()
+            || RemoteStore::connect(server.endpoints(), None).is_err()
+        {
             assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "oxigraph's server did not listen on port {port} within 30 s"
+                start.elapsed() < Duration::from_secs(60),
+                "{engine:?} did not answer on port {port} within 60 s"
             );
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if let Some(sql) = sql_port {
+            // Virtuoso's anonymous SPARQL user may only read until it is granted updates.
+            let out = Command::new("isql-vt")
+                .arg(sql.to_string())
+                .args(["dba", "dba", "exec=grant SPARQL_UPDATE to \"SPARQL\";"])
+                .output()
+                .expect("run isql-vt");
+            assert!(
+                out.status.success(),
+                "isql-vt: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Some(server)
     }
 
-    /// `--store`'s value for this server: its query, update and Graph Store endpoints.
-    fn spec(&self) -> String {
-        let base = format!("http://127.0.0.1:{}", self.port);
-        format!("query={base}/query,update={base}/update,gsp={base}/store")
-    }
-
     fn endpoints(&self) -> RemoteEndpoints {
-        RemoteEndpoints::parse(&self.spec())
+        RemoteEndpoints::parse(&self.spec)
             .expect("spec")
             .expect("remote")
     }
 
-    /// Runs `kgrec --store <this server> ARGS…`.
+    /// Runs `kgrec --store <this service> ARGS…`.
     fn run(&self, args: &[&str]) -> Output {
-        run_in(Path::new(&self.spec()), args)
+        run_in(Path::new(&self.spec), args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             out.status.success(),
-            "kgrec {args:?} against the server failed: {}",
+            "kgrec {args:?} against {} failed: {}",
+            self.spec,
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).expect("utf-8")
     }
 }
 
-impl Drop for OxigraphServer {
+impl Drop for SparqlServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -113,7 +164,7 @@ fn lines(text: &str) -> BTreeSet<String> {
     text.lines().map(str::to_owned).collect()
 }
 
-fn staging_graphs(server: &OxigraphServer) -> usize {
+fn staging_graphs(server: &SparqlServer) -> usize {
     let json = server.ok(&[
         "query",
         "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } FILTER(STRSTARTS(STR(?g), \"urn:kgrec:staging:\")) }",
@@ -125,7 +176,16 @@ fn staging_graphs(server: &OxigraphServer) -> usize {
 
 #[test]
 fn commands_answer_against_oxigraphs_server_as_against_the_local_store() {
-    let Some(server) = OxigraphServer::start() else {
+    commands_answer_as_against_the_local_store(Engine::Oxigraph);
+}
+
+#[test]
+fn commands_answer_against_virtuoso_as_against_the_local_store() {
+    commands_answer_as_against_the_local_store(Engine::Virtuoso);
+}
+
+fn commands_answer_as_against_the_local_store(engine: Engine) {
+    let Some(server) = SparqlServer::start(engine) else {
         return;
     };
     let local = TempStore::new();
@@ -157,6 +217,11 @@ fn commands_answer_against_oxigraphs_server_as_against_the_local_store() {
             .and_then(|s| s.to_str())
             .expect("name")
             .to_owned();
+        if let (Engine::Virtuoso, "category-tree") = (engine, name.as_str()) {
+            // Virtuoso 7.2.5 answers it wrongly (the top category's row is missing, and the
+            // paths gain empty segments): docs/remote-store.md, "Engine differences".
+            continue;
+        }
         let args = ["query", "--saved", name.as_str(), "--format", "json"];
         let here = local.run(&args);
         if !here.status.success() {
@@ -203,8 +268,17 @@ fn commands_answer_against_oxigraphs_server_as_against_the_local_store() {
 }
 
 #[test]
-fn evaluation_reads_the_same_data_from_the_server_and_scores_the_same() {
-    let Some(server) = OxigraphServer::start() else {
+fn evaluation_reads_the_same_data_from_oxigraphs_server_and_scores_the_same() {
+    evaluation_reads_the_same_data_and_scores_the_same(Engine::Oxigraph);
+}
+
+#[test]
+fn evaluation_reads_the_same_data_from_virtuoso_and_scores_the_same() {
+    evaluation_reads_the_same_data_and_scores_the_same(Engine::Virtuoso);
+}
+
+fn evaluation_reads_the_same_data_and_scores_the_same(engine: Engine) {
+    let Some(server) = SparqlServer::start(engine) else {
         return;
     };
     let local = TempStore::new();
@@ -261,8 +335,17 @@ fn count(store: &KgStore, graph: &str) -> usize {
 }
 
 #[test]
-fn pages_batches_staging_and_forgetting_across_their_boundaries() {
-    let Some(server) = OxigraphServer::start() else {
+fn pages_batches_staging_and_forgetting_on_oxigraphs_server() {
+    pages_batches_staging_and_forgetting(Engine::Oxigraph);
+}
+
+#[test]
+fn pages_batches_staging_and_forgetting_on_virtuoso() {
+    pages_batches_staging_and_forgetting(Engine::Virtuoso);
+}
+
+fn pages_batches_staging_and_forgetting(engine: Engine) {
+    let Some(server) = SparqlServer::start(engine) else {
         return;
     };
     // Pages of 7 rows and batches of 5 triples, so that 23 quads cross both many times.
