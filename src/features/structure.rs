@@ -118,6 +118,8 @@ pub fn item_structure(
     config: &StructureConfig,
     progress: &(dyn Fn(&str, u64, u64) + Sync),
 ) -> Result<ItemStructure, RecError> {
+    // Its own stage, so that reading the KG (from a remote store, most of all) is timed.
+    progress("reading the KG", 0, 1);
     let graph = project_for_training(
         store,
         data,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod remote;
 pub mod results;
 pub mod saved;
+pub mod split;
 pub mod store;
 pub mod vocab;
 

@@ -857,46 +857,18 @@ impl RemoteStore {
 
 /// What [`super::KgStore`] asks of a remote store, in its own terms.
 impl RemoteStore {
-    /// Runs a query with [`QueryOptions`]: bindings are bound into the algebra and the query
-    /// sent as kgrec serialises it; a union default graph becomes the protocol's dataset of
-    /// every named graph. Extension functions (`kgr:score`) run in kgrec's process, so a query
-    /// that calls one is refused here rather than sent to a service that cannot know it.
-    pub fn run_query(&self, text: &str, options: &QueryOptions) -> Result<QueryOutcome, KgError> {
-        let query = if options.bindings.is_empty() {
-            spargebra::SparqlParser::new().parse_query(text)?
-        } else {
-            super::binding::bind_query(text, &options.bindings)?
-        };
-        let serialized = query.to_string();
-        for (name, _) in &options.functions {
-            if serialized.contains(&format!("<{}>", name.as_str())) {
-                return Err(KgError::Unsupported(format!(
-                    "{name} is computed by kgrec, and this store is {}: ask for the function's \
-                     values through the JSON API, or run the query against a local store",
-                    self.endpoints()
-                )));
-            }
-        }
-        let own_dataset = match &query {
-            spargebra::Query::Select { dataset, .. }
-            | spargebra::Query::Construct { dataset, .. }
-            | spargebra::Query::Describe { dataset, .. }
-            | spargebra::Query::Ask { dataset, .. } => dataset.is_some(),
-        };
-        let given = !options.default_graphs.is_empty() || !options.named_graphs.is_empty();
-        let dataset = if given {
-            ProtocolDataset {
-                default_graphs: options.default_graphs.clone(),
-                named_graphs: options.named_graphs.clone(),
-            }
-        } else if options.union_default_graph && !own_dataset {
-            self.union_dataset()?
-        } else {
-            ProtocolDataset::default()
-        };
+    /// Runs a parsed query with [`QueryOptions`], sent as kgrec serialises it, over
+    /// [`RemoteStore::dataset_for`]'s dataset. Extension functions are not the service's:
+    /// [`super::KgStore::query_with`] splits a query that calls one ([`super::split`]).
+    pub fn run_query(
+        &self,
+        query: spargebra::Query,
+        options: &QueryOptions,
+    ) -> Result<QueryOutcome, KgError> {
+        let dataset = self.dataset_for(&query, options)?;
         let limit = options.max_results.unwrap_or(usize::MAX);
         Ok(
-            match self.query(&serialized, &dataset, options.timeout, limit)? {
+            match self.query(&query.to_string(), &dataset, options.timeout, limit)? {
                 RemoteAnswer::Solutions { variables, rows } => {
                     QueryOutcome::Solutions { variables, rows }
                 }
@@ -904,6 +876,37 @@ impl RemoteStore {
                 RemoteAnswer::Graph(triples) => QueryOutcome::Graph(triples),
             },
         )
+    }
+
+    /// The protocol dataset a query runs over: the request's graphs when it names any; else,
+    /// for a query with no FROM of its own that asks for the union default graph, every named
+    /// graph; else none (the query's own FROM, or the service's default).
+    pub fn dataset_for(
+        &self,
+        query: &spargebra::Query,
+        options: &QueryOptions,
+    ) -> Result<ProtocolDataset, KgError> {
+        let own = match query {
+            spargebra::Query::Select { dataset, .. }
+            | spargebra::Query::Construct { dataset, .. }
+            | spargebra::Query::Describe { dataset, .. }
+            | spargebra::Query::Ask { dataset, .. } => dataset.as_ref(),
+        };
+        if !options.default_graphs.is_empty() || !options.named_graphs.is_empty() {
+            Ok(ProtocolDataset {
+                default_graphs: options.default_graphs.clone(),
+                named_graphs: options.named_graphs.clone(),
+            })
+        } else if let Some(d) = own {
+            Ok(ProtocolDataset {
+                default_graphs: d.default.clone(),
+                named_graphs: d.named.clone().unwrap_or_default(),
+            })
+        } else if options.union_default_graph {
+            self.union_dataset()
+        } else {
+            Ok(ProtocolDataset::default())
+        }
     }
 
     /// Hands each row of a SELECT over the union of all graphs to `row`, read page by page

@@ -23,6 +23,7 @@ use oxigraph::store::Store;
 
 use super::error::KgError;
 use super::remote::{RemoteAuth, RemoteEndpoints, RemoteStore};
+use super::split::{split_query, RemoteCalls};
 use super::vocab::{kgr, meta_graph, rdf_type, ID};
 
 /// A kgrec knowledge-graph store: persistent (RocksDB), in memory, or a remote SPARQL 1.1
@@ -489,82 +490,117 @@ impl KgStore {
     /// Evaluates a SPARQL query with every option of [`QueryOptions`]: dataset, extension
     /// functions, a time limit and a result-size limit.
     pub fn query_with(&self, text: &str, options: &QueryOptions) -> Result<QueryOutcome, KgError> {
-        let store = match &self.backend {
-            Backend::Local(store) => store,
-            Backend::Remote(r) => return r.run_query(text, options),
-        };
-        let deadline = Deadline::start(options.timeout);
-        let mut evaluator = SparqlEvaluator::new().with_cancellation_token(deadline.token.clone());
-        for (name, f) in &options.functions {
-            let f = Arc::clone(f);
-            evaluator = evaluator.with_custom_function(name.clone(), move |args| f(args));
-        }
-        let mut prepared = if options.bindings.is_empty() {
-            evaluator.parse_query(text)?
-        } else {
-            evaluator.for_query(super::binding::bind_query(text, &options.bindings)?)
-        };
-        let dataset = prepared.dataset_mut();
-        // Union only when neither the query (FROM, FROM NAMED) nor the request names a dataset.
-        let union = options.union_default_graph
-            && dataset.is_default_dataset()
-            && options.default_graphs.is_empty()
-            && options.named_graphs.is_empty();
-        if !options.default_graphs.is_empty() {
-            dataset.set_default_graph(
-                options
-                    .default_graphs
-                    .iter()
-                    .map(|g| GraphName::NamedNode(g.clone()))
-                    .collect(),
-            );
-        }
-        if !options.named_graphs.is_empty() {
-            dataset.set_available_named_graphs(
-                options
-                    .named_graphs
-                    .iter()
-                    .map(|g| NamedOrBlankNode::NamedNode(g.clone()))
-                    .collect(),
-            );
-        }
-        if union {
-            dataset.set_default_graph_as_union();
-        }
-        let limit = options.max_results.unwrap_or(usize::MAX);
-        let too_many = || KgError::TooManyResults(limit);
-        let results = prepared
-            .on_store(store)
-            .execute()
-            .map_err(|e| deadline.query_error(e))?;
-        Ok(match results {
-            QueryResults::Solutions(solutions) => {
-                let variables = solutions.variables().to_vec();
-                let mut rows = Vec::new();
-                for s in solutions {
-                    let s = s.map_err(|e| deadline.query_error(e))?;
-                    if rows.len() == limit {
-                        return Err(too_many());
-                    }
-                    rows.push(variables.iter().map(|v| s.get(v).cloned()).collect());
+        let query = super::binding::bind_query(text, &options.bindings)?;
+        match &self.backend {
+            Backend::Local(store) => evaluate(store, query, options, None),
+            Backend::Remote(r) => {
+                let functions: Vec<NamedNode> =
+                    options.functions.iter().map(|(n, _)| n.clone()).collect();
+                if !super::split::calls_any(&query, &functions) {
+                    return r.run_query(query, options);
                 }
-                QueryOutcome::Solutions { variables, rows }
+                // kgrec's functions run here, over what the service answers for the rest.
+                let calls = RemoteCalls {
+                    remote: Arc::clone(r),
+                    dataset: r.dataset_for(&query, options)?,
+                };
+                let local = QueryOptions {
+                    union_default_graph: false,
+                    default_graphs: Vec::new(),
+                    named_graphs: Vec::new(),
+                    ..options.clone()
+                };
+                evaluate(
+                    &Store::new()?,
+                    split_query(query, &functions)?,
+                    &local,
+                    Some(calls),
+                )
             }
-            QueryResults::Boolean(b) => QueryOutcome::Boolean(b),
-            QueryResults::Graph(triples) => {
-                let mut out = Vec::new();
-                for t in triples {
-                    let t = t.map_err(|e| deadline.query_error(e))?;
-                    if out.len() == limit {
-                        return Err(too_many());
-                    }
-                    out.push(t);
-                }
-                QueryOutcome::Graph(out)
-            }
-        })
+        }
     }
+}
 
+/// Evaluates a parsed query on an oxigraph store with every option of [`QueryOptions`], and
+/// with `services` answering its SERVICE calls (a query split with a remote store).
+fn evaluate(
+    store: &Store,
+    query: spargebra::Query,
+    options: &QueryOptions,
+    services: Option<RemoteCalls>,
+) -> Result<QueryOutcome, KgError> {
+    let deadline = Deadline::start(options.timeout);
+    let mut evaluator = SparqlEvaluator::new().with_cancellation_token(deadline.token.clone());
+    for (name, f) in &options.functions {
+        let f = Arc::clone(f);
+        evaluator = evaluator.with_custom_function(name.clone(), move |args| f(args));
+    }
+    if let Some(calls) = services {
+        evaluator = evaluator.with_default_service_handler(calls);
+    }
+    let mut prepared = evaluator.for_query(query);
+    let dataset = prepared.dataset_mut();
+    // Union only when neither the query (FROM, FROM NAMED) nor the request names a dataset.
+    let union = options.union_default_graph
+        && dataset.is_default_dataset()
+        && options.default_graphs.is_empty()
+        && options.named_graphs.is_empty();
+    if !options.default_graphs.is_empty() {
+        dataset.set_default_graph(
+            options
+                .default_graphs
+                .iter()
+                .map(|g| GraphName::NamedNode(g.clone()))
+                .collect(),
+        );
+    }
+    if !options.named_graphs.is_empty() {
+        dataset.set_available_named_graphs(
+            options
+                .named_graphs
+                .iter()
+                .map(|g| NamedOrBlankNode::NamedNode(g.clone()))
+                .collect(),
+        );
+    }
+    if union {
+        dataset.set_default_graph_as_union();
+    }
+    let limit = options.max_results.unwrap_or(usize::MAX);
+    let too_many = || KgError::TooManyResults(limit);
+    let results = prepared
+        .on_store(store)
+        .execute()
+        .map_err(|e| deadline.query_error(e))?;
+    Ok(match results {
+        QueryResults::Solutions(solutions) => {
+            let variables = solutions.variables().to_vec();
+            let mut rows = Vec::new();
+            for s in solutions {
+                let s = s.map_err(|e| deadline.query_error(e))?;
+                if rows.len() == limit {
+                    return Err(too_many());
+                }
+                rows.push(variables.iter().map(|v| s.get(v).cloned()).collect());
+            }
+            QueryOutcome::Solutions { variables, rows }
+        }
+        QueryResults::Boolean(b) => QueryOutcome::Boolean(b),
+        QueryResults::Graph(triples) => {
+            let mut out = Vec::new();
+            for t in triples {
+                let t = t.map_err(|e| deadline.query_error(e))?;
+                if out.len() == limit {
+                    return Err(too_many());
+                }
+                out.push(t);
+            }
+            QueryOutcome::Graph(out)
+        }
+    })
+}
+
+impl KgStore {
     /// Evaluates a SELECT query over the union of all graphs and hands each row to `row`, one
     /// at a time, without collecting them: projections of the whole KG read millions of rows.
     /// Cells follow the query's projection order; unbound cells are `None`.

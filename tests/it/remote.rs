@@ -13,6 +13,7 @@ use kgrec::kg::{KgStore, QueryOutcome, RemoteEndpoints, RemoteStore};
 use oxigraph::model::{GraphName, NamedNode, Quad};
 
 use crate::common::*;
+use crate::serve::{assert_paths_exist, copy_dir, encode, shop_with_model, Service};
 
 /// The SPARQL services the tests start: oxigraph's server (PyPI) and Virtuoso (Debian).
 #[derive(Clone, Copy, Debug)]
@@ -399,6 +400,40 @@ fn pages_batches_staging_and_forgetting(engine: Engine) {
         .expect("rows");
     assert_eq!(values.len(), 23);
 
+    // A query that calls a function of kgrec's own is split: the service answers the graph
+    // pattern, kgrec the call and the filter over it.
+    let double = NamedNode::new_unchecked("http://example.com/double");
+    let f: kgrec::kg::ExtensionFunction =
+        std::sync::Arc::new(|args: &[oxigraph::model::Term]| match args.first() {
+            Some(oxigraph::model::Term::Literal(l)) => l
+                .value()
+                .parse::<i64>()
+                .ok()
+                .map(|v| oxigraph::model::Literal::from(v * 2).into()),
+            _ => None,
+        });
+    let options = kgrec::kg::QueryOptions {
+        functions: vec![(double, f)],
+        union_default_graph: true,
+        ..Default::default()
+    };
+    let split = "SELECT ?s ?d WHERE { ?s <http://example.com/p> ?o BIND(<http://example.com/double>(?o) AS ?d) FILTER(?d > 20) } ORDER BY DESC(?d) LIMIT 5";
+    let here = KgStore::in_memory().expect("local");
+    here.bulk_load(all.iter().cloned().map(Ok::<_, String>), None)
+        .expect("load");
+    let answer = |s: &KgStore| match s.query_with(split, &options).expect("split query") {
+        QueryOutcome::Solutions { rows, .. } => rows,
+        _ => panic!("expected rows"),
+    };
+    let rows = answer(&store);
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows, answer(&here));
+    assert_eq!(
+        rows[0][1],
+        Some(oxigraph::model::Literal::from(44i64).into()),
+        "{rows:?}"
+    );
+
     // A replacement whose input fails part-way leaves both graphs whole.
     let g0 = NamedNode::new_unchecked("http://example.com/g0");
     let failing = quads(9).into_iter().enumerate().map(|(i, q)| {
@@ -486,4 +521,94 @@ fn a_remote_store_that_does_not_answer_is_named_in_the_error() {
     assert!(err.contains(&spec) && err.contains("failed"), "{err}");
     let out = run_in(&PathBuf::from("query=ftp://x/q"), &["stats"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not an http"));
+}
+
+#[test]
+fn serving_from_oxigraphs_server_answers_as_from_the_local_store() {
+    serving_answers_as_from_the_local_store(Engine::Oxigraph);
+}
+
+#[test]
+fn serving_from_virtuoso_answers_as_from_the_local_store() {
+    serving_answers_as_from_the_local_store(Engine::Virtuoso);
+}
+
+/// The same model served from a local store and from a remote one holding the same KG: the
+/// same recommendations, `kgr:score` inside SPARQL, explanations whose every edge the remote
+/// confirms, and events and forgetting that reach the remote.
+fn serving_answers_as_from_the_local_store(engine: Engine) {
+    let Some(server) = SparqlServer::start(engine) else {
+        return;
+    };
+    let local = shop_with_model();
+    server.ok(&["load", fixture("shop.trig").to_str().expect("utf-8")]);
+    // Its own copy of the registry: sled lets one process at a time hold it.
+    let registry = tempfile::tempdir().expect("tempdir");
+    copy_dir(&local.dir.path().join("models"), registry.path());
+    let remote = Service::start_at(Path::new(&server.spec), Some(registry.path()), &[]);
+    let here = Service::start(&local, &[]);
+    let items = |s: &Service, path: &str| {
+        let r = s.get(path, None);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        r.json()["items"].clone()
+    };
+    for path in [
+        "/v1/users/U1/recommendations?k=5",
+        "/v1/users/U4/recommendations?k=5&exclude_seen=false",
+    ] {
+        assert_eq!(items(&remote, path), items(&here, path), "{path}");
+    }
+    let p = "https://w3id.org/kgrec/id/fixture/product/";
+    let u = "https://w3id.org/kgrec/id/fixture/user/";
+    let by_score = format!(
+        "{PREFIXES}SELECT ?p ?score WHERE {{ ?p a schema:Product . BIND(kgr:score(<{u}U1>, ?p) AS ?score) \
+         FILTER(BOUND(?score)) }} ORDER BY DESC(?score) ?p LIMIT 5"
+    );
+    let scored = |s: &Service| {
+        let r = s.query(&by_score, None);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["results"]["bindings"].clone()
+    };
+    assert_eq!(scored(&remote), scored(&here));
+    let r = remote.get(
+        &format!("/v1/explain?user=U1&item={}", encode(&format!("{p}P2"))),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(assert_paths_exist(&remote, &r.json()["paths"]) > 0);
+
+    // An event posted to the service lands in the remote store.
+    let interactions = || {
+        server
+            .ok(&[
+                "query",
+                &format!("{PREFIXES}SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH ?g {{ ?e a kgr:Interaction ; kgr:user <{u}U2> }} }}"),
+                "--format",
+                "json",
+            ])
+    };
+    let before = parse_sparql_json(&interactions())[0]["n"].clone();
+    let r = remote.post(
+        "/v1/events",
+        "application/json",
+        r#"[{"user": "U2", "item": "P5"}]"#,
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let after = parse_sparql_json(&interactions())[0]["n"].clone();
+    assert_eq!(
+        after.parse::<u64>().expect("count"),
+        before.parse::<u64>().expect("count") + 1
+    );
+
+    // Forgetting a user through the service leaves no triple that names them remotely.
+    let r = remote.delete("/v1/users/U1");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let left = server.ok(&[
+        "query",
+        &format!("ASK {{ GRAPH ?g {{ {{ <{u}U1> ?p ?o }} UNION {{ ?s ?p <{u}U1> }} }} }}"),
+        "--format",
+        "json",
+    ]);
+    assert!(left.contains("false"), "{left}");
 }

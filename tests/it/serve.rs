@@ -36,7 +36,7 @@ fn shop_trained(args: &[&str]) -> TempStore {
 }
 
 /// Copies a folder's files and subfolders (a closed store and registry) into `to`.
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+pub(crate) fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -50,7 +50,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 }
 
 /// The shop fixture with a small kgrec-no-text model registered (no sentence model needed).
-fn shop_with_model() -> TempStore {
+pub(crate) fn shop_with_model() -> TempStore {
     shop_trained(&["--model", "kgrec-no-text"])
 }
 
@@ -104,9 +104,22 @@ impl Reply {
 
 impl Service {
     pub(crate) fn start(store: &TempStore, extra: &[&str]) -> Service {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kgrec"))
-            .arg("--store")
-            .arg(store.path())
+        Self::start_at(&store.path(), None, extra)
+    }
+
+    /// Serves the store `--store` names (a directory, or a remote store's endpoints), with
+    /// the models in `registry` (default: beside the store).
+    pub(crate) fn start_at(
+        store: &std::path::Path,
+        registry: Option<&std::path::Path>,
+        extra: &[&str],
+    ) -> Service {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kgrec"));
+        command.arg("--store").arg(store);
+        if let Some(r) = registry {
+            command.arg("--registry").arg(r);
+        }
+        let mut child = command
             .args(["serve", "--addr", "127.0.0.1:0", "--workers", "2"])
             .args(extra)
             .env("KGREC_NO_DEFAULT_KG", "1")
