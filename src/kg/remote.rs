@@ -241,6 +241,8 @@ pub struct RemoteStore {
     batch_size: usize,
     /// Set once the Graph Store endpoint has returned fewer triples than a graph holds.
     capped_graph_reads: std::sync::atomic::AtomicBool,
+    /// Set once the query endpoint has answered fewer rows than it counted.
+    capped_answers: std::sync::atomic::AtomicBool,
 }
 
 /// A quad's parts as rows of a result: subject, predicate, object (and graph).
@@ -251,6 +253,10 @@ impl RemoteStore {
     pub const PAGE_SIZE: usize = 10_000;
     /// Triples written per request of a load.
     pub const BATCH_SIZE: usize = 10_000;
+    /// The most rows (or a graph's triples) read in one answer; larger reads go page by page.
+    /// The reader holds what it reads anyway (a projection, a catalogue), and a page costs
+    /// the service a sort of the whole result, so one answer is asked for up to ten million.
+    pub const WHOLE_READ: usize = 10_000_000;
 
     /// Connects to a remote store and checks that it answers a query, so that a wrong URL
     /// or credentials fail at once with the service's own words.
@@ -267,6 +273,7 @@ impl RemoteStore {
             page_size: Self::PAGE_SIZE,
             batch_size: Self::BATCH_SIZE,
             capped_graph_reads: std::sync::atomic::AtomicBool::new(false),
+            capped_answers: std::sync::atomic::AtomicBool::new(false),
         };
         store.ask("ASK { }")?;
         Ok(store)
@@ -490,10 +497,15 @@ impl RemoteStore {
         }
     }
 
-    /// Reads the rows of a SELECT page by page and hands each to `row`: the query is wrapped
-    /// as a subquery, ordered by every one of its variables so that pages neither overlap
-    /// nor skip, and cut with LIMIT and OFFSET. `select` must be a SELECT with no dataset
-    /// clause (the dataset is `dataset`) and no prologue.
+    /// Reads the rows of a SELECT and hands each to `row`. `select` must be a SELECT with no
+    /// dataset clause (the dataset is `dataset`) and no prologue.
+    ///
+    /// The rows are counted first. Up to [`RemoteStore::WHOLE_READ`] of them are asked for in
+    /// one answer, which must hold them all: a service that cuts answers short without saying
+    /// so (Virtuoso at its `ResultSetMaxRows`) is caught by the count, and from then on read
+    /// page by page. Pages wrap the query as a subquery ordered by every one of its variables,
+    /// so that they neither overlap nor skip, cut with LIMIT and OFFSET; they cost the
+    /// service a sort each, which is why they are not the first choice.
     pub fn for_each_row(
         &self,
         select: &str,
@@ -501,6 +513,28 @@ impl RemoteStore {
         dataset: &ProtocolDataset,
         mut row: impl FnMut(&[Option<Term>]),
     ) -> Result<(), KgError> {
+        if !self.capped_answers.load(Ordering::Relaxed) {
+            let expected = self.count_rows(select, dataset)?;
+            if expected <= Self::WHOLE_READ {
+                let whole = format!("SELECT * WHERE {{ {select} }}");
+                if let RemoteAnswer::Solutions {
+                    variables: got,
+                    rows,
+                } = self.query(&whole, dataset, None, usize::MAX)?
+                {
+                    if rows.len() >= expected {
+                        hand_over(variables, &got, &rows, &mut row);
+                        return Ok(());
+                    }
+                }
+                tracing::warn!(
+                    url = self.endpoints.query,
+                    "the service answered fewer rows than it counted (a cap on its answers, such \
+                     as Virtuoso's ResultSetMaxRows): results are read page by page from now on"
+                );
+                self.capped_answers.store(true, Ordering::Relaxed);
+            }
+        }
         let order: Vec<String> = variables.iter().map(|v| format!("ASC({v})")).collect();
         let mut offset = 0usize;
         loop {
@@ -518,21 +552,25 @@ impl RemoteStore {
                 } => (got, rows),
                 _ => return Err(KgError::NotSelect),
             };
-            // The page's columns may come back in another order than asked for.
-            let index: Vec<Option<usize>> = variables
-                .iter()
-                .map(|v| got.iter().position(|g| g == v))
-                .collect();
-            let mut cells = Vec::with_capacity(variables.len());
-            for r in &rows {
-                cells.clear();
-                cells.extend(index.iter().map(|i| i.and_then(|i| r[i].clone())));
-                row(&cells);
-            }
+            hand_over(variables, &got, &rows, &mut row);
             if rows.len() < self.page_size {
                 return Ok(());
             }
             offset += rows.len();
+        }
+    }
+
+    /// How many rows a SELECT (no prologue, no dataset clause) has.
+    fn count_rows(&self, select: &str, dataset: &ProtocolDataset) -> Result<usize, KgError> {
+        let rows = self.select(
+            &format!("SELECT (COUNT(*) AS ?n) WHERE {{ {select} }}"),
+            dataset,
+        )?;
+        match rows.first().and_then(|r| r.first()).cloned().flatten() {
+            Some(Term::Literal(n)) => n.value().parse().map_err(|_| {
+                self.failed(&self.endpoints.query, format!("counted `{}`", n.value()))
+            }),
+            _ => Err(self.failed(&self.endpoints.query, "answered a COUNT with no number")),
         }
     }
 
@@ -599,12 +637,16 @@ impl RemoteStore {
     }
 
     /// One GET of a whole graph from the Graph Store endpoint, parsed as it streams in (the
-    /// service sorts nothing for it), and checked against the graph's COUNT: `None` when it
-    /// came back short, as Virtuoso's does past its cap on rows, which it does not signal.
-    fn read_graph(&self, url: &str, graph: &NamedNode) -> Result<Option<Vec<Quad>>, KgError> {
+    /// service sorts nothing for it), and checked against the graph's COUNT: it may come back
+    /// short (Virtuoso's does past its cap on rows, without a word), or be too large to ask
+    /// for at once.
+    fn read_graph(&self, url: &str, graph: &NamedNode) -> Result<GraphRead, KgError> {
         let expected = self.graph_len(graph)?;
         if expected == 0 {
-            return Ok(Some(Vec::new()));
+            return Ok(GraphRead::Whole(Vec::new()));
+        }
+        if expected > Self::WHOLE_READ {
+            return Ok(GraphRead::TooLarge);
         }
         let response = self.send(
             url,
@@ -621,7 +663,11 @@ impl RemoteStore {
             let t = t.map_err(|e| self.failed(url, format!("unreadable N-Triples: {e}")))?;
             quads.push(Quad::new(t.subject, t.predicate, t.object, graph.clone()));
         }
-        Ok((quads.len() >= expected).then_some(quads))
+        Ok(if quads.len() >= expected {
+            GraphRead::Whole(quads)
+        } else {
+            GraphRead::Short
+        })
     }
 
     /// Hands every quad of one named graph to `quad`: with a Graph Store Protocol endpoint,
@@ -634,17 +680,22 @@ impl RemoteStore {
     ) -> Result<(), KgError> {
         if let Some(url) = &self.endpoints.graph_store {
             if !self.capped_graph_reads.load(Ordering::Relaxed) {
-                if let Some(quads) = self.read_graph(url, graph)? {
-                    quads.into_iter().for_each(quad);
-                    return Ok(());
+                match self.read_graph(url, graph)? {
+                    GraphRead::Whole(quads) => {
+                        quads.into_iter().for_each(quad);
+                        return Ok(());
+                    }
+                    GraphRead::TooLarge => {}
+                    GraphRead::Short => {
+                        tracing::warn!(
+                            url,
+                            "the Graph Store endpoint returned fewer triples than the graph \
+                             holds (a cap on its answers, such as Virtuoso's ResultSetMaxRows): \
+                             whole graphs are read page by page from now on"
+                        );
+                        self.capped_graph_reads.store(true, Ordering::Relaxed);
+                    }
                 }
-                tracing::warn!(
-                    url,
-                    "the Graph Store endpoint returned fewer triples than the graph holds (a cap \
-                     on its answers, such as Virtuoso's ResultSetMaxRows): whole graphs are read \
-                     page by page from now on"
-                );
-                self.capped_graph_reads.store(true, Ordering::Relaxed);
             }
         }
         let vars = [
@@ -1008,6 +1059,36 @@ fn projected(pattern: &spargebra::algebra::GraphPattern) -> Vec<Variable> {
         | GraphPattern::OrderBy { inner, .. } => projected(inner),
         _ => Vec::new(),
     }
+}
+
+/// Hands rows answered with the columns `got` to `row` in the order of `variables` (a
+/// service may answer its columns in another order than asked for).
+fn hand_over(
+    variables: &[Variable],
+    got: &[Variable],
+    rows: &[Cells],
+    row: &mut impl FnMut(&[Option<Term>]),
+) {
+    let index: Vec<Option<usize>> = variables
+        .iter()
+        .map(|v| got.iter().position(|g| g == v))
+        .collect();
+    let mut cells = Vec::with_capacity(variables.len());
+    for r in rows {
+        cells.clear();
+        cells.extend(index.iter().map(|i| i.and_then(|i| r[i].clone())));
+        row(&cells);
+    }
+}
+
+/// What one Graph Store GET of a graph gave.
+enum GraphRead {
+    /// Every triple the graph holds.
+    Whole(Vec<Quad>),
+    /// Fewer triples than the graph holds: the service cut its answer short.
+    Short,
+    /// Not asked for: the graph holds more than [`RemoteStore::WHOLE_READ`] triples.
+    TooLarge,
 }
 
 /// A remote store's answer to a query.
