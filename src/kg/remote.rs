@@ -9,7 +9,12 @@
 //! transiently. A load is written into staging graphs of its own and moved into place by one
 //! final update, so a load that fails leaves the target graphs as they were.
 //!
-//! May import: oxigraph's model, parsers and result formats, spargebra, and `super::error`.
+//! About 1,200 lines, 250 of them tests, because it is one idea: the whole surface kgrec
+//! uses of a remote service (protocol, retries, paging, staging, what each engine gets
+//! wrong), kept in one file so that another engine's quirks are handled in one place.
+//!
+//! May import: oxigraph's model, parsers and result formats, spargebra, and `super::error`,
+//! `super::store`'s option and outcome types, `super::binding` and `super::vocab`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
