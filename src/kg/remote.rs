@@ -9,7 +9,7 @@
 //! transiently. A load is written into staging graphs of its own and moved into place by one
 //! final update, so a load that fails leaves the target graphs as they were.
 //!
-//! About 1,200 lines, 250 of them tests, because it is one idea: the whole surface kgrec
+//! About 1,200 lines, 100 of them tests, because it is one idea: the whole surface kgrec
 //! uses of a remote service (protocol, retries, paging, staging, what each engine gets
 //! wrong), kept in one file so that another engine's quirks are handled in one place.
 //!
