@@ -571,8 +571,13 @@ impl RemoteStore {
             &format!("SELECT (COUNT(*) AS ?n) WHERE {{ {select} }}"),
             dataset,
         )?;
-        match rows.first().and_then(|r| r.first()).cloned().flatten() {
-            Some(Term::Literal(n)) => n.value().parse().map_err(|_| {
+        self.count_in(rows.first().and_then(|r| r.first()))
+    }
+
+    /// The number a COUNT answered, or an error that says what came instead.
+    fn count_in(&self, cell: Option<&Option<Term>>) -> Result<usize, KgError> {
+        match cell {
+            Some(Some(Term::Literal(n))) => n.value().parse().map_err(|_| {
                 self.failed(&self.endpoints.query, format!("counted `{}`", n.value()))
             }),
             _ => Err(self.failed(&self.endpoints.query, "answered a COUNT with no number")),
@@ -602,11 +607,23 @@ impl RemoteStore {
         Ok(())
     }
 
-    /// The named graphs that hold at least one triple.
     /// The named graphs that hold at least one triple, less the service's own
-    /// ([`is_service_graph`]).
+    /// ([`is_service_graph`]). Every query over the union asks for them, so they are listed
+    /// without counting their triples.
     pub fn graph_names(&self) -> Result<Vec<NamedNode>, KgError> {
-        Ok(self.graph_sizes()?.into_iter().map(|(g, _)| g).collect())
+        let rows = self.select(
+            "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }",
+            &ProtocolDataset::default(),
+        )?;
+        let mut out: Vec<NamedNode> = rows
+            .into_iter()
+            .filter_map(|mut r| match r.pop().flatten() {
+                Some(Term::NamedNode(g)) if !is_service_graph(g.as_str()) => Some(g),
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     /// The named graphs with their sizes (the service's own left out), by IRI.
@@ -617,12 +634,9 @@ impl RemoteStore {
         )?;
         let mut out = Vec::new();
         for r in rows {
-            if let [Some(Term::NamedNode(g)), Some(Term::Literal(n))] = r.as_slice() {
+            if let Some(Some(Term::NamedNode(g))) = r.first() {
                 if !is_service_graph(g.as_str()) {
-                    let n = n.value().parse().map_err(|_| {
-                        self.failed(&self.endpoints.query, format!("counted `{}`", n.value()))
-                    })?;
-                    out.push((g.clone(), n));
+                    out.push((g.clone(), self.count_in(r.get(1))? as u64));
                 }
             }
         }
@@ -748,16 +762,10 @@ impl RemoteStore {
 
     /// The number of triples in one named graph.
     fn graph_len(&self, graph: &NamedNode) -> Result<usize, KgError> {
-        let rows = self.select(
-            &format!("SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}"),
+        self.count_rows(
+            &format!("SELECT ?s ?p ?o WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}"),
             &ProtocolDataset::default(),
-        )?;
-        match rows.first().and_then(|r| r.first()).cloned().flatten() {
-            Some(Term::Literal(n)) => n.value().parse().map_err(|_| {
-                self.failed(&self.endpoints.query, format!("counted `{}`", n.value()))
-            }),
-            _ => Err(self.failed(&self.endpoints.query, "answered a COUNT with no number")),
-        }
+        )
     }
 
     /// Loads `quads` through staging graphs and moves them into place with one final update:
@@ -998,17 +1006,13 @@ impl RemoteStore {
     /// every triple about a record that names them (`?r kgr:user <user>`). Returns how many
     /// distinct quads matched just before.
     pub fn delete_user(&self, user: &NamedNode) -> Result<usize, KgError> {
-        let count = format!(
-            "SELECT (COUNT(*) AS ?n) WHERE {{ SELECT DISTINCT ?s ?p ?o ?g WHERE {{ \
+        let doomed = format!(
+            "SELECT DISTINCT ?s ?p ?o ?g WHERE {{ \
              {{ GRAPH ?g {{ ?s ?p {user} }} BIND({user} AS ?o) }} \
              UNION {{ GRAPH ?g {{ {user} ?p ?o }} BIND({user} AS ?s) }} \
-             UNION {{ GRAPH ?h {{ ?s <{KGR}user> {user} }} GRAPH ?g {{ ?s ?p ?o }} }} }} }}"
+             UNION {{ GRAPH ?h {{ ?s <{KGR}user> {user} }} GRAPH ?g {{ ?s ?p ?o }} }} }}"
         );
-        let rows = self.select(&count, &ProtocolDataset::default())?;
-        let n = match rows.first().and_then(|r| r.first()).cloned().flatten() {
-            Some(Term::Literal(l)) => l.value().parse().unwrap_or(0),
-            _ => 0,
-        };
+        let n = self.count_rows(&doomed, &ProtocolDataset::default())?;
         self.update(
             &format!(
                 "DELETE {{ GRAPH ?g {{ ?r ?p ?o }} }} WHERE {{ GRAPH ?h {{ ?r <{KGR}user> {user} }} GRAPH ?g {{ ?r ?p ?o }} }} ;\n\
@@ -1020,7 +1024,7 @@ impl RemoteStore {
         Ok(n)
     }
 
-    /// Writes one graph, or every named graph, through `serializer`, page by page.
+    /// Writes one graph, or every named graph, through `serializer`, graph by graph.
     pub fn export(
         &self,
         graph: Option<&NamedNode>,

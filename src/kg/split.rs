@@ -29,60 +29,24 @@ pub const REMOTE_SERVICE: &str = "urn:kgrec:remote";
 /// Rewrites `query` so that every largest part that calls none of `functions` is a service
 /// call to [`REMOTE_SERVICE`]. A pattern kind the rewrite does not know (with a call inside)
 /// is refused.
-pub fn split_query(query: Query, functions: &[NamedNode]) -> Result<Query, KgError> {
-    Ok(match query {
-        Query::Select {
-            dataset,
-            pattern,
-            base_iri,
-        } => Query::Select {
-            dataset,
-            pattern: split(pattern, functions, None)?,
-            base_iri,
+pub fn split_query(mut query: Query, functions: &[NamedNode]) -> Result<Query, KgError> {
+    let (Query::Select { pattern, .. }
+    | Query::Construct { pattern, .. }
+    | Query::Describe { pattern, .. }
+    | Query::Ask { pattern, .. }) = &mut query;
+    let whole = std::mem::replace(
+        pattern,
+        GraphPattern::Bgp {
+            patterns: Vec::new(),
         },
-        Query::Construct {
-            template,
-            dataset,
-            pattern,
-            base_iri,
-        } => Query::Construct {
-            template,
-            dataset,
-            pattern: split(pattern, functions, None)?,
-            base_iri,
-        },
-        Query::Describe {
-            dataset,
-            pattern,
-            base_iri,
-        } => Query::Describe {
-            dataset,
-            pattern: split(pattern, functions, None)?,
-            base_iri,
-        },
-        Query::Ask {
-            dataset,
-            pattern,
-            base_iri,
-        } => Query::Ask {
-            dataset,
-            pattern: split(pattern, functions, None)?,
-            base_iri,
-        },
-    })
+    );
+    *pattern = split(whole, functions, None)?;
+    Ok(query)
 }
 
-/// Whether a query calls one of `functions` anywhere.
-pub fn calls_any(query: &Query, functions: &[NamedNode]) -> bool {
+/// Whether a query, or a part of one, calls one of `functions` (its text names the IRI).
+pub fn calls_any(query: &impl std::fmt::Display, functions: &[NamedNode]) -> bool {
     let text = query.to_string();
-    functions
-        .iter()
-        .any(|f| text.contains(&format!("<{}>", f.as_str())))
-}
-
-/// Whether a pattern's text names one of `functions`.
-fn calls(pattern: &GraphPattern, functions: &[NamedNode]) -> bool {
-    let text = pattern.to_string();
     functions
         .iter()
         .any(|f| text.contains(&format!("<{}>", f.as_str())))
@@ -93,7 +57,7 @@ fn split(
     functions: &[NamedNode],
     graph: Option<&NamedNodePattern>,
 ) -> Result<GraphPattern, KgError> {
-    if !calls(&pattern, functions) {
+    if !calls_any(&pattern, functions) {
         let inner = match graph {
             Some(name) => GraphPattern::Graph {
                 name: name.clone(),
