@@ -19,6 +19,14 @@ if ! command -v virtuoso-t >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq virtuoso-opensource >/dev/null
 fi
+# nginx, the load balancer in front of two replicas (tests/it/replicas.rs), from Debian.
+if [ ! -x /usr/sbin/nginx ]; then
+  echo "installing nginx-light (for the replica tests)…" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx-light >/dev/null
+fi
 # The browser tests (tests/it/browser.rs): Debian's chromium, and playwright-core from the page's
 # pinned packages (web/package-lock.json).
 if ! command -v chromium >/dev/null 2>&1; then

@@ -303,26 +303,13 @@ pub async fn post_events(
     let state2 = state.clone();
     let (ids, users, placed) = web::block(move || -> Result<_, ApiError> {
         let r = state2.recommender()?;
-        let log = state2.event_recorder()?;
-        let events = resolve(r, events)?;
-        let ids = log.record(&state2.store, &events)?;
-        // Products the model never saw are placed from their text (cold start), once the
-        // events are durable; one that cannot be placed is still recorded.
-        let mut placed: Vec<String> = Vec::new();
-        for e in &events {
-            if r.item_row(&e.item).is_none() && !placed.contains(&e.item) {
-                match r.add_item(&state2.store, &e.item) {
-                    Ok(Some(_)) => placed.push(e.item.clone()),
-                    Ok(None) => {}
-                    Err(err) => tracing::warn!(
-                        item = %e.item,
-                        error = %super::error::cause_chain(&err),
-                        "a new product could not be placed from its text; its event is recorded"
-                    ),
-                }
-            }
-        }
-        r.record(events.iter().map(|e| (e.user.as_str(), e.item.as_str())))?;
+        let live = state2.live()?;
+        let events = resolve(&r, events)?;
+        // Written to the store (durable), then applied here; the other replicas apply them
+        // from the change log. Products the model never saw are placed from their text (cold
+        // start); one that cannot be placed is still recorded.
+        let (recorded, placed) = live.record(&r, &events)?;
+        let ids = recorded.iter().map(|e| e.id).collect::<Vec<_>>();
         let mut users: Vec<String> = events.iter().map(|e| e.user.clone()).collect();
         users.sort();
         users.dedup();
@@ -350,12 +337,16 @@ pub async fn delete_user(
 ) -> Result<HttpResponse, ApiError> {
     let body = web::block(move || -> Result<_, ApiError> {
         let r = state.recommender()?;
-        let log = state.event_recorder()?;
+        let live = state.live()?;
         let user = r.resolve_user(&id)?;
         let node = oxigraph::model::NamedNode::new(user.as_str())
             .map_err(|e| ApiError::Internal(format!("stored user IRI {user}: {e}")))?;
+        // The store first, then the record other replicas follow, then the model files, and
+        // this replica's memory last: a failure midway leaves the user known here, so that
+        // the same request can be sent again.
         let quads = state.store.delete_user(&node)?;
-        let versions = log.registry().forget_user(&user)?;
+        crate::serve::events::record_forgetting(&state.store, &user)?;
+        let versions = live.registry().forget_user(&user)?;
         r.forget(&user)?;
         Ok(UserForgotten {
             user,

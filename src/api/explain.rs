@@ -86,7 +86,7 @@ pub async fn explain(
     // NaN (serialised as null) when the model cannot score the pair.
     let score = r.score_user_item(&user, &iri).unwrap_or(f32::NAN);
     let item = ranked(
-        r,
+        &r,
         vec![ScoredItem {
             row,
             item: iri,
@@ -98,7 +98,7 @@ pub async fn explain(
     Ok(HttpResponse::Ok().json(ExplainedPair {
         user,
         item,
-        model: model_ref(r),
+        model: model_ref(&r),
         paths: explanation.paths,
         basis: explanation.basis,
         sentence: explanation.sentence,

@@ -41,7 +41,7 @@ pub struct ServedModel {
 /// Liveness and what is served.
 #[utoipa::path(get, path = "/health", responses((status = 200, description = "Up", body = Health)))]
 pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let model = state.recommender.as_ref().map(|r| {
+    let model = state.live.as_ref().and_then(|l| l.current()).map(|r| {
         let e = r.entry();
         ServedModel {
             version: e.version,

@@ -37,7 +37,7 @@ pub async fn item(
 ) -> Result<HttpResponse, ApiError> {
     let r = state.recommender()?;
     let row = r.resolve_item(&id)?;
-    Ok(HttpResponse::Ok().json(card_at(r, row)?))
+    Ok(HttpResponse::Ok().json(card_at(&r, row)?))
 }
 
 /// Query parameters of the neighbourhood route.
@@ -108,7 +108,7 @@ pub async fn neighbourhood(
     let item = n.nodes.first().map(|x| x.iri.clone()).unwrap_or_default();
     Ok(HttpResponse::Ok().json(ItemNeighbourhood {
         item,
-        model: model_ref(r),
+        model: model_ref(&r),
         nodes: n.nodes,
         edges: n.edges,
         left_out: n.left_out,

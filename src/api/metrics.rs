@@ -88,7 +88,7 @@ impl Metrics {
     /// Every metric in Prometheus text format, the gauges read from `state` now.
     fn render(&self, state: &AppState) -> Result<String, prometheus::Error> {
         self.uptime.set(state.started.elapsed().as_secs_f64());
-        if let Some(r) = &state.recommender {
+        if let Some(r) = state.live.as_ref().and_then(|l| l.current()) {
             self.model_version.set(r.entry().version as f64);
             self.items.set(r.item_count() as f64);
             self.users.set(r.user_count() as f64);

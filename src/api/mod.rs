@@ -27,7 +27,7 @@ use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::kg::{ExtensionFunction, KgStore};
-use crate::serve::events::EventRecorder;
+use crate::serve::live::LiveModel;
 use crate::serve::recommender::Recommender;
 use error::ApiError;
 
@@ -62,10 +62,9 @@ impl Default for ServiceSettings {
 pub struct AppState {
     /// The knowledge-graph store.
     pub store: KgStore,
-    /// The registered model being served, if one is registered.
-    pub recommender: Option<Arc<Recommender>>,
-    /// Writes live events to the store.
-    pub events: Option<EventRecorder>,
+    /// The served model over time (swapped as versions are registered), with the registry
+    /// and the change log; `None` for a service over the store alone (tests).
+    pub live: Option<Arc<LiveModel>>,
     /// Limits and access.
     pub settings: ServiceSettings,
     /// SPARQL extension functions (`kgr:score`, `kgr:similarity`).
@@ -77,22 +76,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Shared state over `store`, serving `recommender` when there is one.
+    /// Shared state over `store`, serving the models of `live` when there is one.
     pub fn new(
         store: KgStore,
-        recommender: Option<Recommender>,
-        events: Option<EventRecorder>,
+        live: Option<Arc<LiveModel>>,
         settings: ServiceSettings,
     ) -> Result<Self, prometheus::Error> {
-        let recommender = recommender.map(Arc::new);
-        let functions = recommender
+        let functions = live
             .as_ref()
             .map(crate::serve::functions::recommender_functions)
             .unwrap_or_default();
         Ok(AppState {
             store,
-            recommender,
-            events,
+            live,
             settings,
             functions,
             started: Instant::now(),
@@ -100,20 +96,23 @@ impl AppState {
         })
     }
 
-    /// The model, or 503 when none is registered yet.
-    pub fn recommender(&self) -> Result<&Recommender, ApiError> {
-        self.recommender.as_deref().ok_or_else(|| {
+    /// The model answering now (a request keeps it to its end, across a swap), or 503 when
+    /// none is registered yet.
+    pub fn recommender(&self) -> Result<Arc<Recommender>, ApiError> {
+        self.live.as_ref().and_then(|l| l.current()).ok_or_else(|| {
             ApiError::Unavailable(
-                "no model is registered yet: run `kgrec train`, then restart the service".into(),
+                "no model is registered yet: run `kgrec train`; the service loads it within \
+                 seconds, or at once on POST /v1/admin/reload"
+                    .into(),
             )
         })
     }
 
-    /// The event recorder, or 503 when the service runs without a registry to name events.
-    pub fn event_recorder(&self) -> Result<&EventRecorder, ApiError> {
-        self.events
+    /// The served model's keeper, or 503 when the service runs over the store alone.
+    pub fn live(&self) -> Result<&Arc<LiveModel>, ApiError> {
+        self.live
             .as_ref()
-            .ok_or_else(|| ApiError::Unavailable("this service records no events".into()))
+            .ok_or_else(|| ApiError::Unavailable("this service serves no model".into()))
     }
 }
 

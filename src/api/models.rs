@@ -1,18 +1,43 @@
 //! `/v1/models`: the registered versions (data hash, settings, metrics, stage costs, what
 //! they were trained without), which one is served, and the served model's learned weight of
 //! each KG link kind by recency: the workbench's model page, and a registry view for apps.
+//! `POST /v1/admin/reload` (with the update token) serves the newest version at once, without
+//! waiting for the service's own look at the registry.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::{resource, AppState};
 use crate::registry::ModelEntry;
+use crate::serve::live::Reloaded;
 
 /// The routes of this group.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/v1/models", "GET").route(web::get().to(models)));
+    cfg.service(resource("/v1/models", "GET").route(web::get().to(models)))
+        .service(resource("/v1/admin/reload", "POST").route(web::post().to(reload)));
+}
+
+/// Serve the newest registered version now (or the pinned one), without a restart.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/reload",
+    responses(
+        (status = 200, description = "What is served now", body = Reloaded),
+        (status = 401, description = "No or a wrong bearer token"),
+        (status = 503, description = "The service serves no model")
+    ),
+    security(("bearer" = []))
+)]
+pub async fn reload(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    super::sparql::authorize(req.headers(), state.settings.update_token.as_deref())?;
+    let live = std::sync::Arc::clone(state.live()?);
+    let done = web::block(move || live.reload()).await??;
+    Ok(HttpResponse::Ok().json(done))
 }
 
 /// One KG link kind's learned weights.
@@ -46,12 +71,12 @@ pub struct Models {
     responses((status = 200, description = "The registry", body = Models))
 )]
 pub async fn models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let mut versions = match &state.events {
-        Some(events) => events.registry().entries()?,
+    let mut versions = match &state.live {
+        Some(live) => live.registry().entries()?,
         None => Vec::new(),
     };
     versions.sort_by_key(|e| std::cmp::Reverse(e.version));
-    let (served, mut link_weights) = match &state.recommender {
+    let (served, mut link_weights) = match state.live.as_ref().and_then(|l| l.current()) {
         Some(r) => (
             Some(r.entry().version),
             r.link_weights()?

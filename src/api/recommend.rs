@@ -242,7 +242,7 @@ pub async fn history(
     let rows = r.history(&user)?.unwrap_or_default();
     let items = rows
         .into_iter()
-        .map(|row| card_at(r, row))
+        .map(|row| card_at(&r, row))
         .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(HttpResponse::Ok().json(UserHistory { user, items }))
 }
@@ -272,7 +272,7 @@ pub async fn recommendations(
     let user = r.resolve_user(&id)?;
     let scored = r.recommend(&user, k, &filter, exclude_seen)?;
     let rows: Vec<_> = scored.iter().map(|s| s.row).collect();
-    let mut items = ranked(r, scored);
+    let mut items = ranked(&r, scored);
     if explain {
         for (item, row) in items.iter_mut().zip(rows) {
             item.explanation = Some(r.explain(&user, row, PATHS_PER_ITEM)?);
@@ -280,7 +280,7 @@ pub async fn recommendations(
     }
     Ok(HttpResponse::Ok().json(UserRanking {
         user,
-        model: model_ref(r),
+        model: model_ref(&r),
         items,
     }))
 }
@@ -327,14 +327,14 @@ pub async fn similar(
     let filter = read_filter(p.category, p.brand)?;
     let r = state.recommender()?;
     let row = r.resolve_item(&id)?;
-    let items = ranked(r, r.similar(row, k, &filter)?);
+    let items = ranked(&r, r.similar(row, k, &filter)?);
     let item = r
         .item(row)
         .map(|i| i.iri)
         .ok_or_else(|| ApiError::Internal(format!("item row {row} has no catalogue entry")))?;
     Ok(HttpResponse::Ok().json(ItemRanking {
         item,
-        model: model_ref(r),
+        model: model_ref(&r),
         items,
     }))
 }

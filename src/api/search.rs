@@ -85,8 +85,8 @@ pub async fn search(
         Ok(SearchResults {
             query,
             user,
-            model: model_ref(r),
-            items: ranked(r, items),
+            model: model_ref(&r),
+            items: ranked(&r, items),
         })
     })
     .await??;

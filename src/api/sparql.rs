@@ -323,7 +323,7 @@ fn options(state: &AppState, op: &Operation) -> Result<QueryOptions, ApiError> {
 
 /// Refuses an update unless it carries `Authorization: Bearer <token>` with the configured
 /// token; with none configured the service is read-only.
-fn authorize(headers: &HeaderMap, token: Option<&str>) -> Result<(), ApiError> {
+pub(crate) fn authorize(headers: &HeaderMap, token: Option<&str>) -> Result<(), ApiError> {
     let Some(token) = token else {
         return Err(ApiError::Unauthorized(
             "this service is read-only: start it with an update token to accept updates".into(),

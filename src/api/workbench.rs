@@ -135,7 +135,6 @@ mod tests {
         let state = super::super::AppState::new(
             crate::kg::KgStore::in_memory().unwrap(),
             None,
-            None,
             super::super::ServiceSettings::default(),
         )
         .unwrap();

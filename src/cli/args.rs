@@ -100,9 +100,17 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7878", env = "KGREC_ADDR")]
     pub addr: String,
-    /// Serve this registered version instead of the latest.
+    /// Serve this registered version instead of the latest (and never swap to a newer one).
     #[arg(long)]
     pub model_version: Option<u64>,
+    /// Seconds between looks for a newly registered version, served without a restart
+    /// (0: only on `POST /v1/admin/reload`).
+    #[arg(long, default_value_t = 5.0)]
+    pub watch_registry: f64,
+    /// Milliseconds between reads of the change log, through which events and forgettings
+    /// sent to other replicas reach this one.
+    #[arg(long, default_value_t = 250)]
+    pub follow_every_ms: u64,
     /// Bearer token that SPARQL updates must carry; without one the service is read-only.
     #[arg(long, env = "KGREC_UPDATE_TOKEN", hide_env_values = true)]
     pub update_token: Option<String>,

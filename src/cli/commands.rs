@@ -449,20 +449,20 @@ fn recommender_functions(
     registry_root: &Path,
 ) -> Result<Vec<(NamedNode, kgrec::kg::ExtensionFunction)>> {
     let registry = kgrec::registry::ModelRegistry::open(registry_root)?;
-    let Some(entry) = registry.latest()? else {
+    let live = kgrec::serve::live::LiveModel::start(
+        store.clone(),
+        registry,
+        kgrec::features::text::TextFeatureConfig::default(),
+        None,
+    )?;
+    if live.current().is_none() {
         bail!(
             "this query calls kgr:score or kgr:similarity, which need a registered model: run `kgrec train` first (registry {})",
             registry_root.display()
         );
-    };
-    let r = kgrec::serve::recommender::Recommender::load(
-        store,
-        &registry,
-        entry,
-        &kgrec::features::text::TextFeatureConfig::default(),
-    )?;
+    }
     Ok(kgrec::serve::functions::recommender_functions(
-        &std::sync::Arc::new(r),
+        &std::sync::Arc::new(live),
     ))
 }
 

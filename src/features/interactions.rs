@@ -19,6 +19,29 @@ pub fn read_interactions(
         Some(s) => format!("FILTER(?g = <{GRAPH}{s}/interactions>)"),
         None => String::new(),
     };
+    read_interactions_where(store, &graph_filter)
+}
+
+/// Reads the interactions in the store except live events recorded in or after the Unix
+/// second `second` (their `kgr:recordedSecond`): the snapshot a service loads before it
+/// replays the change log from that second, so that no event is counted twice.
+pub fn read_interactions_recorded_before(
+    store: &KgStore,
+    second: i64,
+) -> Result<InteractionData, RecError> {
+    read_interactions_where(
+        store,
+        &format!(
+            "FILTER NOT EXISTS {{ GRAPH ?g {{ ?e kgr:recordedSecond ?recorded }} \
+             FILTER(?recorded >= {second}) }}"
+        ),
+    )
+}
+
+fn read_interactions_where(
+    store: &KgStore,
+    graph_filter: &str,
+) -> Result<InteractionData, RecError> {
     let mut data = InteractionData::default();
     let mut events = Vec::new();
     let positives = format!(

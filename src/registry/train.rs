@@ -225,17 +225,14 @@ pub fn train_and_register(
         }
     }
 
-    let version = registry.next_version()?;
-    let folder = format!("v{version}");
-    let final_dir = registry.root().join(&folder);
-    let partial = registry.root().join(format!(".{folder}.partial"));
+    // The version and its folder are given by the registry when the files are written.
     let mut entry = ModelEntry {
-        version,
+        version: 0,
         model: kind.as_str().to_owned(),
         created_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
-        folder,
+        folder: String::new(),
         holdout: options.holdout.map(|p| p.as_str().to_owned()),
         seed: options.seed,
         config: serde_json::to_value(config).map_err(|e| RecError::Registry(e.to_string()))?,
@@ -277,30 +274,23 @@ pub fn train_and_register(
             users.len()
         ));
     }
-    stages.run("saving", || {
-        if partial.exists() {
-            std::fs::remove_dir_all(&partial).map_err(io_error(&partial))?;
-        }
-        std::fs::create_dir_all(&partial).map_err(io_error(&partial))?;
-        let path = partial.join("model.safetensors");
-        match &model {
-            RegisteredModel::Sequential(m) => {
-                m.save(&features, &path)?;
-                save_user_vectors(m, &split, &partial.join("user_vectors.safetensors"))?;
+    registry.add_version(|_, partial| {
+        stages.run("saving", || {
+            let path = partial.join("model.safetensors");
+            match &model {
+                RegisteredModel::Sequential(m) => {
+                    m.save(&features, &path)?;
+                    save_user_vectors(m, &split, &partial.join("user_vectors.safetensors"))?;
+                }
+                RegisteredModel::Ease(m) => m.save(&path)?,
             }
-            RegisteredModel::Ease(m) => m.save(&path)?,
-        }
-        write_lines(&partial.join("items.txt"), &data.items)?;
-        write_lines(&partial.join("users.txt"), &data.users)?;
-        Ok(())
-    })?;
-    entry.stages = stages.costs;
-    let json = serde_json::to_vec_pretty(&entry).map_err(|e| RecError::Registry(e.to_string()))?;
-    let entry_path = partial.join("entry.json");
-    std::fs::write(&entry_path, json).map_err(io_error(&entry_path))?;
-    std::fs::rename(&partial, &final_dir).map_err(io_error(&final_dir))?;
-    registry.register(&entry, &data.items, &data.users)?;
-    Ok(entry)
+            write_lines(&partial.join("items.txt"), &data.items)?;
+            write_lines(&partial.join("users.txt"), &data.users)?;
+            Ok(())
+        })?;
+        entry.stages = stages.costs;
+        Ok(entry)
+    })
 }
 
 /// Loads a registered model's weights and item inputs from its folder.

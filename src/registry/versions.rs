@@ -1,18 +1,17 @@
 //! The model registry: trained models under one root directory, each version in its own
-//! folder (`v1/`, `v2/`, …) with its vectors as safetensors, and a sled database
-//! (`registry/`) holding each version's entry (model, config, data hash, metrics, costs) and
-//! its id maps both ways (row ↔ IRI for items and users).
+//! folder (`v1/`, `v2/`, …) holding its tensors as safetensors, its entry (`entry.json`:
+//! model, config, data hash, metrics, costs) and its id maps (`items.txt`, `users.txt`: the
+//! IRI of each row, one per line).
 //!
-//! The sled database is the source of truth for entries and id maps. The files beside the
-//! tensors (`entry.json`, `items.txt`, `users.txt`) are an export of the same data, written
-//! at registration for other tools, and read back only to recover a version whose
-//! registration a crash cut short.
+//! The folders are the source of truth, and plain files so that many processes can share
+//! one registry: `kgrec train` adding versions while several `kgrec serve` replicas read it,
+//! on one machine or on a shared file system. (An earlier registry kept entries and id maps
+//! in sled, which one process at a time may open; its `registry/` folder is no longer read,
+//! since every version folder carries the same data.)
 //!
-//! A version's folder is written as `.vN.partial` and renamed to `vN` once complete; the
-//! entry is registered after that, last of all, so a version is either complete in the
-//! registry or not there at all. A crash between the rename and the registration leaves a
-//! complete folder that no entry names: [`ModelRegistry::open`] registers it from its
-//! export, and removes what a crash left half-written.
+//! A version is written as `.vN.partial`, its entry last, and renamed to `vN` once complete,
+//! so a reader sees it whole or not at all. Writers (adding a version, forgetting a user)
+//! take an advisory lock on `<root>/.lock`; opening clears what a killed writer left.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -98,17 +97,16 @@ pub struct ExclusionRecord {
     pub brands_linked: u64,
 }
 
-/// A registry root opened for reading and registering.
+/// A registry root: plain folders that any number of processes may read at once (several
+/// `kgrec serve` replicas on a shared file system), while `kgrec train` adds versions.
+#[derive(Clone, Debug)]
 pub struct ModelRegistry {
     root: PathBuf,
-    db: sled::Db,
 }
 
 fn registry_error(root: &Path, e: impl std::fmt::Display) -> RecError {
     RecError::Registry(format!("{}: {e}", root.display()))
 }
-
-const ENTRIES: &str = "entries";
 
 /// Which rows an id map covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,112 +117,78 @@ pub enum RowKind {
     User,
 }
 
-fn map_tree(kind: RowKind, version: u64, by_iri: bool) -> String {
-    let kind = match kind {
-        RowKind::Item => "item",
-        RowKind::User => "user",
-    };
-    if by_iri {
-        format!("{kind}-ids.v{version}")
-    } else {
-        format!("{kind}-iris.v{version}")
-    }
-}
-
-/// How long opening waits for the database's lock before it says another process holds it.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Opens the sled database, waiting up to [`LOCK_WAIT`] for its file lock. sled releases the
-/// lock only when the last of its background threads lets go of the file, a moment after the
-/// database is dropped, so a registry reopened at once (a restart, a test) would otherwise
-/// fail now and then although nobody else holds it.
-fn open_waiting_for_lock(path: &Path) -> sled::Result<sled::Db> {
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        match sled::open(path) {
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            result => return result,
+impl RowKind {
+    /// The file of a version's folder that lists these rows' IRIs, one per line.
+    fn file(self) -> &'static str {
+        match self {
+            RowKind::Item => "items.txt",
+            RowKind::User => "users.txt",
         }
     }
 }
 
+/// The registry's write lock: an exclusive advisory lock on `<root>/.lock`, held while a
+/// version is written and numbered, while a user is forgotten and while crash leftovers are
+/// cleared. Readers take no lock: every change they can see is a rename.
+struct WriteLock {
+    _file: std::fs::File,
+}
+
+impl WriteLock {
+    fn take(root: &Path) -> Result<Self, RecError> {
+        let path = root.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| RecError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        file.lock()
+            .map_err(|source| RecError::Io { path, source })?;
+        Ok(WriteLock { _file: file })
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecError {
+    let path = path.to_owned();
+    move |source| RecError::Io { path, source }
+}
+
 impl ModelRegistry {
-    /// Opens (creating if needed) the registry under `root`. Only one process may hold it.
+    /// Opens (creating if needed) the registry under `root`, clearing what a crashed writer
+    /// left half-written. Many processes may hold it at once.
     pub fn open(root: &Path) -> Result<Self, RecError> {
         std::fs::create_dir_all(root).map_err(|e| registry_error(root, e))?;
-        let db = open_waiting_for_lock(&root.join("registry")).map_err(|e| {
-            registry_error(
-                root,
-                format!("{e} (is another kgrec process using this model directory?)"),
-            )
-        })?;
         let registry = ModelRegistry {
             root: root.to_owned(),
-            db,
         };
-        registry.reconcile()?;
+        let _lock = WriteLock::take(root)?;
+        registry.clear_leftovers()?;
         Ok(registry)
     }
 
-    /// Brings the folders and the database into agreement after a crash: a complete version
-    /// folder (`vN` with its `entry.json`) that is not registered is registered from its
-    /// export; a half-written one (`.vN.partial`, or `vN` without `entry.json` and not
-    /// registered) is removed.
-    fn reconcile(&self) -> Result<(), RecError> {
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| RecError::Io { path, source }
-        };
-        let listing = std::fs::read_dir(&self.root).map_err(io(&self.root))?;
-        let mut folders = Vec::new();
-        for dirent in listing {
+    /// Removes what a writer killed midway left: a `.vN.partial` folder, or a `vN` folder
+    /// without its `entry.json` (which is written before the folder is renamed into place,
+    /// so only a hand-made folder lacks it). Called under the write lock, so no live writer
+    /// owns them.
+    fn clear_leftovers(&self) -> Result<(), RecError> {
+        for dirent in std::fs::read_dir(&self.root).map_err(io(&self.root))? {
             let dirent = dirent.map_err(io(&self.root))?;
             let name = dirent.file_name().to_string_lossy().into_owned();
             let path = dirent.path();
             if !path.is_dir() {
                 continue;
             }
-            if name.starts_with(".v") && name.ends_with(".partial") {
+            let partial = name.starts_with(".v") && name.ends_with(".partial");
+            let incomplete = version_of(&name).is_some() && !path.join("entry.json").is_file();
+            if partial || incomplete {
                 std::fs::remove_dir_all(&path).map_err(io(&path))?;
-            } else if let Some(version) = name.strip_prefix('v').and_then(|v| v.parse::<u64>().ok())
-            {
-                folders.push((version, path));
             }
-        }
-        folders.sort();
-        for (version, path) in folders {
-            if self.entry(version)?.is_some() {
-                continue;
-            }
-            let entry_path = path.join("entry.json");
-            if !entry_path.is_file() {
-                std::fs::remove_dir_all(&path).map_err(io(&path))?;
-                continue;
-            }
-            let json = std::fs::read(&entry_path).map_err(io(&entry_path))?;
-            let entry: ModelEntry = serde_json::from_slice(&json).map_err(|e| {
-                registry_error(&self.root, format!("{}: {e}", entry_path.display()))
-            })?;
-            let lines = |file: &str| -> Result<Vec<String>, RecError> {
-                let p = path.join(file);
-                let text = std::fs::read_to_string(&p).map_err(io(&p))?;
-                Ok(text.lines().map(str::to_owned).collect())
-            };
-            self.register(&entry, &lines("items.txt")?, &lines("users.txt")?)?;
         }
         Ok(())
-    }
-
-    /// A fresh id, increasing across calls and restarts.
-    pub(crate) fn generate_id(&self) -> Result<u64, RecError> {
-        self.db
-            .generate_id()
-            .map_err(|e| registry_error(&self.root, e))
     }
 
     /// The root directory.
@@ -232,159 +196,118 @@ impl ModelRegistry {
         &self.root
     }
 
-    /// The version the next registered model gets.
-    pub fn next_version(&self) -> Result<u64, RecError> {
-        Ok(self.entries()?.last().map_or(1, |e| e.version + 1))
-    }
-
     /// The folder of `entry`.
     pub fn folder(&self, entry: &ModelEntry) -> PathBuf {
         self.root.join(&entry.folder)
     }
 
-    /// Records `entry`, whose folder must already be complete, with its id maps (row `i` of
-    /// the vectors is `items[i]` / `users[i]`).
-    pub fn register(
+    /// Adds the next version: under the write lock, `write` fills a fresh `.vN.partial`
+    /// folder for version N and returns the entry; the entry is written beside the files
+    /// and the folder renamed to `vN`, so that readers see the version complete or not at
+    /// all. Two trainers finishing together get different numbers.
+    pub fn add_version(
         &self,
-        entry: &ModelEntry,
-        items: &[String],
-        users: &[String],
-    ) -> Result<(), RecError> {
-        let err = |e: sled::Error| registry_error(&self.root, e);
-        let entries = self.db.open_tree(ENTRIES).map_err(err)?;
-        if entries
-            .contains_key(entry.version.to_be_bytes())
-            .map_err(err)?
-        {
-            return Err(RecError::Registry(format!(
-                "version {} is already registered",
-                entry.version
-            )));
+        write: impl FnOnce(u64, &Path) -> Result<ModelEntry, RecError>,
+    ) -> Result<ModelEntry, RecError> {
+        let _lock = WriteLock::take(&self.root)?;
+        let version = self.versions()?.last().map_or(1, |v| v + 1);
+        let folder = format!("v{version}");
+        let partial = self.root.join(format!(".{folder}.partial"));
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
         }
-        for (kind, iris) in [(RowKind::Item, items), (RowKind::User, users)] {
-            let by_row = self
-                .db
-                .open_tree(map_tree(kind, entry.version, false))
-                .map_err(err)?;
-            let by_iri = self
-                .db
-                .open_tree(map_tree(kind, entry.version, true))
-                .map_err(err)?;
-            let (mut rows, mut ids) = (sled::Batch::default(), sled::Batch::default());
-            for (i, iri) in iris.iter().enumerate() {
-                let row = (i as u32).to_be_bytes();
-                rows.insert(&row, iri.as_bytes());
-                // An empty row is a forgotten user's: it keeps its number, maps from nothing.
-                if !iri.is_empty() {
-                    ids.insert(iri.as_bytes(), &row);
-                }
-            }
-            by_row.apply_batch(rows).map_err(err)?;
-            by_iri.apply_batch(ids).map_err(err)?;
-        }
-        let json = serde_json::to_vec(entry).map_err(|e| registry_error(&self.root, e))?;
-        entries
-            .insert(entry.version.to_be_bytes(), json)
-            .map_err(err)?;
-        self.db.flush().map_err(err)?;
-        Ok(())
+        std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+        let mut entry = write(version, &partial)?;
+        entry.version = version;
+        entry.folder = folder.clone();
+        let json = serde_json::to_vec_pretty(&entry).map_err(|e| registry_error(&self.root, e))?;
+        let entry_path = partial.join("entry.json");
+        std::fs::write(&entry_path, json).map_err(io(&entry_path))?;
+        let done = self.root.join(&folder);
+        std::fs::rename(&partial, &done).map_err(io(&done))?;
+        Ok(entry)
     }
 
-    /// Removes every trace of a user from every registered version: the id maps (their row
-    /// stays, empty, so that no other row moves), their line of `users.txt` (left empty) and
-    /// their row of `user_vectors.safetensors` (zeroed). Returns the number of versions that
-    /// had them.
+    /// The numbers of the complete versions, in order.
+    fn versions(&self) -> Result<Vec<u64>, RecError> {
+        let mut versions = Vec::new();
+        for dirent in std::fs::read_dir(&self.root).map_err(io(&self.root))? {
+            let dirent = dirent.map_err(io(&self.root))?;
+            let name = dirent.file_name().to_string_lossy().into_owned();
+            if let Some(v) = version_of(&name) {
+                if dirent.path().join("entry.json").is_file() {
+                    versions.push(v);
+                }
+            }
+        }
+        versions.sort_unstable();
+        Ok(versions)
+    }
+
+    /// Removes every trace of a user from every version: their line of `users.txt` (left
+    /// empty, so that no other row moves) and their row of `user_vectors.safetensors`
+    /// (zeroed), each rewritten aside and renamed. Returns the number of versions that had
+    /// them.
     pub fn forget_user(&self, iri: &str) -> Result<usize, RecError> {
-        let err = |e: sled::Error| registry_error(&self.root, e);
+        let _lock = WriteLock::take(&self.root)?;
         let mut touched = 0;
         for entry in self.entries()? {
-            let by_iri = self
-                .db
-                .open_tree(map_tree(RowKind::User, entry.version, true))
-                .map_err(err)?;
-            let Some(row) = by_iri.get(iri.as_bytes()).map_err(err)? else {
+            let folder = self.folder(&entry);
+            let Some(r) = self
+                .iris(entry.version, RowKind::User)?
+                .iter()
+                .position(|u| u == iri)
+            else {
                 continue;
             };
-            let bytes: [u8; 4] = row
-                .as_ref()
-                .try_into()
-                .map_err(|_| registry_error(&self.root, "corrupt user map"))?;
-            let r = u32::from_be_bytes(bytes) as usize;
-            let folder = self.folder(&entry);
-            blank_line(&folder.join("users.txt"), r)?;
             zero_row(&folder.join("user_vectors.safetensors"), "user_vectors", r)?;
-            by_iri.remove(iri.as_bytes()).map_err(err)?;
-            self.db
-                .open_tree(map_tree(RowKind::User, entry.version, false))
-                .map_err(err)?
-                .insert(bytes, &[])
-                .map_err(err)?;
+            blank_line(&folder.join("users.txt"), r)?;
             touched += 1;
         }
-        self.db.flush().map_err(err)?;
         Ok(touched)
     }
 
     /// Every entry, oldest first.
     pub fn entries(&self) -> Result<Vec<ModelEntry>, RecError> {
-        let err = |e: sled::Error| registry_error(&self.root, e);
-        let entries = self.db.open_tree(ENTRIES).map_err(err)?;
-        entries
-            .iter()
-            .values()
-            .map(|v| {
-                let v = v.map_err(err)?;
-                serde_json::from_slice(&v).map_err(|e| registry_error(&self.root, e))
-            })
+        self.versions()?
+            .into_iter()
+            .filter_map(|v| self.entry(v).transpose())
             .collect()
     }
 
     /// The newest entry, if any.
     pub fn latest(&self) -> Result<Option<ModelEntry>, RecError> {
-        Ok(self.entries()?.pop())
-    }
-
-    /// The entry of `version`, if registered.
-    pub fn entry(&self, version: u64) -> Result<Option<ModelEntry>, RecError> {
-        let err = |e: sled::Error| registry_error(&self.root, e);
-        let entries = self.db.open_tree(ENTRIES).map_err(err)?;
-        match entries.get(version.to_be_bytes()).map_err(err)? {
-            Some(v) => serde_json::from_slice(&v)
-                .map(Some)
-                .map_err(|e| registry_error(&self.root, e)),
+        match self.versions()?.last() {
+            Some(&v) => self.entry(v),
             None => Ok(None),
         }
+    }
+
+    /// The entry of `version`, if it is complete.
+    pub fn entry(&self, version: u64) -> Result<Option<ModelEntry>, RecError> {
+        let path = self.root.join(format!("v{version}")).join("entry.json");
+        let json = match std::fs::read(&path) {
+            Ok(json) => json,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(|e| registry_error(&self.root, format!("{}: {e}", path.display())))
     }
 
     /// The IRIs of a version's item or user rows, in row order; a forgotten user's row is
     /// empty.
     pub fn iris(&self, version: u64, kind: RowKind) -> Result<Vec<String>, RecError> {
-        let err = |e: sled::Error| registry_error(&self.root, e);
-        let tree = self
-            .db
-            .open_tree(map_tree(kind, version, false))
-            .map_err(err)?;
-        tree.iter()
-            .values()
-            .map(|v| {
-                let v = v.map_err(err)?;
-                String::from_utf8(v.to_vec()).map_err(|e| registry_error(&self.root, e))
-            })
-            .collect()
+        let path = self.root.join(format!("v{version}")).join(kind.file());
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        Ok(text.lines().map(str::to_owned).collect())
     }
+}
 
-    /// The row of `iri` among a version's items or users.
-    pub fn row(&self, version: u64, kind: RowKind, iri: &str) -> Result<Option<u32>, RecError> {
-        let err = |e: sled::Error| registry_error(&self.root, e);
-        let tree = self
-            .db
-            .open_tree(map_tree(kind, version, true))
-            .map_err(err)?;
-        Ok(tree.get(iri.as_bytes()).map_err(err)?.and_then(|v| {
-            let bytes: [u8; 4] = v.as_ref().try_into().ok()?;
-            Some(u32::from_be_bytes(bytes))
-        }))
-    }
+/// The version a folder name stands for (`v12` → 12).
+fn version_of(name: &str) -> Option<u64> {
+    name.strip_prefix('v')?.parse().ok()
 }
 
 /// Replaces line `row` of a text file with an empty line (written aside, then renamed).
@@ -472,70 +395,71 @@ mod tests {
         }
     }
 
+    /// Adds a version as training does: the tensors' stand-in and the id maps.
+    fn add(r: &ModelRegistry, items: &[&str], users: &[&str]) -> ModelEntry {
+        r.add_version(|version, dir| {
+            let lines = |xs: &[&str]| xs.iter().map(|x| format!("{x}\n")).collect::<String>();
+            std::fs::write(dir.join("items.txt"), lines(items)).unwrap();
+            std::fs::write(dir.join("users.txt"), lines(users)).unwrap();
+            let t = candle_core::Tensor::ones(
+                (users.len(), 2),
+                candle_core::DType::F32,
+                &candle_core::Device::Cpu,
+            )
+            .unwrap();
+            let tensors = std::collections::HashMap::from([("user_vectors".to_owned(), t)]);
+            candle_core::safetensors::save(&tensors, dir.join("user_vectors.safetensors")).unwrap();
+            Ok(entry(version))
+        })
+        .unwrap()
+    }
+
     #[test]
-    fn entries_and_id_maps_survive_reopening() {
+    fn entries_and_id_maps_are_read_by_any_number_of_openers() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let r = ModelRegistry::open(dir.path()).unwrap();
-            assert_eq!(r.next_version().unwrap(), 1);
-            assert!(r.latest().unwrap().is_none());
-            let items = vec!["http://x/i0".to_owned(), "http://x/i1".to_owned()];
-            r.register(&entry(1), &items, &["http://x/u0".to_owned()])
-                .unwrap();
-            r.register(&entry(2), &items[1..], &[]).unwrap();
-            assert!(r.register(&entry(2), &items, &[]).is_err());
-        }
         let r = ModelRegistry::open(dir.path()).unwrap();
-        assert_eq!(r.next_version().unwrap(), 3);
+        assert!(r.latest().unwrap().is_none());
+        assert_eq!(
+            add(&r, &["http://x/i0", "http://x/i1"], &["http://x/u0"]),
+            entry(1)
+        );
+        // A second opener (another replica) sees the same, and its versions are numbered
+        // after the first's.
+        let other = ModelRegistry::open(dir.path()).unwrap();
+        assert_eq!(other.latest().unwrap().unwrap(), entry(1));
+        assert_eq!(add(&other, &["http://x/i1"], &[]), entry(2));
         assert_eq!(r.latest().unwrap().unwrap(), entry(2));
-        assert_eq!(r.entry(1).unwrap().unwrap(), entry(1));
+        assert_eq!(r.entries().unwrap(), [entry(1), entry(2)]);
         assert_eq!(
             r.iris(1, RowKind::Item).unwrap(),
             ["http://x/i0", "http://x/i1"]
         );
         assert_eq!(r.iris(2, RowKind::Item).unwrap(), ["http://x/i1"]);
-        assert_eq!(r.row(1, RowKind::Item, "http://x/i1").unwrap(), Some(1));
-        assert_eq!(r.row(2, RowKind::Item, "http://x/i1").unwrap(), Some(0));
-        assert_eq!(r.row(1, RowKind::User, "http://x/u0").unwrap(), Some(0));
-        assert_eq!(r.row(1, RowKind::User, "http://x/nobody").unwrap(), None);
+        assert_eq!(r.iris(1, RowKind::User).unwrap(), ["http://x/u0"]);
+        assert!(r.entry(3).unwrap().is_none());
     }
 
     #[test]
-    fn a_held_registry_is_refused_and_a_dropped_one_reopens_at_once() {
+    fn writers_in_parallel_get_distinct_versions() {
         let dir = tempfile::tempdir().unwrap();
-        let held = ModelRegistry::open(dir.path()).unwrap();
-        let refused = ModelRegistry::open(dir.path()).err().unwrap().to_string();
-        assert!(refused.contains("another kgrec process"), "{refused}");
-        drop(held);
-        for _ in 0..20 {
-            let r = ModelRegistry::open(dir.path()).unwrap();
-            r.register(&entry(r.next_version().unwrap()), &[], &[])
-                .unwrap();
-        }
-        assert_eq!(
-            ModelRegistry::open(dir.path())
-                .unwrap()
-                .next_version()
-                .unwrap(),
-            21
-        );
-    }
-
-    /// Writes a version's folder as training does: the tensors' stand-in and the export.
-    fn write_folder(root: &Path, e: &ModelEntry, items: &[&str], users: &[&str]) {
-        let dir = root.join(&e.folder);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("items.txt"), items.join("\n") + "\n").unwrap();
-        std::fs::write(dir.join("users.txt"), users.join("\n") + "\n").unwrap();
-        let t = candle_core::Tensor::ones(
-            (users.len(), 2),
-            candle_core::DType::F32,
-            &candle_core::Device::Cpu,
-        )
-        .unwrap();
-        let tensors = std::collections::HashMap::from([("user_vectors".to_owned(), t)]);
-        candle_core::safetensors::save(&tensors, dir.join("user_vectors.safetensors")).unwrap();
-        std::fs::write(dir.join("entry.json"), serde_json::to_vec(e).unwrap()).unwrap();
+        let root = dir.path().to_owned();
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let root = root.clone();
+                std::thread::spawn(move || {
+                    let r = ModelRegistry::open(&root).unwrap();
+                    (0..5)
+                        .map(|_| add(&r, &[], &[]).version)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut versions: Vec<u64> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        versions.sort_unstable();
+        assert_eq!(versions, (1..=20).collect::<Vec<_>>());
     }
 
     #[test]
@@ -543,48 +467,37 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let r = ModelRegistry::open(dir.path()).unwrap();
         let users = ["http://x/u0", "http://x/u1", "http://x/u2"];
-        write_folder(dir.path(), &entry(1), &["http://x/i0"], &users);
-        let owned: Vec<String> = users.iter().map(|u| (*u).to_owned()).collect();
-        r.register(&entry(1), &["http://x/i0".to_owned()], &owned)
-            .unwrap();
+        add(&r, &["http://x/i0"], &users);
         assert_eq!(r.forget_user("http://x/u1").unwrap(), 1);
+        assert_eq!(r.forget_user("http://x/nobody").unwrap(), 0);
         assert_eq!(
             r.iris(1, RowKind::User).unwrap(),
             ["http://x/u0", "", "http://x/u2"]
         );
-        assert_eq!(r.row(1, RowKind::User, "http://x/u2").unwrap(), Some(2));
-        assert_eq!(r.row(1, RowKind::User, "http://x/u1").unwrap(), None);
         let text = std::fs::read_to_string(dir.path().join("v1/users.txt")).unwrap();
         assert_eq!(text, "http://x/u0\n\nhttp://x/u2\n");
+        let t = candle_core::safetensors::load(
+            dir.path().join("v1/user_vectors.safetensors"),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let rows: Vec<Vec<f32>> = t["user_vectors"].to_vec2().unwrap();
+        assert_eq!(rows, [vec![1.0, 1.0], vec![0.0, 0.0], vec![1.0, 1.0]]);
     }
 
     #[test]
-    fn opening_registers_a_complete_folder_and_removes_a_partial_one() {
+    fn opening_clears_what_a_killed_writer_left() {
         let dir = tempfile::tempdir().unwrap();
-        drop(ModelRegistry::open(dir.path()).unwrap());
-        // Training was killed after renaming v1 into place, before registering it, and while
-        // writing v2.
-        write_folder(
-            dir.path(),
-            &entry(1),
-            &["http://x/i0", "http://x/i1"],
-            &["http://x/u0", ""],
-        );
+        let r = ModelRegistry::open(dir.path()).unwrap();
+        add(&r, &["http://x/i0"], &["http://x/u0"]);
+        // Training was killed while writing v2; a folder without its entry is incomplete.
         std::fs::create_dir_all(dir.path().join(".v2.partial")).unwrap();
         std::fs::write(dir.path().join(".v2.partial/model.safetensors"), b"half").unwrap();
-        // A folder renamed into place without its entry cannot happen through training; it
-        // is incomplete all the same.
         std::fs::create_dir_all(dir.path().join("v3")).unwrap();
+        assert_eq!(r.latest().unwrap().unwrap(), entry(1));
         let r = ModelRegistry::open(dir.path()).unwrap();
-        assert_eq!(r.entry(1).unwrap().unwrap(), entry(1));
-        assert_eq!(
-            r.iris(1, RowKind::Item).unwrap(),
-            ["http://x/i0", "http://x/i1"]
-        );
-        assert_eq!(r.iris(1, RowKind::User).unwrap(), ["http://x/u0", ""]);
-        assert_eq!(r.row(1, RowKind::User, "").unwrap(), None);
         assert!(!dir.path().join(".v2.partial").exists());
         assert!(!dir.path().join("v3").exists());
-        assert_eq!(r.next_version().unwrap(), 2);
+        assert_eq!(add(&r, &[], &[]).version, 2);
     }
 }

@@ -11,7 +11,6 @@ use crate::error::RecError;
 use crate::ingest::builder::unix_to_datetime;
 use crate::kg::vocab::{graph, kgr, rdf_type, schema, GraphPart, InteractionKind};
 use crate::kg::KgStore;
-use crate::registry::ModelRegistry;
 
 /// The import source live events are filed under (`graph/events/interactions`).
 pub const EVENTS_SOURCE: &str = "events";
@@ -87,39 +86,166 @@ impl LiveEvent {
     }
 }
 
-/// Writes live events to the store, where training reads them. Each event gets a new id
-/// from the registry's id generator (unique across restarts), which names its interaction
-/// node. The store is the only place events are kept: a second copy (the sled event log of
-/// earlier versions) was never replayed, so it could only disagree.
-pub struct EventRecorder {
-    registry: ModelRegistry,
+/// One event as written: its node and the second it was recorded in (its place in the change
+/// log other replicas follow).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedEvent {
+    /// The event's id (random, 53 bits: exact as a JSON number), which names its node.
+    pub id: u64,
+    /// The interaction node's IRI.
+    pub iri: String,
+    /// User IRI.
+    pub user: String,
+    /// Product IRI.
+    pub item: String,
+    /// Unix second the event was recorded in (`kgr:recordedSecond`).
+    pub second: i64,
 }
 
-impl EventRecorder {
-    /// Records events with ids from `registry`.
-    pub fn new(registry: ModelRegistry) -> Self {
-        EventRecorder { registry }
-    }
+/// The current Unix second.
+pub fn now_second() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
 
-    /// The registry whose id generator names events.
-    pub fn registry(&self) -> &ModelRegistry {
-        &self.registry
-    }
+/// The named graph of forgetting records (`graph/events/forgotten`).
+pub fn forgotten_graph() -> NamedNode {
+    NamedNode::new_unchecked(format!(
+        "{}{EVENTS_SOURCE}/forgotten",
+        crate::kg::vocab::GRAPH
+    ))
+}
 
-    /// Writes `events` to the store in one transaction, durable when this returns (the
-    /// service answers 201 after it); returns their ids. A bad event is refused before
-    /// anything is written.
-    pub fn record(&self, store: &KgStore, events: &[LiveEvent]) -> Result<Vec<u64>, RecError> {
-        let ids = (0..events.len())
-            .map(|_| self.registry.generate_id())
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut quads = Vec::new();
-        for (id, e) in ids.iter().zip(events) {
-            quads.extend(e.quads(*id)?);
+/// The SHA-256 of a user IRI, hex: what a forgetting record keeps of the user.
+pub fn user_hash(user: &str) -> String {
+    Sha256::digest(user.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn fresh_id() -> Result<u64, RecError> {
+    // 53 bits, so that a JSON number carries it exactly.
+    getrandom::u64()
+        .map(|x| x >> 11)
+        .map_err(|e| RecError::Registry(format!("no random event id: {e}")))
+}
+
+/// Writes `events` to the store in one transaction, durable when this returns (the service
+/// answers 201 after it). Each gets a random 64-bit id naming its node, unique across
+/// replicas and restarts without coordination. A bad event is refused before anything is
+/// written.
+pub fn record_events(
+    store: &KgStore,
+    events: &[LiveEvent],
+) -> Result<Vec<RecordedEvent>, RecError> {
+    let second = now_second();
+    let mut quads = Vec::new();
+    let mut recorded = Vec::with_capacity(events.len());
+    for e in events {
+        let id = fresh_id()?;
+        let node = e.node(id);
+        let g = graph(EVENTS_SOURCE, GraphPart::Interactions);
+        quads.extend(e.quads(id)?);
+        quads.push(Quad::new(
+            node.clone(),
+            kgr("recordedSecond"),
+            Literal::from(second),
+            g,
+        ));
+        recorded.push(RecordedEvent {
+            id,
+            iri: node.into_string(),
+            user: e.user.clone(),
+            item: e.item.clone(),
+            second,
+        });
+    }
+    store.insert_quads(&quads)?;
+    Ok(recorded)
+}
+
+/// Writes the record that `user` was forgotten, which other replicas follow: the user's
+/// SHA-256 (not the IRI) and the second, in `graph/events/forgotten`.
+pub fn record_forgetting(store: &KgStore, user: &str) -> Result<(), RecError> {
+    let node = NamedNode::new_unchecked(format!(
+        "{}{EVENTS_SOURCE}/forgetting/{:016x}",
+        crate::kg::vocab::ID,
+        fresh_id()?
+    ));
+    let g = forgotten_graph();
+    store.insert_quads(&[
+        Quad::new(node.clone(), rdf_type(), kgr("Forgetting"), g.clone()),
+        Quad::new(
+            node.clone(),
+            kgr("forgotUser"),
+            Literal::new_simple_literal(user_hash(user)),
+            g.clone(),
+        ),
+        Quad::new(node, kgr("recordedSecond"), Literal::from(now_second()), g),
+    ])?;
+    Ok(())
+}
+
+/// What the store says changed in some seconds: events recorded, and users forgotten (by
+/// their SHA-256).
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Events, by recording second.
+    pub events: Vec<RecordedEvent>,
+    /// SHA-256 of each forgotten user.
+    pub forgotten: Vec<String>,
+}
+
+/// The events recorded and users forgotten in the Unix seconds `from..=to`, read by their
+/// `kgr:recordedSecond` (an index lookup per second on any SPARQL store, so a poll costs the
+/// changes it returns, not the log's length).
+pub fn changes_between(store: &KgStore, from: i64, to: i64) -> Result<Changes, RecError> {
+    let seconds: Vec<String> = (from..=to).map(|s| s.to_string()).collect();
+    let query = format!(
+        "{prefixes}SELECT ?e ?user ?item ?s ?forgot WHERE {{ VALUES ?s {{ {seconds} }} \
+         {{ GRAPH <{events}> {{ ?e kgr:recordedSecond ?s ; kgr:user ?user ; kgr:item ?item }} }} \
+         UNION {{ GRAPH <{forgotten}> {{ ?e kgr:recordedSecond ?s ; kgr:forgotUser ?forgot }} }} }}",
+        prefixes = crate::kg::vocab::SPARQL_PREFIXES,
+        seconds = seconds.join(" "),
+        events = graph(EVENTS_SOURCE, GraphPart::Interactions).as_str(),
+        forgotten = forgotten_graph().as_str(),
+    );
+    let mut changes = Changes::default();
+    let mut bad = None;
+    store.for_each_solution(&query, |row| {
+        use oxigraph::model::Term;
+        let second = crate::kg::results::cell_literal(&row[3]).and_then(|s| s.parse().ok());
+        match (&row[0], &row[1], &row[2], second, &row[4]) {
+            (_, _, _, _, Some(Term::Literal(hash))) => {
+                changes.forgotten.push(hash.value().to_owned());
+            }
+            (
+                Some(Term::NamedNode(e)),
+                Some(Term::NamedNode(u)),
+                Some(Term::NamedNode(i)),
+                Some(s),
+                None,
+            ) => {
+                changes.events.push(RecordedEvent {
+                    id: 0,
+                    iri: e.as_str().to_owned(),
+                    user: u.as_str().to_owned(),
+                    item: i.as_str().to_owned(),
+                    second: s,
+                });
+            }
+            _ => {
+                bad.get_or_insert_with(|| format!("an unreadable change record: {row:?}"));
+            }
         }
-        store.insert_quads(&quads)?;
-        Ok(ids)
+    })?;
+    if let Some(message) = bad {
+        return Err(RecError::BadData(message));
     }
+    changes.events.sort_by_key(|e| e.second);
+    Ok(changes)
 }
 
 #[cfg(test)]
@@ -138,20 +264,39 @@ mod tests {
 
     #[test]
     fn events_land_in_the_store_and_can_be_forgotten() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = EventRecorder::new(ModelRegistry::open(dir.path()).unwrap());
         let store = KgStore::in_memory().unwrap();
-        let ids = log
-            .record(
-                &store,
-                &[
-                    event("urn:u1", "urn:p1"),
-                    event("urn:u2", "urn:p1"),
-                    event("urn:u1", "urn:p2"),
-                ],
-            )
-            .unwrap();
-        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        let recorded = record_events(
+            &store,
+            &[
+                event("urn:u1", "urn:p1"),
+                event("urn:u2", "urn:p1"),
+                event("urn:u1", "urn:p2"),
+            ],
+        )
+        .unwrap();
+        let mut iris: Vec<&str> = recorded.iter().map(|e| e.iri.as_str()).collect();
+        iris.sort_unstable();
+        iris.dedup();
+        assert_eq!(iris.len(), 3);
+        // The change log returns them by their second, and nothing outside it.
+        let s = recorded[0].second;
+        let changes = changes_between(&store, s - 1, s + 1).unwrap();
+        let mut seen: Vec<RecordedEvent> = changes
+            .events
+            .into_iter()
+            .map(|e| RecordedEvent { id: 0, ..e })
+            .collect();
+        seen.sort_by(|a, b| a.iri.cmp(&b.iri));
+        let mut expected: Vec<RecordedEvent> = recorded
+            .iter()
+            .map(|e| RecordedEvent { id: 0, ..e.clone() })
+            .collect();
+        expected.sort_by(|a, b| a.iri.cmp(&b.iri));
+        assert_eq!(seen, expected);
+        assert!(changes_between(&store, s + 2, s + 3)
+            .unwrap()
+            .events
+            .is_empty());
         let n = |q: &str| match store.query(q, &[], true).unwrap() {
             crate::kg::QueryOutcome::Solutions { rows, .. } => rows.len(),
             _ => unreachable!(),
@@ -165,6 +310,10 @@ mod tests {
             .delete_user(&NamedNode::new("urn:u1").unwrap())
             .unwrap();
         assert!(removed > 2 * 6, "{removed}");
+        record_forgetting(&store, "urn:u1").unwrap();
+        let changes = changes_between(&store, s, now_second()).unwrap();
+        assert_eq!(changes.forgotten, [user_hash("urn:u1")]);
+        assert_eq!(changes.events.len(), 1, "u1's events went with them");
         assert_eq!(
             n("SELECT * WHERE { { <urn:u1> ?p ?o } UNION { ?s ?p <urn:u1> } }"),
             0
@@ -177,9 +326,7 @@ mod tests {
         // A bad event is refused before anything is written.
         let mut bad = event("urn:u3", "urn:p1");
         bad.kind = "stare".into();
-        assert!(log
-            .record(&store, &[event("urn:u3", "urn:p1"), bad])
-            .is_err());
+        assert!(record_events(&store, &[event("urn:u3", "urn:p1"), bad]).is_err());
         assert_eq!(
             n("SELECT ?e WHERE { ?e <https://w3id.org/kgrec/ns#user> <urn:u3> }"),
             0

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use oxigraph::model::{Literal, NamedNode, Term};
 
-use super::recommender::Recommender;
+use super::live::LiveModel;
 use crate::kg::vocab::kgr;
 use crate::kg::ExtensionFunction;
 
@@ -22,21 +22,21 @@ pub fn function_iris() -> [NamedNode; 2] {
     [kgr("score"), kgr("similarity")]
 }
 
-/// `kgr:score` and `kgr:similarity` over `recommender`.
+/// `kgr:score` and `kgr:similarity` over the model `live` serves at the moment of each call.
 #[must_use]
-pub fn recommender_functions(
-    recommender: &Arc<Recommender>,
-) -> Vec<(NamedNode, ExtensionFunction)> {
-    let r = Arc::clone(recommender);
+pub fn recommender_functions(live: &Arc<LiveModel>) -> Vec<(NamedNode, ExtensionFunction)> {
+    let l = Arc::clone(live);
     let score: ExtensionFunction = Arc::new(move |args: &[Term]| match args {
-        [Term::NamedNode(user), Term::NamedNode(item)] => r
+        [Term::NamedNode(user), Term::NamedNode(item)] => l
+            .current()?
             .score_user_item(user.as_str(), item.as_str())
             .map(|s| Literal::from(s).into()),
         _ => None,
     });
-    let r = Arc::clone(recommender);
+    let l = Arc::clone(live);
     let similarity: ExtensionFunction = Arc::new(move |args: &[Term]| match args {
         [Term::NamedNode(a), Term::NamedNode(b)] => {
+            let r = l.current()?;
             let (a, b) = (r.item_row(a.as_str())?, r.item_row(b.as_str())?);
             Some(Literal::from(r.item_similarity(a, b)).into())
         }

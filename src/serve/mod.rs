@@ -1,7 +1,8 @@
 //! The online side, below the HTTP layer: the served model with its catalogue
 //! ([`catalogue`]) and every user's live history ([`recommender`]), explanations as KG paths ([`explain`]), catalogue filters ([`filter`]), a product's KG neighbourhood ([`neighbourhood`]), the SPARQL
-//! extension functions `kgr:score` and `kgr:similarity` ([`functions`]), and live events
-//! and forgetting ([`events`]).
+//! extension functions `kgr:score` and `kgr:similarity` ([`functions`]), live events
+//! and forgetting ([`events`]), and the served model over time: swaps to new versions and
+//! the change log other replicas write ([`live`]).
 //!
 //! May import: `kg`, `graph`, `embed`, `eval`, `model`, `features`, `registry`, `util`.
 
@@ -10,5 +11,6 @@ pub mod events;
 pub mod explain;
 pub mod filter;
 pub mod functions;
+pub mod live;
 pub mod neighbourhood;
 pub mod recommender;

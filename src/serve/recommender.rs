@@ -19,6 +19,7 @@ use std::sync::{Mutex, RwLock};
 use serde::Serialize;
 
 use super::catalogue::{catalogue_item, read_catalogue, CatalogueItem};
+use super::events::{user_hash, RecordedEvent};
 use super::explain::{ExplainRequest, Explanation, ExplanationGraph};
 use super::filter::ItemFilter;
 use crate::embed::{ProductSentences, TextEncoder};
@@ -26,6 +27,7 @@ use crate::error::RecError;
 use crate::eval::metrics::top_k;
 use crate::eval::ItemId;
 use crate::eval::Scorer;
+use crate::features::interactions::read_interactions_recorded_before;
 use crate::features::read_interactions;
 use crate::features::text::{load_encoder, TextFeatureConfig};
 use crate::kg::KgStore;
@@ -66,7 +68,14 @@ pub struct Recommender {
     /// For EASE: each item's number of customers when the service started, what a user
     /// without history is answered with (EASE scores from the history alone).
     popularity: Vec<f32>,
+    /// Live events already in the histories, by node IRI, with the second each was
+    /// recorded in: the change log is read with overlap, so each is applied once.
+    applied: Mutex<HashMap<String, i64>>,
 }
+
+/// How long a live event's IRI is remembered after it is applied: longer than any window
+/// the change log is read with.
+const APPLIED_MEMORY_SECONDS: i64 = 300;
 
 /// A user vector and the history it was computed from.
 type CachedUserVector = (Vec<ItemId>, Vec<f32>);
@@ -147,6 +156,19 @@ impl Recommender {
         entry: ModelEntry,
         text: &TextFeatureConfig,
     ) -> Result<Self, RecError> {
+        Self::load_histories_until(store, registry, entry, text, None)
+    }
+
+    /// As [`Recommender::load`], but with `before`, the histories leave out live events
+    /// recorded in or after that Unix second: the caller then applies the change log from
+    /// there ([`Recommender::apply_live`]), so that none is missed or counted twice.
+    pub fn load_histories_until(
+        store: &KgStore,
+        registry: &ModelRegistry,
+        entry: ModelEntry,
+        text: &TextFeatureConfig,
+        before: Option<i64>,
+    ) -> Result<Self, RecError> {
         let mut stages = Vec::new();
         let mut timed = |stage: &'static str, started: std::time::Instant| {
             stages.push((stage, started.elapsed().as_secs_f64()));
@@ -216,7 +238,10 @@ impl Recommender {
             || {
                 rayon::join(
                     || ExplanationGraph::build(store, &iris),
-                    || read_interactions(store, None),
+                    || match before {
+                        Some(second) => read_interactions_recorded_before(store, second),
+                        None => read_interactions(store, None),
+                    },
                 )
             },
         );
@@ -262,6 +287,7 @@ impl Recommender {
             user_vectors: Mutex::new(HashMap::new()),
             popularity,
             load_seconds: stages,
+            applied: Mutex::new(HashMap::new()),
         })
     }
 
@@ -364,6 +390,64 @@ impl Recommender {
             }
         }
         Ok(())
+    }
+
+    /// Applies live events from the change log (this replica's or another's), each once:
+    /// one already applied is skipped. A product the model never saw is placed from its text
+    /// first (cold start); one that cannot be placed is still made known through its user.
+    /// Returns the products placed.
+    pub fn apply_live(
+        &self,
+        store: &KgStore,
+        events: &[RecordedEvent],
+    ) -> Result<Vec<String>, RecError> {
+        let fresh: Vec<&RecordedEvent> = {
+            let mut applied = self
+                .applied
+                .lock()
+                .map_err(|_| RecError::Poisoned("the applied-event table"))?;
+            let newest = events.iter().map(|e| e.second).max().unwrap_or(0);
+            applied.retain(|_, second| *second + APPLIED_MEMORY_SECONDS >= newest);
+            events
+                .iter()
+                .filter(|e| applied.insert(e.iri.clone(), e.second).is_none())
+                .collect()
+        };
+        let mut placed: Vec<String> = Vec::new();
+        for e in &fresh {
+            if self.item_row(&e.item).is_none() && !placed.contains(&e.item) {
+                match self.add_item(store, &e.item) {
+                    Ok(Some(_)) => placed.push(e.item.clone()),
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(
+                        item = %e.item,
+                        error = %err,
+                        "a new product could not be placed from its text; its event is recorded"
+                    ),
+                }
+            }
+        }
+        self.record(fresh.iter().map(|e| (e.user.as_str(), e.item.as_str())))?;
+        Ok(placed)
+    }
+
+    /// Forgets the users whose IRI has one of these SHA-256 hashes (what a forgetting
+    /// record in the change log keeps); returns their IRIs.
+    pub fn forget_hashed(&self, hashes: &[String]) -> Result<Vec<String>, RecError> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let doomed: Vec<String> = self
+            .users()?
+            .histories
+            .keys()
+            .filter(|u| hashes.contains(&user_hash(u)))
+            .cloned()
+            .collect();
+        for user in &doomed {
+            self.forget(user)?;
+        }
+        Ok(doomed)
     }
 
     /// Forgets a user's history; returns whether they were known.

@@ -13,5 +13,6 @@ mod ontology;
 mod quality;
 mod queries;
 mod remote;
+mod replicas;
 mod serve;
 mod text;

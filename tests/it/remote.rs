@@ -17,19 +17,19 @@ use crate::serve::{assert_paths_exist, copy_dir, encode, shop_with_model, Servic
 
 /// The SPARQL services the tests start: oxigraph's server (PyPI) and Virtuoso (Debian).
 #[derive(Clone, Copy, Debug)]
-enum Engine {
+pub(crate) enum Engine {
     Oxigraph,
     Virtuoso,
 }
 
 /// A SPARQL service on free local ports, in a temporary directory; stopped when dropped.
-struct SparqlServer {
+pub(crate) struct SparqlServer {
     child: Child,
-    spec: String,
+    pub(crate) spec: String,
     _dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -39,7 +39,7 @@ fn free_port() -> u16 {
 impl SparqlServer {
     /// Starts the engine, or `None` (skipped) where it is not installed and the run is not
     /// scripts/test.sh's, which installs both.
-    fn start(engine: Engine) -> Option<Self> {
+    pub(crate) fn start(engine: Engine) -> Option<Self> {
         let dir = tempfile::tempdir().expect("tempdir");
         let (mut command, port, spec, sql_port) = match engine {
             Engine::Oxigraph => {
@@ -130,7 +130,7 @@ impl SparqlServer {
         run_in(Path::new(&self.spec), args)
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             out.status.success(),
@@ -547,7 +547,8 @@ fn serving_answers_as_from_the_local_store(engine: Engine) {
     };
     let local = shop_with_model();
     server.ok(&["load", fixture("shop.trig").to_str().expect("utf-8")]);
-    // Its own copy of the registry: sled lets one process at a time hold it.
+    // Its own copy of the registry, so that forgetting a user remotely leaves the local
+    // service's files alone.
     let registry = tempfile::tempdir().expect("tempdir");
     copy_dir(&local.dir.path().join("models"), registry.path());
     let remote = Service::start_at(Path::new(&server.spec), Some(registry.path()), &[]);

@@ -1,0 +1,275 @@
+//! [`LiveModel`]: the served model over time. It answers with one registered version, swaps
+//! to a newer one while serving (requests in flight finish on the one they started with),
+//! and follows the change log in the store, so that an event or a forgetting sent to any
+//! replica reaches every replica's answers.
+//!
+//! The change log is the store itself: every live event carries the Unix second it was
+//! recorded in (`kgr:recordedSecond`), and a forgetting leaves a record with the user's
+//! SHA-256. A replica reads the last [`CHANGE_WINDOW`] seconds every [`FollowSettings`]
+//! poll, by an index lookup per second, and applies what it has not applied yet. A model is
+//! loaded with histories that leave out the events recorded in the window before its load
+//! began, and then reads the log from there: nothing is missed or applied twice, provided a
+//! store commits an event within [`CHANGE_WINDOW`] of its recording second.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use super::events::{changes_between, now_second, record_events, LiveEvent};
+use super::recommender::Recommender;
+use crate::error::RecError;
+use crate::features::text::TextFeatureConfig;
+use crate::kg::KgStore;
+use crate::registry::{ModelEntry, ModelRegistry};
+
+/// How many seconds back each read of the change log goes: longer than a store takes to
+/// commit an event, shorter than a poll's answer should grow.
+pub const CHANGE_WINDOW: i64 = 10;
+
+/// How a replica follows the store and the registry.
+#[derive(Clone, Debug)]
+pub struct FollowSettings {
+    /// Pause between reads of the change log.
+    pub poll: Duration,
+    /// Pause between looks for a newer registered version; `None`: only on
+    /// `POST /v1/admin/reload`.
+    pub watch_registry: Option<Duration>,
+}
+
+impl Default for FollowSettings {
+    fn default() -> Self {
+        FollowSettings {
+            poll: Duration::from_millis(250),
+            watch_registry: Some(Duration::from_secs(5)),
+        }
+    }
+}
+
+/// What a reload did.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Reloaded {
+    /// The version served before.
+    pub previous: Option<u64>,
+    /// The version served now.
+    pub served: Option<u64>,
+    /// Whether the model changed.
+    pub swapped: bool,
+    /// Seconds the new version took to load.
+    pub load_seconds: f64,
+}
+
+/// The served model, swapped as new versions are registered, and the replica's view of the
+/// change log.
+pub struct LiveModel {
+    store: KgStore,
+    registry: ModelRegistry,
+    text: TextFeatureConfig,
+    /// Serve this version only, never a newer one.
+    pinned: Option<u64>,
+    current: RwLock<Option<Arc<Recommender>>>,
+    /// One reload at a time.
+    reloading: Mutex<()>,
+    /// Models swapped out that requests may still hold; once the last lets go, freed memory
+    /// is handed back to the system.
+    retired: Mutex<Vec<std::sync::Weak<Recommender>>>,
+}
+
+impl LiveModel {
+    /// Loads the pinned version, or the newest registered one (none yet: the service answers
+    /// 503 until one is registered and loaded).
+    pub fn start(
+        store: KgStore,
+        registry: ModelRegistry,
+        text: TextFeatureConfig,
+        pinned: Option<u64>,
+    ) -> Result<Self, RecError> {
+        let live = LiveModel {
+            store,
+            registry,
+            text,
+            pinned,
+            current: RwLock::new(None),
+            reloading: Mutex::new(()),
+            retired: Mutex::new(Vec::new()),
+        };
+        if let Some(v) = pinned {
+            if live.registry.entry(v)?.is_none() {
+                return Err(RecError::NotFound(format!(
+                    "model version {v} in {}",
+                    live.registry.root().display()
+                )));
+            }
+        }
+        live.reload()?;
+        Ok(live)
+    }
+
+    /// The model answering now; a request keeps the one it got until it ends.
+    pub fn current(&self) -> Option<Arc<Recommender>> {
+        self.current.read().map_or(None, |c| c.clone())
+    }
+
+    /// The registry the versions come from.
+    pub fn registry(&self) -> &ModelRegistry {
+        &self.registry
+    }
+
+    /// The store events are written to and read from.
+    pub fn store(&self) -> &KgStore {
+        &self.store
+    }
+
+    fn wanted(&self) -> Result<Option<ModelEntry>, RecError> {
+        match self.pinned {
+            Some(v) => self.registry.entry(v),
+            None => self.registry.latest(),
+        }
+    }
+
+    /// Serves the newest registered version (or the pinned one) if it is not served yet:
+    /// loads it beside the current one, brings its histories up to date from the change
+    /// log, then swaps. The old model is freed when the last request using it ends.
+    pub fn reload(&self) -> Result<Reloaded, RecError> {
+        let _one = self
+            .reloading
+            .lock()
+            .map_err(|_| RecError::Poisoned("the reload lock"))?;
+        let previous = self.current().map(|r| r.entry().version);
+        let Some(entry) = self.wanted()? else {
+            return Ok(Reloaded {
+                previous,
+                served: previous,
+                swapped: false,
+                load_seconds: 0.0,
+            });
+        };
+        if Some(entry.version) == previous {
+            return Ok(Reloaded {
+                previous,
+                served: previous,
+                swapped: false,
+                load_seconds: 0.0,
+            });
+        }
+        let started = Instant::now();
+        let since = now_second() - CHANGE_WINDOW;
+        let r = Recommender::load_histories_until(
+            &self.store,
+            &self.registry,
+            entry,
+            &self.text,
+            Some(since),
+        )?;
+        let changes = changes_between(&self.store, since, now_second())?;
+        r.apply_live(&self.store, &changes.events)?;
+        r.forget_hashed(&changes.forgotten)?;
+        let r = Arc::new(r);
+        let served = Some(r.entry().version);
+        let load_seconds = started.elapsed().as_secs_f64();
+        tracing::info!(
+            version = r.entry().version,
+            model = %r.entry().model,
+            items = r.item_count(),
+            users = r.user_count(),
+            seconds = load_seconds,
+            stages = ?r.load_seconds,
+            "serving a model version"
+        );
+        let old = self
+            .current
+            .write()
+            .map_err(|_| RecError::Poisoned("the served model"))?
+            .replace(r);
+        if let Some(old) = old {
+            // Freed here, or by the last request still holding it.
+            let weak = Arc::downgrade(&old);
+            drop(old);
+            self.retired
+                .lock()
+                .map_err(|_| RecError::Poisoned("the retired models"))?
+                .push(weak);
+            self.release_retired()?;
+        }
+        Ok(Reloaded {
+            previous,
+            served,
+            swapped: true,
+            load_seconds,
+        })
+    }
+
+    /// Records events in the store (durable when this returns) and applies them to the model
+    /// answering now; other replicas apply them from the change log. Returns the recorded
+    /// events and the products placed from their text.
+    pub fn record(
+        &self,
+        r: &Recommender,
+        events: &[LiveEvent],
+    ) -> Result<(Vec<super::events::RecordedEvent>, Vec<String>), RecError> {
+        let recorded = record_events(&self.store, events)?;
+        let placed = r.apply_live(&self.store, &recorded)?;
+        Ok((recorded, placed))
+    }
+
+    /// Hands memory back once no request holds a swapped-out model any more.
+    fn release_retired(&self) -> Result<(), RecError> {
+        let mut retired = self
+            .retired
+            .lock()
+            .map_err(|_| RecError::Poisoned("the retired models"))?;
+        let before = retired.len();
+        retired.retain(|w| w.strong_count() > 0);
+        if retired.len() < before {
+            return_freed_memory();
+        }
+        Ok(())
+    }
+
+    /// Reads the change log's last [`CHANGE_WINDOW`] seconds into the model answering now.
+    pub fn catch_up(&self) -> Result<(), RecError> {
+        self.release_retired()?;
+        let Some(r) = self.current() else {
+            return Ok(());
+        };
+        let now = now_second();
+        let changes = changes_between(&self.store, now - CHANGE_WINDOW, now)?;
+        r.apply_live(&self.store, &changes.events)?;
+        r.forget_hashed(&changes.forgotten)?;
+        Ok(())
+    }
+
+    /// Follows the change log (and, when asked, the registry) on a thread of its own until
+    /// the process ends. A failed read is logged and tried again at the next poll.
+    pub fn follow(self: &Arc<Self>, settings: FollowSettings) -> std::io::Result<()> {
+        let live = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("kgrec-follow".into())
+            .spawn(move || {
+                let mut last_look = Instant::now();
+                loop {
+                    std::thread::sleep(settings.poll);
+                    if let Err(e) = live.catch_up() {
+                        tracing::warn!(error = %e, "cannot read the change log");
+                    }
+                    if let Some(every) = settings.watch_registry {
+                        if last_look.elapsed() >= every {
+                            last_look = Instant::now();
+                            if let Err(e) = live.reload() {
+                                tracing::warn!(error = %e, "cannot load the newest model version");
+                            }
+                        }
+                    }
+                }
+            })
+            .map(drop)
+    }
+}
+
+/// Asks the allocator to hand freed memory back to the system, so that after a swap the
+/// process holds one model's worth again (glibc keeps freed heap otherwise).
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
