@@ -1,7 +1,7 @@
 //! The model registry: training a model into a registered version ([`train`]: features →
 //! model → registry, one way through; [`served`]: the kinds of model a version holds and
 //! the choice among candidates), and the registry itself ([`versions`]: each
-//! version's folder of tensors, and its entry and id maps in sled).
+//! version's folder of tensors, its entry and its id maps, as plain files many processes share).
 //!
 //! May import: `kg` (the store training reads), `eval`, `model`, `features`, `util`.
 

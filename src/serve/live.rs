@@ -273,3 +273,73 @@ fn return_freed_memory() {
         libc::malloc_trim(0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::filter::ItemFilter;
+
+    /// A swap while a request holds the old model: the request finishes on it, new requests
+    /// get the new version with the live histories, and the old model is freed once let go.
+    #[test]
+    fn a_new_version_is_served_without_a_restart_and_the_old_one_freed() {
+        let (store, registry, _dir, entry, _) =
+            crate::serve::recommender::tests::trained_shop(None);
+        let live = LiveModel::start(
+            store.clone(),
+            registry.clone(),
+            TextFeatureConfig::default(),
+            None,
+        )
+        .unwrap();
+        let held = live.current().unwrap();
+        assert_eq!(held.entry().version, entry.version);
+        let u1 = "https://w3id.org/kgrec/id/fixture/user/U1";
+        let p3 = "https://w3id.org/kgrec/id/fixture/product/P3";
+        let event = LiveEvent {
+            user: u1.into(),
+            item: p3.into(),
+            kind: "view".into(),
+            time: 1_700_000_000,
+            rating: None,
+        };
+        live.record(&held, std::slice::from_ref(&event)).unwrap();
+        let history = held.history(u1).unwrap().unwrap();
+        assert_eq!(held.item(*history.last().unwrap()).unwrap().iri, p3);
+        // Nothing new registered: nothing to do.
+        assert!(!live.reload().unwrap().swapped);
+
+        let from = registry.folder(&entry);
+        let next = registry
+            .add_version(|_, dir| {
+                for file in std::fs::read_dir(&from).unwrap() {
+                    let file = file.unwrap();
+                    std::fs::copy(file.path(), dir.join(file.file_name())).unwrap();
+                }
+                Ok(entry.clone())
+            })
+            .unwrap();
+        let done = live.reload().unwrap();
+        assert!(done.swapped);
+        assert_eq!(
+            (done.previous, done.served),
+            (Some(entry.version), Some(next.version))
+        );
+        let now = live.current().unwrap();
+        assert_eq!(now.entry().version, next.version);
+        // The request in flight still answers from the old model.
+        assert_eq!(held.entry().version, entry.version);
+        assert!(!held
+            .recommend(u1, 3, &ItemFilter::default(), false)
+            .unwrap()
+            .is_empty());
+        // The event recorded a moment ago is in the new model's history once, not twice.
+        assert_eq!(now.history(u1).unwrap().unwrap(), history);
+        // Once the request lets go, the old model is freed.
+        let weak = Arc::downgrade(&held);
+        drop(held);
+        assert_eq!(weak.strong_count(), 0);
+        live.catch_up().unwrap();
+        assert!(live.retired.lock().unwrap().is_empty());
+    }
+}

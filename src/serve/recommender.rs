@@ -821,7 +821,7 @@ fn cold_start_sentence(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::embed::entity_text::store_tests::TWO_PRICES;
     use crate::embed::product_texts;
@@ -843,7 +843,7 @@ mod tests {
     }
 
     /// The shop fixture with a small model trained on it, `exclusions` applied.
-    fn trained_shop(
+    pub(crate) fn trained_shop(
         exclusions: Option<crate::quality::exclude::Exclusions>,
     ) -> (
         KgStore,
@@ -877,8 +877,6 @@ mod tests {
         };
         let entry =
             train_and_register(&store, &data, &config, &options, &registry, &|_, _, _| {}).unwrap();
-        // The registry stays open: sled frees its lock only once its flusher thread has
-        // gone, so reopening right after a drop can fail.
         (store, registry, dir, entry, data)
     }
 
