@@ -263,8 +263,9 @@ impl ProjectionBuilder {
     }
 
     /// Reads node types and the selected IRI-to-IRI relations from the store. Only
-    /// catalogue, external and user-loaded graphs are read: never interactions, meta or the
-    /// quality graph (`kgrec check`'s findings are about the data, not part of it).
+    /// catalogue, external and user-loaded graphs are read: never interactions, meta, the
+    /// forgetting records or the quality graph (`kgrec check`'s findings are about the data,
+    /// not part of it).
     pub fn read_store(
         &mut self,
         store: &KgStore,
@@ -276,6 +277,7 @@ impl ProjectionBuilder {
                 if g.ends_with("/interactions")
                     || g == format!("{GRAPH}meta")
                     || g == format!("{GRAPH}quality")
+                    || g == crate::kg::vocab::forgotten_graph().as_str()
                 {
                     return false;
                 }

@@ -94,6 +94,12 @@ pub fn graph(source: &str, part: GraphPart) -> NamedNode {
     ))
 }
 
+/// The named graph of forgetting records: each user forgotten through the service leaves one
+/// (their IRI's SHA-256 and the second), which other replicas follow. Not part of the KG.
+pub fn forgotten_graph() -> NamedNode {
+    NamedNode::new_unchecked(format!("{GRAPH}events/forgotten"))
+}
+
 /// The named graph where kgrec records what it imported (file hashes, counts, time).
 pub fn meta_graph() -> NamedNode {
     NamedNode::new_unchecked(format!("{GRAPH}meta"))

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::RecError;
 use crate::ingest::builder::unix_to_datetime;
-use crate::kg::vocab::{graph, kgr, rdf_type, schema, GraphPart, InteractionKind};
+use crate::kg::vocab::{forgotten_graph, graph, kgr, rdf_type, schema, GraphPart, InteractionKind};
 use crate::kg::KgStore;
 
 /// The import source live events are filed under (`graph/events/interactions`).
@@ -107,14 +107,6 @@ pub fn now_second() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// The named graph of forgetting records (`graph/events/forgotten`).
-pub fn forgotten_graph() -> NamedNode {
-    NamedNode::new_unchecked(format!(
-        "{}{EVENTS_SOURCE}/forgotten",
-        crate::kg::vocab::GRAPH
-    ))
 }
 
 /// The SHA-256 of a user IRI, hex: what a forgetting record keeps of the user.
