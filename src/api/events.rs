@@ -308,7 +308,7 @@ pub async fn post_events(
         // Written to the store (durable), then applied here; the other replicas apply them
         // from the change log. Products the model never saw are placed from their text (cold
         // start); one that cannot be placed is still recorded.
-        let (recorded, placed) = live.record(&r, &events)?;
+        let (recorded, placed) = live.record(&events)?;
         let ids = recorded.iter().map(|e| e.id).collect::<Vec<_>>();
         let mut users: Vec<String> = events.iter().map(|e| e.user.clone()).collect();
         users.sort();
@@ -345,9 +345,9 @@ pub async fn delete_user(
         // this replica's memory last: a failure midway leaves the user known here, so that
         // the same request can be sent again.
         let quads = state.store.delete_user(&node)?;
-        crate::serve::events::record_forgetting(&state.store, &user)?;
+        let record = crate::serve::events::record_forgetting(&state.store, &user)?;
         let versions = live.registry().forget_user(&user)?;
-        r.forget(&user)?;
+        live.forget_in_memory(&user, &record)?;
         Ok(UserForgotten {
             user,
             removed: Removed {

@@ -75,8 +75,7 @@ pub async fn explain(
         }
     };
     // Sub-millisecond CPU work: answered on the worker, without a hop to the blocking pool.
-    let r = state.recommender()?;
-    let user = r.resolve_user(&p.user)?;
+    let (user, r, _) = state.model_for(&p.user)?;
     let row = r.resolve_item(&p.item)?;
     let explanation = r.explain(&user, row, max_paths)?;
     let iri = r

@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod events;
+pub mod experiments;
 pub mod explain;
 pub mod health;
 pub mod items;
@@ -27,7 +28,7 @@ use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::kg::{ExtensionFunction, KgStore};
-use crate::serve::live::LiveModel;
+use crate::serve::live::{LiveModel, ServedArm};
 use crate::serve::recommender::Recommender;
 use error::ApiError;
 
@@ -108,6 +109,20 @@ impl AppState {
         })
     }
 
+    /// The IRI of user `id` and the model that answers them: their arm's when an A/B test is
+    /// running (with the arm), or the current one.
+    pub fn model_for(
+        &self,
+        id: &str,
+    ) -> Result<(String, Arc<Recommender>, Option<ServedArm>), ApiError> {
+        let user = self.recommender()?.resolve_user(id)?;
+        let (r, arm) = self
+            .live()?
+            .model_for(&user)
+            .ok_or_else(|| ApiError::Unavailable("no model is registered yet".into()))?;
+        Ok((user, r, arm))
+    }
+
     /// The served model's keeper, or 503 when the service runs over the store alone.
     pub fn live(&self) -> Result<&Arc<LiveModel>, ApiError> {
         self.live
@@ -137,6 +152,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(items::routes)
         .configure(models::routes)
         .configure(events::routes)
+        .configure(experiments::routes)
         .configure(search::routes)
         .configure(quality::routes)
         .configure(queries::routes)

@@ -9,7 +9,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
 use super::{
-    events, explain, health, items, metrics, models, quality, queries, recommend, search, sparql,
+    events, experiments, explain, health, items, metrics, models, quality, queries, recommend,
+    search, sparql,
 };
 
 /// The routes of this group.
@@ -41,6 +42,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         queries::run,
         events::post_events,
         events::delete_user,
+        experiments::report,
+        models::reload,
         health::health,
         metrics::metrics,
         openapi,

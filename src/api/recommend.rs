@@ -237,8 +237,7 @@ pub async fn history(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = state.recommender()?;
-    let user = r.resolve_user(&id)?;
+    let (user, r, _) = state.model_for(&id)?;
     let rows = r.history(&user)?.unwrap_or_default();
     let items = rows
         .into_iter()
@@ -268,8 +267,7 @@ pub async fn recommendations(
     let exclude_seen = p.exclude_seen.unwrap_or(true);
     let explain = p.explain.unwrap_or(false);
     // Sub-millisecond CPU work: answered on the worker, without a hop to the blocking pool.
-    let r = state.recommender()?;
-    let user = r.resolve_user(&id)?;
+    let (user, r, arm) = state.model_for(&id)?;
     let scored = r.recommend(&user, k, &filter, exclude_seen)?;
     let rows: Vec<_> = scored.iter().map(|s| s.row).collect();
     let mut items = ranked(&r, scored);
@@ -278,9 +276,14 @@ pub async fn recommendations(
             item.explanation = Some(r.explain(&user, row, PATHS_PER_ITEM)?);
         }
     }
+    if let Some(a) = &arm {
+        let shown = items.iter().map(|i| i.card.item.clone()).collect();
+        state.live()?.expose(a, &user, shown)?;
+    }
     Ok(HttpResponse::Ok().json(UserRanking {
         user,
         model: model_ref(&r),
+        arm,
         items,
     }))
 }
@@ -292,6 +295,9 @@ pub struct UserRanking {
     user: String,
     /// The model that ranked.
     model: ModelRef,
+    /// The A/B test arm that served the answer, when one is running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arm: Option<crate::serve::live::ServedArm>,
     /// Best first.
     items: Vec<RankedItem>,
 }

@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// (0: only on `POST /v1/admin/reload`).
     #[arg(long, default_value_t = 5.0)]
     pub watch_registry: f64,
+    /// An A/B test between registered versions, `NAME: vA P%, vB Q%` (shares adding up to
+    /// 100%): each user is served by one arm, chosen by a hash of the name and their IRI.
+    #[arg(long)]
+    pub experiment: Option<String>,
     /// Milliseconds between reads of the change log, through which events and forgettings
     /// sent to other replicas reach this one.
     #[arg(long, default_value_t = 250)]

@@ -9,6 +9,7 @@ use kgrec::api::{serve as run_service, AppState, ServiceSettings};
 use kgrec::features::text::TextFeatureConfig;
 use kgrec::kg::KgStore;
 use kgrec::registry::ModelRegistry;
+use kgrec::serve::experiment::ExperimentSpec;
 use kgrec::serve::live::{FollowSettings, LiveModel};
 
 use super::args::ServeArgs;
@@ -41,7 +42,12 @@ pub fn serve(
         model_dir: a.model_dir.clone(),
         threads: None,
     };
-    let live = LiveModel::start(store.clone(), registry, text, a.model_version)
+    let experiment = a
+        .experiment
+        .as_deref()
+        .map(ExperimentSpec::parse)
+        .transpose()?;
+    let live = LiveModel::start_with(store.clone(), registry, text, a.model_version, experiment)
         .with_context(|| format!("cannot load a model from {}", registry_root.display()))?;
     match live.current() {
         Some(r) => {

@@ -160,13 +160,19 @@ pub fn record_events(
 
 /// Writes the record that `user` was forgotten, which other replicas follow: the user's
 /// SHA-256 (not the IRI) and the second, in `graph/events/forgotten`.
-pub fn record_forgetting(store: &KgStore, user: &str) -> Result<(), RecError> {
+pub fn record_forgetting(store: &KgStore, user: &str) -> Result<Forgetting, RecError> {
     let node = NamedNode::new_unchecked(format!(
         "{}{EVENTS_SOURCE}/forgetting/{:016x}",
         crate::kg::vocab::ID,
         fresh_id()?
     ));
     let g = forgotten_graph();
+    let second = now_second();
+    let record = Forgetting {
+        iri: node.as_str().to_owned(),
+        user_hash: user_hash(user),
+        second,
+    };
     store.insert_quads(&[
         Quad::new(node.clone(), rdf_type(), kgr("Forgetting"), g.clone()),
         Quad::new(
@@ -175,9 +181,9 @@ pub fn record_forgetting(store: &KgStore, user: &str) -> Result<(), RecError> {
             Literal::new_simple_literal(user_hash(user)),
             g.clone(),
         ),
-        Quad::new(node, kgr("recordedSecond"), Literal::from(now_second()), g),
+        Quad::new(node, kgr("recordedSecond"), Literal::from(second), g),
     ])?;
-    Ok(())
+    Ok(record)
 }
 
 /// What the store says changed in some seconds: events recorded, and users forgotten (by
@@ -186,8 +192,19 @@ pub fn record_forgetting(store: &KgStore, user: &str) -> Result<(), RecError> {
 pub struct Changes {
     /// Events, by recording second.
     pub events: Vec<RecordedEvent>,
-    /// SHA-256 of each forgotten user.
-    pub forgotten: Vec<String>,
+    /// Forgetting records.
+    pub forgotten: Vec<Forgetting>,
+}
+
+/// A forgetting record: a user forgotten through some replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forgetting {
+    /// The record's IRI (each is applied once).
+    pub iri: String,
+    /// The SHA-256 of the user's IRI.
+    pub user_hash: String,
+    /// Unix second it was recorded in.
+    pub second: i64,
 }
 
 /// The events recorded and users forgotten in the Unix seconds `from..=to`, read by their
@@ -210,8 +227,12 @@ pub fn changes_between(store: &KgStore, from: i64, to: i64) -> Result<Changes, R
         use oxigraph::model::Term;
         let second = crate::kg::results::cell_literal(&row[3]).and_then(|s| s.parse().ok());
         match (&row[0], &row[1], &row[2], second, &row[4]) {
-            (_, _, _, _, Some(Term::Literal(hash))) => {
-                changes.forgotten.push(hash.value().to_owned());
+            (Some(Term::NamedNode(e)), _, _, Some(s), Some(Term::Literal(hash))) => {
+                changes.forgotten.push(Forgetting {
+                    iri: e.as_str().to_owned(),
+                    user_hash: hash.value().to_owned(),
+                    second: s,
+                });
             }
             (
                 Some(Term::NamedNode(e)),
@@ -304,7 +325,12 @@ mod tests {
         assert!(removed > 2 * 6, "{removed}");
         record_forgetting(&store, "urn:u1").unwrap();
         let changes = changes_between(&store, s, now_second()).unwrap();
-        assert_eq!(changes.forgotten, [user_hash("urn:u1")]);
+        let hashes: Vec<&str> = changes
+            .forgotten
+            .iter()
+            .map(|f| f.user_hash.as_str())
+            .collect();
+        assert_eq!(hashes, [user_hash("urn:u1")]);
         assert_eq!(changes.events.len(), 1, "u1's events went with them");
         assert_eq!(
             n("SELECT * WHERE { { <urn:u1> ?p ?o } UNION { ?s ?p <urn:u1> } }"),

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use super::events::{changes_between, now_second, record_events, LiveEvent};
+use super::experiment::{ExperimentSpec, Exposure, ExposureLog};
 use super::recommender::Recommender;
 use crate::error::RecError;
 use crate::features::text::TextFeatureConfig;
@@ -71,6 +72,24 @@ pub struct LiveModel {
     /// Models swapped out that requests may still hold; once the last lets go, freed memory
     /// is handed back to the system.
     retired: Mutex<Vec<std::sync::Weak<Recommender>>>,
+    /// The A/B test running, if any.
+    experiment: Option<Experiment>,
+}
+
+/// An A/B test: its arms' models (pinned versions, loaded at start) and its exposure log.
+struct Experiment {
+    spec: ExperimentSpec,
+    models: Vec<Arc<Recommender>>,
+    log: ExposureLog,
+}
+
+/// Which arm of which experiment served an answer.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ServedArm {
+    /// The experiment's name.
+    pub experiment: String,
+    /// The arm's name (`v3`).
+    pub arm: String,
 }
 
 impl LiveModel {
@@ -82,7 +101,19 @@ impl LiveModel {
         text: TextFeatureConfig,
         pinned: Option<u64>,
     ) -> Result<Self, RecError> {
-        let live = LiveModel {
+        Self::start_with(store, registry, text, pinned, None)
+    }
+
+    /// As [`LiveModel::start`], with an A/B test between registered versions: each arm's
+    /// version is loaded too, and serves its share of users.
+    pub fn start_with(
+        store: KgStore,
+        registry: ModelRegistry,
+        text: TextFeatureConfig,
+        pinned: Option<u64>,
+        experiment: Option<ExperimentSpec>,
+    ) -> Result<Self, RecError> {
+        let mut live = LiveModel {
             store,
             registry,
             text,
@@ -90,6 +121,7 @@ impl LiveModel {
             current: RwLock::new(None),
             reloading: Mutex::new(()),
             retired: Mutex::new(Vec::new()),
+            experiment: None,
         };
         if let Some(v) = pinned {
             if live.registry.entry(v)?.is_none() {
@@ -100,7 +132,115 @@ impl LiveModel {
             }
         }
         live.reload()?;
+        if let Some(spec) = experiment {
+            let mut models = Vec::new();
+            for arm in &spec.arms {
+                let entry = live.registry.entry(arm.version)?.ok_or_else(|| {
+                    RecError::NotFound(format!(
+                        "model version {} (arm {} of experiment {}) in {}",
+                        arm.version,
+                        arm.name,
+                        spec.name,
+                        live.registry.root().display()
+                    ))
+                })?;
+                models.push(live.load_version(entry)?.0);
+            }
+            live.experiment = Some(Experiment {
+                spec,
+                models,
+                log: ExposureLog::default(),
+            });
+        }
         Ok(live)
+    }
+
+    /// Loads a version with histories up to date: read from the store up to the change
+    /// log's window, then the log applied from there.
+    fn load_version(&self, entry: ModelEntry) -> Result<(Arc<Recommender>, f64), RecError> {
+        let started = Instant::now();
+        let since = now_second() - CHANGE_WINDOW;
+        let r = Recommender::load_histories_until(
+            &self.store,
+            &self.registry,
+            entry,
+            &self.text,
+            Some(since),
+        )?;
+        let changes = changes_between(&self.store, since, now_second())?;
+        r.apply_changes(&self.store, &changes)?;
+        Ok((Arc::new(r), started.elapsed().as_secs_f64()))
+    }
+
+    /// The model that answers `user`, and the experiment arm it belongs to when an A/B test
+    /// is running.
+    pub fn model_for(&self, user: &str) -> Option<(Arc<Recommender>, Option<ServedArm>)> {
+        match &self.experiment {
+            Some(x) => {
+                let i = x.spec.arm_of(user);
+                Some((
+                    Arc::clone(&x.models[i]),
+                    Some(ServedArm {
+                        experiment: x.spec.name.clone(),
+                        arm: x.spec.arms[i].name.clone(),
+                    }),
+                ))
+            }
+            None => self.current().map(|r| (r, None)),
+        }
+    }
+
+    /// Logs that `user` was shown `shown` by `arm` (written to the store at the next poll).
+    pub fn expose(&self, arm: &ServedArm, user: &str, shown: Vec<String>) -> Result<(), RecError> {
+        let Some(x) = &self.experiment else {
+            return Ok(());
+        };
+        x.log.push(Exposure {
+            arm: arm.arm.clone(),
+            user: user.to_owned(),
+            time: now_second(),
+            shown,
+        })
+    }
+
+    /// The experiment called `name`, if it is the one running.
+    pub fn experiment(&self, name: &str) -> Option<&ExperimentSpec> {
+        self.experiment
+            .as_ref()
+            .map(|x| &x.spec)
+            .filter(|s| s.name == name)
+    }
+
+    /// Writes the waiting exposures to the store.
+    pub fn flush_exposures(&self) -> Result<(), RecError> {
+        if let Some(x) = &self.experiment {
+            x.log.flush(&self.store, &x.spec)?;
+        }
+        Ok(())
+    }
+
+    /// Every model held: the current one and the experiment's arms.
+    fn models(&self) -> Vec<Arc<Recommender>> {
+        let mut all: Vec<Arc<Recommender>> = self.current().into_iter().collect();
+        for m in self.experiment.iter().flat_map(|x| &x.models) {
+            if !all.iter().any(|a| Arc::ptr_eq(a, m)) {
+                all.push(Arc::clone(m));
+            }
+        }
+        all
+    }
+
+    /// Forgets a user in every model held, after the store did (`record` is the forgetting
+    /// record written there; the registry is the caller's).
+    pub fn forget_in_memory(
+        &self,
+        user: &str,
+        record: &super::events::Forgetting,
+    ) -> Result<(), RecError> {
+        for r in self.models() {
+            r.forget_recorded(user, record)?;
+        }
+        Ok(())
     }
 
     /// The model answering now; a request keeps the one it got until it ends.
@@ -150,21 +290,8 @@ impl LiveModel {
                 load_seconds: 0.0,
             });
         }
-        let started = Instant::now();
-        let since = now_second() - CHANGE_WINDOW;
-        let r = Recommender::load_histories_until(
-            &self.store,
-            &self.registry,
-            entry,
-            &self.text,
-            Some(since),
-        )?;
-        let changes = changes_between(&self.store, since, now_second())?;
-        r.apply_live(&self.store, &changes.events)?;
-        r.forget_hashed(&changes.forgotten)?;
-        let r = Arc::new(r);
+        let (r, load_seconds) = self.load_version(entry)?;
         let served = Some(r.entry().version);
-        let load_seconds = started.elapsed().as_secs_f64();
         tracing::info!(
             version = r.entry().version,
             model = %r.entry().model,
@@ -202,11 +329,17 @@ impl LiveModel {
     /// events and the products placed from their text.
     pub fn record(
         &self,
-        r: &Recommender,
         events: &[LiveEvent],
     ) -> Result<(Vec<super::events::RecordedEvent>, Vec<String>), RecError> {
         let recorded = record_events(&self.store, events)?;
-        let placed = r.apply_live(&self.store, &recorded)?;
+        let mut placed = Vec::new();
+        for r in self.models() {
+            for item in r.apply_live(&self.store, &recorded)? {
+                if !placed.contains(&item) {
+                    placed.push(item);
+                }
+            }
+        }
         Ok((recorded, placed))
     }
 
@@ -227,13 +360,15 @@ impl LiveModel {
     /// Reads the change log's last [`CHANGE_WINDOW`] seconds into the model answering now.
     pub fn catch_up(&self) -> Result<(), RecError> {
         self.release_retired()?;
-        let Some(r) = self.current() else {
+        let models = self.models();
+        if models.is_empty() {
             return Ok(());
-        };
+        }
         let now = now_second();
         let changes = changes_between(&self.store, now - CHANGE_WINDOW, now)?;
-        r.apply_live(&self.store, &changes.events)?;
-        r.forget_hashed(&changes.forgotten)?;
+        for r in models {
+            r.apply_changes(&self.store, &changes)?;
+        }
         Ok(())
     }
 
@@ -249,6 +384,9 @@ impl LiveModel {
                     std::thread::sleep(settings.poll);
                     if let Err(e) = live.catch_up() {
                         tracing::warn!(error = %e, "cannot read the change log");
+                    }
+                    if let Err(e) = live.flush_exposures() {
+                        tracing::warn!(error = %e, "cannot write the experiment's exposures");
                     }
                     if let Some(every) = settings.watch_registry {
                         if last_look.elapsed() >= every {
@@ -303,7 +441,7 @@ mod tests {
             time: 1_700_000_000,
             rating: None,
         };
-        live.record(&held, std::slice::from_ref(&event)).unwrap();
+        live.record(std::slice::from_ref(&event)).unwrap();
         let history = held.history(u1).unwrap().unwrap();
         assert_eq!(held.item(*history.last().unwrap()).unwrap().iri, p3);
         // Nothing new registered: nothing to do.

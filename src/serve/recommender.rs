@@ -19,7 +19,7 @@ use std::sync::{Mutex, RwLock};
 use serde::Serialize;
 
 use super::catalogue::{catalogue_item, read_catalogue, CatalogueItem};
-use super::events::{user_hash, RecordedEvent};
+use super::events::{user_hash, Changes, Forgetting, RecordedEvent};
 use super::explain::{ExplainRequest, Explanation, ExplanationGraph};
 use super::filter::ItemFilter;
 use crate::embed::{ProductSentences, TextEncoder};
@@ -431,9 +431,41 @@ impl Recommender {
         Ok(placed)
     }
 
+    /// Applies what the change log says, each record once: forgettings first (an event of a
+    /// forgotten user that is still in the log was recorded after the forgetting, since the
+    /// forgetting deleted the earlier ones), then events.
+    pub fn apply_changes(&self, store: &KgStore, changes: &Changes) -> Result<(), RecError> {
+        let hashes: Vec<String> = {
+            let mut applied = self
+                .applied
+                .lock()
+                .map_err(|_| RecError::Poisoned("the applied-event table"))?;
+            changes
+                .forgotten
+                .iter()
+                .filter(|f| applied.insert(f.iri.clone(), f.second).is_none())
+                .map(|f| f.user_hash.clone())
+                .collect()
+        };
+        self.forget_hashed(&hashes)?;
+        self.apply_live(store, &changes.events)?;
+        Ok(())
+    }
+
+    /// Forgets `user`, who this replica was asked to forget, noting their forgetting record
+    /// as applied (so that reading it back from the change log does not forget events
+    /// recorded since).
+    pub fn forget_recorded(&self, user: &str, record: &Forgetting) -> Result<bool, RecError> {
+        self.applied
+            .lock()
+            .map_err(|_| RecError::Poisoned("the applied-event table"))?
+            .insert(record.iri.clone(), record.second);
+        self.forget(user)
+    }
+
     /// Forgets the users whose IRI has one of these SHA-256 hashes (what a forgetting
     /// record in the change log keeps); returns their IRIs.
-    pub fn forget_hashed(&self, hashes: &[String]) -> Result<Vec<String>, RecError> {
+    fn forget_hashed(&self, hashes: &[String]) -> Result<Vec<String>, RecError> {
         if hashes.is_empty() {
             return Ok(Vec::new());
         }

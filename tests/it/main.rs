@@ -6,6 +6,7 @@ mod browser;
 mod common;
 mod crash;
 mod errors;
+mod experiments;
 mod import;
 mod learn;
 mod load;
