@@ -264,8 +264,8 @@ impl ProjectionBuilder {
 
     /// Reads node types and the selected IRI-to-IRI relations from the store. Only
     /// catalogue, external and user-loaded graphs are read: never interactions, meta, the
-    /// forgetting records or the quality graph (`kgrec check`'s findings are about the data,
-    /// not part of it).
+    /// forgetting records, A/B tests' exposures or the quality graph (`kgrec check`'s
+    /// findings are about the data, not part of it).
     pub fn read_store(
         &mut self,
         store: &KgStore,
@@ -278,6 +278,7 @@ impl ProjectionBuilder {
                     || g == format!("{GRAPH}meta")
                     || g == format!("{GRAPH}quality")
                     || g == crate::kg::vocab::forgotten_graph().as_str()
+                    || g.starts_with(&format!("{GRAPH}experiments/"))
                 {
                     return false;
                 }

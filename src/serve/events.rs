@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::RecError;
+use crate::eval::data::unix_seconds;
 use crate::ingest::builder::unix_to_datetime;
 use crate::kg::vocab::{forgotten_graph, graph, kgr, rdf_type, schema, GraphPart, InteractionKind};
 use crate::kg::KgStore;
@@ -100,13 +101,37 @@ pub struct RecordedEvent {
     pub item: String,
     /// Unix second the event was recorded in (`kgr:recordedSecond`).
     pub second: i64,
+    /// Unix milliseconds it was recorded at (`kgr:recordedAt`): the order of events within a
+    /// second.
+    pub millis: i64,
 }
 
 /// The current Unix second.
 pub fn now_second() -> i64 {
+    now_millis().div_euclid(1000)
+}
+
+fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Unix milliseconds as an `xsd:dateTime` in UTC, to the millisecond.
+fn millis_to_datetime(millis: i64) -> String {
+    let seconds = unix_to_datetime(millis.div_euclid(1000));
+    let head = seconds.trim_end_matches('Z');
+    format!("{head}.{:03}Z", millis.rem_euclid(1000))
+}
+
+/// Unix milliseconds of an `xsd:dateTime` given to the millisecond or coarser.
+fn datetime_to_millis(lexical: &str) -> Option<i64> {
+    let (whole, fraction) = match lexical.trim_end_matches('Z').split_once('.') {
+        Some((w, f)) => (format!("{w}Z"), f),
+        None => (lexical.to_owned(), ""),
+    };
+    let digits: String = fraction.chars().chain("000".chars()).take(3).collect();
+    Some(unix_seconds(&whole)? * 1000 + digits.parse::<i64>().ok()?)
 }
 
 /// The SHA-256 of a user IRI, hex: what a forgetting record keeps of the user.
@@ -132,10 +157,13 @@ pub fn record_events(
     store: &KgStore,
     events: &[LiveEvent],
 ) -> Result<Vec<RecordedEvent>, RecError> {
-    let second = now_second();
+    let start = now_millis();
+    let second = start.div_euclid(1000);
     let mut quads = Vec::new();
     let mut recorded = Vec::with_capacity(events.len());
-    for e in events {
+    for (n, e) in events.iter().enumerate() {
+        // Events of one request keep their order, a millisecond apart.
+        let millis = start + n as i64;
         let id = fresh_id()?;
         let node = e.node(id);
         let g = graph(EVENTS_SOURCE, GraphPart::Interactions);
@@ -144,6 +172,12 @@ pub fn record_events(
             node.clone(),
             kgr("recordedSecond"),
             Literal::from(second),
+            g.clone(),
+        ));
+        quads.push(Quad::new(
+            node.clone(),
+            kgr("recordedAt"),
+            Literal::new_typed_literal(millis_to_datetime(millis), xsd::DATE_TIME),
             g,
         ));
         recorded.push(RecordedEvent {
@@ -152,6 +186,7 @@ pub fn record_events(
             user: e.user.clone(),
             item: e.item.clone(),
             second,
+            millis,
         });
     }
     store.insert_quads(&quads)?;
@@ -213,8 +248,9 @@ pub struct Forgetting {
 pub fn changes_between(store: &KgStore, from: i64, to: i64) -> Result<Changes, RecError> {
     let seconds: Vec<String> = (from..=to).map(|s| s.to_string()).collect();
     let query = format!(
-        "{prefixes}SELECT ?e ?user ?item ?s ?forgot WHERE {{ VALUES ?s {{ {seconds} }} \
-         {{ GRAPH <{events}> {{ ?e kgr:recordedSecond ?s ; kgr:user ?user ; kgr:item ?item }} }} \
+        "{prefixes}SELECT ?e ?user ?item ?s ?forgot ?at WHERE {{ VALUES ?s {{ {seconds} }} \
+         {{ GRAPH <{events}> {{ ?e kgr:recordedSecond ?s ; kgr:user ?user ; kgr:item ?item \
+         OPTIONAL {{ ?e kgr:recordedAt ?at }} }} }} \
          UNION {{ GRAPH <{forgotten}> {{ ?e kgr:recordedSecond ?s ; kgr:forgotUser ?forgot }} }} }}",
         prefixes = crate::kg::vocab::SPARQL_PREFIXES,
         seconds = seconds.join(" "),
@@ -241,12 +277,16 @@ pub fn changes_between(store: &KgStore, from: i64, to: i64) -> Result<Changes, R
                 Some(s),
                 None,
             ) => {
+                let millis = crate::kg::results::cell_literal(&row[5])
+                    .and_then(datetime_to_millis)
+                    .unwrap_or(s * 1000);
                 changes.events.push(RecordedEvent {
                     id: 0,
                     iri: e.as_str().to_owned(),
                     user: u.as_str().to_owned(),
                     item: i.as_str().to_owned(),
                     second: s,
+                    millis,
                 });
             }
             _ => {
@@ -257,7 +297,9 @@ pub fn changes_between(store: &KgStore, from: i64, to: i64) -> Result<Changes, R
     if let Some(message) = bad {
         return Err(RecError::BadData(message));
     }
-    changes.events.sort_by_key(|e| e.second);
+    changes
+        .events
+        .sort_by(|a, b| (a.millis, &a.iri).cmp(&(b.millis, &b.iri)));
     Ok(changes)
 }
 
@@ -273,6 +315,20 @@ mod tests {
             time: 1_700_000_000,
             rating: None,
         }
+    }
+
+    #[test]
+    fn recording_times_keep_their_milliseconds() {
+        for millis in [0, 1_733_340_000_123, 1_733_340_000_000, -1_500] {
+            assert_eq!(
+                datetime_to_millis(&millis_to_datetime(millis)),
+                Some(millis)
+            );
+        }
+        assert_eq!(
+            datetime_to_millis("2024-12-04T19:20:00.5Z"),
+            Some(1_733_340_000_500)
+        );
     }
 
     #[test]

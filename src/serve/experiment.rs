@@ -204,10 +204,10 @@ impl ExposureLog {
                 Literal::new_simple_literal(&e.arm),
                 g.clone(),
             ));
-            quads.push(Quad::new(node.clone(), kgr("user"), user, g.clone()));
+            quads.push(Quad::new(node.clone(), kgr("exposedTo"), user, g.clone()));
             quads.push(Quad::new(
                 node.clone(),
-                kgr("timestamp"),
+                kgr("exposedAt"),
                 Literal::new_typed_literal(unix_to_datetime(e.time), xsd::DATE_TIME),
                 g.clone(),
             ));
@@ -346,7 +346,7 @@ pub fn report(
     let prefixes = crate::kg::vocab::SPARQL_PREFIXES;
     let exposures = format!(
         "{prefixes}SELECT ?arm ?user (MIN(?t) AS ?first) (COUNT(?x) AS ?n) WHERE {{ GRAPH <{g}> {{ \
-         ?x a kgr:Exposure ; kgr:arm ?arm ; kgr:user ?user ; kgr:timestamp ?t }} }} GROUP BY ?arm ?user",
+         ?x a kgr:Exposure ; kgr:arm ?arm ; kgr:exposedTo ?user ; kgr:exposedAt ?t }} }} GROUP BY ?arm ?user",
         g = spec.graph().as_str()
     );
     let mut users: HashMap<String, (String, UserOutcome)> = HashMap::new();
