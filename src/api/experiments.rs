@@ -24,6 +24,7 @@ const MAX_WINDOW: i64 = 366 * 86_400;
 pub struct ReportParams {
     /// Seconds after a user's first exposure in which their clicks and purchases count
     /// (default 86400, a day).
+    #[param(minimum = 1, maximum = 31_622_400, default = 86_400)]
     window: Option<i64>,
 }
 
@@ -32,7 +33,7 @@ pub struct ReportParams {
     get,
     path = "/v1/experiments/{name}",
     params(
-        ("name" = String, Path, description = "The experiment's name, as given to `--experiment`"),
+        ("name" = String, Path, description = "The experiment's name, as given to `--experiment`", example = "ranker"),
         ReportParams,
     ),
     responses((status = 200, description = "Per arm", body = ExperimentReport), LookupErrors)

@@ -1233,7 +1233,7 @@ fn every_documented_operation_answers_as_documented() {
                     &url,
                     "application/json",
                     r#"{"user": "U1", "item": "P1"}"#,
-                    &[],
+                    &[("Authorization", bearer.as_str())],
                 ),
                 other => panic!("undocumented method {other}"),
             };
@@ -1258,7 +1258,7 @@ fn every_documented_operation_answers_as_documented() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 19);
+    assert_eq!(checked, 21);
     // Documented errors hold their schema too.
     let r = s.get("/v1/users/nobody/recommendations", None);
     let errors = schema_errors(
