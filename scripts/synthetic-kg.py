@@ -6,8 +6,8 @@
 Shaped like the Amazon Beauty data: half as many products as users, a brand per 20 products, 200
 categories under 20 roots, 8 also-bought and 4 also-viewed links per product (popular products
 more often), and 5 to 20 purchases per user (popular products more often, Zipf-like), each an
-interaction with its kind, position and time. About 60 quads per user. Seeded: the same
-arguments give the same file.
+interaction with its kind, position and time: about 95 quads per user, 7 per interaction.
+Seeded: the same arguments give the same file.
 """
 
 import argparse
