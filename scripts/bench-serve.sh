@@ -5,7 +5,7 @@
 #   scripts/bench-serve.sh STORE REGISTRY [SECONDS]
 #
 # KGREC_BIN=PATH serves with that binary instead of building this checkout's (to compare two
-# commits in one session).
+# commits in one session). KGREC_ASK_USERS=N checks the explanations of N users by ASK (200).
 # Reports, for /v1/users/{id}/recommendations?k=10 (with and without explain=true) and
 # /v1/explain: requests/s and p50/p99 latency at 64 connections, the service's resident
 # memory after warm-up, and the share of recommendations with a KG path of at most 3 hops.
@@ -37,7 +37,7 @@ for _ in $(seq 1 600); do
 done
 base="http://127.0.0.1:$port"
 cat "$work/serve.log" >&2
-python3 scripts/serve_check.py "$base" "$work" 2000
+python3 scripts/serve_check.py "$base" "$work" 2000 "${KGREC_ASK_USERS:-200}"
 rss() { awk '/VmRSS/ {printf "%.0f MB", $2 / 1024}' "/proc/$pid/status"; }
 run() { # name, ids file, path template
   KGREC_IDS="$2" KGREC_PATH="$3" wrk -t2 -c64 -d"${seconds}s" --latency \

@@ -1,10 +1,10 @@
 """Explanation coverage and validity against a running kgrec service (scripts/bench-serve.sh).
 
-Usage: python3 serve_check.py BASE_URL WORK_DIR N_USERS
+Usage: python3 serve_check.py BASE_URL WORK_DIR N_USERS [ASK_USERS]
 
 Draws N_USERS users at random (seed 42) from the store through /sparql, asks each for 10
 recommendations with explain=true, and reports the share that carry a path of at most 3 hops.
-Every edge of every path of the first 200 users is checked with an ASK query. Writes the
+Every edge of every path of the first ASK_USERS users (200) is checked with an ASK query. Writes the
 users (and user/item pairs from the answers) to WORK_DIR/users.txt and pairs.txt for wrk.
 """
 
@@ -15,6 +15,7 @@ import urllib.parse
 import urllib.request
 
 base, work, n_users = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ask_users = int(sys.argv[4]) if len(sys.argv) > 4 else 200
 
 
 def get(path, accept="application/json"):
@@ -46,7 +47,7 @@ for k, (u, q) in enumerate(zip(sample, quoted)):
         if any(p["hops"] <= 3 for p in paths):
             covered += 1
         pairs.append((q, urllib.parse.quote(item["item"], safe="")))
-        if k >= 200:
+        if k >= ask_users:
             continue
         for p in paths:
             steps = p["steps"]
@@ -59,7 +60,7 @@ for k, (u, q) in enumerate(zip(sample, quoted)):
                 edges += 1
 print(
     f"explanations: {covered}/{recs} recommendations of {len(sample)} users have a path of <= 3 hops "
-    f"({covered / max(recs, 1):.2%}); {edges} edges of the first 200 users' paths all found by ASK"
+    f"({covered / max(recs, 1):.2%}); {edges} edges of the first {min(ask_users, len(sample))} users' paths all found by ASK"
 )
 with open(f"{work}/users.txt", "w") as f:
     f.write("\n".join(quoted) + "\n")
