@@ -274,22 +274,18 @@ impl LiveModel {
             .lock()
             .map_err(|_| RecError::Poisoned("the reload lock"))?;
         let previous = self.current().map(|r| r.entry().version);
-        let Some(entry) = self.wanted()? else {
-            return Ok(Reloaded {
-                previous,
-                served: previous,
-                swapped: false,
-                load_seconds: 0.0,
-            });
+        // Nothing registered, or the version wanted is the one served.
+        let entry = match self.wanted()? {
+            Some(entry) if Some(entry.version) != previous => entry,
+            _ => {
+                return Ok(Reloaded {
+                    previous,
+                    served: previous,
+                    swapped: false,
+                    load_seconds: 0.0,
+                })
+            }
         };
-        if Some(entry.version) == previous {
-            return Ok(Reloaded {
-                previous,
-                served: previous,
-                swapped: false,
-                load_seconds: 0.0,
-            });
-        }
         let (r, load_seconds) = self.load_version(entry)?;
         let served = Some(r.entry().version);
         tracing::info!(

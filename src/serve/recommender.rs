@@ -7,7 +7,7 @@
 //! model; a product the model never saw is placed from its text when an event names it
 //! (cold start, for a sequence model that reads text).
 //!
-//! Over 600 lines (about 970, 150 of them tests) because it is one idea: the served state
+//! Over 600 lines (about 1,000, 150 of them tests) because it is one idea: the served state
 //! (items, users, cached user vectors) behind its locks, and every question the service asks
 //! of it; a question that needs more than the state (paths, neighbourhoods) is a one-line
 //! call into its own module. What needs no state lives beside it ([`super::catalogue`],

@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::serve::{bundled_with_model, copy_dir, encode, item_iris, Service};
+use crate::replicas::register_copy;
+use crate::serve::{bundled_with_model, encode, item_iris, Service};
 
 /// Users simulated.
 const USERS: usize = 1200;
@@ -13,24 +14,15 @@ const SHOWN: usize = 10;
 /// Registers version `from` again as the next version with its item rows shuffled: the same
 /// tensors ranking the wrong products, a model of known poor quality.
 fn register_shuffled(registry: &std::path::Path, from: u64) -> u64 {
-    let next = from + 1;
-    let partial = registry.join(format!(".v{next}.partial"));
-    copy_dir(&registry.join(format!("v{from}")), &partial);
-    let items = std::fs::read_to_string(partial.join("items.txt")).expect("items");
-    let mut lines: Vec<&str> = items.lines().collect();
-    let mut rng = SplitMix(7);
-    for i in (1..lines.len()).rev() {
-        lines.swap(i, (rng.next() % (i as u64 + 1)) as usize);
-    }
-    std::fs::write(partial.join("items.txt"), lines.join("\n") + "\n").expect("write items");
-    let entry_path = partial.join("entry.json");
-    let mut entry: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&entry_path).expect("entry")).expect("json");
-    entry["version"] = next.into();
-    entry["folder"] = format!("v{next}").into();
-    std::fs::write(&entry_path, entry.to_string()).expect("write entry");
-    std::fs::rename(&partial, registry.join(format!("v{next}"))).expect("rename");
-    next
+    register_copy(registry, from, |copy| {
+        let items = std::fs::read_to_string(copy.join("items.txt")).expect("items");
+        let mut lines: Vec<&str> = items.lines().collect();
+        let mut rng = SplitMix(7);
+        for i in (1..lines.len()).rev() {
+            lines.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+        }
+        std::fs::write(copy.join("items.txt"), lines.join("\n") + "\n").expect("write items");
+    })
 }
 
 /// A small seeded generator (SplitMix64), so that the simulation is the same on every run.

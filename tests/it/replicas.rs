@@ -120,11 +120,13 @@ fn served_version(s: &Service) -> u64 {
         .expect("a served version")
 }
 
-/// Registers a copy of `version` as the next version, as a finished `kgrec train` would.
-fn register_copy(registry: &Path, version: u64) -> u64 {
+/// Registers a copy of `version` as the next version, as a finished `kgrec train` would,
+/// after `edit` has changed the copied folder's files.
+pub(crate) fn register_copy(registry: &Path, version: u64, edit: impl FnOnce(&Path)) -> u64 {
     let next = version + 1;
     let partial = registry.join(format!(".v{next}.partial"));
     copy_dir(&registry.join(format!("v{version}")), &partial);
+    edit(&partial);
     let entry_path = partial.join("entry.json");
     let mut entry: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&entry_path).expect("entry")).expect("json");
@@ -236,7 +238,7 @@ fn replicas_behind_nginx_share_events_forgetting_and_new_versions() {
     // A new version: one replica is told, the other sees it in the registry; both keep the
     // live histories across the swap.
     let v1 = served_version(&a);
-    let v2 = register_copy(registry.path(), v1);
+    let v2 = register_copy(registry.path(), v1, |_| {});
     let reload = |token: Option<&str>| {
         let mut req = http.post(format!("{}/v1/admin/reload", a.base));
         if let Some(t) = token {
