@@ -14,7 +14,7 @@ pub mod store;
 pub mod vocab;
 
 pub use error::KgError;
-pub use remote::{RemoteAuth, RemoteEndpoints, RemoteStore};
+pub use remote::{LoadCommit, RemoteAuth, RemoteEndpoints, RemoteStore};
 pub use results::ResultFormat;
 pub use saved::{ParamType, SavedQuery, SavedQueryParam};
 pub use store::{

@@ -7,9 +7,10 @@
 //! and a server's cap on result rows (Virtuoso's `ResultSetMaxRows`) cannot silently cut one
 //! short. Writes go in batches, each retried when the network or the server fails
 //! transiently. A load is written into staging graphs of its own and moved into place by one
-//! final update, so a load that fails leaves the target graphs as they were.
+//! final update (or, with `commit=graph`, one undoable update per graph), so a load that
+//! fails leaves the target graphs as they were.
 //!
-//! About 1,200 lines, 100 of them tests, because it is one idea: the whole surface kgrec
+//! About 1,400 lines, 120 of them tests, because it is one idea: the whole surface kgrec
 //! uses of a remote service (protocol, retries, paging, staging, what each engine gets
 //! wrong), kept in one file so that another engine's quirks are handled in one place.
 //!
@@ -42,12 +43,28 @@ pub struct RemoteEndpoints {
     pub update: String,
     /// Graph Store Protocol endpoint, used for bulk writes when given.
     pub graph_store: Option<String>,
+    /// How a load's final move commits on the service.
+    pub commit: LoadCommit,
+}
+
+/// How the final move of a load (staging graphs into their targets) commits on the service.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LoadCommit {
+    /// `commit=import` (the default): one update moves every graph, so the import lands whole
+    /// or not at all, and no reader sees part of it.
+    #[default]
+    Import,
+    /// `commit=graph`: one update per graph, for a service whose transactions cannot hold a
+    /// whole import (Virtuoso's `TransactionAfterImageLimit`). A graph that fails to move has
+    /// the graphs moved before it put back as they were; a reader may see some graphs moved
+    /// before the others, and a process killed between two moves leaves the earlier moved.
+    Graph,
 }
 
 impl RemoteEndpoints {
     /// Reads `--store`'s remote forms: one URL (`http://host:8890/sparql`, queries and
-    /// updates both sent there), or `query=URL,update=URL[,gsp=URL]`. Anything else is a
-    /// local store's directory, and gives `None`.
+    /// updates both sent there), or `query=URL,update=URL[,gsp=URL][,commit=import|graph]`.
+    /// Anything else is a local store's directory, and gives `None`.
     pub fn parse(spec: &str) -> Result<Option<Self>, KgError> {
         let spec = spec.trim();
         if is_http_url(spec) {
@@ -55,17 +72,34 @@ impl RemoteEndpoints {
                 query: spec.to_owned(),
                 update: spec.to_owned(),
                 graph_store: None,
+                commit: LoadCommit::Import,
             }));
         }
         if !spec.starts_with("query=") {
             return Ok(None);
         }
-        let (mut query, mut update, mut graph_store) = (None, None, None);
+        let (mut query, mut update, mut graph_store, mut commit) = (None, None, None, None);
         for part in spec.split(',') {
             let (key, url) = part
                 .split_once('=')
                 .ok_or_else(|| KgError::RemoteSpec(format!("`{part}` is not KEY=URL")))?;
             let url = url.trim();
+            if key.trim() == "commit" {
+                let scope = match url {
+                    "import" => LoadCommit::Import,
+                    "graph" => LoadCommit::Graph,
+                    other => {
+                        return Err(KgError::RemoteSpec(format!(
+                            "commit={other}: use commit=import (one transaction) or commit=graph \
+                             (one per graph)"
+                        )))
+                    }
+                };
+                if commit.replace(scope).is_some() {
+                    return Err(KgError::RemoteSpec("commit= is given twice".into()));
+                }
+                continue;
+            }
             if !is_http_url(url) {
                 return Err(KgError::RemoteSpec(format!(
                     "`{url}` ({key}) is not an http:// or https:// URL"
@@ -77,7 +111,7 @@ impl RemoteEndpoints {
                 "gsp" => &mut graph_store,
                 other => {
                     return Err(KgError::RemoteSpec(format!(
-                        "unknown endpoint `{other}`: use query=, update= and gsp="
+                        "unknown endpoint `{other}`: use query=, update=, gsp= and commit="
                     )))
                 }
             };
@@ -90,6 +124,7 @@ impl RemoteEndpoints {
             update: update.unwrap_or_else(|| query.clone()),
             query,
             graph_store,
+            commit: commit.unwrap_or_default(),
         }))
     }
 }
@@ -99,6 +134,9 @@ impl std::fmt::Display for RemoteEndpoints {
         write!(f, "the SPARQL service at {}", self.query)?;
         if self.update != self.query {
             write!(f, " (updates to {})", self.update)?;
+        }
+        if self.commit == LoadCommit::Graph {
+            write!(f, ", committing loads graph by graph")?;
         }
         Ok(())
     }
@@ -229,6 +267,11 @@ enum Request<'a> {
         body: &'a [u8],
     },
 }
+
+/// Why a load that commits graph by graph refuses triples of the default graph: the default
+/// graph cannot be backed up or compared with (Virtuoso's is the union of every graph).
+const NAMED_GRAPHS_ONLY: &str = "a load that commits graph by graph (commit=graph) moves named \
+     graphs only: name the graph of these triples (kgrec load --graph IRI)";
 
 /// The delays before each new attempt of a request that failed transiently.
 const BACKOFF: [Duration; 3] = [
@@ -787,10 +830,14 @@ impl RemoteStore {
                 .unwrap_or(0)
         );
         let mut staging: HashMap<GraphName, (NamedNode, String, usize)> = HashMap::new();
+        let mut order: HashMap<NamedNode, usize> = HashMap::new();
         let mut loaded = 0u64;
         let result = (|| {
             for q in quads {
                 let q = q.map_err(|e| KgError::InvalidInput(e.to_string()))?;
+                if q.graph_name.is_default_graph() && self.endpoints.commit == LoadCommit::Graph {
+                    return Err(KgError::InvalidInput(NAMED_GRAPHS_ONLY.into()));
+                }
                 if let GraphName::BlankNode(b) = &q.graph_name {
                     return Err(KgError::InvalidInput(format!(
                         "a remote store cannot name a graph by the blank node {b}"
@@ -799,11 +846,10 @@ impl RemoteStore {
                 let n = staging.len();
                 let (graph, batch, count) =
                     staging.entry(q.graph_name.clone()).or_insert_with(|| {
-                        (
-                            NamedNode::new_unchecked(format!("urn:kgrec:staging:{nonce}:{n}")),
-                            String::new(),
-                            0,
-                        )
+                        let graph =
+                            NamedNode::new_unchecked(format!("urn:kgrec:staging:{nonce}:{n}"));
+                        order.insert(graph.clone(), n);
+                        (graph, String::new(), 0)
                     });
                 batch.push_str(&format!("{} {} {} .\n", q.subject, q.predicate, q.object));
                 *count += 1;
@@ -828,20 +874,51 @@ impl RemoteStore {
             self.drop_staging(staging.values().map(|(g, _, _)| g));
             return Err(e);
         }
-        let mut ops = Vec::new();
-        if let Some(targets) = replace {
-            for g in targets {
-                if !staging.contains_key(&GraphName::NamedNode(g.clone())) {
-                    ops.push(format!("DROP SILENT GRAPH {g}"));
-                }
+        // In the order the input first named each graph (its staging graph's number).
+        let mut moves: Vec<(usize, GraphName, NamedNode)> = staging
+            .into_iter()
+            .map(|(target, (graph, _, _))| (order[&graph], target, graph))
+            .collect();
+        moves.sort_unstable_by_key(|(n, _, _)| *n);
+        let moves: Vec<(GraphName, NamedNode)> =
+            moves.into_iter().map(|(_, t, g)| (t, g)).collect();
+        let emptied: Vec<NamedNode> = replace
+            .unwrap_or_default()
+            .iter()
+            .filter(|g| {
+                !moves
+                    .iter()
+                    .any(|(t, _)| matches!(t, GraphName::NamedNode(n) if n == *g))
+            })
+            .cloned()
+            .collect();
+        match self.endpoints.commit {
+            LoadCommit::Import => self.commit_import(&moves, &emptied, replace.is_some())?,
+            LoadCommit::Graph => {
+                self.commit_graph_by_graph(&moves, &emptied, replace.is_some(), &nonce)?
             }
         }
-        for (target, (graph, _, _)) in &staging {
+        Ok(loaded)
+    }
+
+    /// Moves the staging graphs into place with one update ([`LoadCommit::Import`]), and drops
+    /// them if the service refuses it.
+    fn commit_import(
+        &self,
+        moves: &[(GraphName, NamedNode)],
+        emptied: &[NamedNode],
+        replace: bool,
+    ) -> Result<(), KgError> {
+        let mut ops: Vec<String> = emptied
+            .iter()
+            .map(|g| format!("DROP SILENT GRAPH {g}"))
+            .collect();
+        for (target, graph) in moves {
             let to = match target {
                 GraphName::NamedNode(n) => format!("GRAPH {n}"),
                 _ => "DEFAULT".to_owned(),
             };
-            if replace.is_some() {
+            if replace {
                 ops.push(format!("MOVE SILENT GRAPH {graph} TO {to}"));
             } else {
                 ops.push(format!("ADD SILENT GRAPH {graph} TO {to}"));
@@ -849,13 +926,134 @@ impl RemoteStore {
             }
         }
         if ops.is_empty() {
-            return Ok(loaded);
+            return Ok(());
         }
         if let Err(e) = self.update_once_or_retried(&ops.join(" ;\n"), None, Retry::Never) {
-            self.drop_staging(staging.values().map(|(g, _, _)| g));
+            self.drop_staging(moves.iter().map(|(_, g)| g));
+            let e = match e {
+                KgError::RemoteFailed { endpoint, message } if message.contains("SR325") => {
+                    KgError::RemoteFailed {
+                        endpoint,
+                        message: format!(
+                            "{message} (the whole load was one transaction, larger than the \
+                             service allows: raise Virtuoso's TransactionAfterImageLimit, or add \
+                             commit=graph to --store to move one graph at a time)"
+                        ),
+                    }
+                }
+                e => e,
+            };
             return Err(e);
         }
-        Ok(loaded)
+        Ok(())
+    }
+
+    /// Moves the staging graphs into place one update per graph ([`LoadCommit::Graph`]).
+    ///
+    /// Before any target changes, each is made undoable: with `replace` its triples are
+    /// copied into a backup graph (`urn:kgrec:backup:…`); when adding, its staging graph
+    /// keeps only the triples the target lacks, so taking them out again removes exactly what
+    /// the move put in. If a move fails, the graphs moved before it are put back and the
+    /// error says so; if putting one back fails too, the error names the graph that holds
+    /// its old triples.
+    fn commit_graph_by_graph(
+        &self,
+        moves: &[(GraphName, NamedNode)],
+        emptied: &[NamedNode],
+        replace: bool,
+        nonce: &str,
+    ) -> Result<(), KgError> {
+        let mut named = Vec::with_capacity(moves.len());
+        for (target, graph) in moves {
+            match target {
+                GraphName::NamedNode(n) => named.push((n, Some(graph))),
+                _ => {
+                    self.drop_staging(moves.iter().map(|(_, g)| g));
+                    return Err(KgError::InvalidInput(NAMED_GRAPHS_ONLY.into()));
+                }
+            }
+        }
+        named.extend(emptied.iter().map(|g| (g, None)));
+        let backups: Vec<NamedNode> = (0..named.len())
+            .map(|i| NamedNode::new_unchecked(format!("urn:kgrec:backup:{nonce}:{i}")))
+            .collect();
+        let staged = || moves.iter().map(|(_, g)| g);
+        let prepared = named
+            .iter()
+            .zip(&backups)
+            .try_for_each(|((target, graph), backup)| match (replace, graph) {
+                (true, _) => self.update(
+                    &format!("COPY SILENT GRAPH {target} TO GRAPH {backup}"),
+                    None,
+                ),
+                (false, Some(graph)) => self.update(
+                    &format!(
+                        "DELETE {{ GRAPH {graph} {{ ?s ?p ?o }} }} \
+                         WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} GRAPH {target} {{ ?s ?p ?o }} }}"
+                    ),
+                    None,
+                ),
+                (false, None) => Ok(()),
+            });
+        if let Err(e) = prepared {
+            self.drop_staging(staged().chain(&backups));
+            return Err(e);
+        }
+        for (done, (target, graph)) in named.iter().enumerate() {
+            let op = match (replace, graph) {
+                (true, Some(graph)) => format!("MOVE SILENT GRAPH {graph} TO GRAPH {target}"),
+                (false, Some(graph)) => format!("ADD SILENT GRAPH {graph} TO GRAPH {target}"),
+                (_, None) => format!("DROP SILENT GRAPH {target}"),
+            };
+            if let Err(e) = self.update_once_or_retried(&op, None, Retry::Never) {
+                let mut unrestored = Vec::new();
+                for (i, (target, graph)) in named[..done].iter().enumerate() {
+                    let undo = match (replace, graph) {
+                        (true, _) => self
+                            .update(&format!("DROP SILENT GRAPH {target}"), None)
+                            .and_then(|()| {
+                                self.update(
+                                    &format!("ADD SILENT GRAPH {} TO GRAPH {target}", backups[i]),
+                                    None,
+                                )
+                            }),
+                        (false, Some(graph)) => self.update(
+                            &format!(
+                                "DELETE {{ GRAPH {target} {{ ?s ?p ?o }} }} \
+                                 WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}"
+                            ),
+                            None,
+                        ),
+                        (false, None) => Ok(()),
+                    };
+                    if let Err(undo) = undo {
+                        let kept = match graph {
+                            _ if replace => format!("its old triples are in {}", backups[i]),
+                            Some(g) => format!("the triples this load added to it are {g}'s"),
+                            None => String::new(),
+                        };
+                        unrestored.push(format!("{target} ({undo}; {kept})"));
+                    }
+                }
+                let message = if unrestored.is_empty() {
+                    self.drop_staging(staged().chain(&backups));
+                    let before = match done {
+                        0 => "no graph had moved before it".to_owned(),
+                        n => format!("the {n} graph(s) moved before it were put back as they were"),
+                    };
+                    format!("moving the load into {target} failed, and {before}: {e}")
+                } else {
+                    format!(
+                        "moving the load into {target} failed ({e}), and these graphs could not \
+                         be put back: {}",
+                        unrestored.join("; ")
+                    )
+                };
+                return Err(self.failed(&self.endpoints.update, message));
+            }
+        }
+        self.drop_staging(staged().chain(&backups));
+        Ok(())
     }
 
     /// Writes one batch of N-Triples into a staging graph: a Graph Store Protocol POST where
@@ -881,13 +1079,13 @@ impl RemoteStore {
         }
     }
 
-    /// Drops staging graphs after a failure, best effort: the error that led here is the one
-    /// worth reporting.
+    /// Drops kgrec's own staging or backup graphs, best effort (after a failure, the error
+    /// that led here is the one worth reporting). One request per graph, since a service may
+    /// cap what one transaction deletes as it caps what one adds.
     fn drop_staging<'a>(&self, graphs: impl Iterator<Item = &'a NamedNode>) {
-        let ops: Vec<String> = graphs.map(|g| format!("DROP SILENT GRAPH {g}")).collect();
-        if !ops.is_empty() {
-            if let Err(e) = self.update(&ops.join(" ;\n"), None) {
-                tracing::warn!(error = %e, "could not drop the staging graphs of a failed load");
+        for g in graphs {
+            if let Err(e) = self.update(&format!("DROP SILENT GRAPH {g}"), None) {
+                tracing::warn!(graph = %g, error = %e, "could not drop a load's own graph");
             }
         }
     }
@@ -1143,6 +1341,12 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(only_query.update, "https://h/q");
+        assert_eq!(only_query.commit, LoadCommit::Import);
+        let per_graph = RemoteEndpoints::parse("query=https://h/q,commit=graph")
+            .unwrap()
+            .unwrap();
+        assert_eq!(per_graph.commit, LoadCommit::Graph);
+        assert!(per_graph.to_string().contains("graph by graph"));
     }
 
     #[test]
@@ -1181,6 +1385,8 @@ mod tests {
                 "unknown endpoint `store`",
             ),
             ("query=http://h/q,query=http://h/r", "given twice"),
+            ("query=http://h/q,commit=all", "use commit=import"),
+            ("query=http://h/q,commit=graph,commit=import", "given twice"),
         ] {
             let err = RemoteEndpoints::parse(spec).unwrap_err().to_string();
             assert!(err.contains(says), "{spec}: {err}");

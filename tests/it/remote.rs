@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kgrec::kg::{KgStore, QueryOutcome, RemoteEndpoints, RemoteStore};
+use kgrec::kg::{KgStore, LoadCommit, QueryOutcome, RemoteEndpoints, RemoteStore};
 use oxigraph::model::{GraphName, NamedNode, Quad};
 
 use crate::common::*;
@@ -40,6 +40,15 @@ impl SparqlServer {
     /// Starts the engine, or `None` (skipped) where it is not installed and the run is not
     /// scripts/test.sh's, which installs both.
     pub(crate) fn start(engine: Engine) -> Option<Self> {
+        Self::start_with(engine, &[])
+    }
+
+    /// Starts the engine with `parameters` added to Virtuoso's `[Parameters]` section.
+    pub(crate) fn start_with(engine: Engine, parameters: &[(&str, &str)]) -> Option<Self> {
+        let extra: String = parameters
+            .iter()
+            .map(|(k, v)| format!("\n{k} = {v}"))
+            .collect();
         let dir = tempfile::tempdir().expect("tempdir");
         let (mut command, port, spec, sql_port) = match engine {
             Engine::Oxigraph => {
@@ -73,7 +82,8 @@ impl SparqlServer {
                         &format!("{}/", dir.path().display()),
                     )
                     .replace("= 1111", &format!("= {sql}"))
-                    .replace("= 8890", &format!("= {http}"));
+                    .replace("= 8890", &format!("= {http}"))
+                    .replacen("[Parameters]", &format!("[Parameters]{extra}"), 1);
                 let ini_path = dir.path().join("virtuoso.ini");
                 std::fs::write(&ini_path, ini).expect("write virtuoso.ini");
                 let mut c = Command::new("virtuoso-t");
@@ -511,6 +521,141 @@ fn pages_batches_staging_and_forgetting(engine: Engine) {
     store.record_import(&record).expect("again");
     let found = store.find_import("abc").expect("find").expect("found");
     assert_eq!((found.quad_count, found.source.as_str()), (7, "fixture"));
+}
+
+/// `n` triples in `graph`, whose subjects start at `from`.
+fn graph_of(graph: &str, from: usize, n: usize) -> Vec<Quad> {
+    (from..from + n)
+        .map(|i| {
+            Quad::new(
+                NamedNode::new_unchecked(format!("http://example.com/s{i}")),
+                NamedNode::new_unchecked("http://example.com/text"),
+                oxigraph::model::Literal::from(format!("the value of item {i}, some text")),
+                GraphName::NamedNode(NamedNode::new_unchecked(graph)),
+            )
+        })
+        .collect()
+}
+
+/// A Virtuoso whose transactions move 20,000 of these triples but not 40,000 (its
+/// `TransactionAfterImageLimit` at 1 MB, where a shop's full KG meets the default 50 MB): a load
+/// of 45,000 is refused as one transaction and lands graph by graph, and a graph too large
+/// even alone undoes the graphs moved before it, to the triple.
+#[test]
+fn a_load_past_virtuosos_transaction_limit_lands_graph_by_graph_or_not_at_all() {
+    let Some(server) = SparqlServer::start_with(
+        Engine::Virtuoso,
+        &[("TransactionAfterImageLimit", "1000000")],
+    ) else {
+        return;
+    };
+    let store = |commit| {
+        let endpoints = RemoteEndpoints {
+            commit,
+            ..server.endpoints()
+        };
+        KgStore::connect(
+            RemoteStore::connect(endpoints, None)
+                .expect("connect")
+                .with_sizes(1000, 1000),
+        )
+    };
+    let (whole, by_graph) = (store(LoadCommit::Import), store(LoadCommit::Graph));
+    let [a, b, c, d, big] = ["a", "b", "c", "d", "big"].map(|g| format!("http://example.com/{g}"));
+    let load = |store: &KgStore, parts: &[Vec<Quad>]| {
+        store.bulk_load(parts.concat().into_iter().map(Ok::<_, String>), None)
+    };
+    // Graph a holds one triple before, which the loads below bring again.
+    load(&whole, &[graph_of(&a, 0, 1)]).expect("first triple");
+    let sizes = |store: &KgStore| {
+        [&a, &b, &c, &d, &big].map(|g| {
+            let remote = store.remote().expect("remote");
+            let rows = remote
+                .select(
+                    &format!("SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{g}> {{ ?s ?p ?o }} }}"),
+                    &Default::default(),
+                )
+                .expect("count");
+            match rows.first().and_then(|r| r.first()) {
+                Some(Some(oxigraph::model::Term::Literal(n))) => {
+                    n.value().parse::<usize>().expect("a number")
+                }
+                other => panic!("COUNT answered {other:?}"),
+            }
+        })
+    };
+    let before = sizes(&whole);
+    assert_eq!(before, [1, 0, 0, 0, 0]);
+    let load_of_four = [
+        graph_of(&a, 0, 100),
+        graph_of(&b, 0, 15_000),
+        graph_of(&c, 0, 15_000),
+        graph_of(&d, 0, 15_000),
+    ];
+
+    let err = load(&whole, &load_of_four).expect_err("one transaction of 45,100 triples");
+    assert!(
+        err.to_string().contains("SR325") && err.to_string().contains("commit=graph"),
+        "{err}"
+    );
+    assert_eq!(sizes(&whole), before, "the graphs as they were");
+    assert_eq!(staging_graphs(&server), 0);
+
+    // A graph too large even alone, after two that moved: both are put back, and the
+    // triple a held before stays.
+    let err = load(
+        &by_graph,
+        &[
+            graph_of(&a, 0, 100),
+            graph_of(&b, 0, 15_000),
+            graph_of(&big, 0, 50_000),
+        ],
+    )
+    .expect_err("50,000 triples in one graph");
+    assert!(
+        err.to_string()
+            .contains("2 graph(s) moved before it were put back"),
+        "{err}"
+    );
+    assert_eq!(sizes(&by_graph), before);
+    assert_eq!(staging_graphs(&server), 0);
+
+    assert_eq!(
+        load(&by_graph, &load_of_four).expect("graph by graph"),
+        45_100
+    );
+    assert_eq!(sizes(&by_graph), [100, 15_000, 15_000, 15_000, 0]);
+
+    // Replacing graphs: the same, with backups of the graphs replaced.
+    let err = by_graph
+        .replace_graphs(
+            &[&a, &b, &big].map(|g| NamedNode::new_unchecked(g.as_str())),
+            [graph_of(&a, 90_000, 10), graph_of(&big, 0, 50_000)]
+                .concat()
+                .into_iter()
+                .map(Ok::<_, String>),
+            None,
+        )
+        .expect_err("50,000 triples in one graph");
+    assert!(err.to_string().contains("put back"), "{err}");
+    assert_eq!(sizes(&by_graph), [100, 15_000, 15_000, 15_000, 0]);
+    by_graph
+        .replace_graphs(
+            &[&a, &b].map(|g| NamedNode::new_unchecked(g.as_str())),
+            graph_of(&a, 90_000, 10).into_iter().map(Ok::<_, String>),
+            None,
+        )
+        .expect("replace a, empty b");
+    assert_eq!(sizes(&by_graph), [10, 0, 15_000, 15_000, 0]);
+    let leftovers = by_graph
+        .remote()
+        .expect("remote")
+        .graph_names()
+        .expect("graphs")
+        .into_iter()
+        .filter(|g| g.as_str().starts_with("urn:kgrec:"))
+        .count();
+    assert_eq!(leftovers, 0, "no staging or backup graph left");
 }
 
 #[test]
