@@ -18,7 +18,7 @@
 //! `super::store`'s option and outcome types, `super::binding` and `super::vocab`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -287,10 +287,13 @@ pub struct RemoteStore {
     auth: Option<String>,
     page_size: usize,
     batch_size: usize,
-    /// Set once the Graph Store endpoint has returned fewer triples than a graph holds.
-    capped_graph_reads: std::sync::atomic::AtomicBool,
-    /// Set once the query endpoint has answered fewer rows than it counted.
-    capped_answers: std::sync::atomic::AtomicBool,
+    /// The most triples one Graph Store GET is asked for: lowered to what came back when the
+    /// endpoint returned fewer triples than a graph holds, or below a graph it failed to send.
+    graph_read_cap: AtomicUsize,
+    /// The most rows one answer is asked for: lowered to what came back when the query
+    /// endpoint answered fewer rows than it counted (Virtuoso stops at its
+    /// `ResultSetMaxRows`, and at 2²⁰ rows whatever that is).
+    answer_cap: AtomicUsize,
 }
 
 /// A quad's parts as rows of a result: subject, predicate, object (and graph).
@@ -320,8 +323,8 @@ impl RemoteStore {
             auth: auth.map(|a| a.header()),
             page_size: Self::PAGE_SIZE,
             batch_size: Self::BATCH_SIZE,
-            capped_graph_reads: std::sync::atomic::AtomicBool::new(false),
-            capped_answers: std::sync::atomic::AtomicBool::new(false),
+            graph_read_cap: AtomicUsize::new(Self::WHOLE_READ),
+            answer_cap: AtomicUsize::new(Self::WHOLE_READ),
         };
         store.ask("ASK { }")?;
         Ok(store)
@@ -550,37 +553,41 @@ impl RemoteStore {
     ///
     /// The rows are counted first. Up to [`RemoteStore::WHOLE_READ`] of them are asked for in
     /// one answer, which must hold them all: a service that cuts answers short without saying
-    /// so (Virtuoso at its `ResultSetMaxRows`) is caught by the count, and from then on read
-    /// page by page. Pages wrap the query as a subquery ordered by every one of its variables,
-    /// so that they neither overlap nor skip, cut with LIMIT and OFFSET; they cost the
-    /// service a sort each, which is why they are not the first choice.
+    /// so (Virtuoso at its `ResultSetMaxRows`) is caught by the count, and from then on an
+    /// answer is asked for whole only up to the rows that came back; larger ones are read
+    /// page by page. Pages wrap the query as a subquery ordered by every one of its
+    /// variables, so that they neither overlap nor skip, cut with LIMIT and OFFSET; they cost
+    /// the service a sort each, which is why they are not the first choice.
     pub fn for_each_row(
         &self,
         select: &str,
         variables: &[Variable],
         dataset: &ProtocolDataset,
-        mut row: impl FnMut(&[Option<Term>]),
+        row: impl FnMut(&[Option<Term>]),
     ) -> Result<(), KgError> {
-        if !self.capped_answers.load(Ordering::Relaxed) {
-            let expected = self.count_rows(select, dataset)?;
-            if expected <= Self::WHOLE_READ {
-                let whole = format!("SELECT * WHERE {{ {select} }}");
-                if let RemoteAnswer::Solutions {
-                    variables: got,
-                    rows,
-                } = self.query(&whole, dataset, None, usize::MAX)?
-                {
-                    if rows.len() >= expected {
-                        hand_over(variables, &got, &rows, &mut row);
-                        return Ok(());
-                    }
-                }
-                tracing::warn!(
-                    url = self.endpoints.query,
-                    "the service answered fewer rows than it counted (a cap on its answers, such \
-                     as Virtuoso's ResultSetMaxRows): results are read page by page from now on"
-                );
-                self.capped_answers.store(true, Ordering::Relaxed);
+        let expected = self.count_rows(select, dataset)?;
+        self.for_each_counted_row(select, variables, dataset, expected, true, row)
+            .map(|_| ())
+    }
+
+    /// [`RemoteStore::for_each_row`] for a SELECT already counted (`expected` rows). Without
+    /// `page_if_short`, an answer that comes back short hands over nothing and gives `false`
+    /// (the caller reads in parts of its own).
+    fn for_each_counted_row(
+        &self,
+        select: &str,
+        variables: &[Variable],
+        dataset: &ProtocolDataset,
+        expected: usize,
+        page_if_short: bool,
+        mut row: impl FnMut(&[Option<Term>]),
+    ) -> Result<bool, KgError> {
+        if expected <= self.answer_cap.load(Ordering::Relaxed) {
+            if self.read_whole(select, variables, dataset, expected, &mut row)? {
+                return Ok(true);
+            }
+            if !page_if_short {
+                return Ok(false);
             }
         }
         let order: Vec<String> = variables.iter().map(|v| format!("ASC({v})")).collect();
@@ -602,10 +609,44 @@ impl RemoteStore {
             };
             hand_over(variables, &got, &rows, &mut row);
             if rows.len() < self.page_size {
-                return Ok(());
+                return Ok(true);
             }
             offset += rows.len();
         }
+    }
+
+    /// Asks for the `expected` rows of a SELECT in one answer and hands them over if it holds
+    /// them all; if it comes back short, hands over nothing, lowers the rows asked for at
+    /// once from then on, and says `false`.
+    fn read_whole(
+        &self,
+        select: &str,
+        variables: &[Variable],
+        dataset: &ProtocolDataset,
+        expected: usize,
+        row: &mut impl FnMut(&[Option<Term>]),
+    ) -> Result<bool, KgError> {
+        let whole = format!("SELECT * WHERE {{ {select} }}");
+        let RemoteAnswer::Solutions {
+            variables: got,
+            rows,
+        } = self.query(&whole, dataset, None, usize::MAX)?
+        else {
+            return Err(KgError::NotSelect);
+        };
+        if rows.len() >= expected {
+            hand_over(variables, &got, &rows, row);
+            return Ok(true);
+        }
+        tracing::warn!(
+            url = self.endpoints.query,
+            counted = expected,
+            answered = rows.len(),
+            "the service answered fewer rows than it counted (a cap on its answers, such as \
+             Virtuoso's ResultSetMaxRows): larger answers are read in parts"
+        );
+        self.answer_cap.fetch_min(rows.len(), Ordering::Relaxed);
+        Ok(false)
     }
 
     /// How many rows a SELECT (no prologue, no dataset clause) has.
@@ -698,98 +739,158 @@ impl RemoteStore {
         })
     }
 
-    /// One GET of a whole graph from the Graph Store endpoint, parsed as it streams in (the
-    /// service sorts nothing for it), and checked against the graph's COUNT: it may come back
-    /// short (Virtuoso's does past its cap on rows, without a word), or be too large to ask
-    /// for at once.
-    fn read_graph(&self, url: &str, graph: &NamedNode) -> Result<GraphRead, KgError> {
-        let expected = self.graph_len(graph)?;
-        if expected == 0 {
-            return Ok(GraphRead::Whole(Vec::new()));
-        }
-        if expected > Self::WHOLE_READ {
-            return Ok(GraphRead::TooLarge);
-        }
-        let response = self.send(
+    /// One GET of a whole graph of `expected` triples from the Graph Store endpoint, parsed as
+    /// it streams in (the service sorts nothing for it), or `None` where the service could not
+    /// send it whole: it came back short (Virtuoso's does past its cap on rows, without a
+    /// word) or the service failed (Virtuoso's cannot build an answer above 2²⁰ triples).
+    /// Either lowers the size asked for at once from then on. The GET is sent once: the
+    /// reads it falls back to retry on their own.
+    fn read_graph(
+        &self,
+        url: &str,
+        graph: &NamedNode,
+        expected: usize,
+    ) -> Result<Option<Vec<Quad>>, KgError> {
+        let read = || -> Result<Vec<Quad>, KgError> {
+            let response = self.send(
+                url,
+                Retry::Never,
+                None,
+                Request::Get {
+                    params: &[("graph", graph.as_str())],
+                    accept: "application/n-triples",
+                },
+            )?;
+            let reader = response.into_body().into_reader();
+            let mut quads = Vec::with_capacity(expected);
+            for t in RdfParser::from_format(RdfFormat::NTriples).for_reader(reader) {
+                let t = t.map_err(|e| self.failed(url, format!("unreadable N-Triples: {e}")))?;
+                quads.push(Quad::new(t.subject, t.predicate, t.object, graph.clone()));
+            }
+            Ok(quads)
+        };
+        let (sent, why) = match read() {
+            Ok(quads) if quads.len() >= expected => return Ok(Some(quads)),
+            Ok(quads) => (quads.len(), "fewer triples than the graph holds".to_owned()),
+            Err(e @ KgError::RemoteFailed { .. }) => (expected - 1, e.to_string()),
+            Err(e) => return Err(e),
+        };
+        tracing::warn!(
             url,
-            Retry::Transient,
-            None,
-            Request::Get {
-                params: &[("graph", graph.as_str())],
-                accept: "application/n-triples",
-            },
-        )?;
-        let reader = response.into_body().into_reader();
-        let mut quads = Vec::with_capacity(expected);
-        for t in RdfParser::from_format(RdfFormat::NTriples).for_reader(reader) {
-            let t = t.map_err(|e| self.failed(url, format!("unreadable N-Triples: {e}")))?;
-            quads.push(Quad::new(t.subject, t.predicate, t.object, graph.clone()));
-        }
-        Ok(if quads.len() >= expected {
-            GraphRead::Whole(quads)
-        } else {
-            GraphRead::Short
-        })
+            graph = graph.as_str(),
+            triples = expected,
+            "the Graph Store endpoint could not send the graph whole ({why}): graphs of \
+             {} triples or more are read by queries from now on",
+            sent + 1
+        );
+        self.graph_read_cap.fetch_min(sent, Ordering::Relaxed);
+        Ok(None)
     }
 
     /// Hands every quad of one named graph to `quad`: with a Graph Store Protocol endpoint,
-    /// from one checked GET of the graph ([`RemoteStore::read_graph`]); without one, or once
-    /// the endpoint has come back short, page by page.
+    /// from one checked GET of the graph ([`RemoteStore::read_graph`]); else, or where that
+    /// cannot send it whole, from one SELECT of its triples; and where even that would be
+    /// cut short, predicate by predicate (the service's index on predicates answers each
+    /// part without sorting the graph), each part whole where it fits and page by page where
+    /// not.
     pub fn for_each_quad_in_graph(
         &self,
         graph: &NamedNode,
         mut quad: impl FnMut(Quad),
     ) -> Result<(), KgError> {
-        if let Some(url) = &self.endpoints.graph_store {
-            if !self.capped_graph_reads.load(Ordering::Relaxed) {
-                match self.read_graph(url, graph)? {
-                    GraphRead::Whole(quads) => {
-                        quads.into_iter().for_each(quad);
-                        return Ok(());
-                    }
-                    GraphRead::TooLarge => {}
-                    GraphRead::Short => {
-                        tracing::warn!(
-                            url,
-                            "the Graph Store endpoint returned fewer triples than the graph \
-                             holds (a cap on its answers, such as Virtuoso's ResultSetMaxRows): \
-                             whole graphs are read page by page from now on"
-                        );
-                        self.capped_graph_reads.store(true, Ordering::Relaxed);
-                    }
-                }
-            }
+        let expected = self.graph_len(graph)?;
+        if expected == 0 {
+            return Ok(());
         }
-        let vars = [
-            Variable::new_unchecked("s"),
-            Variable::new_unchecked("p"),
-            Variable::new_unchecked("o"),
-        ];
-        let select = format!("SELECT ?s ?p ?o WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}");
-        let mut bad = None;
-        self.for_each_row(&select, &vars, &ProtocolDataset::default(), |r| {
-            match (&r[0], &r[1], &r[2]) {
-                (Some(s), Some(Term::NamedNode(p)), Some(o)) => {
-                    let subject = match s {
-                        Term::NamedNode(n) => NamedOrBlankNode::NamedNode(n.clone()),
-                        Term::BlankNode(b) => NamedOrBlankNode::BlankNode(b.clone()),
-                        other => {
-                            bad.get_or_insert_with(|| {
-                                format!("a subject that is not a node: {other}")
-                            });
-                            return;
-                        }
-                    };
-                    quad(Quad::new(subject, p.clone(), o.clone(), graph.clone()));
-                }
-                _ => {
-                    bad.get_or_insert_with(|| "a triple with an unbound part".to_owned());
+        // Where the Graph Store endpoint cannot send the graph whole, one SELECT of it would
+        // not come back whole either (Virtuoso caps both), so it is read in parts at once.
+        let mut whole_select = true;
+        if let Some(url) = &self.endpoints.graph_store {
+            if expected <= self.graph_read_cap.load(Ordering::Relaxed) {
+                if let Some(quads) = self.read_graph(url, graph, expected)? {
+                    quads.into_iter().for_each(quad);
+                    return Ok(());
                 }
             }
-        })?;
+            whole_select = false;
+        }
+        if whole_select && self.read_triples(graph, None, expected, false, &mut quad)? {
+            return Ok(());
+        }
+        let parts = self.select(
+            &format!(
+                "SELECT ?p (COUNT(*) AS ?n) WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }} GROUP BY ?p"
+            ),
+            &ProtocolDataset::default(),
+        )?;
+        for part in parts {
+            let (Some(Some(Term::NamedNode(p))), Some(n)) = (part.first(), part.get(1)) else {
+                return Err(self.failed(
+                    &self.endpoints.query,
+                    "answered a predicate's COUNT with no predicate",
+                ));
+            };
+            let n = self.count_in(Some(n))?;
+            self.read_triples(graph, Some(p), n, true, &mut quad)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the `expected` triples of `graph` (with `predicate`, those of that predicate)
+    /// with a SELECT, and hands each to `quad` as a quad of `graph`; `false` where the answer
+    /// came back short and `page_if_short` is not set ([`RemoteStore::for_each_counted_row`]).
+    fn read_triples(
+        &self,
+        graph: &NamedNode,
+        predicate: Option<&NamedNode>,
+        expected: usize,
+        page_if_short: bool,
+        quad: &mut impl FnMut(Quad),
+    ) -> Result<bool, KgError> {
+        let (s, o) = (Variable::new_unchecked("s"), Variable::new_unchecked("o"));
+        let (select, vars) = match predicate {
+            Some(p) => (
+                format!("SELECT ?s ?o WHERE {{ GRAPH {graph} {{ ?s {p} ?o }} }}"),
+                vec![s, o],
+            ),
+            None => (
+                format!("SELECT ?s ?p ?o WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}"),
+                vec![s, Variable::new_unchecked("p"), o],
+            ),
+        };
+        let mut bad = None;
+        let dataset = ProtocolDataset::default();
+        let read =
+            self.for_each_counted_row(&select, &vars, &dataset, expected, page_if_short, |r| {
+                let (s, p, o) = match predicate {
+                    Some(p) => (&r[0], Some(p), &r[1]),
+                    None => match &r[1] {
+                        Some(Term::NamedNode(p)) => (&r[0], Some(p), &r[2]),
+                        _ => (&r[0], None, &r[2]),
+                    },
+                };
+                let subject = match s {
+                    Some(Term::NamedNode(n)) => NamedOrBlankNode::NamedNode(n.clone()),
+                    Some(Term::BlankNode(b)) => NamedOrBlankNode::BlankNode(b.clone()),
+                    other => {
+                        bad.get_or_insert_with(|| {
+                            format!("a subject that is not a node: {other:?}")
+                        });
+                        return;
+                    }
+                };
+                match (p, o) {
+                    (Some(p), Some(o)) => {
+                        quad(Quad::new(subject, p.clone(), o.clone(), graph.clone()))
+                    }
+                    _ => {
+                        bad.get_or_insert_with(|| "a triple with an unbound part".to_owned());
+                    }
+                }
+            })?;
         match bad {
             Some(b) => Err(self.failed(&self.endpoints.query, format!("answered {b}"))),
-            None => Ok(()),
+            None => Ok(read),
         }
     }
 
@@ -1286,16 +1387,6 @@ fn hand_over(
         cells.extend(index.iter().map(|i| i.and_then(|i| r[i].clone())));
         row(&cells);
     }
-}
-
-/// What one Graph Store GET of a graph gave.
-enum GraphRead {
-    /// Every triple the graph holds.
-    Whole(Vec<Quad>),
-    /// Fewer triples than the graph holds: the service cut its answer short.
-    Short,
-    /// Not asked for: the graph holds more than [`RemoteStore::WHOLE_READ`] triples.
-    TooLarge,
 }
 
 /// A remote store's answer to a query.
