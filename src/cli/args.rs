@@ -11,7 +11,7 @@ use kgrec::kg::ResultFormat;
 #[command(name = "kgrec", version, about, long_about = None)]
 pub struct Cli {
     /// Store directory, or a remote SPARQL 1.1 service: one URL (queries and updates), or
-    /// `query=URL,update=URL[,gsp=URL]`; credentials only from KGREC_STORE_USER and
+    /// `query=URL,update=URL[,gsp=URL][,commit=graph]`; credentials only from KGREC_STORE_USER and
     /// KGREC_STORE_PASSWORD, or KGREC_STORE_TOKEN [default: ./data/store, or `store` in
     /// kgrec.toml].
     #[arg(long, global = true, env = "KGREC_STORE")]
