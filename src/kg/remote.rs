@@ -294,6 +294,8 @@ pub struct RemoteStore {
     /// endpoint answered fewer rows than it counted (Virtuoso stops at its
     /// `ResultSetMaxRows`, and at 2²⁰ rows whatever that is).
     answer_cap: AtomicUsize,
+    /// Set once the service has answered fewer rows than it counted, below any cap.
+    count_mismatch_seen: std::sync::atomic::AtomicBool,
 }
 
 /// A quad's parts as rows of a result: subject, predicate, object (and graph).
@@ -325,6 +327,7 @@ impl RemoteStore {
             batch_size: Self::BATCH_SIZE,
             graph_read_cap: AtomicUsize::new(Self::WHOLE_READ),
             answer_cap: AtomicUsize::new(Self::WHOLE_READ),
+            count_mismatch_seen: std::sync::atomic::AtomicBool::new(false),
         };
         store.ask("ASK { }")?;
         Ok(store)
@@ -648,15 +651,19 @@ impl RemoteStore {
         }
         if rows.len() < self.page_size {
             // Not a cap on rows (pages ask for this many, and would be cut the same way): the
-            // service's COUNT and its answer disagree (Virtuoso counts one row for an answer it
-            // sends empty at the end of serve's start-up). Its answer is taken.
-            tracing::warn!(
-                url = self.endpoints.query,
-                counted = expected,
-                answered = rows.len(),
-                query = select,
-                "the service answered fewer rows than it counted, fewer than a page: its answer is taken"
-            );
+            // service's COUNT and its answer disagree (Virtuoso counts one row for the change
+            // log's read of seconds with no event, which it answers empty). Its answer is taken,
+            // and said once: the change log is read four times a second.
+            if !self.count_mismatch_seen.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    url = self.endpoints.query,
+                    counted = expected,
+                    answered = rows.len(),
+                    query = select,
+                    "the service answered fewer rows than it counted, fewer than a page: its \
+                     answer is taken (said once)"
+                );
+            }
             hand_over(variables, &got, &rows, row);
             return Ok(true);
         }
