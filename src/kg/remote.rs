@@ -2,15 +2,15 @@
 //! service the shop already runs (Virtuoso, oxigraph's server, GraphDB, Fuseki, …).
 //!
 //! It speaks the SPARQL 1.1 Protocol for queries and updates, and the Graph Store Protocol
-//! for bulk writes where the server has one. Reads of whole graphs and of projections are
-//! paged (`ORDER BY` every variable, `LIMIT`, `OFFSET`), so no single response holds the KG
-//! and a server's cap on result rows (Virtuoso's `ResultSetMaxRows`) cannot silently cut one
-//! short. Writes go in batches, each retried when the network or the server fails
+//! for bulk reads and writes where the server has one. Every read is counted first, so a
+//! server's silent cap on result rows (Virtuoso's `ResultSetMaxRows`) cannot cut one short:
+//! what does not come back whole is read in parts (a graph predicate by predicate, a part or
+//! an answer in sorted pages). Writes go in batches, each retried when the network or the server fails
 //! transiently. A load is written into staging graphs of its own and moved into place by one
 //! final update (or, with `commit=graph`, one undoable update per graph), so a load that
 //! fails leaves the target graphs as they were.
 //!
-//! About 1,400 lines, 120 of them tests, because it is one idea: the whole surface kgrec
+//! About 1,570 lines, 115 of them tests, because it is one idea: the whole surface kgrec
 //! uses of a remote service (protocol, retries, paging, staging, what each engine gets
 //! wrong), kept in one file so that another engine's quirks are handled in one place.
 //!
@@ -959,8 +959,9 @@ impl RemoteStore {
                 .map(|d| d.as_nanos())
                 .unwrap_or(0)
         );
-        let mut staging: HashMap<GraphName, (NamedNode, String, usize)> = HashMap::new();
-        let mut order: HashMap<NamedNode, usize> = HashMap::new();
+        // Per target graph: the order the input first named it in, its staging graph, the
+        // batch being filled and that batch's size.
+        let mut staging: HashMap<GraphName, (usize, NamedNode, String, usize)> = HashMap::new();
         let mut loaded = 0u64;
         let result = (|| {
             for q in quads {
@@ -974,12 +975,14 @@ impl RemoteStore {
                     )));
                 }
                 let n = staging.len();
-                let (graph, batch, count) =
+                let (_, graph, batch, count) =
                     staging.entry(q.graph_name.clone()).or_insert_with(|| {
-                        let graph =
-                            NamedNode::new_unchecked(format!("urn:kgrec:staging:{nonce}:{n}"));
-                        order.insert(graph.clone(), n);
-                        (graph, String::new(), 0)
+                        (
+                            n,
+                            NamedNode::new_unchecked(format!("urn:kgrec:staging:{nonce}:{n}")),
+                            String::new(),
+                            0,
+                        )
                     });
                 batch.push_str(&format!("{} {} {} .\n", q.subject, q.predicate, q.object));
                 *count += 1;
@@ -993,7 +996,7 @@ impl RemoteStore {
                     self.write_batch(graph, text)?;
                 }
             }
-            for (graph, batch, _) in staging.values_mut() {
+            for (_, graph, batch, _) in staging.values_mut() {
                 if !batch.is_empty() {
                     self.write_batch(graph, std::mem::take(batch))?;
                 }
@@ -1001,13 +1004,13 @@ impl RemoteStore {
             Ok(())
         })();
         if let Err(e) = result {
-            self.drop_staging(staging.values().map(|(g, _, _)| g));
+            self.drop_staging(staging.values().map(|(_, g, _, _)| g));
             return Err(e);
         }
-        // In the order the input first named each graph (its staging graph's number).
+        // In the order the input first named each graph.
         let mut moves: Vec<(usize, GraphName, NamedNode)> = staging
             .into_iter()
-            .map(|(target, (graph, _, _))| (order[&graph], target, graph))
+            .map(|(target, (n, graph, _, _))| (n, target, graph))
             .collect();
         moves.sort_unstable_by_key(|(n, _, _)| *n);
         let moves: Vec<(GraphName, NamedNode)> =
@@ -1104,16 +1107,17 @@ impl RemoteStore {
             }
         }
         named.extend(emptied.iter().map(|g| (g, None)));
-        let backups: Vec<NamedNode> = (0..named.len())
+        // Backups only where graphs are replaced: added triples are undone from staging.
+        let backups: Vec<NamedNode> = (0..if replace { named.len() } else { 0 })
             .map(|i| NamedNode::new_unchecked(format!("urn:kgrec:backup:{nonce}:{i}")))
             .collect();
         let staged = || moves.iter().map(|(_, g)| g);
         let prepared = named
             .iter()
-            .zip(&backups)
-            .try_for_each(|((target, graph), backup)| match (replace, graph) {
+            .enumerate()
+            .try_for_each(|(i, (target, graph))| match (replace, graph) {
                 (true, _) => self.update(
-                    &format!("COPY SILENT GRAPH {target} TO GRAPH {backup}"),
+                    &format!("COPY SILENT GRAPH {target} TO GRAPH {}", backups[i]),
                     None,
                 ),
                 (false, Some(graph)) => self.update(
@@ -1135,55 +1139,69 @@ impl RemoteStore {
                 (false, Some(graph)) => format!("ADD SILENT GRAPH {graph} TO GRAPH {target}"),
                 (_, None) => format!("DROP SILENT GRAPH {target}"),
             };
-            if let Err(e) = self.update_once_or_retried(&op, None, Retry::Never) {
-                let mut unrestored = Vec::new();
-                for (i, (target, graph)) in named[..done].iter().enumerate() {
-                    let undo = match (replace, graph) {
-                        (true, _) => self
-                            .update(&format!("DROP SILENT GRAPH {target}"), None)
-                            .and_then(|()| {
-                                self.update(
-                                    &format!("ADD SILENT GRAPH {} TO GRAPH {target}", backups[i]),
-                                    None,
-                                )
-                            }),
-                        (false, Some(graph)) => self.update(
-                            &format!(
-                                "DELETE {{ GRAPH {target} {{ ?s ?p ?o }} }} \
-                                 WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}"
-                            ),
-                            None,
-                        ),
-                        (false, None) => Ok(()),
-                    };
-                    if let Err(undo) = undo {
-                        let kept = match graph {
-                            _ if replace => format!("its old triples are in {}", backups[i]),
-                            Some(g) => format!("the triples this load added to it are {g}'s"),
-                            None => String::new(),
-                        };
-                        unrestored.push(format!("{target} ({undo}; {kept})"));
-                    }
-                }
-                let message = if unrestored.is_empty() {
-                    self.drop_staging(staged().chain(&backups));
-                    let before = match done {
-                        0 => "no graph had moved before it".to_owned(),
-                        n => format!("the {n} graph(s) moved before it were put back as they were"),
-                    };
-                    format!("moving the load into {target} failed, and {before}: {e}")
-                } else {
-                    format!(
-                        "moving the load into {target} failed ({e}), and these graphs could not \
-                         be put back: {}",
-                        unrestored.join("; ")
-                    )
+            let Err(e) = self.update_once_or_retried(&op, None, Retry::Never) else {
+                continue;
+            };
+            let unrestored = self.undo_moves(&named[..done], &backups);
+            let message = if unrestored.is_empty() {
+                self.drop_staging(staged().chain(&backups));
+                let before = match done {
+                    0 => "no graph had moved before it".to_owned(),
+                    n => format!("the {n} graph(s) moved before it were put back as they were"),
                 };
-                return Err(self.failed(&self.endpoints.update, message));
-            }
+                format!("moving the load into {target} failed, and {before}: {e}")
+            } else {
+                format!(
+                    "moving the load into {target} failed ({e}), and these graphs could not be \
+                     put back: {}",
+                    unrestored.join("; ")
+                )
+            };
+            return Err(self.failed(&self.endpoints.update, message));
         }
         self.drop_staging(staged().chain(&backups));
         Ok(())
+    }
+
+    /// Puts back the graphs of a graph-by-graph load that had moved (`moved`: each target with
+    /// its staging graph, or none where it was emptied): from their `backups` where graphs were
+    /// replaced (empty when adding), else by taking out what their staging graph added. Says,
+    /// for each graph that could not be put back, why and where its triples are.
+    fn undo_moves(
+        &self,
+        moved: &[(&NamedNode, Option<&NamedNode>)],
+        backups: &[NamedNode],
+    ) -> Vec<String> {
+        let mut unrestored = Vec::new();
+        for (i, (target, graph)) in moved.iter().enumerate() {
+            let (undo, kept) = match (backups.get(i), graph) {
+                (Some(backup), _) => (
+                    self.update(&format!("DROP SILENT GRAPH {target}"), None)
+                        .and_then(|()| {
+                            self.update(
+                                &format!("ADD SILENT GRAPH {backup} TO GRAPH {target}"),
+                                None,
+                            )
+                        }),
+                    format!("its old triples are in {backup}"),
+                ),
+                (None, Some(graph)) => (
+                    self.update(
+                        &format!(
+                            "DELETE {{ GRAPH {target} {{ ?s ?p ?o }} }} \
+                             WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}"
+                        ),
+                        None,
+                    ),
+                    format!("the triples this load added to it are {graph}'s"),
+                ),
+                (None, None) => continue,
+            };
+            if let Err(e) = undo {
+                unrestored.push(format!("{target} ({e}; {kept})"));
+            }
+        }
+        unrestored
     }
 
     /// Writes one batch of N-Triples into a staging graph: a Graph Store Protocol POST where
