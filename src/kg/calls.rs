@@ -1,9 +1,11 @@
-//! Which extension functions a query calls, read from its parsed algebra (never from its
-//! text, where a prefix, a comment or a string could hide or fake a call).
+//! Which extension functions a query calls, and whether it reads beyond named graphs, read
+//! from its parsed algebra (never from its text, where a prefix, a comment or a string could
+//! hide or fake a call).
 
 use spargebra::algebra::{
     AggregateExpression, Expression, Function, GraphPattern, OrderExpression,
 };
+use spargebra::term::NamedNodePattern;
 use spargebra::Query;
 
 use super::error::KgError;
@@ -21,10 +23,65 @@ pub fn calls_any(text: &str, functions: &[&str]) -> Result<bool, KgError> {
         | Query::Describe { pattern, .. }
         | Query::Ask { pattern, .. } => pattern,
     };
-    Ok(in_pattern(pattern, functions))
+    Ok(in_pattern(pattern, &Calls(functions)))
 }
 
-fn in_pattern(p: &GraphPattern, f: &[&str]) -> bool {
+/// Whether every triple and path pattern of `pattern` stands inside a `GRAPH <iri>`, so that
+/// the query reads the same whatever its default graph and whichever other named graphs its
+/// dataset holds (a remote store then sends it without listing the graphs).
+pub fn reads_only_named_graphs(pattern: &GraphPattern) -> bool {
+    !in_pattern(pattern, &BeyondNamedGraphs)
+}
+
+/// A question asked of each pattern and function call of a query, answered yes for the query
+/// if it is for any of them.
+trait Probe {
+    /// The answer for a whole pattern, or `None` to ask of what it holds.
+    fn pattern(&self, _: &GraphPattern) -> Option<bool> {
+        None
+    }
+    /// The answer for a call of `function` (its arguments are asked of as well).
+    fn function(&self, _: &Function) -> bool {
+        false
+    }
+}
+
+/// Calls one of these functions (IRIs).
+struct Calls<'a>(&'a [&'a str]);
+
+impl Probe for Calls<'_> {
+    fn function(&self, function: &Function) -> bool {
+        matches!(function, Function::Custom(iri) if self.0.contains(&iri.as_str()))
+    }
+}
+
+/// Matches triples outside a `GRAPH <iri>`: in the default graph, in a graph named by a
+/// variable, or at another service.
+struct BeyondNamedGraphs;
+
+impl Probe for BeyondNamedGraphs {
+    fn pattern(&self, p: &GraphPattern) -> Option<bool> {
+        match p {
+            GraphPattern::Graph {
+                name: NamedNodePattern::NamedNode(_),
+                ..
+            } => Some(false),
+            GraphPattern::Graph {
+                name: NamedNodePattern::Variable(_),
+                ..
+            }
+            | GraphPattern::Path { .. }
+            | GraphPattern::Service { .. } => Some(true),
+            GraphPattern::Bgp { patterns } => Some(!patterns.is_empty()),
+            _ => None,
+        }
+    }
+}
+
+fn in_pattern(p: &GraphPattern, f: &impl Probe) -> bool {
+    if let Some(answer) = f.pattern(p) {
+        return answer;
+    }
     match p {
         GraphPattern::Bgp { .. } | GraphPattern::Path { .. } | GraphPattern::Values { .. } => false,
         GraphPattern::Join { left, right }
@@ -68,7 +125,7 @@ fn in_pattern(p: &GraphPattern, f: &[&str]) -> bool {
     }
 }
 
-fn in_expression(e: &Expression, f: &[&str]) -> bool {
+fn in_expression(e: &Expression, f: &impl Probe) -> bool {
     match e {
         Expression::NamedNode(_)
         | Expression::Literal(_)
@@ -96,8 +153,7 @@ fn in_expression(e: &Expression, f: &[&str]) -> bool {
         }
         Expression::Coalesce(list) => list.iter().any(|x| in_expression(x, f)),
         Expression::FunctionCall(function, args) => {
-            matches!(function, Function::Custom(iri) if f.contains(&iri.as_str()))
-                || args.iter().any(|x| in_expression(x, f))
+            f.function(function) || args.iter().any(|x| in_expression(x, f))
         }
     }
 }
@@ -130,5 +186,39 @@ mod tests {
             assert!(!calls_any(&format!("{p}{q}"), &[SCORE]).unwrap(), "{q}");
         }
         assert!(calls_any("SELECT WHERE", &[SCORE]).is_err());
+    }
+
+    fn only_named(q: &str) -> bool {
+        match spargebra::SparqlParser::new().parse_query(q).unwrap() {
+            Query::Select { pattern, .. } | Query::Ask { pattern, .. } => {
+                reads_only_named_graphs(&pattern)
+            }
+            _ => unreachable!("{q}"),
+        }
+    }
+
+    #[test]
+    fn tells_queries_that_read_only_named_graphs() {
+        for q in [
+            "ASK { }",
+            "SELECT ?s WHERE { GRAPH <urn:g> { ?s ?p ?o } }",
+            "SELECT ?s WHERE { VALUES ?x { 1 } { GRAPH <urn:g> { ?s ?p ?o OPTIONAL { ?s <urn:q>* ?z } } } \
+             UNION { GRAPH <urn:h> { ?s ?p ?o } } FILTER(?x > 0) }",
+            "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <urn:g> { ?s ?p ?o FILTER EXISTS { ?s ?p ?z } } }",
+        ] {
+            assert!(only_named(q), "{q}");
+        }
+        for q in [
+            "ASK { ?s ?p ?o }",
+            "SELECT ?s WHERE { ?s <urn:p>+ ?o }",
+            "SELECT ?s WHERE { GRAPH ?g { ?s ?p ?o } }",
+            "SELECT ?s WHERE { GRAPH <urn:g> { ?s ?p ?o } ?s ?q ?z }",
+            "SELECT ?s WHERE { GRAPH <urn:g> { ?s ?p ?o } FILTER NOT EXISTS { ?s ?q ?z } }",
+            "SELECT ?s WHERE { GRAPH <urn:g> { ?s ?p ?o } OPTIONAL { ?s ?q ?z } }",
+            "SELECT ?s WHERE { SERVICE <urn:x> { ?s ?p ?o } }",
+            "SELECT ?s WHERE { GRAPH <urn:g> { ?s ?p ?o } { SELECT ?s WHERE { ?s ?q ?z } } }",
+        ] {
+            assert!(!only_named(q), "{q}");
+        }
     }
 }

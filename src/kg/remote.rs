@@ -10,17 +10,18 @@
 //! final update (or, with `commit=graph`, one undoable update per graph), so a load that
 //! fails leaves the target graphs as they were.
 //!
-//! About 1,570 lines, 115 of them tests, because it is one idea: the whole surface kgrec
+//! About 1,700 lines, 115 of them tests, because it is one idea: the whole surface kgrec
 //! uses of a remote service (protocol, retries, paging, staging, what each engine gets
 //! wrong), kept in one file so that another engine's quirks are handled in one place.
 //!
 //! May import: oxigraph's model, parsers and result formats, spargebra, and `super::error`,
-//! `super::store`'s option and outcome types, `super::binding` and `super::vocab`.
+//! `super::store`'s option and outcome types, `super::binding`, `super::calls` and
+//! `super::vocab`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use oxigraph::io::{RdfFormat, RdfParser};
@@ -29,6 +30,7 @@ use oxigraph::sparql::results::{
     QueryResultsFormat, QueryResultsParser, ReaderQueryResultsParserOutput,
 };
 
+use super::calls;
 use super::error::KgError;
 use super::store::{QueryOptions, QueryOutcome};
 use super::vocab::KGR;
@@ -140,6 +142,24 @@ impl std::fmt::Display for RemoteEndpoints {
         }
         Ok(())
     }
+}
+
+/// Whether `query` reads only inside `GRAPH <iri>` clauses (not a DESCRIBE, whose
+/// descriptions come from the default graph).
+fn reads_only_named_graphs(query: &spargebra::Query) -> bool {
+    match query {
+        spargebra::Query::Select { pattern, .. }
+        | spargebra::Query::Construct { pattern, .. }
+        | spargebra::Query::Ask { pattern, .. } => calls::reads_only_named_graphs(pattern),
+        spargebra::Query::Describe { .. } => false,
+    }
+}
+
+/// `names` less the service's own graphs, sorted.
+fn data_graphs(mut names: Vec<NamedNode>) -> Vec<NamedNode> {
+    names.retain(|g| !is_service_graph(g.as_str()));
+    names.sort();
+    names
 }
 
 /// Whether a graph belongs to the service rather than to its data, so that kgrec neither
@@ -296,6 +316,47 @@ pub struct RemoteStore {
     answer_cap: AtomicUsize,
     /// Set once the service has answered fewer rows than it counted, below any cap.
     count_mismatch_seen: std::sync::atomic::AtomicBool,
+    /// How the service's named graphs are listed, and the list where it is reused.
+    graph_list: Mutex<GraphListing>,
+    /// Writes this process has sent (whatever their outcome): a list of graphs read before
+    /// the last of them is not reused.
+    writes_sent: AtomicU64,
+}
+
+/// How a service's named graphs are listed (every query over the union of the graphs names
+/// them), learnt from its first answer.
+enum GraphListing {
+    /// Not asked yet, or the service answers `GRAPH ?g { }` with one row per named graph
+    /// (oxigraph's server: 4 ms on full Beauty), which is asked each time.
+    EmptyPattern,
+    /// The service does not (Virtuoso answers one row with `?g` unbound), so the graphs are
+    /// read off the quads, which reads all of them (4.4 s on full Beauty). The list is reused
+    /// for ten times as long as reading it took (at least a second), so listing takes at most
+    /// a tenth of the service's time, and not after a write of this process (which reads its
+    /// own writes).
+    Scan(Option<ScannedGraphs>),
+}
+
+/// A list of named graphs read off the quads, and what it cost.
+struct ScannedGraphs {
+    names: Vec<NamedNode>,
+    read_at: Instant,
+    took: Duration,
+    /// [`RemoteStore::writes_sent`] when the reading began.
+    writes_before: u64,
+}
+
+impl ScannedGraphs {
+    /// How many times the reading's duration a scanned list is reused for.
+    const REUSE: u32 = 10;
+    /// The least time a scanned list is reused for, so that a burst of union queries (a
+    /// page's saved queries) lists the graphs once.
+    const REUSE_AT_LEAST: Duration = Duration::from_secs(1);
+
+    fn reusable(&self, writes_sent: u64) -> bool {
+        self.writes_before == writes_sent
+            && self.read_at.elapsed() < (self.took * Self::REUSE).max(Self::REUSE_AT_LEAST)
+    }
 }
 
 /// A quad's parts as rows of a result: subject, predicate, object (and graph).
@@ -328,6 +389,8 @@ impl RemoteStore {
             graph_read_cap: AtomicUsize::new(Self::WHOLE_READ),
             answer_cap: AtomicUsize::new(Self::WHOLE_READ),
             count_mismatch_seen: std::sync::atomic::AtomicBool::new(false),
+            graph_list: Mutex::new(GraphListing::EmptyPattern),
+            writes_sent: AtomicU64::new(0),
         };
         store.ask("ASK { }")?;
         Ok(store)
@@ -355,7 +418,30 @@ impl RemoteStore {
 
     /// Sends one request built by `build` (again after a transient failure when `retry`
     /// allows), and returns the response of a 2xx answer.
+    ///
+    /// A write (an update, or triples posted) is counted whatever its outcome, so that a list
+    /// of graphs read before it is not reused.
     fn send(
+        &self,
+        url: &str,
+        retry: Retry,
+        timeout: Option<Duration>,
+        request: Request<'_>,
+    ) -> Result<ureq::http::Response<ureq::Body>, KgError> {
+        let writes = match &request {
+            Request::Get { .. } => false,
+            Request::Form { params, .. } => params.iter().any(|(k, _)| *k == "update"),
+            Request::NTriples { .. } => true,
+        };
+        let response = self.send_unobserved(url, retry, timeout, request);
+        if writes {
+            self.writes_sent.fetch_add(1, Ordering::SeqCst);
+        }
+        response
+    }
+
+    /// [`RemoteStore::send`] without its bookkeeping of writes.
+    fn send_unobserved(
         &self,
         url: &str,
         retry: Retry,
@@ -720,23 +806,60 @@ impl RemoteStore {
         Ok(())
     }
 
-    /// The named graphs that hold at least one triple, less the service's own
-    /// ([`is_service_graph`]). Every query over the union asks for them, so they are listed
-    /// without counting their triples.
+    /// The named graphs, less the service's own ([`is_service_graph`]), sorted. Every query
+    /// over the union asks for them, so they are listed without counting their triples:
+    /// by `GRAPH ?g { }` where the service answers it (a named graph with no triple left is
+    /// listed, as the local store lists it), else off the quads ([`GraphListing::Scan`]).
     pub fn graph_names(&self) -> Result<Vec<NamedNode>, KgError> {
+        // A panic while the lock was held leaves at worst a list that is asked for again.
+        let mut listing = self.graph_list.lock().unwrap_or_else(|e| e.into_inner());
+        if let GraphListing::EmptyPattern = &*listing {
+            let rows = self.select(
+                "SELECT ?g WHERE { GRAPH ?g { } }",
+                &ProtocolDataset::default(),
+            )?;
+            if let Some(names) = rows
+                .into_iter()
+                .map(|mut r| match r.pop().flatten() {
+                    Some(Term::NamedNode(g)) => Some(g),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+            {
+                return Ok(data_graphs(names));
+            }
+            tracing::info!(
+                "the SPARQL service does not list its graphs by GRAPH ?g {{ }}: they are read \
+                 off its quads, and the list is reused for a while"
+            );
+            *listing = GraphListing::Scan(None);
+        }
+        let writes_before = self.writes_sent.load(Ordering::SeqCst);
+        if let GraphListing::Scan(Some(last)) = &*listing {
+            if last.reusable(writes_before) {
+                return Ok(last.names.clone());
+            }
+        }
+        let started = Instant::now();
         let rows = self.select(
             "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }",
             &ProtocolDataset::default(),
         )?;
-        let mut out: Vec<NamedNode> = rows
-            .into_iter()
-            .filter_map(|mut r| match r.pop().flatten() {
-                Some(Term::NamedNode(g)) if !is_service_graph(g.as_str()) => Some(g),
-                _ => None,
-            })
-            .collect();
-        out.sort();
-        Ok(out)
+        let names = data_graphs(
+            rows.into_iter()
+                .filter_map(|mut r| match r.pop().flatten() {
+                    Some(Term::NamedNode(g)) => Some(g),
+                    _ => None,
+                })
+                .collect(),
+        );
+        *listing = GraphListing::Scan(Some(ScannedGraphs {
+            names: names.clone(),
+            read_at: Instant::now(),
+            took: started.elapsed(),
+            writes_before,
+        }));
+        Ok(names)
     }
 
     /// The named graphs with their sizes (the service's own left out), by IRI.
@@ -1289,8 +1412,9 @@ impl RemoteStore {
     }
 
     /// The protocol dataset a query runs over: the request's graphs when it names any; else,
-    /// for a query with no FROM of its own that asks for the union default graph, every named
-    /// graph; else none (the query's own FROM, or the service's default).
+    /// for a query with no FROM of its own that asks for the union default graph and reads
+    /// outside `GRAPH <iri>` clauses, every named graph; else none (the query's own FROM, or
+    /// the service's default, whose named graphs are all of them).
     pub fn dataset_for(
         &self,
         query: &spargebra::Query,
@@ -1312,7 +1436,7 @@ impl RemoteStore {
                 default_graphs: d.default.clone(),
                 named_graphs: d.named.clone().unwrap_or_default(),
             })
-        } else if options.union_default_graph {
+        } else if options.union_default_graph && !reads_only_named_graphs(query) {
             self.union_dataset()
         } else {
             Ok(ProtocolDataset::default())
@@ -1320,7 +1444,8 @@ impl RemoteStore {
     }
 
     /// Hands each row of a SELECT over the union of all graphs to `row`, read page by page
-    /// ([`RemoteStore::for_each_row`]).
+    /// ([`RemoteStore::for_each_row`]). A SELECT that reads only `GRAPH <iri>` clauses goes
+    /// without its list of graphs (the change log's reads, four a second).
     pub fn for_each_solution(
         &self,
         text: &str,
@@ -1338,6 +1463,7 @@ impl RemoteStore {
                 default_graphs: d.default,
                 named_graphs: d.named.unwrap_or_default(),
             },
+            None if calls::reads_only_named_graphs(pattern) => ProtocolDataset::default(),
             None => self.union_dataset()?,
         };
         let variables = projected(pattern);
