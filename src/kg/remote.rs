@@ -329,7 +329,8 @@ enum GraphListing {
     /// Not asked yet, or the service answers `GRAPH ?g { }` with one row per named graph
     /// (oxigraph's server: 4 ms on full Beauty), which is asked each time.
     EmptyPattern,
-    /// The service does not (Virtuoso answers one row with `?g` unbound), so the graphs are
+    /// The service does not (Virtuoso answers one row with `?g` unbound; another may refuse
+    /// the query), so the graphs are
     /// read off the quads, which reads all of them (4.4 s on full Beauty). The list is reused
     /// for ten times as long as reading it took (at least a second), so listing takes at most
     /// a tenth of the service's time, and not after a write of this process (which reads its
@@ -814,18 +815,22 @@ impl RemoteStore {
         // A panic while the lock was held leaves at worst a list that is asked for again.
         let mut listing = self.graph_list.lock().unwrap_or_else(|e| e.into_inner());
         if let GraphListing::EmptyPattern = &*listing {
-            let rows = self.select(
+            // A service that refuses the query lists its graphs off the quads too; one that
+            // fails otherwise fails the query that needed them.
+            let names = match self.select(
                 "SELECT ?g WHERE { GRAPH ?g { } }",
                 &ProtocolDataset::default(),
-            )?;
-            if let Some(names) = rows
-                .into_iter()
-                .map(|mut r| match r.pop().flatten() {
-                    Some(Term::NamedNode(g)) => Some(g),
-                    _ => None,
-                })
-                .collect::<Option<Vec<_>>>()
-            {
+            ) {
+                Err(KgError::RemoteRefused { .. }) => None,
+                rows => rows?
+                    .into_iter()
+                    .map(|mut r| match r.pop().flatten() {
+                        Some(Term::NamedNode(g)) => Some(g),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>(),
+            };
+            if let Some(names) = names {
                 return Ok(data_graphs(names));
             }
             tracing::info!(
