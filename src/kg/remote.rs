@@ -155,6 +155,14 @@ fn reads_only_named_graphs(query: &spargebra::Query) -> bool {
     }
 }
 
+/// The graph IRI in a one-cell row of a graph listing (none where `?g` is unbound).
+fn graph_cell(mut row: Cells) -> Option<NamedNode> {
+    match row.pop().flatten() {
+        Some(Term::NamedNode(g)) => Some(g),
+        _ => None,
+    }
+}
+
 /// `names` less the service's own graphs, sorted.
 fn data_graphs(mut names: Vec<NamedNode>) -> Vec<NamedNode> {
     names.retain(|g| !is_service_graph(g.as_str()));
@@ -813,8 +821,10 @@ impl RemoteStore {
     /// listed, as the local store lists it), else off the quads ([`GraphListing::Scan`]).
     pub fn graph_names(&self) -> Result<Vec<NamedNode>, KgError> {
         // A panic while the lock was held leaves at worst a list that is asked for again.
-        let mut listing = self.graph_list.lock().unwrap_or_else(|e| e.into_inner());
-        if let GraphListing::EmptyPattern = &*listing {
+        let listing = || self.graph_list.lock().unwrap_or_else(|e| e.into_inner());
+        // Asked without the lock, so that concurrent union queries do not wait on each other.
+        let by_pattern = matches!(*listing(), GraphListing::EmptyPattern);
+        if by_pattern {
             // A service that refuses the query lists its graphs off the quads too; one that
             // fails otherwise fails the query that needed them.
             let names = match self.select(
@@ -824,10 +834,7 @@ impl RemoteStore {
                 Err(KgError::RemoteRefused { .. }) => None,
                 rows => rows?
                     .into_iter()
-                    .map(|mut r| match r.pop().flatten() {
-                        Some(Term::NamedNode(g)) => Some(g),
-                        _ => None,
-                    })
+                    .map(graph_cell)
                     .collect::<Option<Vec<_>>>(),
             };
             if let Some(names) = names {
@@ -837,8 +844,10 @@ impl RemoteStore {
                 "the SPARQL service does not list its graphs by GRAPH ?g {{ }}: they are read \
                  off its quads, and the list is reused for a while"
             );
-            *listing = GraphListing::Scan(None);
+            *listing() = GraphListing::Scan(None);
         }
+        // Held while the quads are read, so that one reading serves every query waiting.
+        let mut listing = listing();
         let writes_before = self.writes_sent.load(Ordering::SeqCst);
         if let GraphListing::Scan(Some(last)) = &*listing {
             if last.reusable(writes_before) {
@@ -850,14 +859,7 @@ impl RemoteStore {
             "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }",
             &ProtocolDataset::default(),
         )?;
-        let names = data_graphs(
-            rows.into_iter()
-                .filter_map(|mut r| match r.pop().flatten() {
-                    Some(Term::NamedNode(g)) => Some(g),
-                    _ => None,
-                })
-                .collect(),
-        );
+        let names = data_graphs(rows.into_iter().filter_map(graph_cell).collect());
         *listing = GraphListing::Scan(Some(ScannedGraphs {
             names: names.clone(),
             read_at: Instant::now(),
