@@ -152,6 +152,9 @@ pub struct Exposure {
 #[derive(Default)]
 pub struct ExposureLog {
     pending: Mutex<Vec<Exposure>>,
+    /// Held for a whole flush, so that a flush which finds nothing waiting (the report's)
+    /// returns only once a batch another thread took is in the store.
+    writing: Mutex<()>,
 }
 
 impl ExposureLog {
@@ -167,6 +170,10 @@ impl ExposureLog {
     /// Writes what is waiting to `spec`'s graph in one transaction; on failure it is kept
     /// for the next try.
     pub fn flush(&self, store: &KgStore, spec: &ExperimentSpec) -> Result<usize, RecError> {
+        let _writing = self
+            .writing
+            .lock()
+            .map_err(|_| RecError::Poisoned("the exposure log"))?;
         let batch = std::mem::take(
             &mut *self
                 .pending
@@ -485,6 +492,35 @@ mod tests {
             let e = ExperimentSpec::parse(text).unwrap_err().to_string();
             assert!(e.contains(reason), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn a_flush_that_finds_nothing_waits_for_the_batch_in_flight() {
+        // The report flushes before it reads; the follow thread may have taken the batch
+        // already and be writing it. The report must still see every exposure.
+        let store = KgStore::in_memory().unwrap();
+        let spec = ExperimentSpec::parse("t: v1 50%, v2 50%").unwrap();
+        let log = ExposureLog::default();
+        const N: usize = 3000;
+        for i in 0..N {
+            log.push(Exposure {
+                arm: "v1".into(),
+                user: format!("urn:u{i}"),
+                time: 1_700_000_000,
+                shown: (0..10).map(|j| format!("urn:p{j}")).collect(),
+            })
+            .unwrap();
+        }
+        std::thread::scope(|scope| {
+            scope.spawn(|| assert_eq!(log.flush(&store, &spec).unwrap(), N));
+            // Wait until the other thread has taken the batch, then flush and read.
+            while !log.pending.lock().unwrap().is_empty() {
+                std::thread::yield_now();
+            }
+            assert_eq!(log.flush(&store, &spec).unwrap(), 0);
+            let seen = report(&store, &spec, 3600).unwrap().arms[0].exposures;
+            assert_eq!(seen, N as u64, "the report ran before the batch was stored");
+        });
     }
 
     #[test]
