@@ -19,7 +19,7 @@
 //! `super::vocab`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -323,7 +323,7 @@ pub struct RemoteStore {
     /// `ResultSetMaxRows`, and at 2²⁰ rows whatever that is).
     answer_cap: AtomicUsize,
     /// Set once the service has answered fewer rows than it counted, below any cap.
-    count_mismatch_seen: std::sync::atomic::AtomicBool,
+    count_mismatch_seen: AtomicBool,
     /// How the service's named graphs are listed, and the list where it is reused.
     graph_list: Mutex<GraphListing>,
     /// Writes this process has sent (whatever their outcome): a list of graphs read before
@@ -397,7 +397,7 @@ impl RemoteStore {
             batch_size: Self::BATCH_SIZE,
             graph_read_cap: AtomicUsize::new(Self::WHOLE_READ),
             answer_cap: AtomicUsize::new(Self::WHOLE_READ),
-            count_mismatch_seen: std::sync::atomic::AtomicBool::new(false),
+            count_mismatch_seen: AtomicBool::new(false),
             graph_list: Mutex::new(GraphListing::EmptyPattern),
             writes_sent: AtomicU64::new(0),
         };
